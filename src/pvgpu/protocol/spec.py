@@ -1,0 +1,249 @@
+"""The protocol spec: every command, its opcode, fields and array element type.
+
+This is the single source of truth. Python encoders and decoders (`codec`), the C header
+(`cheader`) and the protocol reference page (`docpage`) are derived from it. Adding a
+command means adding one `Command` entry here and one executor method on the host.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .enums import (
+    Blend, BlendOp, BindFlag, ClearFlag, ColorWriteFlag, ComparisonFunc, CpuAccessFlag,
+    CullMode, DepthWriteMask, DxgiFormat, FillMode, Filter, InputClassification, ObjectKind,
+    PrimitiveTopology, ResourceMiscFlag, ShaderLanguage, ShaderStage, StencilOp,
+    TextureAddressMode, Usage, RESOURCE_KINDS,
+)
+from .types import (
+    Field, StructSpec, boolean, count, enum_field, f32, flags_field, heap_range, i32, new_obj,
+    obj, u32, u64,
+)
+
+PROTOCOL_MAJOR = 1
+PROTOCOL_MINOR = 0
+
+K = ObjectKind
+
+MAX_RENDER_TARGETS = 8
+MAX_VIEWPORTS = 16
+MAX_VERTEX_BUFFERS = 32
+MAX_CONSTANT_BUFFERS = 14
+MAX_SHADER_RESOURCES = 128
+MAX_SAMPLERS = 16
+MAX_INPUT_ELEMENTS = 32
+APPEND_ALIGNED_ELEMENT = 0xFFFFFFFF
+
+
+@dataclass(frozen=True)
+class Command:
+    opcode: int
+    name: str
+    fields: tuple[Field, ...]
+    doc: str
+    array: StructSpec | None = None  # trailing array; its length is the COUNT field
+
+
+def _fields(*items) -> tuple[Field, ...]:
+    out: list[Field] = []
+    for item in items:
+        out.extend(item if isinstance(item, tuple) else (item,))
+    return tuple(out)
+
+
+def command(opcode: int, name: str, doc: str, *fields, array: StructSpec | None = None) -> Command:
+    return Command(opcode, name, _fields(*fields), doc, array)
+
+
+def _rgba(prefix: str) -> tuple[Field, ...]:
+    return tuple(f32(f"{prefix}_{c}") for c in "rgba")
+
+
+RENDER_TARGET_BLEND = StructSpec("RenderTargetBlend", _fields(
+    boolean("blend_enable"),
+    enum_field("src_blend", Blend), enum_field("dest_blend", Blend), enum_field("blend_op", BlendOp),
+    enum_field("src_blend_alpha", Blend), enum_field("dest_blend_alpha", Blend),
+    enum_field("blend_op_alpha", BlendOp),
+    flags_field("write_mask", ColorWriteFlag),
+), "D3D11_RENDER_TARGET_BLEND_DESC")
+
+INPUT_ELEMENT = StructSpec("InputElement", _fields(
+    u32("semantic_index", "kept for drivers; element i feeds WGSL @location(i)"),
+    enum_field("format", DxgiFormat),
+    u32("input_slot"),
+    u32("aligned_byte_offset", "0xFFFFFFFF: right after the previous element"),
+    enum_field("input_slot_class", InputClassification),
+    u32("instance_data_step_rate", "0 for per-vertex data, 1 for per-instance data"),
+), "D3D11_INPUT_ELEMENT_DESC without the semantic name")
+
+VIEWPORT = StructSpec("Viewport", _fields(
+    f32("top_left_x"), f32("top_left_y"), f32("width"), f32("height"), f32("min_depth"), f32("max_depth"),
+), "D3D11_VIEWPORT")
+
+RECT = StructSpec("Rect", _fields(i32("left"), i32("top"), i32("right"), i32("bottom")), "D3D11_RECT")
+
+VERTEX_BUFFER_BINDING = StructSpec("VertexBufferBinding", _fields(
+    obj("buffer", K.BUFFER, optional=True), u32("stride"), u32("offset"),
+))
+
+RTV_SLOT = StructSpec("RenderTargetSlot", _fields(obj("view", K.RENDER_TARGET_VIEW, optional=True)))
+CB_SLOT = StructSpec("ConstantBufferSlot", _fields(obj("buffer", K.BUFFER, optional=True)))
+SRV_SLOT = StructSpec("ShaderResourceSlot", _fields(obj("view", K.SHADER_RESOURCE_VIEW, optional=True)))
+SAMPLER_SLOT = StructSpec("SamplerSlot", _fields(obj("sampler", K.SAMPLER_STATE, optional=True)))
+
+STRUCTS = (RENDER_TARGET_BLEND, INPUT_ELEMENT, VIEWPORT, RECT, VERTEX_BUFFER_BINDING, RTV_SLOT,
+           CB_SLOT, SRV_SLOT, SAMPLER_SLOT)
+
+
+def _stencil_face(prefix: str) -> tuple[Field, ...]:
+    return (
+        enum_field(f"{prefix}_fail_op", StencilOp),
+        enum_field(f"{prefix}_depth_fail_op", StencilOp),
+        enum_field(f"{prefix}_pass_op", StencilOp),
+        enum_field(f"{prefix}_func", ComparisonFunc),
+    )
+
+
+COMMANDS: tuple[Command, ...] = (
+    command(0, "PAD", "Fills the ring's tail so that no record wraps; the host skips it."),
+    # --- resources -------------------------------------------------------------------------
+    command(1, "CREATE_BUFFER", "ID3D11Device::CreateBuffer. Initial data, if any, is read from the heap.",
+            new_obj("buffer", K.BUFFER), u32("byte_width"), enum_field("usage", Usage),
+            flags_field("bind_flags", BindFlag), flags_field("cpu_access_flags", CpuAccessFlag),
+            flags_field("misc_flags", ResourceMiscFlag), u32("structure_byte_stride"),
+            heap_range("initial_data")),
+    command(2, "CREATE_TEXTURE2D",
+            "ID3D11Device::CreateTexture2D. Initial data holds every subresource in order "
+            "(mip 0 first), each with tightly packed rows.",
+            new_obj("texture", K.TEXTURE2D), u32("width"), u32("height"), u32("mip_levels"),
+            u32("array_size"), enum_field("format", DxgiFormat), u32("sample_count"),
+            u32("sample_quality"), enum_field("usage", Usage), flags_field("bind_flags", BindFlag),
+            flags_field("cpu_access_flags", CpuAccessFlag), flags_field("misc_flags", ResourceMiscFlag),
+            heap_range("initial_data")),
+    command(3, "DESTROY_OBJECT", "Releases an object of any kind; its id may be reused afterwards.",
+            obj("object", *K)),
+    command(4, "UPDATE_SUBRESOURCE",
+            "ID3D11DeviceContext::UpdateSubresource. With has_box=0 the whole subresource is written.",
+            obj("resource", *RESOURCE_KINDS), u32("subresource"), boolean("has_box"),
+            u32("box_left"), u32("box_top"), u32("box_front"), u32("box_right"), u32("box_bottom"),
+            u32("box_back"), u32("src_row_pitch"), u32("src_depth_pitch"), heap_range("src")),
+    command(5, "COPY_RESOURCE", "ID3D11DeviceContext::CopyResource.",
+            obj("dst", *RESOURCE_KINDS), obj("src", *RESOURCE_KINDS)),
+    # --- views and states ----------------------------------------------------------------
+    command(6, "CREATE_RENDER_TARGET_VIEW", "ID3D11Device::CreateRenderTargetView (format 0: the resource's).",
+            new_obj("view", K.RENDER_TARGET_VIEW), obj("resource", K.TEXTURE2D), u32("format"),
+            u32("mip_slice")),
+    command(7, "CREATE_DEPTH_STENCIL_VIEW", "ID3D11Device::CreateDepthStencilView (format 0: the resource's).",
+            new_obj("view", K.DEPTH_STENCIL_VIEW), obj("resource", K.TEXTURE2D), u32("format"),
+            u32("mip_slice")),
+    command(8, "CREATE_SHADER_RESOURCE_VIEW",
+            "ID3D11Device::CreateShaderResourceView (format 0: the resource's; mip_levels "
+            "0xFFFFFFFF: all from most_detailed_mip).",
+            new_obj("view", K.SHADER_RESOURCE_VIEW), obj("resource", K.TEXTURE2D), u32("format"),
+            u32("most_detailed_mip"), u32("mip_levels")),
+    command(9, "CREATE_BLEND_STATE", "ID3D11Device::CreateBlendState; one element per render target.",
+            new_obj("state", K.BLEND_STATE), boolean("alpha_to_coverage_enable"),
+            boolean("independent_blend_enable"), count("render_target_count", MAX_RENDER_TARGETS),
+            array=RENDER_TARGET_BLEND),
+    command(10, "CREATE_RASTERIZER_STATE", "ID3D11Device::CreateRasterizerState.",
+            new_obj("state", K.RASTERIZER_STATE), enum_field("fill_mode", FillMode),
+            enum_field("cull_mode", CullMode), boolean("front_counter_clockwise"), i32("depth_bias"),
+            f32("depth_bias_clamp"), f32("slope_scaled_depth_bias"), boolean("depth_clip_enable"),
+            boolean("scissor_enable"), boolean("multisample_enable"), boolean("antialiased_line_enable")),
+    command(11, "CREATE_DEPTH_STENCIL_STATE", "ID3D11Device::CreateDepthStencilState.",
+            new_obj("state", K.DEPTH_STENCIL_STATE), boolean("depth_enable"),
+            enum_field("depth_write_mask", DepthWriteMask), enum_field("depth_func", ComparisonFunc),
+            boolean("stencil_enable"), u32("stencil_read_mask"), u32("stencil_write_mask"),
+            _stencil_face("front"), _stencil_face("back")),
+    command(12, "CREATE_SAMPLER_STATE", "ID3D11Device::CreateSamplerState.",
+            new_obj("sampler", K.SAMPLER_STATE), enum_field("filter", Filter),
+            enum_field("address_u", TextureAddressMode), enum_field("address_v", TextureAddressMode),
+            enum_field("address_w", TextureAddressMode), f32("mip_lod_bias"), u32("max_anisotropy"),
+            enum_field("comparison_func", ComparisonFunc), _rgba("border_color"), f32("min_lod"),
+            f32("max_lod")),
+    command(13, "CREATE_INPUT_LAYOUT", "ID3D11Device::CreateInputLayout.",
+            new_obj("layout", K.INPUT_LAYOUT), count("element_count", MAX_INPUT_ELEMENTS),
+            array=INPUT_ELEMENT),
+    command(14, "CREATE_VERTEX_SHADER", "ID3D11Device::CreateVertexShader; the code is read from the heap.",
+            new_obj("shader", K.VERTEX_SHADER), enum_field("language", ShaderLanguage), heap_range("code")),
+    command(15, "CREATE_PIXEL_SHADER", "ID3D11Device::CreatePixelShader; the code is read from the heap.",
+            new_obj("shader", K.PIXEL_SHADER), enum_field("language", ShaderLanguage), heap_range("code")),
+    # --- pipeline state ----------------------------------------------------------------------
+    command(16, "SET_RENDER_TARGETS", "ID3D11DeviceContext::OMSetRenderTargets.",
+            obj("depth_stencil_view", K.DEPTH_STENCIL_VIEW, optional=True),
+            count("view_count", MAX_RENDER_TARGETS), array=RTV_SLOT),
+    command(17, "SET_VIEWPORTS", "ID3D11DeviceContext::RSSetViewports.",
+            count("viewport_count", MAX_VIEWPORTS), array=VIEWPORT),
+    command(18, "SET_SCISSOR_RECTS", "ID3D11DeviceContext::RSSetScissorRects.",
+            count("rect_count", MAX_VIEWPORTS), array=RECT),
+    command(19, "SET_VERTEX_BUFFERS", "ID3D11DeviceContext::IASetVertexBuffers.",
+            u32("start_slot"), count("buffer_count", MAX_VERTEX_BUFFERS), array=VERTEX_BUFFER_BINDING),
+    command(20, "SET_INDEX_BUFFER", "ID3D11DeviceContext::IASetIndexBuffer (R16_UINT or R32_UINT).",
+            obj("buffer", K.BUFFER, optional=True), enum_field("format", DxgiFormat), u32("offset")),
+    command(21, "SET_PRIMITIVE_TOPOLOGY", "ID3D11DeviceContext::IASetPrimitiveTopology.",
+            enum_field("topology", PrimitiveTopology)),
+    command(22, "SET_INPUT_LAYOUT", "ID3D11DeviceContext::IASetInputLayout.",
+            obj("layout", K.INPUT_LAYOUT, optional=True)),
+    command(23, "SET_VERTEX_SHADER", "ID3D11DeviceContext::VSSetShader.",
+            obj("shader", K.VERTEX_SHADER, optional=True)),
+    command(24, "SET_PIXEL_SHADER", "ID3D11DeviceContext::PSSetShader.",
+            obj("shader", K.PIXEL_SHADER, optional=True)),
+    command(25, "SET_CONSTANT_BUFFERS", "VSSetConstantBuffers / PSSetConstantBuffers.",
+            enum_field("stage", ShaderStage), u32("start_slot"),
+            count("buffer_count", MAX_CONSTANT_BUFFERS), array=CB_SLOT),
+    command(26, "SET_SHADER_RESOURCES", "VSSetShaderResources / PSSetShaderResources.",
+            enum_field("stage", ShaderStage), u32("start_slot"),
+            count("view_count", MAX_SHADER_RESOURCES), array=SRV_SLOT),
+    command(27, "SET_SAMPLERS", "VSSetSamplers / PSSetSamplers.",
+            enum_field("stage", ShaderStage), u32("start_slot"),
+            count("sampler_count", MAX_SAMPLERS), array=SAMPLER_SLOT),
+    command(28, "SET_BLEND_STATE", "ID3D11DeviceContext::OMSetBlendState.",
+            obj("state", K.BLEND_STATE, optional=True), _rgba("blend_factor"), u32("sample_mask")),
+    command(29, "SET_RASTERIZER_STATE", "ID3D11DeviceContext::RSSetState.",
+            obj("state", K.RASTERIZER_STATE, optional=True)),
+    command(30, "SET_DEPTH_STENCIL_STATE", "ID3D11DeviceContext::OMSetDepthStencilState.",
+            obj("state", K.DEPTH_STENCIL_STATE, optional=True), u32("stencil_ref")),
+    # --- draws and clears ----------------------------------------------------------------------
+    command(31, "DRAW", "ID3D11DeviceContext::Draw.", u32("vertex_count"), u32("start_vertex_location")),
+    command(32, "DRAW_INDEXED", "ID3D11DeviceContext::DrawIndexed.",
+            u32("index_count"), u32("start_index_location"), i32("base_vertex_location")),
+    command(33, "DRAW_INSTANCED", "ID3D11DeviceContext::DrawInstanced.",
+            u32("vertex_count_per_instance"), u32("instance_count"), u32("start_vertex_location"),
+            u32("start_instance_location")),
+    command(34, "DRAW_INDEXED_INSTANCED", "ID3D11DeviceContext::DrawIndexedInstanced.",
+            u32("index_count_per_instance"), u32("instance_count"), u32("start_index_location"),
+            i32("base_vertex_location"), u32("start_instance_location")),
+    command(35, "CLEAR_RENDER_TARGET_VIEW", "ID3D11DeviceContext::ClearRenderTargetView.",
+            obj("view", K.RENDER_TARGET_VIEW), _rgba("color")),
+    command(36, "CLEAR_DEPTH_STENCIL_VIEW", "ID3D11DeviceContext::ClearDepthStencilView.",
+            obj("view", K.DEPTH_STENCIL_VIEW), flags_field("clear_flags", ClearFlag), f32("depth"),
+            u32("stencil")),
+    # --- CPU access, sync and presentation ------------------------------------------------------
+    command(37, "MAP_READ",
+            "First half of Map(READ): the host copies the subresource into the heap range with the "
+            "given pitches; the guest waits for a following FENCE before reading it.",
+            obj("resource", *RESOURCE_KINDS), u32("subresource"), u32("dst_row_pitch"),
+            u32("dst_depth_pitch"), heap_range("dst")),
+    command(38, "MAP_WRITE_DISCARD",
+            "Unmap of a Map(WRITE_DISCARD): the host replaces the subresource's contents with the "
+            "heap range the guest wrote.",
+            obj("resource", *RESOURCE_KINDS), u32("subresource"), u32("src_row_pitch"), heap_range("src")),
+    command(39, "FENCE",
+            "Asks the host to write `value` to the control page once the GPU has finished all "
+            "earlier work, then interrupt the guest.", u64("value")),
+    command(40, "FLUSH", "ID3D11DeviceContext::Flush: submit recorded work to the GPU."),
+    command(41, "CREATE_SWAP_CHAIN",
+            "IDXGIFactory::CreateSwapChain; `buffer` is the id the guest gives the back buffer texture.",
+            new_obj("swap_chain", K.SWAP_CHAIN), new_obj("buffer", K.TEXTURE2D), u32("width"),
+            u32("height"), enum_field("format", DxgiFormat), u32("buffer_count")),
+    command(42, "PRESENT", "IDXGISwapChain::Present: hand the back buffer to the host's presenters.",
+            obj("swap_chain", K.SWAP_CHAIN), u32("sync_interval"), u32("flags")),
+    command(43, "RESIZE_BUFFERS",
+            "IDXGISwapChain::ResizeBuffers; no view of the back buffer may be alive.",
+            obj("swap_chain", K.SWAP_CHAIN), u32("buffer_count"), u32("width"), u32("height"),
+            enum_field("format", DxgiFormat)),
+)
+
+BY_NAME: dict[str, Command] = {c.name: c for c in COMMANDS}
+BY_OPCODE: dict[int, Command] = {c.opcode: c for c in COMMANDS}
+assert len(BY_NAME) == len(COMMANDS) == len(BY_OPCODE), "duplicate command name or opcode"

@@ -1,0 +1,1 @@
+"""Shared region, command ring, heap and doorbells (see DESIGN.md, "Shared memory")."""
