@@ -1,0 +1,31 @@
+"""The guest runtime: a D3D11-style API (Device, DeviceContext, SwapChain) that records
+commands into memory shared with the pvgpu host. It never imports the host."""
+
+from __future__ import annotations
+
+from ..protocol.enums import (  # noqa: F401  (re-exported for D3D11-style code)
+    BindFlag, Blend, BlendOp, ClearFlag, ComparisonFunc, CpuAccessFlag, CullMode, DepthWriteMask, DxgiFormat,
+    FillMode, Filter, InputClassification, MapType, PrimitiveTopology, StencilOp, TextureAddressMode, Usage,
+)
+from .connection import GuestConnection
+from .context import DeviceContext, MappedSubresource
+from .descs import (  # noqa: F401
+    BlendDesc, Box, BufferDesc, DepthStencilDesc, DepthStencilOpDesc, InputElementDesc, RasterizerDesc, Rect,
+    RenderTargetBlendDesc, SamplerDesc, SwapChainDesc, Texture2DDesc, Viewport,
+)
+from .device import Device
+from .swapchain import SwapChain
+
+
+def connect(socket_path: str, timeout: float = 30.0) -> Device:
+    """D3D11CreateDevice for the local transport: connect to `pvgpu serve` at `socket_path`."""
+    from ..transport.local import LocalGuestChannel
+    channel = LocalGuestChannel(socket_path, timeout=min(timeout, 10.0))
+    try:
+        return Device(GuestConnection(channel, timeout=timeout))
+    except BaseException:
+        channel.close()
+        raise
+
+
+__all__ = ["connect", "Device", "DeviceContext", "SwapChain", "MappedSubresource"]

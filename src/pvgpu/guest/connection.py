@@ -1,0 +1,217 @@
+"""The guest runtime's link to the host: handshake, command encoding into the ring, heap
+uploads, fences and the host's error log.
+
+The channel (how the region is mapped and how doorbells and interrupts travel) is behind a
+small interface, so the same runtime runs over the local transport or a VM's PCI device.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Protocol
+
+import numpy as np
+
+from ..errors import DeviceLostError, HostReportedError, ProtocolError, VersionMismatchError, WaitTimeoutError
+from ..protocol import codec
+from ..protocol import layout as L
+from ..protocol.enums import DeviceStatus, GuestState
+from ..protocol.spec import PROTOCOL_MAJOR, PROTOCOL_MINOR
+from ..transport.control import ErrorEntry, attach_described_parts, read_errors
+from ..transport.heap import HeapAllocator
+from ..transport.region import Region
+from ..transport.ring import RingWriter
+
+DEFAULT_TIMEOUT = 30.0
+
+
+class GuestChannel(Protocol):
+    """How a guest reaches its host: the mapped region, a doorbell, an interrupt."""
+
+    region: Region
+
+    def ring_doorbell(self) -> None: ...
+
+    def wait_interrupt(self, timeout: float) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+class _CommandNames:
+    """Per-command field-name tuples, so emit() can take keyword arguments named as in the spec."""
+
+    def __init__(self, layout: codec.CommandLayout):
+        self.layout = layout
+        self.names = tuple(f.name for f in layout.fields)
+        self.count_name = layout.count_field.name if layout.element is not None else None
+        self.element_names = tuple(f.name for f in layout.element.fields) if layout.element else ()
+
+
+_NAMES = {l.name: _CommandNames(l) for l in codec.LAYOUTS.values()}
+
+
+class GuestConnection:
+    def __init__(self, channel: GuestChannel, timeout: float = DEFAULT_TIMEOUT, requested_features: int = ~0):
+        self.channel = channel
+        self.region = channel.region
+        self.timeout = timeout
+        self._hello(requested_features & 0xFFFFFFFFFFFFFFFF)
+        u64 = self.region.u64
+        self._u64 = u64
+        self._consumer_slot = self.region.u64_slot("ring_consumer")
+        self._fence_slot = self.region.u64_slot("fence_completed")
+        self.writer = RingWriter(self.region.ring, u64, self.region.u64_slot("ring_producer"),
+                                 self._consumer_slot, self._wait_for_consumer)
+        self.heap = HeapAllocator(len(self.region.heap), self.wait_fence, self.fence)
+        self.seq = 0
+        self.last_fence = int(u64[self._fence_slot])
+        self.errors_seen = self.region.get("error_count")
+
+    # --- handshake ---------------------------------------------------------------------------
+    def _hello(self, requested: int) -> None:
+        r = self.region
+        deadline = time.monotonic() + self.timeout
+        while r.get("magic") != L.MAGIC:
+            if time.monotonic() > deadline:
+                raise ProtocolError("the shared region has no pvgpu control page (bad magic)")
+            time.sleep(0.001)
+        host_major = r.get("host_version_major")
+        if host_major != PROTOCOL_MAJOR:
+            raise VersionMismatchError(f"host speaks pvgpu protocol {host_major}.x, this guest "
+                                       f"{PROTOCOL_MAJOR}.{PROTOCOL_MINOR}; update one of them")
+        attach_described_parts(r)
+        r.set("guest_version_major", PROTOCOL_MAJOR)
+        r.set("guest_version_minor", PROTOCOL_MINOR)
+        r.set("requested_features", requested)
+        r.set("guest_pid", os.getpid())
+        r.set("guest_state", GuestState.HELLO)
+        self.channel.ring_doorbell()
+        self._wait(lambda: r.get("device_status") != DeviceStatus.INITIALIZING, "the host to accept this guest",
+                   check_lost=False)
+        status = r.get("device_status")
+        if status == DeviceStatus.REFUSED:
+            details = "; ".join(e.detail for e in read_errors(r))
+            raise VersionMismatchError(f"the host refused this guest: {details}")
+        if status != DeviceStatus.READY:
+            raise ProtocolError(f"the host answered the handshake with device status {status}")
+        self.accepted_features = r.get("accepted_features")
+
+    # --- waiting -----------------------------------------------------------------------------
+    def _wait(self, done, what: str, timeout: float | None = None, check_lost: bool = True) -> None:
+        """Wait for `done()`: a short spin, then sleeps on the interrupt (never a long busy spin)."""
+        if done():
+            return
+        for _ in range(200):
+            if done():
+                return
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while not done():
+            if check_lost and self.region.get("device_status") == DeviceStatus.LOST:
+                raise DeviceLostError(f"device lost while waiting for {what}: {self._error_summary()}")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise WaitTimeoutError(f"timed out after {self.timeout if timeout is None else timeout:.1f} s "
+                                       f"waiting for {what}; is the host still running?")
+            self.channel.wait_interrupt(min(left, 0.05))
+
+    def _wait_for_consumer(self, target: int) -> None:
+        self.kick()
+        slot = self._consumer_slot
+        self._wait(lambda: int(self._u64[slot]) >= target, "the host to make room in the full command ring")
+
+    # --- commands ----------------------------------------------------------------------------
+    def emit(self, name: str, elements: list[tuple] | None = None, **fields) -> int:
+        """Encode one command into the ring (not yet published); returns its sequence number."""
+        n = _NAMES[name]
+        if n.count_name is not None:
+            fields[n.count_name] = len(elements) if elements else 0
+        try:
+            values = tuple([fields[k] for k in n.names])
+        except KeyError as e:
+            raise TypeError(f"{name}: missing field {e.args[0]}") from None
+        layout = n.layout
+        size = layout.record_size(len(elements) if elements else 0)
+        off = self.writer.reserve(size)
+        self.seq += 1
+        layout.pack_into(self.writer.ring, off, self.seq, values, elements)
+        self.writer.commit(size)
+        return self.seq
+
+    def kick(self) -> None:
+        """Publish the commands written so far and ring the host's doorbell."""
+        if self.writer.publish():
+            self.channel.ring_doorbell()
+
+    def upload(self, data) -> tuple[int, int]:
+        """Copy bytes-like `data` into the heap; returns (offset, size) for a heap range field."""
+        mv = memoryview(data).cast("B")
+        n = mv.nbytes
+        if n == 0:
+            return 0, 0
+        off = self.heap.allocate(n)
+        self.region.heap[off:off + n] = mv
+        return off, n
+
+    def reserve_heap(self, nbytes: int) -> int:
+        return self.heap.allocate(nbytes)
+
+    # --- fences ------------------------------------------------------------------------------
+    def fence(self) -> int:
+        """Put a fence in the stream and publish; returns its value."""
+        self.last_fence += 1
+        value = self.last_fence
+        self.emit("FENCE", value=value)
+        self.region.set("fence_submitted", value)
+        self.heap.tag(value)
+        self.kick()
+        return value
+
+    @property
+    def completed_fence(self) -> int:
+        return int(self._u64[self._fence_slot])
+
+    def wait_fence(self, value: int, timeout: float | None = None) -> None:
+        slot = self._fence_slot
+        self._wait(lambda: int(self._u64[slot]) >= value, f"fence {value}", timeout)
+        self.heap.release_completed(int(self._u64[slot]))
+
+    def finish(self) -> None:
+        """Wait until the host has executed everything sent so far; raise on new host errors."""
+        self.wait_fence(self.fence())
+        self.raise_host_errors()
+
+    # --- errors ------------------------------------------------------------------------------
+    def host_errors(self) -> list[ErrorEntry]:
+        """Error-log entries the host wrote since the last call."""
+        entries = read_errors(self.region, self.errors_seen)
+        self.errors_seen = self.region.get("error_count")
+        return entries
+
+    def raise_host_errors(self) -> None:
+        entries = self.host_errors()
+        if entries:
+            lines = "\n  ".join(e.describe() for e in entries)
+            raise HostReportedError(f"the host rejected {len(entries)} command(s):\n  {lines}")
+
+    def _error_summary(self) -> str:
+        entries = read_errors(self.region)
+        return entries[-1].detail if entries else "no detail"
+
+    @property
+    def device_status(self) -> DeviceStatus:
+        return DeviceStatus(self.region.get("device_status"))
+
+    def close(self) -> None:
+        try:
+            self.kick()
+        finally:
+            self.writer = None
+            self.heap = None
+            self._u64 = None
+            self.channel.close()
+
+
+def copy_out(view: memoryview) -> np.ndarray:
+    """A private copy of heap bytes (the host could still be told to overwrite the heap)."""
+    return np.frombuffer(view, dtype=np.uint8).copy()

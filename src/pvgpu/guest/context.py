@@ -1,0 +1,218 @@
+"""`DeviceContext`: D3D11's ID3D11DeviceContext in snake case."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import PvgpuError
+from ..protocol.enums import ClearFlag, DxgiFormat, MapType, PrimitiveTopology, ShaderStage
+from .connection import copy_out
+from .descs import Box, Rect, Viewport
+from .device import (
+    BlendState, Buffer, DepthStencilState, DepthStencilView, InputLayout, PixelShader, RasterizerState,
+    RenderTargetView, SamplerState, ShaderResourceView, Texture2D, VertexShader, texel_bytes,
+)
+
+
+@dataclass
+class MappedSubresource:
+    """D3D11_MAPPED_SUBRESOURCE: `data` is readable (READ) or writable (WRITE_DISCARD) until unmap."""
+
+    data: np.ndarray
+    row_pitch: int
+    depth_pitch: int
+
+
+def _id(obj) -> int:
+    return 0 if obj is None else obj.id
+
+
+class _Stage:
+    """The per-stage setters (VSSet*/PSSet*), shared by vs_* and ps_* methods."""
+
+    def __init__(self, conn, stage: ShaderStage):
+        self.conn = conn
+        self.stage = stage
+
+    def constant_buffers(self, start_slot: int, buffers: Sequence[Buffer | None]) -> None:
+        self.conn.emit("SET_CONSTANT_BUFFERS", [(_id(b),) for b in buffers], stage=self.stage, start_slot=start_slot)
+
+    def shader_resources(self, start_slot: int, views: Sequence[ShaderResourceView | None]) -> None:
+        self.conn.emit("SET_SHADER_RESOURCES", [(_id(v),) for v in views], stage=self.stage, start_slot=start_slot)
+
+    def samplers(self, start_slot: int, samplers: Sequence[SamplerState | None]) -> None:
+        self.conn.emit("SET_SAMPLERS", [(_id(s),) for s in samplers], stage=self.stage, start_slot=start_slot)
+
+
+class DeviceContext:
+    def __init__(self, device):
+        self.device = device
+        self.conn = device.connection
+        self._vs = _Stage(self.conn, ShaderStage.VERTEX)
+        self._ps = _Stage(self.conn, ShaderStage.PIXEL)
+        self._mapped: dict[tuple[int, int], tuple[MappedSubresource, int]] = {}
+
+    # --- input assembler ---------------------------------------------------------------------
+    def ia_set_input_layout(self, layout: InputLayout | None) -> None:
+        self.conn.emit("SET_INPUT_LAYOUT", layout=_id(layout))
+
+    def ia_set_vertex_buffers(self, start_slot: int, buffers: Sequence[Buffer | None], strides: Sequence[int],
+                              offsets: Sequence[int] | None = None) -> None:
+        offsets = offsets or [0] * len(buffers)
+        self.conn.emit("SET_VERTEX_BUFFERS", [(_id(b), s, o) for b, s, o in zip(buffers, strides, offsets)],
+                       start_slot=start_slot)
+
+    def ia_set_index_buffer(self, buffer: Buffer | None, format: DxgiFormat = DxgiFormat.R16_UINT,
+                            offset: int = 0) -> None:
+        self.conn.emit("SET_INDEX_BUFFER", buffer=_id(buffer), format=format, offset=offset)
+
+    def ia_set_primitive_topology(self, topology: PrimitiveTopology) -> None:
+        self.conn.emit("SET_PRIMITIVE_TOPOLOGY", topology=topology)
+
+    # --- shader stages -----------------------------------------------------------------------
+    def vs_set_shader(self, shader: VertexShader | None) -> None:
+        self.conn.emit("SET_VERTEX_SHADER", shader=_id(shader))
+
+    def vs_set_constant_buffers(self, start_slot: int, buffers: Sequence[Buffer | None]) -> None:
+        self._vs.constant_buffers(start_slot, buffers)
+
+    def vs_set_shader_resources(self, start_slot: int, views: Sequence[ShaderResourceView | None]) -> None:
+        self._vs.shader_resources(start_slot, views)
+
+    def vs_set_samplers(self, start_slot: int, samplers: Sequence[SamplerState | None]) -> None:
+        self._vs.samplers(start_slot, samplers)
+
+    def ps_set_shader(self, shader: PixelShader | None) -> None:
+        self.conn.emit("SET_PIXEL_SHADER", shader=_id(shader))
+
+    def ps_set_constant_buffers(self, start_slot: int, buffers: Sequence[Buffer | None]) -> None:
+        self._ps.constant_buffers(start_slot, buffers)
+
+    def ps_set_shader_resources(self, start_slot: int, views: Sequence[ShaderResourceView | None]) -> None:
+        self._ps.shader_resources(start_slot, views)
+
+    def ps_set_samplers(self, start_slot: int, samplers: Sequence[SamplerState | None]) -> None:
+        self._ps.samplers(start_slot, samplers)
+
+    # --- rasterizer and output merger ----------------------------------------------------------
+    def rs_set_viewports(self, viewports: Sequence[Viewport]) -> None:
+        self.conn.emit("SET_VIEWPORTS", [(v.top_left_x, v.top_left_y, v.width, v.height, v.min_depth, v.max_depth)
+                                         for v in viewports])
+
+    def rs_set_scissor_rects(self, rects: Sequence[Rect]) -> None:
+        self.conn.emit("SET_SCISSOR_RECTS", [(r.left, r.top, r.right, r.bottom) for r in rects])
+
+    def rs_set_state(self, state: RasterizerState | None) -> None:
+        self.conn.emit("SET_RASTERIZER_STATE", state=_id(state))
+
+    def om_set_render_targets(self, views: Sequence[RenderTargetView | None],
+                              depth_stencil_view: DepthStencilView | None = None) -> None:
+        self.conn.emit("SET_RENDER_TARGETS", [(_id(v),) for v in views],
+                       depth_stencil_view=_id(depth_stencil_view))
+
+    def om_set_blend_state(self, state: BlendState | None, blend_factor=(1.0, 1.0, 1.0, 1.0),
+                           sample_mask: int = 0xFFFFFFFF) -> None:
+        r, g, b, a = blend_factor
+        self.conn.emit("SET_BLEND_STATE", state=_id(state), blend_factor_r=r, blend_factor_g=g, blend_factor_b=b,
+                       blend_factor_a=a, sample_mask=sample_mask)
+
+    def om_set_depth_stencil_state(self, state: DepthStencilState | None, stencil_ref: int = 0) -> None:
+        self.conn.emit("SET_DEPTH_STENCIL_STATE", state=_id(state), stencil_ref=stencil_ref)
+
+    # --- draws and clears ------------------------------------------------------------------------
+    def draw(self, vertex_count: int, start_vertex_location: int = 0) -> None:
+        self.conn.emit("DRAW", vertex_count=vertex_count, start_vertex_location=start_vertex_location)
+
+    def draw_indexed(self, index_count: int, start_index_location: int = 0, base_vertex_location: int = 0) -> None:
+        self.conn.emit("DRAW_INDEXED", index_count=index_count, start_index_location=start_index_location,
+                       base_vertex_location=base_vertex_location)
+
+    def draw_instanced(self, vertex_count_per_instance: int, instance_count: int, start_vertex_location: int = 0,
+                       start_instance_location: int = 0) -> None:
+        self.conn.emit("DRAW_INSTANCED", vertex_count_per_instance=vertex_count_per_instance,
+                       instance_count=instance_count, start_vertex_location=start_vertex_location,
+                       start_instance_location=start_instance_location)
+
+    def draw_indexed_instanced(self, index_count_per_instance: int, instance_count: int,
+                               start_index_location: int = 0, base_vertex_location: int = 0,
+                               start_instance_location: int = 0) -> None:
+        self.conn.emit("DRAW_INDEXED_INSTANCED", index_count_per_instance=index_count_per_instance,
+                       instance_count=instance_count, start_index_location=start_index_location,
+                       base_vertex_location=base_vertex_location, start_instance_location=start_instance_location)
+
+    def clear_render_target_view(self, view: RenderTargetView, color: Sequence[float]) -> None:
+        r, g, b, a = color
+        self.conn.emit("CLEAR_RENDER_TARGET_VIEW", view=view.id, color_r=r, color_g=g, color_b=b, color_a=a)
+
+    def clear_depth_stencil_view(self, view: DepthStencilView, clear_flags: int = ClearFlag.DEPTH,
+                                 depth: float = 1.0, stencil: int = 0) -> None:
+        self.conn.emit("CLEAR_DEPTH_STENCIL_VIEW", view=view.id, clear_flags=clear_flags, depth=depth,
+                       stencil=stencil)
+
+    # --- resources ---------------------------------------------------------------------------
+    def update_subresource(self, resource: Buffer | Texture2D, subresource: int, box: Box | None, data,
+                           src_row_pitch: int = 0, src_depth_pitch: int = 0) -> None:
+        """Write `data` into a subresource (or the box of it). For textures with
+        src_row_pitch=0 the rows of `data` are taken as tightly packed."""
+        mv = memoryview(np.ascontiguousarray(data) if isinstance(data, np.ndarray) else data).cast("B")
+        if isinstance(resource, Texture2D) and src_row_pitch == 0:
+            w, _h = resource.mip_size(subresource)
+            width = (box.right - box.left) if box else w
+            src_row_pitch = width * texel_bytes(resource.desc.format)
+        off, size = self.conn.upload(mv)
+        b = box or Box(0, 0, 0, 0, 0, 0)
+        self.conn.emit("UPDATE_SUBRESOURCE", resource=resource.id, subresource=subresource, has_box=int(box is not None),
+                       box_left=b.left, box_top=b.top, box_front=b.front, box_right=b.right, box_bottom=b.bottom,
+                       box_back=b.back, src_row_pitch=src_row_pitch, src_depth_pitch=src_depth_pitch,
+                       src_offset=off, src_size=size)
+
+    def copy_resource(self, dst: Buffer | Texture2D, src: Buffer | Texture2D) -> None:
+        self.conn.emit("COPY_RESOURCE", dst=dst.id, src=src.id)
+
+    def _subresource_layout(self, resource, subresource: int) -> tuple[int, int, int]:
+        """(row pitch, rows, total bytes) of a subresource, tightly packed."""
+        if isinstance(resource, Buffer):
+            return resource.desc.byte_width, 1, resource.desc.byte_width
+        w, h = resource.mip_size(subresource)
+        row = w * texel_bytes(resource.desc.format)
+        return row, h, row * h
+
+    def map(self, resource: Buffer | Texture2D, subresource: int = 0, map_type: MapType = MapType.READ,
+            flags: int = 0) -> MappedSubresource:
+        """Map(READ) waits for the GPU and returns the contents; Map(WRITE_DISCARD) returns a
+        buffer to fill, sent to the host by `unmap`."""
+        key = (resource.id, subresource)
+        if key in self._mapped:
+            raise PvgpuError(f"subresource {subresource} of {resource} is already mapped")
+        row, rows, total = self._subresource_layout(resource, subresource)
+        if map_type == MapType.READ:
+            off = self.conn.reserve_heap(total)
+            self.conn.emit("MAP_READ", resource=resource.id, subresource=subresource, dst_row_pitch=row,
+                           dst_depth_pitch=row * rows, dst_offset=off, dst_size=total)
+            self.conn.finish()
+            data = copy_out(self.conn.region.heap[off:off + total])
+        elif map_type == MapType.WRITE_DISCARD:
+            data = np.zeros(total, dtype=np.uint8)
+        else:
+            raise PvgpuError(f"map type {MapType(map_type).name} is not offered by this protocol version "
+                             f"(READ and WRITE_DISCARD are)")
+        mapped = MappedSubresource(data, row, row * rows)
+        self._mapped[key] = (mapped, map_type)
+        return mapped
+
+    def unmap(self, resource: Buffer | Texture2D, subresource: int = 0) -> None:
+        try:
+            mapped, map_type = self._mapped.pop((resource.id, subresource))
+        except KeyError:
+            raise PvgpuError(f"subresource {subresource} of {resource} is not mapped") from None
+        if map_type == MapType.WRITE_DISCARD:
+            off, size = self.conn.upload(mapped.data)
+            self.conn.emit("MAP_WRITE_DISCARD", resource=resource.id, subresource=subresource,
+                           src_row_pitch=mapped.row_pitch, src_offset=off, src_size=size)
+
+    def flush(self) -> None:
+        self.conn.emit("FLUSH")
+        self.conn.kick()

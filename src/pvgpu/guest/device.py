@@ -1,0 +1,266 @@
+"""`Device`: D3D11's ID3D11Device in snake case, recording into the shared ring.
+
+Objects are created asynchronously, as a D3D11 driver would forward them: the guest picks
+the id, the command goes into the ring, and any problem the host finds is reported in the
+error log (raised as `HostReportedError` at the next synchronisation point).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from ..protocol.enums import BindFlag, DxgiFormat, FORMAT_BYTES, ObjectKind, ShaderLanguage
+from .connection import GuestConnection
+from .descs import (
+    BlendDesc, BufferDesc, DepthStencilDesc, InputElementDesc, RasterizerDesc, SamplerDesc, SwapChainDesc,
+    Texture2DDesc,
+)
+
+
+class DeviceChild:
+    """An object the host holds for this guest under `id`."""
+
+    kind: ObjectKind
+
+    def __init__(self, device: "Device", object_id: int):
+        self.device = device
+        self.id = object_id
+        self.released = False
+
+    def release(self) -> None:
+        if not self.released:
+            self.released = True
+            self.device._release(self)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} id={self.id}>"
+
+
+class Buffer(DeviceChild):
+    kind = ObjectKind.BUFFER
+
+    def __init__(self, device: "Device", object_id: int, desc: BufferDesc):
+        super().__init__(device, object_id)
+        self.desc = desc
+
+
+class Texture2D(DeviceChild):
+    kind = ObjectKind.TEXTURE2D
+
+    def __init__(self, device: "Device", object_id: int, desc: Texture2DDesc):
+        super().__init__(device, object_id)
+        self.desc = desc
+
+    def mip_size(self, mip: int) -> tuple[int, int]:
+        return max(1, self.desc.width >> mip), max(1, self.desc.height >> mip)
+
+
+class RenderTargetView(DeviceChild):
+    kind = ObjectKind.RENDER_TARGET_VIEW
+
+
+class DepthStencilView(DeviceChild):
+    kind = ObjectKind.DEPTH_STENCIL_VIEW
+
+
+class ShaderResourceView(DeviceChild):
+    kind = ObjectKind.SHADER_RESOURCE_VIEW
+
+
+class BlendState(DeviceChild):
+    kind = ObjectKind.BLEND_STATE
+
+
+class RasterizerState(DeviceChild):
+    kind = ObjectKind.RASTERIZER_STATE
+
+
+class DepthStencilState(DeviceChild):
+    kind = ObjectKind.DEPTH_STENCIL_STATE
+
+
+class SamplerState(DeviceChild):
+    kind = ObjectKind.SAMPLER_STATE
+
+
+class InputLayout(DeviceChild):
+    kind = ObjectKind.INPUT_LAYOUT
+
+
+class VertexShader(DeviceChild):
+    kind = ObjectKind.VERTEX_SHADER
+
+
+class PixelShader(DeviceChild):
+    kind = ObjectKind.PIXEL_SHADER
+
+
+def _bytes_of(data) -> memoryview:
+    if isinstance(data, np.ndarray):
+        data = np.ascontiguousarray(data)
+    return memoryview(data).cast("B")
+
+
+class Device:
+    def __init__(self, connection: GuestConnection):
+        self.connection = connection
+        self._next_id = 1
+        self._free_ids: list[int] = []
+        from .context import DeviceContext
+        self.immediate_context = DeviceContext(self)
+
+    def _new_id(self) -> int:
+        if self._free_ids:
+            return self._free_ids.pop()
+        object_id = self._next_id
+        self._next_id += 1
+        return object_id
+
+    def _release(self, obj: DeviceChild) -> None:
+        self.connection.emit("DESTROY_OBJECT", object=obj.id)
+        self._free_ids.append(obj.id)
+
+    def get_immediate_context(self):
+        return self.immediate_context
+
+    # --- resources -------------------------------------------------------------------------
+    def create_buffer(self, desc: BufferDesc, initial_data=None) -> Buffer:
+        off, size = self.connection.upload(_bytes_of(initial_data)) if initial_data is not None else (0, 0)
+        buf = Buffer(self, self._new_id(), desc)
+        self.connection.emit("CREATE_BUFFER", buffer=buf.id, byte_width=desc.byte_width, usage=desc.usage,
+                             bind_flags=desc.bind_flags, cpu_access_flags=desc.cpu_access_flags,
+                             misc_flags=desc.misc_flags, structure_byte_stride=desc.structure_byte_stride,
+                             initial_data_offset=off, initial_data_size=size)
+        return buf
+
+    def create_texture2d(self, desc: Texture2DDesc, initial_data=None) -> Texture2D:
+        """`initial_data`: bytes of every mip, tightly packed, mip 0 first; or a list with one
+        array (or bytes) per mip."""
+        if isinstance(initial_data, (list, tuple)):
+            initial_data = b"".join(bytes(_bytes_of(d)) for d in initial_data)
+        off, size = self.connection.upload(_bytes_of(initial_data)) if initial_data is not None else (0, 0)
+        tex = Texture2D(self, self._new_id(), desc)
+        self.connection.emit("CREATE_TEXTURE2D", texture=tex.id, width=desc.width, height=desc.height,
+                             mip_levels=desc.mip_levels, array_size=desc.array_size, format=desc.format,
+                             sample_count=desc.sample_count, sample_quality=desc.sample_quality, usage=desc.usage,
+                             bind_flags=desc.bind_flags, cpu_access_flags=desc.cpu_access_flags,
+                             misc_flags=desc.misc_flags, initial_data_offset=off, initial_data_size=size)
+        return tex
+
+    # --- views -----------------------------------------------------------------------------
+    def create_render_target_view(self, resource: Texture2D, format: int = 0, mip_slice: int = 0) -> RenderTargetView:
+        view = RenderTargetView(self, self._new_id())
+        view.resource = resource
+        self.connection.emit("CREATE_RENDER_TARGET_VIEW", view=view.id, resource=resource.id, format=format,
+                             mip_slice=mip_slice)
+        return view
+
+    def create_depth_stencil_view(self, resource: Texture2D, format: int = 0, mip_slice: int = 0) -> DepthStencilView:
+        view = DepthStencilView(self, self._new_id())
+        view.resource = resource
+        self.connection.emit("CREATE_DEPTH_STENCIL_VIEW", view=view.id, resource=resource.id, format=format,
+                             mip_slice=mip_slice)
+        return view
+
+    def create_shader_resource_view(self, resource: Texture2D, format: int = 0, most_detailed_mip: int = 0,
+                                    mip_levels: int = 0xFFFFFFFF) -> ShaderResourceView:
+        view = ShaderResourceView(self, self._new_id())
+        view.resource = resource
+        self.connection.emit("CREATE_SHADER_RESOURCE_VIEW", view=view.id, resource=resource.id, format=format,
+                             most_detailed_mip=most_detailed_mip, mip_levels=mip_levels)
+        return view
+
+    # --- states ----------------------------------------------------------------------------
+    def create_blend_state(self, desc: BlendDesc) -> BlendState:
+        state = BlendState(self, self._new_id())
+        rts = [(int(rt.blend_enable), rt.src_blend, rt.dest_blend, rt.blend_op, rt.src_blend_alpha,
+                rt.dest_blend_alpha, rt.blend_op_alpha, rt.render_target_write_mask) for rt in desc.render_target]
+        self.connection.emit("CREATE_BLEND_STATE", rts, state=state.id,
+                             alpha_to_coverage_enable=int(desc.alpha_to_coverage_enable),
+                             independent_blend_enable=int(desc.independent_blend_enable))
+        return state
+
+    def create_rasterizer_state(self, desc: RasterizerDesc) -> RasterizerState:
+        state = RasterizerState(self, self._new_id())
+        self.connection.emit("CREATE_RASTERIZER_STATE", state=state.id, fill_mode=desc.fill_mode,
+                             cull_mode=desc.cull_mode, front_counter_clockwise=int(desc.front_counter_clockwise),
+                             depth_bias=desc.depth_bias, depth_bias_clamp=desc.depth_bias_clamp,
+                             slope_scaled_depth_bias=desc.slope_scaled_depth_bias,
+                             depth_clip_enable=int(desc.depth_clip_enable), scissor_enable=int(desc.scissor_enable),
+                             multisample_enable=int(desc.multisample_enable),
+                             antialiased_line_enable=int(desc.antialiased_line_enable))
+        return state
+
+    def create_depth_stencil_state(self, desc: DepthStencilDesc) -> DepthStencilState:
+        state = DepthStencilState(self, self._new_id())
+        f, b = desc.front_face, desc.back_face
+        self.connection.emit("CREATE_DEPTH_STENCIL_STATE", state=state.id, depth_enable=int(desc.depth_enable),
+                             depth_write_mask=desc.depth_write_mask, depth_func=desc.depth_func,
+                             stencil_enable=int(desc.stencil_enable), stencil_read_mask=desc.stencil_read_mask,
+                             stencil_write_mask=desc.stencil_write_mask,
+                             front_fail_op=f.stencil_fail_op, front_depth_fail_op=f.stencil_depth_fail_op,
+                             front_pass_op=f.stencil_pass_op, front_func=f.stencil_func,
+                             back_fail_op=b.stencil_fail_op, back_depth_fail_op=b.stencil_depth_fail_op,
+                             back_pass_op=b.stencil_pass_op, back_func=b.stencil_func)
+        return state
+
+    def create_sampler_state(self, desc: SamplerDesc) -> SamplerState:
+        state = SamplerState(self, self._new_id())
+        r, g, b, a = desc.border_color
+        self.connection.emit("CREATE_SAMPLER_STATE", sampler=state.id, filter=desc.filter,
+                             address_u=desc.address_u, address_v=desc.address_v, address_w=desc.address_w,
+                             mip_lod_bias=desc.mip_lod_bias, max_anisotropy=desc.max_anisotropy,
+                             comparison_func=desc.comparison_func, border_color_r=r, border_color_g=g,
+                             border_color_b=b, border_color_a=a, min_lod=desc.min_lod, max_lod=desc.max_lod)
+        return state
+
+    def create_input_layout(self, elements: Sequence[InputElementDesc], shader_bytecode=None) -> InputLayout:
+        """Element i feeds WGSL @location(i) (`shader_bytecode` is accepted for D3D11's shape)."""
+        layout = InputLayout(self, self._new_id())
+        items = [(e.semantic_index, e.format, e.input_slot, e.aligned_byte_offset, e.input_slot_class,
+                  e.instance_data_step_rate) for e in elements]
+        self.connection.emit("CREATE_INPUT_LAYOUT", items, layout=layout.id)
+        return layout
+
+    def _create_shader(self, cls, opcode: str, code: str | bytes, language: ShaderLanguage):
+        data = code.encode("utf-8") if isinstance(code, str) else bytes(code)
+        off, size = self.connection.upload(data)
+        shader = cls(self, self._new_id())
+        self.connection.emit(opcode, shader=shader.id, language=language, code_offset=off, code_size=size)
+        return shader
+
+    def create_vertex_shader(self, code: str | bytes, language: ShaderLanguage = ShaderLanguage.WGSL) -> VertexShader:
+        return self._create_shader(VertexShader, "CREATE_VERTEX_SHADER", code, language)
+
+    def create_pixel_shader(self, code: str | bytes, language: ShaderLanguage = ShaderLanguage.WGSL) -> PixelShader:
+        return self._create_shader(PixelShader, "CREATE_PIXEL_SHADER", code, language)
+
+    # --- DXGI ------------------------------------------------------------------------------
+    def create_swap_chain(self, desc: SwapChainDesc):
+        from .swapchain import SwapChain
+        chain_id, buffer_id = self._new_id(), self._new_id()
+        back = Texture2D(self, buffer_id, Texture2DDesc(desc.width, desc.height, desc.format,
+                                                        bind_flags=BindFlag.RENDER_TARGET | BindFlag.SHADER_RESOURCE))
+        self.connection.emit("CREATE_SWAP_CHAIN", swap_chain=chain_id, buffer=buffer_id, width=desc.width,
+                             height=desc.height, format=desc.format, buffer_count=desc.buffer_count)
+        return SwapChain(self, chain_id, desc, back)
+
+    # --- errors and sync -------------------------------------------------------------------
+    def host_errors(self):
+        """Error-log entries the host wrote since the last look (does not raise)."""
+        return self.connection.host_errors()
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def __enter__(self) -> "Device":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def texel_bytes(format: DxgiFormat) -> int:
+    return FORMAT_BYTES[DxgiFormat(format)]

@@ -1,0 +1,1 @@
+"""The host service: sessions, validation, object tables, and the wgpu renderer."""

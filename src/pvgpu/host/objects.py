@@ -1,0 +1,69 @@
+"""Per-guest object table: guest ids mapped to host objects, checked for kind and liveness,
+with quotas on how many objects and how much GPU memory a guest may hold."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..protocol.enums import ErrorCode, ObjectKind
+from .errors import CommandError
+
+DEFAULT_MAX_OBJECTS = 65536
+DEFAULT_MAX_BYTES = 2 << 30
+
+
+@dataclass
+class Entry:
+    kind: ObjectKind
+    obj: Any
+    nbytes: int
+
+
+class ObjectTable:
+    def __init__(self, max_objects: int = DEFAULT_MAX_OBJECTS, max_bytes: int = DEFAULT_MAX_BYTES):
+        self.entries: dict[int, Entry] = {}
+        self.max_objects = max_objects
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._retired: set[int] = set()  # ids that were alive once (to tell "dead" from "never")
+
+    def get(self, object_id: int, kinds: tuple, field: str) -> Any:
+        entry = self.entries.get(object_id)
+        if entry is None:
+            if object_id in self._retired:
+                raise CommandError(ErrorCode.DEAD_ID, f"{field}: object {object_id} was already destroyed")
+            raise CommandError(ErrorCode.DEAD_ID, f"{field}: no object has id {object_id}")
+        if entry.kind not in kinds:
+            want = "/".join(ObjectKind(k).name for k in kinds)
+            raise CommandError(ErrorCode.WRONG_KIND,
+                               f"{field}: object {object_id} is a {entry.kind.name}, expected {want}")
+        return entry.obj
+
+    def check_new(self, object_id: int, field: str) -> None:
+        if object_id == 0:
+            raise CommandError(ErrorCode.ID_IN_USE, f"{field}: 0 is not a valid object id")
+        if object_id in self.entries:
+            raise CommandError(ErrorCode.ID_IN_USE,
+                               f"{field}: id {object_id} is already a live {self.entries[object_id].kind.name}")
+        if len(self.entries) >= self.max_objects:
+            raise CommandError(ErrorCode.QUOTA, f"{field}: this guest already holds {self.max_objects} objects")
+
+    def add(self, object_id: int, kind: ObjectKind, obj: Any) -> None:
+        nbytes = int(getattr(obj, "nbytes", 0))
+        if self.bytes + nbytes > self.max_bytes:
+            raise CommandError(ErrorCode.QUOTA, f"object {object_id} ({nbytes} bytes) would exceed this guest's "
+                                                f"GPU memory quota of {self.max_bytes} bytes")
+        self.entries[object_id] = Entry(kind, obj, nbytes)
+        self._retired.discard(object_id)
+        self.bytes += nbytes
+
+    def remove(self, object_id: int) -> Entry:
+        entry = self.entries.pop(object_id)
+        self.bytes -= entry.nbytes
+        self._retired.add(object_id)
+        return entry
+
+    def clear(self) -> None:
+        self.entries.clear()
+        self.bytes = 0

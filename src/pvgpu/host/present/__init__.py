@@ -1,0 +1,1 @@
+"""Presenters: where presented frames go (headless PNG files, callbacks)."""

@@ -1,0 +1,1 @@
+"""The D3D11 state tracker on wgpu."""

@@ -1,0 +1,108 @@
+"""Host-side objects behind guest ids. Each has a serial number, unique for the life of the
+process, so pipeline and bind-group caches never confuse a new object with a dead one."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+from ...protocol.enums import DxgiFormat, ShaderStage
+
+_serials = itertools.count(1)
+
+
+def next_serial() -> int:
+    return next(_serials)
+
+
+@dataclass(eq=False)
+class Buffer:
+    byte_width: int
+    usage: int
+    bind_flags: int
+    cpu_access_flags: int
+    wgpu_usage: int
+    backing: Any  # the current wgpu buffer (replaced when a full update renames it)
+    alloc_size: int
+    serial: int = field(default_factory=next_serial)
+    used_generation: int = -1  # encoder generation that last referenced the backing
+    spare_backings: list = field(default_factory=list)
+
+    @property
+    def nbytes(self) -> int:
+        return self.alloc_size
+
+
+@dataclass(eq=False)
+class Texture2D:
+    width: int
+    height: int
+    mip_levels: int
+    format: DxgiFormat
+    wgpu_format: str
+    usage: int
+    bind_flags: int
+    cpu_access_flags: int
+    texture: Any
+    bytes_per_texel: int
+    serial: int = field(default_factory=next_serial)
+    used_generation: int = -1
+    view_count: int = 0  # live views (ResizeBuffers needs none)
+
+    def mip_size(self, mip: int) -> tuple[int, int]:
+        return max(1, self.width >> mip), max(1, self.height >> mip)
+
+    @property
+    def nbytes(self) -> int:
+        total = 0
+        for m in range(self.mip_levels):
+            w, h = self.mip_size(m)
+            total += w * h * self.bytes_per_texel
+        return total
+
+
+@dataclass(eq=False)
+class View:
+    """A render-target, depth-stencil or shader-resource view of a Texture2D."""
+
+    resource: Texture2D
+    format: DxgiFormat
+    wgpu_format: str
+    view: Any
+    base_mip: int
+    mip_count: int
+    serial: int = field(default_factory=next_serial)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.resource.mip_size(self.base_mip)
+
+
+@dataclass(eq=False)
+class Sampler:
+    sampler: Any
+    serial: int = field(default_factory=next_serial)
+
+
+@dataclass(eq=False)
+class InputLayout:
+    elements: tuple  # (location, format str, slot, offset, per_instance)
+    slots: tuple  # sorted input slots used
+    serial: int = field(default_factory=next_serial)
+
+
+@dataclass(eq=False)
+class Shader:
+    stage: ShaderStage
+    module: Any
+    bindings: frozenset  # binding numbers in the stage's group
+    serial: int = field(default_factory=next_serial)
+
+
+@dataclass(eq=False)
+class SwapChain:
+    back_buffer: Texture2D
+    buffer_count: int
+    presented: int = 0
+    serial: int = field(default_factory=next_serial)

@@ -1,0 +1,75 @@
+"""Reading textures and buffers back from the GPU into host memory.
+
+A mapped read is also this renderer's completion point: wgpu resolves a map only once the
+GPU has finished the submission that last used the buffer (wgpu 0.32's
+`on_submitted_work_done_sync` is broken, see DEVELOPERS.md).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import wgpu
+
+
+def _align(n: int, a: int) -> int:
+    return (n + a - 1) // a * a
+
+
+class Readback:
+    def __init__(self, device: wgpu.GPUDevice):
+        self.device = device
+        self._buffers: dict[int, wgpu.GPUBuffer] = {}
+        self._fence_buffer = device.create_buffer(
+            size=16, usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST, label="pvgpu-fence")
+
+    def _buffer(self, size: int) -> wgpu.GPUBuffer:
+        size = max(4096, 1 << (size - 1).bit_length())
+        buf = self._buffers.get(size)
+        if buf is None:
+            if len(self._buffers) > 8:
+                self._buffers.clear()
+            buf = self.device.create_buffer(size=size, usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST,
+                                            label="pvgpu-readback")
+            self._buffers[size] = buf
+        return buf
+
+    def texture(self, command_buffers: list, texture, mip: int, width: int, height: int,
+                bytes_per_texel: int, aspect: str = "all") -> np.ndarray:
+        """Submit `command_buffers` plus a copy of one mip; returns (height, width*bpp) uint8."""
+        row = width * bytes_per_texel
+        padded = _align(row, 256)
+        buf = self._buffer(padded * height)
+        enc = self.device.create_command_encoder()
+        enc.copy_texture_to_buffer(
+            {"texture": texture, "mip_level": mip, "origin": (0, 0, 0), "aspect": aspect},
+            {"buffer": buf, "offset": 0, "bytes_per_row": padded, "rows_per_image": height},
+            (width, height, 1))
+        self.device.queue.submit([*command_buffers, enc.finish()])
+        buf.map_sync(wgpu.MapMode.READ, 0, padded * height)
+        try:
+            data = np.frombuffer(buf.read_mapped(0, padded * height, copy=False), dtype=np.uint8)
+            out = data.reshape(height, padded)[:, :row].copy()
+        finally:
+            buf.unmap()
+        return out
+
+    def buffer(self, command_buffers: list, source, offset: int, size: int) -> np.ndarray:
+        padded = _align(size, 4)
+        buf = self._buffer(padded)
+        enc = self.device.create_command_encoder()
+        enc.copy_buffer_to_buffer(source, offset, buf, 0, padded)
+        self.device.queue.submit([*command_buffers, enc.finish()])
+        buf.map_sync(wgpu.MapMode.READ, 0, padded)
+        try:
+            out = np.frombuffer(buf.read_mapped(0, padded, copy=False), dtype=np.uint8)[:size].copy()
+        finally:
+            buf.unmap()
+        return out
+
+    def wait_idle(self, command_buffers: list) -> None:
+        """Submit `command_buffers` and return once the GPU has finished all submitted work."""
+        enc = self.device.create_command_encoder()
+        enc.clear_buffer(self._fence_buffer)
+        self.device.queue.submit([*command_buffers, enc.finish()])
+        self._fence_buffer.map_sync(wgpu.MapMode.READ)
+        self._fence_buffer.unmap()

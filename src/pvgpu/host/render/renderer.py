@@ -1,0 +1,946 @@
+"""The D3D11 state tracker on wgpu.
+
+D3D11 state is mutable; wgpu pipelines are not. The renderer keeps the current D3D11 state,
+builds pipelines lazily from the state that makes them up and caches them by that key.
+Render passes open at the first draw after the render targets change and close at a copy,
+an update that must be ordered, a readback, a present or a flush. Clears become the load
+operation of the next pass on that view when they can, else a pass of their own.
+
+Every method named after a command (`create_buffer`, `draw_indexed`, ...) is called by the
+session with ids already resolved to objects and heap ranges already checked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+import numpy as np
+import wgpu
+
+from ...protocol import bindings as B
+from ...protocol.enums import (
+    BindFlag, ClearFlag, CpuAccessFlag, DxgiFormat, ErrorCode, FORMAT_BYTES, DEPTH_FORMATS,
+    InputClassification, PrimitiveTopology, ShaderStage, STENCIL_FORMATS, Usage,
+)
+from ...protocol.spec import APPEND_ALIGNED_ELEMENT
+from ..errors import CommandError, invalid, unsupported
+from . import states as S
+from .formats import INDEX_FORMATS, SRGB_PAIRS, TEXTURE_FORMATS, VERTEX_FORMATS
+from .objects import Buffer, InputLayout, Sampler, Shader, SwapChain, Texture2D, View, next_serial
+from .readback import Readback
+from .shaders import compile_wgsl
+
+TOPOLOGIES = {
+    PrimitiveTopology.POINTLIST: "point-list", PrimitiveTopology.LINELIST: "line-list",
+    PrimitiveTopology.LINESTRIP: "line-strip", PrimitiveTopology.TRIANGLELIST: "triangle-list",
+    PrimitiveTopology.TRIANGLESTRIP: "triangle-strip",
+}
+STRIPS = (PrimitiveTopology.LINESTRIP, PrimitiveTopology.TRIANGLESTRIP)
+MAX_TEXTURE_DIM = 16384
+MAX_BUFFER_BYTES = 1 << 30
+DUMMY_UNIFORM_BYTES = 65536
+
+
+@dataclass
+class Frame:
+    """A presented frame: RGBA8 pixels (height, width, 4) and where it came from."""
+
+    pixels: np.ndarray
+    index: int
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.pipeline_hits = 0
+        self.pipeline_misses = 0
+        self.draws = 0
+        self.submits = 0
+
+
+class Renderer:
+    def __init__(self, device: wgpu.GPUDevice, features: frozenset[str] = frozenset()):
+        self.device = device
+        self.queue = device.queue
+        self.features = features
+        self.readback = Readback(device)
+        self.stats = Stats()
+        self._pipelines: dict[tuple, wgpu.GPURenderPipeline] = {}
+        self._bind_groups: dict[tuple, tuple] = {}
+        self._encoder = None
+        self._pass = None
+        self.generation = 0
+        self._pending_clears: dict[View, tuple] = {}
+        self._make_dummies()
+        self.reset_state()
+
+    # --- state -----------------------------------------------------------------------------
+    def reset_state(self) -> None:
+        self.rtvs: list[View | None] = []
+        self.dsv: View | None = None
+        self.viewports: list = []
+        self.scissors: list = []
+        self.vertex_buffers: dict[int, tuple[Buffer, int, int]] = {}
+        self.index_buffer: tuple[Buffer, str, int] | None = None
+        self.topology: int | None = None
+        self.input_layout: InputLayout | None = None
+        self.shaders: dict[ShaderStage, Shader | None] = {ShaderStage.VERTEX: None, ShaderStage.PIXEL: None}
+        self.constant_buffers = {s: {} for s in ShaderStage}
+        self.shader_resources = {s: {} for s in ShaderStage}
+        self.samplers = {s: {} for s in ShaderStage}
+        self.blend = S.DEFAULT_BLEND
+        self.blend_factor = (1.0, 1.0, 1.0, 1.0)
+        self.sample_mask = 0xFFFFFFFF
+        self.rasterizer = S.DEFAULT_RASTERIZER
+        self.depth_stencil = S.DEFAULT_DEPTH_STENCIL
+        self.stencil_ref = 0
+        self._pass_state: dict = {}
+
+    def _make_dummies(self) -> None:
+        """Objects bound where a shader uses a slot the guest left empty: D3D11 reads zeros."""
+        d = self.device
+        self._dummy_uniform = d.create_buffer(size=DUMMY_UNIFORM_BYTES, usage=wgpu.BufferUsage.UNIFORM,
+                                              label="pvgpu-null-cb")
+        tex = d.create_texture(size=(1, 1, 1), format="rgba8unorm", usage=wgpu.TextureUsage.TEXTURE_BINDING,
+                               label="pvgpu-null-srv")
+        self._dummy_view = tex.create_view()
+        self._dummy_sampler = d.create_sampler()
+        self._empty_bind_groups: dict[int, wgpu.GPUBindGroup] = {}
+
+    # --- encoder and passes ------------------------------------------------------------------
+    @property
+    def encoder(self) -> wgpu.GPUCommandEncoder:
+        if self._encoder is None:
+            self._encoder = self.device.create_command_encoder()
+        return self._encoder
+
+    def _end_pass(self) -> None:
+        if self._pass is not None:
+            self._pass.end()
+            self._pass = None
+            self._pass_state = {}
+
+    def _finish(self) -> list:
+        """Close everything recorded so far into command buffers (not yet submitted)."""
+        self._materialize_clears()
+        self._end_pass()
+        if self._encoder is None:
+            return []
+        enc, self._encoder = self._encoder, None
+        self.generation += 1
+        self.stats.submits += 1
+        return [enc.finish()]
+
+    def submit(self) -> None:
+        cbs = self._finish()
+        if cbs:
+            self.queue.submit(cbs)
+
+    def _use(self, resource: Buffer | Texture2D) -> None:
+        resource.used_generation = self.generation
+
+    def _attachments(self) -> tuple:
+        return (tuple(self.rtvs), self.dsv)
+
+    def _begin_pass(self) -> None:
+        rtvs = self.rtvs
+        while rtvs and rtvs[-1] is None:
+            rtvs = rtvs[:-1]
+        keep = set(v for v in rtvs if v is not None)
+        if self.dsv is not None:
+            keep.add(self.dsv)
+        self._materialize_clears(exclude=keep)
+        colors = []
+        for v in rtvs:
+            if v is None:
+                colors.append(None)
+                continue
+            clear = self._pending_clears.pop(v, None)
+            colors.append({"view": v.view, "load_op": "clear" if clear else "load", "store_op": "store",
+                           "clear_value": clear or (0, 0, 0, 0)})
+            self._use(v.resource)
+        depth = None
+        if self.dsv is not None:
+            depth = self._depth_attachment(self.dsv, self._pending_clears.pop(self.dsv, None))
+            self._use(self.dsv.resource)
+        self._pass = self.encoder.begin_render_pass(color_attachments=colors, depth_stencil_attachment=depth)
+        self._pass_state = {}
+
+    @staticmethod
+    def _depth_attachment(dsv: View, clear) -> dict:
+        depth_value, stencil_value = clear if clear else (None, None)
+        att = {"view": dsv.view,
+               "depth_load_op": "clear" if depth_value is not None else "load", "depth_store_op": "store",
+               "depth_clear_value": depth_value if depth_value is not None else 1.0}
+        if dsv.format in STENCIL_FORMATS:
+            att.update(stencil_load_op="clear" if stencil_value is not None else "load", stencil_store_op="store",
+                       stencil_clear_value=stencil_value or 0)
+        return att
+
+    def _materialize_clears(self, exclude=frozenset()) -> None:
+        """Run pending clears not absorbed by a pass, each as a pass of its own."""
+        todo = [(v, c) for v, c in self._pending_clears.items() if v not in exclude]
+        if not todo:
+            return
+        self._end_pass()
+        for view, clear in todo:
+            del self._pending_clears[view]
+            self._use(view.resource)
+            if view.format in DEPTH_FORMATS:
+                p = self.encoder.begin_render_pass(color_attachments=[],
+                                                   depth_stencil_attachment=self._depth_attachment(view, clear))
+            else:
+                p = self.encoder.begin_render_pass(color_attachments=[
+                    {"view": view.view, "load_op": "clear", "store_op": "store", "clear_value": clear}])
+            p.end()
+
+    # --- resources ---------------------------------------------------------------------------
+    def create_buffer(self, byte_width, usage, bind_flags, cpu_access_flags, misc_flags,
+                      structure_byte_stride, initial_data) -> Buffer:
+        if byte_width == 0 or byte_width > MAX_BUFFER_BYTES:
+            raise invalid(f"byte_width {byte_width} must be between 1 and {MAX_BUFFER_BYTES}")
+        _check_usage_rules(usage, bind_flags, cpu_access_flags, initial_data, "buffer")
+        if bind_flags & (BindFlag.RENDER_TARGET | BindFlag.DEPTH_STENCIL):
+            raise invalid("a buffer cannot be bound as a render target or depth-stencil")
+        if bind_flags & BindFlag.SHADER_RESOURCE:
+            raise unsupported("buffer shader-resource views are not offered by this protocol version")
+        if bind_flags & BindFlag.CONSTANT_BUFFER and byte_width % 16:
+            raise invalid(f"a constant buffer's byte_width must be a multiple of 16, not {byte_width}")
+        if initial_data is not None and len(initial_data) < byte_width:
+            raise invalid(f"initial data has {len(initial_data)} bytes, the buffer needs {byte_width}")
+        u = wgpu.BufferUsage.COPY_DST | wgpu.BufferUsage.COPY_SRC
+        if bind_flags & BindFlag.VERTEX_BUFFER:
+            u |= wgpu.BufferUsage.VERTEX
+        if bind_flags & BindFlag.INDEX_BUFFER:
+            u |= wgpu.BufferUsage.INDEX
+        if bind_flags & BindFlag.CONSTANT_BUFFER:
+            u |= wgpu.BufferUsage.UNIFORM
+        alloc = (byte_width + 15) // 16 * 16
+        backing = self.device.create_buffer(size=alloc, usage=u)
+        buf = Buffer(byte_width, usage, bind_flags, cpu_access_flags, u, backing, alloc)
+        if initial_data is not None:
+            self.queue.write_buffer(backing, 0, _padded(initial_data[:byte_width], 4))
+        return buf
+
+    def create_texture2d(self, width, height, mip_levels, array_size, format, sample_count, sample_quality,
+                         usage, bind_flags, cpu_access_flags, misc_flags, initial_data) -> Texture2D:
+        fmt = DxgiFormat(format)
+        wgpu_format = TEXTURE_FORMATS.get(fmt)
+        if wgpu_format is None:
+            raise unsupported(f"format {fmt.name} cannot be a texture on this host")
+        if not (1 <= width <= MAX_TEXTURE_DIM and 1 <= height <= MAX_TEXTURE_DIM):
+            raise invalid(f"texture size {width}x{height} is outside 1..{MAX_TEXTURE_DIM}")
+        if array_size != 1:
+            raise unsupported("texture arrays are not offered by this protocol version (array_size must be 1)")
+        if sample_count != 1 or sample_quality != 0:
+            raise unsupported("multisampled textures are not offered by this protocol version")
+        full_chain = max(width, height).bit_length()
+        mips = full_chain if mip_levels == 0 else mip_levels
+        if mips > full_chain:
+            raise invalid(f"{mip_levels} mip levels is more than a {width}x{height} texture has ({full_chain})")
+        _check_usage_rules(usage, bind_flags, cpu_access_flags, initial_data, "texture")
+        if bind_flags & (BindFlag.VERTEX_BUFFER | BindFlag.INDEX_BUFFER | BindFlag.CONSTANT_BUFFER):
+            raise invalid("a texture cannot be bound as a vertex, index or constant buffer")
+        is_depth = fmt in DEPTH_FORMATS
+        if bind_flags & BindFlag.DEPTH_STENCIL and not is_depth:
+            raise invalid(f"DEPTH_STENCIL binding needs a depth format, not {fmt.name}")
+        if bind_flags & BindFlag.RENDER_TARGET and is_depth:
+            raise invalid(f"RENDER_TARGET binding cannot use the depth format {fmt.name}")
+        u = wgpu.TextureUsage.COPY_DST | wgpu.TextureUsage.COPY_SRC
+        if bind_flags & BindFlag.SHADER_RESOURCE:
+            u |= wgpu.TextureUsage.TEXTURE_BINDING
+        if bind_flags & (BindFlag.RENDER_TARGET | BindFlag.DEPTH_STENCIL):
+            u |= wgpu.TextureUsage.RENDER_ATTACHMENT
+        texture = self.device.create_texture(size=(width, height, 1), mip_level_count=mips, format=wgpu_format,
+                                             usage=u)
+        tex = Texture2D(width, height, mips, fmt, wgpu_format, usage, bind_flags, cpu_access_flags, texture,
+                        FORMAT_BYTES[fmt])
+        if initial_data is not None:
+            if is_depth:
+                raise unsupported("initial data for depth textures is not offered (clear them instead)")
+            need = tex.nbytes
+            if len(initial_data) < need:
+                raise invalid(f"initial data has {len(initial_data)} bytes; {mips} tightly packed mips "
+                              f"of {width}x{height} {fmt.name} need {need}")
+            off = 0
+            for m in range(mips):
+                w, h = tex.mip_size(m)
+                n = w * h * tex.bytes_per_texel
+                self.queue.write_texture({"texture": texture, "mip_level": m, "origin": (0, 0, 0)},
+                                         initial_data[off:off + n],
+                                         {"offset": 0, "bytes_per_row": w * tex.bytes_per_texel, "rows_per_image": h},
+                                         (w, h, 1))
+                off += n
+        return tex
+
+    def destroy(self, obj) -> None:
+        """The guest released `obj`. Recorded work keeps what it uses alive until it is done."""
+        if isinstance(obj, View):
+            obj.resource.view_count -= 1
+            self._pending_clears.pop(obj, None)
+            if obj in self.rtvs or obj is self.dsv:
+                self._end_pass()
+                self.rtvs = [None if v is obj else v for v in self.rtvs]
+                if self.dsv is obj:
+                    self.dsv = None
+        for table in (self.constant_buffers, self.shader_resources, self.samplers):
+            for stage_slots in table.values():
+                for slot in [s for s, v in stage_slots.items() if v is obj]:
+                    del stage_slots[slot]
+        for slot in [s for s, v in self.vertex_buffers.items() if v[0] is obj]:
+            del self.vertex_buffers[slot]
+        if self.index_buffer and self.index_buffer[0] is obj:
+            self.index_buffer = None
+        for stage, shader in self.shaders.items():
+            if shader is obj:
+                self.shaders[stage] = None
+        if self.input_layout is obj:
+            self.input_layout = None
+        if self.blend is obj:
+            self.blend = S.DEFAULT_BLEND
+        if self.rasterizer is obj:
+            self.rasterizer = S.DEFAULT_RASTERIZER
+        if self.depth_stencil is obj:
+            self.depth_stencil = S.DEFAULT_DEPTH_STENCIL
+        self._bind_groups.clear()
+
+    def _check_update_allowed(self, resource) -> None:
+        if resource.usage == Usage.IMMUTABLE:
+            raise invalid("an IMMUTABLE resource cannot be written after creation")
+        if resource.usage == Usage.DYNAMIC:
+            raise invalid("a DYNAMIC resource is written with Map(WRITE_DISCARD), not UpdateSubresource")
+
+    def update_subresource(self, resource, subresource, has_box, box_left, box_top, box_front, box_right,
+                           box_bottom, box_back, src_row_pitch, src_depth_pitch, src) -> None:
+        self._check_update_allowed(resource)
+        if src is None:
+            raise invalid("UpdateSubresource without source data")
+        if isinstance(resource, Buffer):
+            if subresource != 0:
+                raise invalid(f"a buffer has one subresource, not {subresource}")
+            lo, hi = (box_left, box_right) if has_box else (0, resource.byte_width)
+            if not (lo <= hi <= resource.byte_width):
+                raise invalid(f"box [{lo}, {hi}) is outside the {resource.byte_width}-byte buffer")
+            if hi - lo > len(src):
+                raise invalid(f"source has {len(src)} bytes, the box needs {hi - lo}")
+            self._write_buffer(resource, lo, src[:hi - lo], whole=(lo == 0 and hi == resource.byte_width))
+            return
+        self._write_texture(resource, subresource, has_box, (box_left, box_top, box_right, box_bottom),
+                            src_row_pitch, src)
+
+    def _write_buffer(self, buf: Buffer, offset: int, data, whole: bool) -> None:
+        if offset % 4 or (len(data) % 4 and offset + len(data) != buf.byte_width):
+            raise unsupported("buffer updates must start and end on 4-byte boundaries (or end at the buffer's end)")
+        if buf.used_generation == self.generation:
+            if whole:
+                # D3D11 semantics with the pass kept open: recorded draws keep the old backing.
+                buf.backing = self.device.create_buffer(size=buf.alloc_size, usage=buf.wgpu_usage)
+                self._bind_groups.clear()
+            else:
+                self.submit()
+        self.queue.write_buffer(buf.backing, offset, _padded(data, 4))
+
+    def _write_texture(self, tex: Texture2D, subresource: int, has_box: bool, box, row_pitch: int, data) -> None:
+        if subresource >= tex.mip_levels:
+            raise invalid(f"subresource {subresource} does not exist (texture has {tex.mip_levels} mips)")
+        if tex.format in DEPTH_FORMATS:
+            raise unsupported("writing depth textures from the CPU is not offered")
+        w, h = tex.mip_size(subresource)
+        left, top, right, bottom = box if has_box else (0, 0, w, h)
+        if not (left <= right <= w and top <= bottom <= h):
+            raise invalid(f"box ({left},{top})-({right},{bottom}) is outside mip {subresource} ({w}x{h})")
+        if right == left or bottom == top:
+            return
+        row = (right - left) * tex.bytes_per_texel
+        if row_pitch < row:
+            raise invalid(f"source row pitch {row_pitch} is less than a row of the box ({row} bytes)")
+        need = row_pitch * (bottom - top - 1) + row
+        if len(data) < need:
+            raise invalid(f"source has {len(data)} bytes, the box needs {need}")
+        if tex.used_generation == self.generation:
+            self.submit()
+        self._materialize_clears()
+        self.queue.write_texture({"texture": tex.texture, "mip_level": subresource, "origin": (left, top, 0)},
+                                 data[:need], {"offset": 0, "bytes_per_row": row_pitch,
+                                               "rows_per_image": bottom - top},
+                                 (right - left, bottom - top, 1))
+
+    def copy_resource(self, dst, src) -> None:
+        if dst is src:
+            raise invalid("CopyResource needs two different resources")
+        if type(dst) is not type(src):
+            raise invalid("CopyResource needs two resources of the same kind")
+        if dst.usage == Usage.IMMUTABLE:
+            raise invalid("cannot copy into an IMMUTABLE resource")
+        self._materialize_clears()
+        self._end_pass()
+        if isinstance(dst, Buffer):
+            if dst.byte_width != src.byte_width:
+                raise invalid(f"buffer sizes differ ({dst.byte_width} and {src.byte_width} bytes)")
+            self.encoder.copy_buffer_to_buffer(src.backing, 0, dst.backing, 0, dst.alloc_size)
+        else:
+            if (dst.width, dst.height, dst.mip_levels) != (src.width, src.height, src.mip_levels):
+                raise invalid("textures differ in size or mip count")
+            if dst.bytes_per_texel != src.bytes_per_texel or (dst.format in DEPTH_FORMATS) != (
+                    src.format in DEPTH_FORMATS):
+                raise invalid(f"formats {src.format.name} and {dst.format.name} are not copy-compatible")
+            if dst.format != src.format and SRGB_PAIRS.get(dst.format) != src.format:
+                raise unsupported(f"copies between {src.format.name} and {dst.format.name} are not offered")
+            for m in range(dst.mip_levels):
+                w, h = dst.mip_size(m)
+                self.encoder.copy_texture_to_texture({"texture": src.texture, "mip_level": m},
+                                                     {"texture": dst.texture, "mip_level": m}, (w, h, 1))
+        self._use(dst)
+        self._use(src)
+
+    # --- views and state objects -----------------------------------------------------------
+    def _view(self, resource: Texture2D, format: int, base_mip: int, mip_count: int, need: int, what: str) -> View:
+        if not resource.bind_flags & need:
+            raise invalid(f"the texture was not created with the {BindFlag(need).name} bind flag a {what} needs")
+        fmt = resource.format if format == 0 else _format(format)
+        if fmt != resource.format:
+            if SRGB_PAIRS.get(resource.format) == fmt:
+                # wgpu-py 0.32 does not pass view_formats through to wgpu-native.
+                raise unsupported(f"a {what} of format {fmt.name} over a {resource.format.name} texture "
+                                  f"(sRGB reinterpretation) is not offered by this host yet")
+            raise invalid(f"a {what} of format {fmt.name} cannot view a {resource.format.name} texture")
+        if base_mip >= resource.mip_levels or base_mip + mip_count > resource.mip_levels or mip_count < 1:
+            raise invalid(f"mips {base_mip}..{base_mip + mip_count - 1} are outside the texture's "
+                          f"{resource.mip_levels} mips")
+        wfmt = TEXTURE_FORMATS[fmt]
+        view = resource.texture.create_view(format=wfmt, base_mip_level=base_mip, mip_level_count=mip_count)
+        resource.view_count += 1
+        return View(resource, fmt, wfmt, view, base_mip, mip_count)
+
+    def create_render_target_view(self, resource, format, mip_slice) -> View:
+        return self._view(resource, format, mip_slice, 1, BindFlag.RENDER_TARGET, "render-target view")
+
+    def create_depth_stencil_view(self, resource, format, mip_slice) -> View:
+        return self._view(resource, format, mip_slice, 1, BindFlag.DEPTH_STENCIL, "depth-stencil view")
+
+    def create_shader_resource_view(self, resource, format, most_detailed_mip, mip_levels) -> View:
+        count = resource.mip_levels - most_detailed_mip if mip_levels == 0xFFFFFFFF else mip_levels
+        return self._view(resource, format, most_detailed_mip, count, BindFlag.SHADER_RESOURCE,
+                          "shader-resource view")
+
+    def create_blend_state(self, alpha_to_coverage_enable, independent_blend_enable, render_targets):
+        if alpha_to_coverage_enable:
+            raise unsupported("alpha-to-coverage needs multisampling, which this protocol version does not offer")
+        return S.BlendState.from_command(next_serial(), alpha_to_coverage_enable, independent_blend_enable,
+                                         render_targets)
+
+    def create_rasterizer_state(self, **c):
+        return S.RasterizerState.from_command(next_serial(), SimpleNamespace(**c),
+                                              "depth-clip-control" in self.features)
+
+    def create_depth_stencil_state(self, **c):
+        return S.DepthStencilState.from_command(next_serial(), SimpleNamespace(**c))
+
+    def create_sampler_state(self, **c):
+        desc = S.sampler_descriptor(SimpleNamespace(**c), anisotropy_supported=True)
+        return Sampler(self.device.create_sampler(**desc))
+
+    def create_input_layout(self, elements) -> InputLayout:
+        out = []
+        ends: dict[int, int] = {}
+        for i, e in enumerate(elements):
+            fmt = _format(e.format)
+            vfmt = VERTEX_FORMATS.get(fmt)
+            if vfmt is None:
+                raise unsupported(f"element {i}: {fmt.name} is not a vertex format on this host")
+            if e.input_slot >= 32:
+                raise invalid(f"element {i}: input slot {e.input_slot} is beyond the 32 slots")
+            per_instance = e.input_slot_class == InputClassification.PER_INSTANCE_DATA
+            if per_instance and e.instance_data_step_rate != 1:
+                raise unsupported(f"element {i}: instance step rate {e.instance_data_step_rate} (only 1 is offered)")
+            if not per_instance and e.instance_data_step_rate != 0:
+                raise invalid(f"element {i}: per-vertex data must have step rate 0")
+            offset = ends.get(e.input_slot, 0) if e.aligned_byte_offset == APPEND_ALIGNED_ELEMENT \
+                else e.aligned_byte_offset
+            if offset % 4 or offset > 2048:
+                raise invalid(f"element {i}: byte offset {offset} must be a multiple of 4 and at most 2048")
+            ends[e.input_slot] = offset + FORMAT_BYTES[fmt]
+            out.append((i, vfmt, e.input_slot, offset, per_instance))
+        for slot in ends:
+            kinds = {per for (_, _, s, _, per) in out if s == slot}
+            if len(kinds) > 1:
+                raise invalid(f"input slot {slot} mixes per-vertex and per-instance elements")
+        return InputLayout(tuple(out), tuple(sorted(ends)))
+
+    def create_vertex_shader(self, language, code) -> Shader:
+        return self._shader(code, ShaderStage.VERTEX)
+
+    def create_pixel_shader(self, language, code) -> Shader:
+        return self._shader(code, ShaderStage.PIXEL)
+
+    def _shader(self, code, stage: ShaderStage) -> Shader:
+        if code is None:
+            raise invalid("shader code is empty")
+        return compile_wgsl(self.device, bytes(code), stage)
+
+    # --- pipeline state --------------------------------------------------------------------
+    def set_render_targets(self, depth_stencil_view, views) -> None:
+        rtvs = [s.view for s in views]
+        if rtvs == self.rtvs and depth_stencil_view is self.dsv:
+            return
+        sizes = {v.size for v in rtvs if v is not None}
+        if depth_stencil_view is not None:
+            sizes.add(depth_stencil_view.size)
+        if len(sizes) > 1:
+            raise invalid(f"render targets and depth-stencil differ in size: {sorted(sizes)}")
+        self._end_pass()
+        self.rtvs = rtvs
+        self.dsv = depth_stencil_view
+
+    def set_viewports(self, viewports) -> None:
+        self.viewports = list(viewports)
+        self._pass_state.pop("viewport", None)
+
+    def set_scissor_rects(self, rects) -> None:
+        self.scissors = list(rects)
+        self._pass_state.pop("scissor", None)
+
+    def set_vertex_buffers(self, start_slot, buffers) -> None:
+        if start_slot + len(buffers) > 32:
+            raise CommandError(ErrorCode.COUNT_LIMIT, f"slots {start_slot}..{start_slot + len(buffers) - 1} "
+                                                      f"exceed the 32 input slots")
+        for i, b in enumerate(buffers):
+            slot = start_slot + i
+            if b.buffer is None:
+                self.vertex_buffers.pop(slot, None)
+                continue
+            if not b.buffer.bind_flags & BindFlag.VERTEX_BUFFER:
+                raise invalid(f"buffer in slot {slot} was not created with the VERTEX_BUFFER bind flag")
+            if b.stride % 4 or b.stride > 2048:
+                raise invalid(f"slot {slot}: stride {b.stride} must be a multiple of 4 and at most 2048")
+            if b.offset % 4 or b.offset > b.buffer.byte_width:
+                raise invalid(f"slot {slot}: offset {b.offset} must be a multiple of 4 inside the buffer")
+            self.vertex_buffers[slot] = (b.buffer, b.stride, b.offset)
+
+    def set_index_buffer(self, buffer, format, offset) -> None:
+        if buffer is None:
+            self.index_buffer = None
+            return
+        fmt = INDEX_FORMATS.get(_format(format))
+        if fmt is None:
+            raise invalid(f"index format must be R16_UINT or R32_UINT, not {DxgiFormat(format).name}")
+        if not buffer.bind_flags & BindFlag.INDEX_BUFFER:
+            raise invalid("the buffer was not created with the INDEX_BUFFER bind flag")
+        if offset % (2 if fmt == "uint16" else 4) or offset > buffer.byte_width:
+            raise invalid(f"index buffer offset {offset} is misaligned or outside the buffer")
+        self.index_buffer = (buffer, fmt, offset)
+
+    def set_primitive_topology(self, topology) -> None:
+        self.topology = topology
+
+    def set_input_layout(self, layout) -> None:
+        self.input_layout = layout
+
+    def set_vertex_shader(self, shader) -> None:
+        self.shaders[ShaderStage.VERTEX] = shader
+
+    def set_pixel_shader(self, shader) -> None:
+        self.shaders[ShaderStage.PIXEL] = shader
+
+    def _set_slots(self, table: dict, start_slot: int, items: list, limit: int, what: str) -> None:
+        if start_slot + len(items) > limit:
+            raise CommandError(ErrorCode.COUNT_LIMIT,
+                               f"{what} slots {start_slot}..{start_slot + len(items) - 1} exceed the {limit} slots")
+        for i, obj in enumerate(items):
+            if obj is None:
+                table.pop(start_slot + i, None)
+            else:
+                table[start_slot + i] = obj
+
+    def set_constant_buffers(self, stage, start_slot, buffers) -> None:
+        items = [b.buffer for b in buffers]
+        for b in items:
+            if b is not None and not b.bind_flags & BindFlag.CONSTANT_BUFFER:
+                raise invalid("the buffer was not created with the CONSTANT_BUFFER bind flag")
+        self._set_slots(self.constant_buffers[ShaderStage(stage)], start_slot, items, 14, "constant buffer")
+
+    def set_shader_resources(self, stage, start_slot, views) -> None:
+        self._set_slots(self.shader_resources[ShaderStage(stage)], start_slot, [v.view for v in views], 128,
+                        "shader resource")
+
+    def set_samplers(self, stage, start_slot, samplers) -> None:
+        self._set_slots(self.samplers[ShaderStage(stage)], start_slot, [s.sampler for s in samplers], 16, "sampler")
+
+    def set_blend_state(self, state, blend_factor_r, blend_factor_g, blend_factor_b, blend_factor_a,
+                        sample_mask) -> None:
+        self.blend = state or S.DEFAULT_BLEND
+        self.blend_factor = (blend_factor_r, blend_factor_g, blend_factor_b, blend_factor_a)
+        self.sample_mask = sample_mask
+        self._pass_state.pop("blend_constant", None)
+
+    def set_rasterizer_state(self, state) -> None:
+        self.rasterizer = state or S.DEFAULT_RASTERIZER
+        self._pass_state.pop("scissor", None)
+
+    def set_depth_stencil_state(self, state, stencil_ref) -> None:
+        self.depth_stencil = state or S.DEFAULT_DEPTH_STENCIL
+        self.stencil_ref = stencil_ref & 0xFF
+        self._pass_state.pop("stencil_ref", None)
+
+    # --- draws -------------------------------------------------------------------------------
+    def _pipeline(self, indexed: bool):
+        vs = self.shaders[ShaderStage.VERTEX]
+        if vs is None:
+            raise invalid("draw without a vertex shader")
+        if self.topology is None:
+            raise invalid("draw without a primitive topology")
+        ps = self.shaders[ShaderStage.PIXEL]
+        layout = self.input_layout
+        strides = tuple(self.vertex_buffers[s][1] if s in self.vertex_buffers else 0
+                        for s in (layout.slots if layout else ()))
+        rt_formats = tuple(v.wgpu_format if v is not None else None for v in self.rtvs)
+        while rt_formats and rt_formats[-1] is None:
+            rt_formats = rt_formats[:-1]
+        dsv = self.dsv
+        strip_format = self.index_buffer[1] if (indexed and self.topology in STRIPS and self.index_buffer) else None
+        key = (vs.serial, ps.serial if ps else 0, layout.serial if layout else 0, strides, self.blend.serial,
+               self.rasterizer.serial, self.depth_stencil.serial if dsv else -1, self.topology, strip_format,
+               rt_formats, dsv.wgpu_format if dsv else None, self.sample_mask)
+        pipeline = self._pipelines.get(key)
+        if pipeline is not None:
+            self.stats.pipeline_hits += 1
+            return pipeline, key
+        self.stats.pipeline_misses += 1
+        if rt_formats and ps is None:
+            raise unsupported("drawing to render targets without a pixel shader is not offered yet")
+        buffers = []
+        if layout:
+            for slot, stride in zip(layout.slots, strides):
+                attrs = [{"format": f, "offset": off, "shader_location": loc}
+                         for (loc, f, s, off, _) in layout.elements if s == slot]
+                per_instance = any(per for (_, _, s, _, per) in layout.elements if s == slot)
+                buffers.append({"array_stride": stride, "step_mode": "instance" if per_instance else "vertex",
+                                "attributes": attrs})
+        r = self.rasterizer
+        primitive = {"topology": TOPOLOGIES[self.topology], "front_face": r.front_face, "cull_mode": r.cull_mode}
+        if strip_format:
+            primitive["strip_index_format"] = strip_format
+        if not r.depth_clip:
+            primitive["unclipped_depth"] = True
+        depth_stencil = None
+        if dsv:
+            d = self.depth_stencil
+            depth_stencil = {"format": dsv.wgpu_format, "depth_write_enabled": d.depth_write,
+                             "depth_compare": d.depth_compare, "depth_bias": r.depth_bias,
+                             "depth_bias_slope_scale": r.slope_scaled_depth_bias,
+                             "depth_bias_clamp": r.depth_bias_clamp}
+            if dsv.format in STENCIL_FORMATS:
+                depth_stencil.update(stencil_front=d.stencil_front, stencil_back=d.stencil_back,
+                                     stencil_read_mask=d.stencil_read_mask, stencil_write_mask=d.stencil_write_mask)
+        fragment = None
+        if ps is not None:
+            targets = []
+            for i, fmt in enumerate(rt_formats):
+                if fmt is None:
+                    targets.append(None)
+                    continue
+                blend, mask = self.blend.targets[i]
+                t = {"format": fmt, "write_mask": mask}
+                if blend is not None:
+                    t["blend"] = blend
+                targets.append(t)
+            fragment = {"module": ps.module, "entry_point": None, "targets": targets}
+        try:
+            pipeline = self.device.create_render_pipeline(
+                layout="auto", vertex={"module": vs.module, "entry_point": None, "buffers": buffers},
+                primitive=primitive, depth_stencil=depth_stencil,
+                multisample={"count": 1, "mask": self.sample_mask, "alpha_to_coverage_enabled": False},
+                fragment=fragment)
+        except wgpu.GPUError as e:
+            raise CommandError(ErrorCode.HOST_GPU_ERROR, "pipeline: " + " ".join(str(e).split())[:400]) from None
+        self._pipelines[key] = pipeline
+        return pipeline, key
+
+    def _bind_group(self, pipeline, key, stage: ShaderStage):
+        shader = self.shaders[stage]
+        group = int(stage)
+        if shader is None or not shader.bindings:
+            bg = self._empty_bind_groups.get(id(pipeline))
+            if bg is None:
+                bg = self.device.create_bind_group(layout=pipeline.get_bind_group_layout(group), entries=[])
+                self._empty_bind_groups[id(pipeline)] = bg
+            return bg, ()
+        entries, refs = [], []
+        for binding in sorted(shader.bindings):
+            kind, slot = B.slot_for(binding)
+            if kind == "constant_buffer":
+                buf = self.constant_buffers[stage].get(slot)
+                if buf is not None:
+                    self._use(buf)
+                    res = {"buffer": buf.backing, "offset": 0, "size": buf.alloc_size}
+                    refs.append(buf.backing)
+                else:
+                    res = {"buffer": self._dummy_uniform, "offset": 0, "size": DUMMY_UNIFORM_BYTES}
+                    refs.append(self._dummy_uniform)
+            elif kind == "sampler":
+                s = self.samplers[stage].get(slot)
+                res = s.sampler if s else self._dummy_sampler
+                refs.append(res)
+            else:
+                v = self.shader_resources[stage].get(slot)
+                if v is not None:
+                    self._use(v.resource)
+                    res = v.view
+                else:
+                    res = self._dummy_view
+                refs.append(res)
+            entries.append({"binding": binding, "resource": res})
+        cache_key = (key, group, tuple(id(r) for r in refs))
+        hit = self._bind_groups.get(cache_key)
+        if hit is not None:
+            return hit[0], cache_key
+        try:
+            bg = self.device.create_bind_group(layout=pipeline.get_bind_group_layout(group), entries=entries)
+        except wgpu.GPUError as e:
+            raise CommandError(ErrorCode.HOST_GPU_ERROR,
+                               f"{stage.name} bindings: " + " ".join(str(e).split())[:380]) from None
+        if len(self._bind_groups) > 4096:
+            self._bind_groups.clear()
+        self._bind_groups[cache_key] = (bg, refs)
+        return bg, cache_key
+
+    def _prepare_draw(self, indexed: bool):
+        if not any(v is not None for v in self.rtvs) and self.dsv is None:
+            raise invalid("draw without a render target or depth-stencil view bound")
+        pipeline, key = self._pipeline(indexed)
+        width, height = (self.dsv or next(v for v in self.rtvs if v is not None)).size
+        if indexed and self.index_buffer is None:
+            raise invalid("indexed draw without an index buffer")
+        layout = self.input_layout
+        if layout:
+            for slot in layout.slots:
+                if slot not in self.vertex_buffers:
+                    raise invalid(f"the input layout reads slot {slot} but no vertex buffer is bound there")
+        if not self.viewports:
+            raise invalid("draw without a viewport")
+        vp = self.viewports[0]
+        if vp.width <= 0 or vp.height <= 0:
+            return None
+        if (vp.top_left_x < 0 or vp.top_left_y < 0 or vp.top_left_x + vp.width > width
+                or vp.top_left_y + vp.height > height or not (0.0 <= vp.min_depth <= vp.max_depth <= 1.0)):
+            raise unsupported(f"viewport ({vp.top_left_x}, {vp.top_left_y}, {vp.width}x{vp.height}, depth "
+                              f"{vp.min_depth}..{vp.max_depth}) reaches outside the {width}x{height} target")
+        # Bind groups first: they may rename nothing, but they mark resources used.
+        groups = [self._bind_group(pipeline, key, stage) for stage in (ShaderStage.VERTEX, ShaderStage.PIXEL)]
+        if self._pass is None:
+            self._begin_pass()
+        p, st = self._pass, self._pass_state
+        if st.get("pipeline") is not pipeline:
+            p.set_pipeline(pipeline)
+            st["pipeline"] = pipeline
+            st.pop("groups", None)
+            st.pop("vbs", None)
+        if st.get("groups") != [g[1] for g in groups]:
+            for i, (bg, _) in enumerate(groups):
+                p.set_bind_group(i, bg)
+            st["groups"] = [g[1] for g in groups]
+        vp_key = (vp.top_left_x, vp.top_left_y, vp.width, vp.height, vp.min_depth, vp.max_depth)
+        if st.get("viewport") != vp_key:
+            p.set_viewport(*vp_key)
+            st["viewport"] = vp_key
+        if self.rasterizer.scissor_enable and self.scissors:
+            r = self.scissors[0]
+            x0, y0 = max(0, min(r.left, width)), max(0, min(r.top, height))
+            x1, y1 = max(x0, min(r.right, width)), max(y0, min(r.bottom, height))
+            sc = (x0, y0, x1 - x0, y1 - y0)
+        else:
+            sc = (0, 0, width, height)
+        if st.get("scissor") != sc:
+            p.set_scissor_rect(*sc)
+            st["scissor"] = sc
+        if self.blend.uses_constant and st.get("blend_constant") != self.blend_factor:
+            p.set_blend_constant(self.blend_factor)
+            st["blend_constant"] = self.blend_factor
+        if self.dsv is not None and st.get("stencil_ref") != self.stencil_ref:
+            p.set_stencil_reference(self.stencil_ref)
+            st["stencil_ref"] = self.stencil_ref
+        if layout:
+            vbs = tuple((self.vertex_buffers[s][0].backing, self.vertex_buffers[s][2]) for s in layout.slots)
+            if st.get("vbs") != vbs:
+                for i, slot in enumerate(layout.slots):
+                    buf, _stride, offset = self.vertex_buffers[slot]
+                    self._use(buf)
+                    p.set_vertex_buffer(i, buf.backing, offset)
+                st["vbs"] = vbs
+            else:
+                for slot in layout.slots:
+                    self._use(self.vertex_buffers[slot][0])
+        if indexed:
+            buf, fmt, offset = self.index_buffer
+            self._use(buf)
+            ib = (buf.backing, fmt, offset)
+            if st.get("ib") != ib:
+                p.set_index_buffer(buf.backing, fmt, offset)
+                st["ib"] = ib
+        self.stats.draws += 1
+        return p
+
+    def draw(self, vertex_count, start_vertex_location) -> None:
+        p = self._prepare_draw(False)
+        if p is not None:
+            p.draw(vertex_count, 1, start_vertex_location, 0)
+
+    def draw_indexed(self, index_count, start_index_location, base_vertex_location) -> None:
+        p = self._prepare_draw(True)
+        if p is not None:
+            p.draw_indexed(index_count, 1, start_index_location, base_vertex_location, 0)
+
+    def draw_instanced(self, vertex_count_per_instance, instance_count, start_vertex_location,
+                       start_instance_location) -> None:
+        p = self._prepare_draw(False)
+        if p is not None:
+            p.draw(vertex_count_per_instance, instance_count, start_vertex_location, start_instance_location)
+
+    def draw_indexed_instanced(self, index_count_per_instance, instance_count, start_index_location,
+                               base_vertex_location, start_instance_location) -> None:
+        p = self._prepare_draw(True)
+        if p is not None:
+            p.draw_indexed(index_count_per_instance, instance_count, start_index_location, base_vertex_location,
+                           start_instance_location)
+
+    def clear_render_target_view(self, view, color_r, color_g, color_b, color_a) -> None:
+        if self._pass is not None:
+            self._end_pass()
+        self._pending_clears[view] = (color_r, color_g, color_b, color_a)
+
+    def clear_depth_stencil_view(self, view, clear_flags, depth, stencil) -> None:
+        if not 0.0 <= depth <= 1.0:
+            raise invalid(f"depth clear value {depth} is outside [0, 1]")
+        if self._pass is not None:
+            self._end_pass()
+        old_depth, old_stencil = self._pending_clears.get(view, (None, None))
+        self._pending_clears[view] = (depth if clear_flags & ClearFlag.DEPTH else old_depth,
+                                      (stencil & 0xFF) if clear_flags & ClearFlag.STENCIL else old_stencil)
+
+    # --- CPU access, sync, presentation --------------------------------------------------------
+    def map_read(self, resource, subresource, dst_row_pitch, dst_depth_pitch, dst) -> None:
+        if not resource.cpu_access_flags & CpuAccessFlag.READ:
+            raise invalid("Map(READ) needs a resource created with CPU_ACCESS_READ (a STAGING resource)")
+        if dst is None:
+            raise invalid("Map(READ) without a destination range")
+        if isinstance(resource, Buffer):
+            if len(dst) < resource.byte_width:
+                raise invalid(f"destination has {len(dst)} bytes, the buffer has {resource.byte_width}")
+            data = self.readback.buffer(self._finish(), resource.backing, 0, resource.byte_width)
+            dst[:resource.byte_width] = data.data
+            return
+        if subresource >= resource.mip_levels:
+            raise invalid(f"subresource {subresource} does not exist (texture has {resource.mip_levels} mips)")
+        if resource.format in STENCIL_FORMATS:
+            raise unsupported(f"reading back {resource.format.name} is not offered (depth+stencil in one copy)")
+        w, h = resource.mip_size(subresource)
+        row = w * resource.bytes_per_texel
+        if dst_row_pitch < row:
+            raise invalid(f"destination row pitch {dst_row_pitch} is less than a row ({row} bytes)")
+        if len(dst) < dst_row_pitch * (h - 1) + row:
+            raise invalid(f"destination has {len(dst)} bytes, {h} rows at pitch {dst_row_pitch} need "
+                          f"{dst_row_pitch * (h - 1) + row}")
+        aspect = "depth-only" if resource.format in DEPTH_FORMATS else "all"
+        pixels = self.readback.texture(self._finish(), resource.texture, subresource, w, h,
+                                       resource.bytes_per_texel, aspect)
+        out = np.frombuffer(dst, dtype=np.uint8)
+        if dst_row_pitch == row:
+            out[:row * h] = pixels.reshape(-1)
+        else:
+            for y in range(h):
+                out[y * dst_row_pitch:y * dst_row_pitch + row] = pixels[y]
+
+    def map_write_discard(self, resource, subresource, src_row_pitch, src) -> None:
+        if resource.usage != Usage.DYNAMIC or not resource.cpu_access_flags & CpuAccessFlag.WRITE:
+            raise invalid("Map(WRITE_DISCARD) needs a DYNAMIC resource with CPU_ACCESS_WRITE")
+        if src is None:
+            raise invalid("Map(WRITE_DISCARD) without data")
+        if isinstance(resource, Buffer):
+            if subresource != 0:
+                raise invalid(f"a buffer has one subresource, not {subresource}")
+            if len(src) < resource.byte_width:
+                raise invalid(f"source has {len(src)} bytes, the buffer has {resource.byte_width}")
+            self._write_buffer(resource, 0, src[:resource.byte_width], whole=True)
+            return
+        self._write_texture(resource, subresource, False, (0, 0, 0, 0), src_row_pitch, src)
+
+    def flush(self) -> None:
+        self.submit()
+
+    def wait_idle(self) -> None:
+        """Return once the GPU has finished everything recorded so far (the FENCE command)."""
+        self.readback.wait_idle(self._finish())
+
+    def create_swap_chain(self, width, height, format, buffer_count):
+        if not 1 <= buffer_count <= 16:
+            raise invalid(f"buffer_count {buffer_count} must be between 1 and 16")
+        tex = self._back_buffer(width, height, format)
+        return SwapChain(tex, buffer_count), tex
+
+    def _back_buffer(self, width, height, format) -> Texture2D:
+        fmt = _format(format)
+        if fmt not in (DxgiFormat.R8G8B8A8_UNORM, DxgiFormat.B8G8R8A8_UNORM, DxgiFormat.R8G8B8A8_UNORM_SRGB,
+                       DxgiFormat.B8G8R8A8_UNORM_SRGB):
+            raise unsupported(f"swap chain format {fmt.name} is not offered (use an 8-bit RGBA or BGRA format)")
+        return self.create_texture2d(width, height, 1, 1, fmt, 1, 0, Usage.DEFAULT,
+                                     BindFlag.RENDER_TARGET | BindFlag.SHADER_RESOURCE, 0, 0, None)
+
+    def present(self, swap_chain, sync_interval, flags) -> Frame:
+        if sync_interval > 4:
+            raise invalid(f"sync interval {sync_interval} must be 0..4")
+        tex = swap_chain.back_buffer
+        pixels = self.readback.texture(self._finish(), tex.texture, 0, tex.width, tex.height, 4)
+        pixels = pixels.reshape(tex.height, tex.width, 4)
+        if tex.format in (DxgiFormat.B8G8R8A8_UNORM, DxgiFormat.B8G8R8A8_UNORM_SRGB):
+            pixels = pixels[:, :, [2, 1, 0, 3]]
+        swap_chain.presented += 1
+        return Frame(pixels, swap_chain.presented - 1)
+
+    def resize_buffers(self, swap_chain, buffer_count, width, height, format) -> None:
+        old = swap_chain.back_buffer
+        if old.view_count:
+            raise invalid(f"ResizeBuffers while {old.view_count} view(s) of the back buffer are alive; "
+                          f"release them first")
+        fmt = old.format if format == 0 else format
+        new = self._back_buffer(width or old.width, height or old.height, fmt)
+        # The guest keeps its back-buffer id: the same Texture2D object now holds the new texture.
+        for name in ("width", "height", "format", "wgpu_format", "texture", "bytes_per_texel"):
+            setattr(old, name, getattr(new, name))
+        old.serial = new.serial
+        if buffer_count:
+            swap_chain.buffer_count = buffer_count
+
+
+def _format(value: int) -> DxgiFormat:
+    try:
+        return DxgiFormat(value)
+    except ValueError:
+        raise CommandError(ErrorCode.BAD_ENUM, f"{value} is not a DXGI format this host knows") from None
+
+
+def _padded(data, multiple: int) -> bytes | memoryview:
+    n = len(data)
+    if n % multiple == 0:
+        return data
+    return bytes(data) + bytes(multiple - n % multiple)
+
+
+def _check_usage_rules(usage: int, bind_flags: int, cpu_access: int, initial_data, what: str) -> None:
+    """D3D11's rules for usage kinds (each a clear error)."""
+    if usage == Usage.IMMUTABLE:
+        if initial_data is None:
+            raise invalid(f"an IMMUTABLE {what} needs initial data")
+        if cpu_access:
+            raise invalid(f"an IMMUTABLE {what} cannot have CPU access")
+    elif usage == Usage.DYNAMIC:
+        if cpu_access != CpuAccessFlag.WRITE:
+            raise invalid(f"a DYNAMIC {what} needs CPU_ACCESS_WRITE (and only that)")
+        if bind_flags & (BindFlag.RENDER_TARGET | BindFlag.DEPTH_STENCIL):
+            raise invalid(f"a DYNAMIC {what} cannot be a render target or depth-stencil")
+    elif usage == Usage.STAGING:
+        if bind_flags:
+            raise invalid(f"a STAGING {what} cannot have bind flags")
+        if not cpu_access:
+            raise invalid(f"a STAGING {what} needs CPU_ACCESS_READ and/or CPU_ACCESS_WRITE")
+    elif cpu_access:
+        raise invalid(f"a DEFAULT {what} cannot have CPU access flags")

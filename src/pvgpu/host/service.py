@@ -1,0 +1,142 @@
+"""The host service for local guests: listens on a UNIX socket, gives each guest its own
+region, doorbells, wgpu device and session thread. One guest leaving or dying never
+disturbs the others."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import socket
+import threading
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ..errors import PvgpuError
+from ..protocol import layout as L
+from ..protocol.spec import PROTOCOL_MAJOR, PROTOCOL_MINOR
+from ..transport.control import format_control_page
+from ..transport.local import offer_region
+from ..transport.region import Region
+from . import gpu
+from .session import Presenter, Session
+
+log = logging.getLogger("pvgpu.host")
+
+
+@dataclass
+class SessionRecord:
+    session: Session
+    thread: threading.Thread
+    ended: threading.Event = field(default_factory=threading.Event)
+
+
+class HostService:
+    def __init__(self, socket_path: str, region_size: int = L.DEFAULT_REGION_SIZE,
+                 ring_size: int = L.DEFAULT_RING_SIZE, presenters: list[Presenter] = (),
+                 on_session_end: Callable[[Session], None] | None = None):
+        self.socket_path = socket_path
+        self.plan = L.RegionLayout.plan(region_size, ring_size)
+        self.presenters = list(presenters)
+        self.on_session_end = on_session_end
+        self.sessions: dict[int, SessionRecord] = {}
+        self._ids = itertools.count(1)
+        self._stop = threading.Event()
+        self._listener: socket.socket | None = None
+        self._accept_thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.offered = gpu.offered_features()
+
+    def start(self) -> "HostService":
+        if os.path.exists(self.socket_path):
+            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                probe.connect(self.socket_path)
+                probe.close()
+                raise PvgpuError(f"another pvgpu host is already serving {self.socket_path}")
+            except (ConnectionRefusedError, FileNotFoundError):
+                os.unlink(self.socket_path)  # a stale socket from a host that died
+            finally:
+                probe.close()
+        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._listener.bind(self.socket_path)
+        self._listener.listen(16)
+        self._listener.settimeout(0.2)
+        self._accept_thread = threading.Thread(target=self._accept_loop, name="pvgpu-accept", daemon=True)
+        self._accept_thread.start()
+        log.info("serving %s on %s", gpu.describe_adapter(), self.socket_path)
+        return self
+
+    def _accept_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            try:
+                self._start_session(conn)
+            except PvgpuError as e:
+                log.error("could not start a session: %s", e)
+                conn.close()
+
+    def _start_session(self, conn: socket.socket) -> None:
+        session_id = next(self._ids)
+        region = Region.create(self.plan.region_size, f"pvgpu-session-{session_id}")
+        format_control_page(region, self.plan, self.offered, PROTOCOL_MAJOR, PROTOCOL_MINOR,
+                            session_id=session_id)
+        link = offer_region(conn, region)
+        device, features = gpu.open_device()
+        session = Session(session_id, link, device, self.offered, self.presenters,
+                          interrupt=link.interrupt.signal, renderer_features=features)
+        thread = threading.Thread(target=self._run_session, args=(session,), name=f"pvgpu-session-{session_id}",
+                                  daemon=True)
+        with self._lock:
+            self.sessions[session_id] = SessionRecord(session, thread)
+        thread.start()
+
+    def _run_session(self, session: Session) -> None:
+        try:
+            session.run(self._stop)
+        except Exception:
+            log.exception("session %d ended with an internal error", session.id)
+        finally:
+            session.link.close()
+            log.info("session %d ended: %d commands, %d frames, %d errors", session.id,
+                     session.commands_executed, session.frames_presented, session.total_errors)
+            with self._lock:
+                record = self.sessions.get(session.id)
+            if self.on_session_end:
+                self.on_session_end(session)
+            if record:
+                record.ended.set()
+
+    def wait(self) -> None:
+        """Serve until stopped (Ctrl-C)."""
+        try:
+            while not self._stop.wait(0.5):
+                pass
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        if self._accept_thread is not None:
+            self._accept_thread.join(timeout=5)
+        for record in list(self.sessions.values()):
+            record.thread.join(timeout=10)
+        if os.path.exists(self.socket_path):
+            try:
+                os.unlink(self.socket_path)
+            except OSError:
+                pass
+
+    def __enter__(self) -> "HostService":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -1,0 +1,337 @@
+"""One guest's session: handshake, the decode-validate-execute loop, errors and device-lost.
+
+The session reads the ring as private copies of published chunks, decodes each record
+(protocol checks), resolves ids and heap ranges (host checks) from the spec's field meanings,
+then calls the renderer method named after the command. A bad record is logged in the
+control page with its sequence number and skipped; a guest that keeps sending bad records
+is put in the device-lost state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
+
+import wgpu
+
+from ..protocol import codec
+from ..protocol.codec import DecodeError
+from ..protocol.enums import DeviceStatus, ErrorCode, GuestState, ObjectKind
+from ..protocol.spec import PROTOCOL_MAJOR
+from ..protocol.types import Meaning
+from ..transport.control import log_error
+from ..transport.region import Region
+from ..transport.ring import RingCorruptError, RingReader
+from .errors import CommandError
+from .objects import ObjectTable
+from .render.renderer import Frame, Renderer
+
+log = logging.getLogger("pvgpu.host")
+
+MAX_CONSECUTIVE_ERRORS = 64
+MAX_TOTAL_ERRORS = 4096
+
+
+class Presenter(Protocol):
+    def present(self, session_id: int, frame: Frame) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Link(Protocol):
+    """What a session needs from a transport: the region, a doorbell to wait on, an
+    interrupt to raise, and whether the guest is still there."""
+
+    region: Region
+    connected: bool
+
+    def wait(self, timeout: float | None) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class _FieldPlan:
+    name: str
+    meaning: Meaning
+    kinds: tuple = ()
+    optional: bool = False
+    pair: str = ""
+
+
+@dataclass(frozen=True)
+class _CommandPlan:
+    layout: codec.CommandLayout
+    method: str
+    fields: tuple[_FieldPlan, ...]
+    new_ids: tuple[tuple[str, ObjectKind], ...]
+    element_objects: tuple[_FieldPlan, ...]  # object fields of the array element
+    plain: bool  # only pass-through fields: call with positional values
+
+
+def _plan(layout: codec.CommandLayout) -> _CommandPlan:
+    fields, new_ids = [], []
+    for f in layout.fields:
+        if f.meaning is Meaning.NEW_OBJECT:
+            new_ids.append((f.name, f.kinds[0]))
+        elif f.meaning is Meaning.HEAP_OFFSET:
+            fields.append(_FieldPlan(f.name, f.meaning, pair=f.pair))
+        elif f.meaning not in (Meaning.HEAP_SIZE, Meaning.COUNT):
+            fields.append(_FieldPlan(f.name, f.meaning, f.kinds, f.optional))
+    element_objects = ()
+    if layout.element is not None:
+        element_objects = tuple(_FieldPlan(f.name, f.meaning, f.kinds, f.optional)
+                                for f in layout.element.fields if f.meaning is Meaning.OBJECT)
+    plain = layout.element is None and all(
+        p.meaning in (Meaning.PLAIN, Meaning.ENUM, Meaning.FLAGS, Meaning.BOOL) for p in fields) and not new_ids
+    return _CommandPlan(layout, layout.name.lower(), tuple(fields), tuple(new_ids), element_objects, plain)
+
+
+PLANS: dict[int, _CommandPlan] = {op: _plan(l) for op, l in codec.LAYOUTS.items() if l.name != "PAD"}
+
+
+class Session:
+    def __init__(self, session_id: int, link: Link, device: wgpu.GPUDevice, offered_features: int,
+                 presenters: list[Presenter] = (), interrupt: Callable[[], None] | None = None,
+                 max_objects: int | None = None, max_bytes: int | None = None,
+                 renderer_features: frozenset[str] = frozenset()):
+        self.id = session_id
+        self.link = link
+        self.region = link.region
+        self.offered_features = offered_features
+        self.presenters = list(presenters)
+        self.interrupt = interrupt or (lambda: None)
+        self.renderer = Renderer(device, renderer_features)
+        self.objects = ObjectTable(**{k: v for k, v in (("max_objects", max_objects), ("max_bytes", max_bytes))
+                                      if v is not None})
+        self.reader = RingReader(self.region.ring, self.region.u64, self.region.u64_slot("ring_producer"),
+                                 self.region.u64_slot("ring_consumer"))
+        self.consecutive_errors = 0
+        self.total_errors = 0
+        self.commands_executed = 0
+        self.frames_presented = 0
+        self._fence_slot = self.region.u64_slot("fence_completed")
+        self._frames_slot = self.region.u64_slot("presented_frames")
+        self._heap = self.region.heap
+        self._heap_size = len(self.region.heap)
+
+    # --- loop -----------------------------------------------------------------------------
+    @property
+    def status(self) -> DeviceStatus:
+        return DeviceStatus(self.region.get("device_status"))
+
+    def run(self, stop: threading.Event | None = None, poll_interval: float = 0.25) -> None:
+        """Serve the guest until it disconnects (or `stop` is set)."""
+        try:
+            while self.link.connected and not (stop and stop.is_set()):
+                self.link.wait(poll_interval)
+                if not self.link.connected:
+                    break
+                self.step()
+        finally:
+            self.close()
+
+    def step(self) -> None:
+        """Do whatever the guest's control page and ring ask for now."""
+        status = self.status
+        if status == DeviceStatus.INITIALIZING:
+            if self.region.get("guest_state") == GuestState.HELLO:
+                self._handshake()
+        elif status == DeviceStatus.READY:
+            self.process_ring()
+        elif status == DeviceStatus.LOST:
+            self._discard_ring()
+
+    def _handshake(self) -> None:
+        major = self.region.get("guest_version_major")
+        if major != PROTOCOL_MAJOR:
+            detail = f"guest speaks protocol {major}.x, host {PROTOCOL_MAJOR}.x"
+            log_error(self.region, ErrorCode.VERSION, 0, 0, detail)
+            self.region.set("device_status", DeviceStatus.REFUSED)
+            log.warning("session %d refused: %s", self.id, detail)
+        else:
+            self.region.set("accepted_features", self.region.get("requested_features") & self.offered_features)
+            self.region.set("device_status", DeviceStatus.READY)
+            log.info("session %d ready (guest pid %d)", self.id, self.region.get("guest_pid"))
+        self.interrupt()
+
+    def process_ring(self) -> int:
+        """Execute every published record; returns how many records were handled."""
+        handled = 0
+        while True:
+            try:
+                chunk = self.reader.read_chunk()
+            except RingCorruptError as e:
+                self._report(ErrorCode.BAD_FRAMING, 0, 0, str(e))
+                self._lose_device("the ring positions are corrupt")
+                break
+            if not chunk:
+                break
+            n = len(chunk)
+            off = 0
+            while off < n:
+                size = self._handle_record(chunk, off, n - off)
+                off += size
+                handled += 1
+                if self.status == DeviceStatus.LOST:
+                    off = n
+            self.reader.consume(n)
+            self.reader.publish()
+        if handled:
+            self.interrupt()
+        return handled
+
+    def _handle_record(self, chunk: bytes, off: int, available: int) -> int:
+        try:
+            seq, cmd, size = codec.decode(chunk, off, available)
+        except DecodeError as e:
+            self._report(e.code, e.opcode, e.seq, e.detail)
+            if e.code in (ErrorCode.TRUNCATED_RECORD, ErrorCode.BAD_FRAMING):
+                return available  # framing is lost: skip what was published
+            return codec.read_header(chunk, off)[2]
+        if cmd is None:
+            return size
+        try:
+            self.execute(cmd)
+            self.consecutive_errors = 0
+            self.commands_executed += 1
+        except CommandError as e:
+            self._report(e.code, cmd.OPCODE, seq, e.detail)
+        except wgpu.GPUError as e:
+            self._report(ErrorCode.HOST_GPU_ERROR, cmd.OPCODE, seq, " ".join(str(e).split())[:400])
+        except Exception as e:  # a host bug must not take the host down; the guest hears of it
+            log.exception("session %d: internal error on %s", self.id, type(cmd).__name__)
+            self._report(ErrorCode.HOST_GPU_ERROR, cmd.OPCODE, seq, f"internal host error: {type(e).__name__}: {e}")
+        return size
+
+    # --- execution ---------------------------------------------------------------------------
+    def execute(self, cmd: Any) -> None:
+        """Validate ids and heap ranges of a decoded command, then run it."""
+        opcode = cmd.OPCODE
+        plan = PLANS[opcode]
+        special = _SPECIAL.get(opcode)
+        if special is not None:
+            special(self, cmd)
+            return
+        if plan.plain:
+            getattr(self.renderer, plan.method)(**{p.name: getattr(cmd, p.name) for p in plan.fields})
+            return
+        kwargs = self._resolve(cmd, plan)
+        for name, _kind in plan.new_ids:
+            self.objects.check_new(getattr(cmd, name), name)
+        result = getattr(self.renderer, plan.method)(**kwargs)
+        if plan.new_ids:
+            results = result if len(plan.new_ids) > 1 else (result,)
+            added = []
+            try:
+                for (name, kind), obj in zip(plan.new_ids, results):
+                    self.objects.add(getattr(cmd, name), kind, obj)
+                    added.append((getattr(cmd, name), obj))
+            except CommandError:
+                for object_id, obj in added:
+                    self.objects.remove(object_id)
+                for obj in results:
+                    self.renderer.destroy(obj)
+                raise
+
+    def _resolve(self, cmd: Any, plan: _CommandPlan) -> dict:
+        kwargs: dict[str, Any] = {}
+        table = self.objects
+        for p in plan.fields:
+            value = getattr(cmd, p.name)
+            if p.meaning is Meaning.OBJECT:
+                kwargs[p.name] = None if (value == 0 and p.optional) else table.get(value, p.kinds, p.name)
+            elif p.meaning is Meaning.HEAP_OFFSET:
+                size = getattr(cmd, p.pair)
+                range_name = p.name.removesuffix("_offset")
+                kwargs[range_name] = self._heap_range(value, size, range_name)
+            else:
+                kwargs[p.name] = value
+        layout = plan.layout
+        if layout.element is not None:
+            items = getattr(cmd, layout.array_attr)
+            if plan.element_objects:
+                resolved = []
+                for i, item in enumerate(items):
+                    changes = {}
+                    for p in plan.element_objects:
+                        value = getattr(item, p.name)
+                        where = f"{layout.array_attr}[{i}].{p.name}"
+                        changes[p.name] = None if (value == 0 and p.optional) else table.get(value, p.kinds, where)
+                    resolved.append(dataclasses.replace(item, **changes))
+                items = resolved
+            kwargs[layout.array_attr] = items
+        return kwargs
+
+    def _heap_range(self, offset: int, size: int, name: str) -> memoryview | None:
+        if size == 0:
+            return None
+        if offset >= self._heap_size or size > self._heap_size - offset:
+            raise CommandError(ErrorCode.HEAP_RANGE,
+                               f"{name}: [{offset}, {offset + size}) is outside the {self._heap_size}-byte heap")
+        return self._heap[offset:offset + size]
+
+    def _destroy_object(self, cmd: Any) -> None:
+        self.objects.get(cmd.object, tuple(ObjectKind), "object")
+        entry = self.objects.remove(cmd.object)
+        self.renderer.destroy(entry.obj)
+
+    def _fence(self, cmd: Any) -> None:
+        done = int(self.region.u64[self._fence_slot])
+        if cmd.value <= done:
+            raise CommandError(ErrorCode.INVALID_CALL,
+                               f"fence value {cmd.value} is not above the last completed value {done}")
+        self.renderer.wait_idle()
+        self.region.u64[self._fence_slot] = cmd.value
+        self.interrupt()
+
+    def _present(self, cmd: Any) -> None:
+        swap_chain = self.objects.get(cmd.swap_chain, (ObjectKind.SWAP_CHAIN,), "swap_chain")
+        frame = self.renderer.present(swap_chain, cmd.sync_interval, cmd.flags)
+        self.frames_presented += 1
+        self.region.u64[self._frames_slot] = self.frames_presented
+        for presenter in self.presenters:
+            presenter.present(self.id, frame)
+
+    # --- errors --------------------------------------------------------------------------------
+    def _report(self, code: ErrorCode, opcode: int, seq: int, detail: str) -> None:
+        log_error(self.region, code, opcode, seq, detail)
+        self.consecutive_errors += 1
+        self.total_errors += 1
+        name = codec.LAYOUTS[opcode].name if opcode in codec.LAYOUTS else f"opcode {opcode}"
+        log.warning("session %d: #%d %s: %s: %s", self.id, seq, name, ErrorCode(code).name, detail)
+        if self.consecutive_errors >= MAX_CONSECUTIVE_ERRORS or self.total_errors >= MAX_TOTAL_ERRORS:
+            self._lose_device(f"{self.consecutive_errors} consecutive / {self.total_errors} total bad commands")
+
+    def _lose_device(self, why: str) -> None:
+        if self.status == DeviceStatus.LOST:
+            return
+        log_error(self.region, ErrorCode.DEVICE_LOST, 0, 0, why)
+        self.region.set("device_status", DeviceStatus.LOST)
+        self.objects.clear()
+        self.renderer.reset_state()
+        log.warning("session %d: device lost: %s", self.id, why)
+        self.interrupt()
+
+    def _discard_ring(self) -> None:
+        try:
+            while self.reader.pending():
+                self.reader.consume(len(self.reader.read_chunk()))
+        except RingCorruptError:
+            return
+        self.reader.publish()
+        self.interrupt()
+
+    def close(self) -> None:
+        self.objects.clear()
+        self.renderer.reset_state()
+
+
+_SPECIAL: dict[int, Callable[[Session, Any], None]] = {
+    codec.BY_NAME["DESTROY_OBJECT"].opcode: Session._destroy_object,
+    codec.BY_NAME["FENCE"].opcode: Session._fence,
+    codec.BY_NAME["PRESENT"].opcode: Session._present,
+}
