@@ -1,0 +1,2 @@
+"""The demo scene (a rotating, textured, depth-tested cube), drawn through pvgpu or by direct
+wgpu calls from the same data."""
