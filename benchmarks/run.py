@@ -1,0 +1,37 @@
+"""`pvgpu bench`: prints a table of ratios measured side by side in one run."""
+
+from __future__ import annotations
+
+import platform
+
+from pvgpu.host import gpu
+
+from . import frame_time, ring_throughput
+
+
+def _row(name: str, value: str, baseline: str, ratio: str) -> str:
+    return f"| {name:<34} | {value:>16} | {baseline:>16} | {ratio:>8} |"
+
+
+def main(quick: bool = False, frames: int = 200, size: tuple[int, int] = (640, 480)) -> int:
+    count = 20_000 if quick else 200_000
+    frames = min(frames, 20) if quick else frames
+    width, height = size
+    print(f"machine: {platform.node()} {platform.machine()}, {platform.python_implementation()} "
+          f"{platform.python_version()}; adapter: {gpu.describe_adapter()}")
+    two = ring_throughput.two_processes(count)
+    one = ring_throughput.one_process(count)
+    pv = frame_time.pvgpu_frame_time(frames, width, height)
+    direct = frame_time.direct_frame_time(frames, width, height)
+    ratio = pv["frame_s"] / direct
+    hits, misses = pv["pipeline_hits"], pv["pipeline_misses"]
+    print(_row("measurement", "pvgpu", "baseline", "ratio"))
+    print("|" + "-" * 36 + "|" + "-" * 18 + "|" + "-" * 18 + "|" + "-" * 10 + "|")
+    print(_row("ring: commands/s, 2 processes", f"{two:,.0f}", f"{one:,.0f} (1 proc)", f"{two / one:.2f}"))
+    print(_row(f"frame time {width}x{height}, ms", f"{pv['frame_s'] * 1e3:.3f}", f"{direct * 1e3:.3f} (direct)",
+               f"{ratio:.2f}"))
+    print(_row("first frame incl. connect, ms", f"{pv['first_frame_s'] * 1e3:.1f}", "", ""))
+    print(_row("pipeline cache hit rate", f"{hits / max(1, hits + misses):.4f}", f"{hits}/{hits + misses}", ""))
+    print(f"host errors during the run: {pv['errors']}")
+    print(f"pvgpu/direct frame-time ratio: {ratio:.2f}")
+    return 0
