@@ -187,6 +187,7 @@ _Static_assert(sizeof(float) == 4, "pvgpu needs a 32-bit float");
 #define PVGPU_CLEAR_FLAG_STENCIL 0x00000002u
 
 /* DxgiFormat */
+#define PVGPU_DXGI_FORMAT_UNKNOWN 0u
 #define PVGPU_DXGI_FORMAT_R32G32B32A32_FLOAT 2u
 #define PVGPU_DXGI_FORMAT_R32G32B32A32_UINT 3u
 #define PVGPU_DXGI_FORMAT_R32G32B32_FLOAT 6u
@@ -1032,8 +1033,8 @@ _Static_assert(offsetof(PvgpuCmdResizeBuffers, format) == 16, "PvgpuCmdResizeBuf
 /* ---- control page (the first PVGPU_CONTROL_PAGE_SIZE bytes of the region) ---- */
 
 #define PVGPU_CACHE_LINE 64u
-#define PVGPU_ERROR_LOG_ENTRIES 32u
-#define PVGPU_ERROR_DETAIL_BYTES 48u
+#define PVGPU_ERROR_LOG_ENTRIES 24u
+#define PVGPU_ERROR_DETAIL_BYTES 112u
 #define PVGPU_MAX_DISPLAY_MODES 16u
 
 #define PVGPU_CTRL_MAGIC_OFFSET 0u  /* uint64_t: 'PVGPU\0\1\0' little-endian */
@@ -1058,11 +1059,11 @@ _Static_assert(offsetof(PvgpuCmdResizeBuffers, format) == 16, "PvgpuCmdResizeBuf
 #define PVGPU_CTRL_FENCE_COMPLETED_OFFSET 256u  /* uint64_t: highest fence value whose work the GPU finished */
 #define PVGPU_CTRL_FENCE_SUBMITTED_OFFSET 320u  /* uint64_t: highest fence value the guest has put in the ring */
 #define PVGPU_CTRL_PRESENTED_FRAMES_OFFSET 384u  /* uint64_t: frames the host has presented */
-#define PVGPU_CTRL_ERROR_COUNT_OFFSET 448u  /* uint64_t: errors ever logged; entry i is at index i % 32 */
-#define PVGPU_CTRL_ERROR_LOG_OFFSET 512u  /* PvgpuErrorEntry[PVGPU_ERROR_LOG_ENTRIES]: ERROR_LOG_ENTRIES ErrorEntry records (64 bytes each) */
-#define PVGPU_CTRL_DISPLAY_MODE_COUNT_OFFSET 2560u  /* uint32_t: display modes offered */
-#define PVGPU_CTRL_DISPLAY_MODE_CHOSEN_OFFSET 2564u  /* uint32_t: index of the chosen display mode */
-#define PVGPU_CTRL_DISPLAY_MODES_OFFSET 2568u  /* PvgpuDisplayMode[PVGPU_MAX_DISPLAY_MODES]: MAX_DISPLAY_MODES DisplayMode records (12 bytes each) */
+#define PVGPU_CTRL_ERROR_COUNT_OFFSET 448u  /* uint64_t: errors ever logged; entry i is at index i % ERROR_LOG_ENTRIES */
+#define PVGPU_CTRL_ERROR_LOG_OFFSET 512u  /* PvgpuErrorEntry[PVGPU_ERROR_LOG_ENTRIES]: ERROR_LOG_ENTRIES ErrorEntry records (128 bytes each) */
+#define PVGPU_CTRL_DISPLAY_MODE_COUNT_OFFSET 3584u  /* uint32_t: display modes offered */
+#define PVGPU_CTRL_DISPLAY_MODE_CHOSEN_OFFSET 3588u  /* uint32_t: index of the chosen display mode */
+#define PVGPU_CTRL_DISPLAY_MODES_OFFSET 3592u  /* PvgpuDisplayMode[PVGPU_MAX_DISPLAY_MODES]: MAX_DISPLAY_MODES DisplayMode records (12 bytes each) */
 
 /* Entry i of the error log is at PVGPU_CTRL_ERROR_LOG_OFFSET + (i % PVGPU_ERROR_LOG_ENTRIES) * sizeof(PvgpuErrorEntry). */
 typedef struct PvgpuErrorEntry {
@@ -1071,7 +1072,7 @@ typedef struct PvgpuErrorEntry {
     uint64_t sequence;  /* sequence number of the rejected record */
     char detail[PVGPU_ERROR_DETAIL_BYTES];  /* UTF-8, NUL padded, not always NUL terminated */
 } PvgpuErrorEntry;
-_Static_assert(sizeof(PvgpuErrorEntry) == 64, "PvgpuErrorEntry must be 64 bytes");
+_Static_assert(sizeof(PvgpuErrorEntry) == 128, "PvgpuErrorEntry must be 128 bytes");
 _Static_assert(offsetof(PvgpuErrorEntry, code) == 0, "PvgpuErrorEntry.code must be at offset 0");
 _Static_assert(offsetof(PvgpuErrorEntry, opcode) == 4, "PvgpuErrorEntry.opcode must be at offset 4");
 _Static_assert(offsetof(PvgpuErrorEntry, sequence) == 8, "PvgpuErrorEntry.sequence must be at offset 8");

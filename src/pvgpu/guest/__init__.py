@@ -7,6 +7,7 @@ from ..protocol.enums import (  # noqa: F401  (re-exported for D3D11-style code)
     BindFlag, Blend, BlendOp, ClearFlag, ComparisonFunc, CpuAccessFlag, CullMode, DepthWriteMask, DxgiFormat,
     FillMode, Filter, InputClassification, MapType, PrimitiveTopology, StencilOp, TextureAddressMode, Usage,
 )
+from ..protocol.spec import APPEND_ALIGNED_ELEMENT  # noqa: F401
 from .connection import GuestConnection
 from .context import DeviceContext, MappedSubresource
 from .descs import (  # noqa: F401

@@ -101,10 +101,10 @@ class _Checks:
             if f.meaning is Meaning.FLAGS:
                 if v & allowed:
                     raise DecodeError(ErrorCode.BAD_ENUM,
-                                      f"{where}.{f.name}: unknown flag bits {v & allowed:#x} for {f.enum.__name__}")
+                                      f"{where}{f.name}: unknown flag bits {v & allowed:#x} for {f.enum.__name__}")
             elif v not in allowed:
                 kind = "bool" if f.meaning is Meaning.BOOL else f.enum.__name__
-                raise DecodeError(ErrorCode.BAD_ENUM, f"{where}.{f.name}: {v} is not a valid {kind}")
+                raise DecodeError(ErrorCode.BAD_ENUM, f"{where}{f.name}: {v} is not a valid {kind}")
 
 
 class StructLayout:
@@ -211,7 +211,7 @@ class CommandLayout:
                               + (f" for {n} elements" if self.element is not None else ""),
                               self.opcode, seq)
         try:
-            self.checks.run(values, self.name)
+            self.checks.run(values, "")
             if self.element is None:
                 return self.cls(*values)
             el = self.element
@@ -219,7 +219,7 @@ class CommandLayout:
             pos = offset + HEADER_SIZE + self.fixed_size
             for _ in range(n):
                 ev = el.wire_to_values(el.struct.unpack_from(data, pos))
-                el.checks.run(ev, f"{self.name}.{self.array_attr}")
+                el.checks.run(ev, f"{self.array_attr}[{len(items)}].")
                 items.append(el.cls(*ev))
                 pos += el.size
             return self.cls(*values, items)

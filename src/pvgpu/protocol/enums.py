@@ -189,8 +189,10 @@ class ClearFlag(enum.IntFlag):
 
 
 class DxgiFormat(enum.IntEnum):
-    """The DXGI formats this protocol version knows (values are DXGI_FORMAT's)."""
+    """The DXGI formats this protocol version knows (values are DXGI_FORMAT's). UNKNOWN means
+    "the resource's format" in views and "keep the current one" in RESIZE_BUFFERS."""
 
+    UNKNOWN = 0
     R32G32B32A32_FLOAT = 2
     R32G32B32A32_UINT = 3
     R32G32B32_FLOAT = 6

@@ -14,8 +14,8 @@ from .types import F32, U32, U64, WireType
 MAGIC = int.from_bytes(b"PVGPU\x00\x01\x00", "little")
 CONTROL_PAGE_SIZE = 4096
 CACHE_LINE = 64
-ERROR_LOG_ENTRIES = 32
-ERROR_DETAIL_BYTES = 48
+ERROR_LOG_ENTRIES = 24
+ERROR_DETAIL_BYTES = 112
 MAX_DISPLAY_MODES = 16
 DEFAULT_REGION_SIZE = 256 * 1024 * 1024
 DEFAULT_RING_SIZE = 4 * 1024 * 1024
@@ -52,18 +52,18 @@ CONTROL_FIELDS: tuple[ControlField, ...] = (
     ControlField("fence_completed", 256, U64, "highest fence value whose work the GPU finished"),
     ControlField("fence_submitted", 320, U64, "highest fence value the guest has put in the ring"),
     ControlField("presented_frames", 384, U64, "frames the host has presented"),
-    ControlField("error_count", 448, U64, "errors ever logged; entry i is at index i % 32"),
-    ControlField("error_log", 512, U32, "ERROR_LOG_ENTRIES ErrorEntry records (64 bytes each)"),
-    ControlField("display_mode_count", 2560, U32, "display modes offered"),
-    ControlField("display_mode_chosen", 2564, U32, "index of the chosen display mode"),
-    ControlField("display_modes", 2568, U32, "MAX_DISPLAY_MODES DisplayMode records (12 bytes each)"),
+    ControlField("error_count", 448, U64, "errors ever logged; entry i is at index i % ERROR_LOG_ENTRIES"),
+    ControlField("error_log", 512, U32, "ERROR_LOG_ENTRIES ErrorEntry records (128 bytes each)"),
+    ControlField("display_mode_count", 3584, U32, "display modes offered"),
+    ControlField("display_mode_chosen", 3588, U32, "index of the chosen display mode"),
+    ControlField("display_modes", 3592, U32, "MAX_DISPLAY_MODES DisplayMode records (12 bytes each)"),
 )
 CONTROL = {f.name: f for f in CONTROL_FIELDS}
 
-#: ErrorEntry: code u32, opcode u32, sequence u64, detail char[48] (NUL padded UTF-8)
+#: ErrorEntry: code u32, opcode u32, sequence u64, detail char[112] (NUL padded UTF-8)
 ERROR_ENTRY = struct.Struct(f"<IIQ{ERROR_DETAIL_BYTES}s")
 ERROR_ENTRY_SIZE = ERROR_ENTRY.size
-assert ERROR_ENTRY_SIZE == 64
+assert ERROR_ENTRY_SIZE == 128
 ERROR_LOG_OFFSET = CONTROL["error_log"].offset
 
 #: DisplayMode: width u32, height u32, refresh rate in millihertz u32
