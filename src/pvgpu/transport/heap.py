@@ -39,6 +39,10 @@ class HeapAllocator:
                 f"create the device with a larger shared region")
         while True:
             off = self.head % self.size
+            if self.head == self.tail and off + n > self.size:
+                # Empty heap: the tail before the end is free too, so start the next lap.
+                self.head = self.tail = self.head + (self.size - off)
+                continue
             start = self.head if off + n <= self.size else self.head + (self.size - off)
             if start + n - self.tail <= self.size:
                 self.head = start + n

@@ -19,6 +19,7 @@ class Readback:
     def __init__(self, device: wgpu.GPUDevice):
         self.device = device
         self._buffers: dict[int, wgpu.GPUBuffer] = {}
+        self.idle = True  # nothing submitted since the last completion point
         self._fence_buffer = device.create_buffer(
             size=16, usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST, label="pvgpu-fence")
 
@@ -46,6 +47,7 @@ class Readback:
             (width, height, 1))
         self.device.queue.submit([*command_buffers, enc.finish()])
         buf.map_sync(wgpu.MapMode.READ, 0, padded * height)
+        self.idle = True
         try:
             data = np.frombuffer(buf.read_mapped(0, padded * height, copy=False), dtype=np.uint8)
             out = data.reshape(height, padded)[:, :row].copy()
@@ -60,6 +62,7 @@ class Readback:
         enc.copy_buffer_to_buffer(source, offset, buf, 0, padded)
         self.device.queue.submit([*command_buffers, enc.finish()])
         buf.map_sync(wgpu.MapMode.READ, 0, padded)
+        self.idle = True
         try:
             out = np.frombuffer(buf.read_mapped(0, padded, copy=False), dtype=np.uint8)[:size].copy()
         finally:
@@ -68,8 +71,11 @@ class Readback:
 
     def wait_idle(self, command_buffers: list) -> None:
         """Submit `command_buffers` and return once the GPU has finished all submitted work."""
+        if not command_buffers and self.idle:
+            return
         enc = self.device.create_command_encoder()
         enc.clear_buffer(self._fence_buffer)
         self.device.queue.submit([*command_buffers, enc.finish()])
         self._fence_buffer.map_sync(wgpu.MapMode.READ)
         self._fence_buffer.unmap()
+        self.idle = True

@@ -135,6 +135,7 @@ class Renderer:
         cbs = self._finish()
         if cbs:
             self.queue.submit(cbs)
+            self.readback.idle = False
 
     def _use(self, resource: Buffer | Texture2D) -> None:
         resource.used_generation = self.generation
@@ -220,6 +221,7 @@ class Renderer:
         buf = Buffer(byte_width, usage, bind_flags, cpu_access_flags, u, backing, alloc)
         if initial_data is not None:
             self.queue.write_buffer(backing, 0, _padded(initial_data[:byte_width], 4))
+            self.readback.idle = False
         return buf
 
     def create_texture2d(self, width, height, mip_levels, array_size, format, sample_count, sample_quality,
@@ -270,6 +272,7 @@ class Renderer:
                                          initial_data[off:off + n],
                                          {"offset": 0, "bytes_per_row": w * tex.bytes_per_texel, "rows_per_image": h},
                                          (w, h, 1))
+                self.readback.idle = False
                 off += n
         return tex
 
@@ -339,6 +342,7 @@ class Renderer:
             else:
                 self.submit()
         self.queue.write_buffer(buf.backing, offset, _padded(data, 4))
+        self.readback.idle = False
 
     def _write_texture(self, tex: Texture2D, subresource: int, has_box: bool, box, row_pitch: int, data) -> None:
         if subresource >= tex.mip_levels:
@@ -364,6 +368,7 @@ class Renderer:
                                  data[:need], {"offset": 0, "bytes_per_row": row_pitch,
                                                "rows_per_image": bottom - top},
                                  (right - left, bottom - top, 1))
+        self.readback.idle = False
 
     def copy_resource(self, dst, src) -> None:
         if dst is src:
