@@ -76,7 +76,7 @@ class LocalGuestChannel:
         try:
             self.sock.connect(socket_path)
             msg, fds, _flags, _addr = socket.recv_fds(self.sock, HELLO.size, 3)
-        except FileNotFoundError:
+        except (FileNotFoundError, ConnectionRefusedError):
             raise TransportError(f"no pvgpu host is listening on {socket_path} (start `pvgpu serve`)") from None
         except (OSError, socket.timeout) as e:
             raise TransportError(f"could not connect to the pvgpu host at {socket_path}: {e}") from e
