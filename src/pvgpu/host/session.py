@@ -111,6 +111,7 @@ class Session:
                                  self.region.u64_slot("ring_consumer"))
         self.consecutive_errors = 0
         self.total_errors = 0
+        self.lost = False
         self.commands_executed = 0
         self.frames_presented = 0
         self._fence_slot = self.region.u64_slot("fence_completed")
@@ -128,9 +129,7 @@ class Session:
         try:
             while self.link.connected and not (stop and stop.is_set()):
                 self.link.wait(poll_interval)
-                if not self.link.connected:
-                    break
-                self.step()
+                self.step()  # also after a disconnect: what the guest published still runs
         finally:
             self.close()
 
@@ -176,7 +175,7 @@ class Session:
                 size = self._handle_record(chunk, off, n - off)
                 off += size
                 handled += 1
-                if self.status == DeviceStatus.LOST:
+                if self.lost:
                     off = n
             self.reader.consume(n)
             self.reader.publish()
@@ -220,8 +219,13 @@ class Session:
             getattr(self.renderer, plan.method)(**{p.name: getattr(cmd, p.name) for p in plan.fields})
             return
         kwargs = self._resolve(cmd, plan)
+        fresh: set[int] = set()
         for name, _kind in plan.new_ids:
-            self.objects.check_new(getattr(cmd, name), name)
+            object_id = getattr(cmd, name)
+            self.objects.check_new(object_id, name)
+            if object_id in fresh:
+                raise CommandError(ErrorCode.ID_IN_USE, f"{name}: id {object_id} is given twice in one command")
+            fresh.add(object_id)
         result = getattr(self.renderer, plan.method)(**kwargs)
         if plan.new_ids:
             results = result if len(plan.new_ids) > 1 else (result,)
@@ -307,8 +311,9 @@ class Session:
             self._lose_device(f"{self.consecutive_errors} consecutive / {self.total_errors} total bad commands")
 
     def _lose_device(self, why: str) -> None:
-        if self.status == DeviceStatus.LOST:
+        if self.lost:
             return
+        self.lost = True
         log_error(self.region, ErrorCode.DEVICE_LOST, 0, 0, why)
         self.region.set("device_status", DeviceStatus.LOST)
         self.objects.clear()
@@ -326,8 +331,11 @@ class Session:
         self.interrupt()
 
     def close(self) -> None:
+        """Free this guest's objects and drop every view of its region (so it can be unmapped)."""
         self.objects.clear()
         self.renderer.reset_state()
+        self.reader = None
+        self._heap = None
 
 
 _SPECIAL: dict[int, Callable[[Session, Any], None]] = {

@@ -284,6 +284,8 @@ def decode(data, offset: int = 0, available: int | None = None) -> tuple[int, An
     layout = LAYOUTS.get(opcode)
     if layout is None:
         raise DecodeError(ErrorCode.UNKNOWN_OPCODE, f"unknown opcode {opcode}", opcode, seq)
+    if _flags:
+        raise DecodeError(ErrorCode.BAD_ENUM, f"record flags {_flags:#x} are reserved and must be 0", opcode, seq)
     if opcode == PAD_OPCODE:
         return seq, None, size
     return seq, layout.decode_body(data, offset, size, seq), size

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import logging
 import mmap
 import os
 import struct
@@ -10,6 +12,8 @@ import numpy as np
 
 from ..errors import TransportError
 from ..protocol import layout as L
+
+log = logging.getLogger("pvgpu.transport")
 
 
 class Region:
@@ -92,7 +96,11 @@ class Region:
             try:
                 self.mm.close()
             except BufferError:
-                pass  # a caller still holds a view; the mapping goes when it does
+                gc.collect()  # views held only by reference cycles (e.g. old tracebacks)
+                try:
+                    self.mm.close()
+                except BufferError:
+                    log.warning("shared region still has views; it is unmapped when they go")
             self.mm = None
         if self.fd >= 0:
             os.close(self.fd)

@@ -13,19 +13,21 @@ from ..render.renderer import Frame
 
 
 class PngWriter:
-    """Writes each presented frame as DIR/frame_0000.png, ... (encoding on a worker thread so
+    """Writes each presented frame as DIR/frame_0000.png, ... (encoding on worker threads so
     the renderer is not held up; at most `backlog` frames wait).
 
     With `per_session=True` frames go to DIR/session-N/ so several guests never collide.
     """
 
-    def __init__(self, out_dir: str, per_session: bool = False, backlog: int = 4):
+    def __init__(self, out_dir: str, per_session: bool = False, backlog: int = 8, workers: int = 2):
         self.out_dir = out_dir
         self.per_session = per_session
         os.makedirs(out_dir, exist_ok=True)
-        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="pvgpu-png")
+        # zlib releases the GIL, so a few workers encode in parallel with the renderer.
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pvgpu-png")
         self._slots = threading.Semaphore(backlog)
         self._errors: list[BaseException] = []
+        self._lock = threading.Lock()
         self.written = 0
 
     def path_for(self, session_id: int, index: int) -> str:
@@ -41,7 +43,8 @@ class PngWriter:
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             Image.fromarray(pixels, "RGBA").save(path, compress_level=1)
-            self.written += 1
+            with self._lock:
+                self.written += 1
         except BaseException as e:  # surfaced by close()
             self._errors.append(e)
         finally:
