@@ -51,9 +51,9 @@ def pvgpu_frame_time(frames: int, width: int, height: int, warmup: int = 10) -> 
                 raise RuntimeError(f"benchmark guest failed:\n{out.stderr}")
             sessions = list(service.sessions.values())
         result = json.loads(out.stdout.strip().splitlines()[-1])
-    renderer = sessions[0].session.renderer
-    result["pipeline_hits"] = renderer.stats.pipeline_hits
-    result["pipeline_misses"] = renderer.stats.pipeline_misses
+    stats = sessions[0].session.stats
+    result["pipeline_hits"] = stats.pipeline_hits
+    result["pipeline_misses"] = stats.pipeline_misses
     result["errors"] = sessions[0].session.total_errors
     return result
 

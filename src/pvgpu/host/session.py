@@ -105,6 +105,7 @@ class Session:
         self.presenters = list(presenters)
         self.interrupt = interrupt or (lambda: None)
         self.renderer = Renderer(device, renderer_features)
+        self.stats = self.renderer.stats
         self.objects = ObjectTable(**{k: v for k, v in (("max_objects", max_objects), ("max_bytes", max_bytes))
                                       if v is not None})
         self.reader = RingReader(self.region.ring, self.region.u64, self.region.u64_slot("ring_producer"),
@@ -112,6 +113,8 @@ class Session:
         self.consecutive_errors = 0
         self.total_errors = 0
         self.lost = False
+        self.errors_logged = 0
+        self._status = DeviceStatus.INITIALIZING
         self.commands_executed = 0
         self.frames_presented = 0
         self._fence_slot = self.region.u64_slot("fence_completed")
@@ -122,7 +125,13 @@ class Session:
     # --- loop -----------------------------------------------------------------------------
     @property
     def status(self) -> DeviceStatus:
-        return DeviceStatus(self.region.get("device_status"))
+        """The host's own record of the device state (the control page copy is for the guest,
+        which can write anything there)."""
+        return self._status
+
+    def _set_status(self, status: DeviceStatus) -> None:
+        self._status = status
+        self.region.set("device_status", status)
 
     def run(self, stop: threading.Event | None = None, poll_interval: float = 0.25) -> None:
         """Serve the guest until it disconnects (or `stop` is set)."""
@@ -148,12 +157,12 @@ class Session:
         major = self.region.get("guest_version_major")
         if major != PROTOCOL_MAJOR:
             detail = f"guest speaks protocol {major}.x, host {PROTOCOL_MAJOR}.x"
-            log_error(self.region, ErrorCode.VERSION, 0, 0, detail)
-            self.region.set("device_status", DeviceStatus.REFUSED)
+            self._log(ErrorCode.VERSION, 0, 0, detail)
+            self._set_status(DeviceStatus.REFUSED)
             log.warning("session %d refused: %s", self.id, detail)
         else:
             self.region.set("accepted_features", self.region.get("requested_features") & self.offered_features)
-            self.region.set("device_status", DeviceStatus.READY)
+            self._set_status(DeviceStatus.READY)
             log.info("session %d ready (guest pid %d)", self.id, self.region.get("guest_pid"))
         self.interrupt()
 
@@ -179,6 +188,9 @@ class Session:
                     off = n
             self.reader.consume(n)
             self.reader.publish()
+            if self.lost:
+                self._discard_ring()
+                break
         if handled:
             self.interrupt()
         return handled
@@ -302,7 +314,7 @@ class Session:
 
     # --- errors --------------------------------------------------------------------------------
     def _report(self, code: ErrorCode, opcode: int, seq: int, detail: str) -> None:
-        log_error(self.region, code, opcode, seq, detail)
+        self._log(code, opcode, seq, detail)
         self.consecutive_errors += 1
         self.total_errors += 1
         name = codec.LAYOUTS[opcode].name if opcode in codec.LAYOUTS else f"opcode {opcode}"
@@ -310,12 +322,15 @@ class Session:
         if self.consecutive_errors >= MAX_CONSECUTIVE_ERRORS or self.total_errors >= MAX_TOTAL_ERRORS:
             self._lose_device(f"{self.consecutive_errors} consecutive / {self.total_errors} total bad commands")
 
+    def _log(self, code: ErrorCode, opcode: int, seq: int, detail: str) -> None:
+        self.errors_logged = log_error(self.region, self.errors_logged, code, opcode, seq, detail)
+
     def _lose_device(self, why: str) -> None:
         if self.lost:
             return
         self.lost = True
-        log_error(self.region, ErrorCode.DEVICE_LOST, 0, 0, why)
-        self.region.set("device_status", DeviceStatus.LOST)
+        self._log(ErrorCode.DEVICE_LOST, 0, 0, why)
+        self._set_status(DeviceStatus.LOST)
         self.objects.clear()
         self.renderer.reset_state()
         log.warning("session %d: device lost: %s", self.id, why)
@@ -333,7 +348,7 @@ class Session:
     def close(self) -> None:
         """Free this guest's objects and drop every view of its region (so it can be unmapped)."""
         self.objects.clear()
-        self.renderer.reset_state()
+        self.renderer.release()
         self.reader = None
         self._heap = None
 

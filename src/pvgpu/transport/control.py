@@ -53,9 +53,10 @@ class ErrorEntry:
         return f"#{self.sequence} {name}: {code}: {self.detail}"
 
 
-def log_error(region: Region, code: int, opcode: int, sequence: int, detail: str) -> int:
-    """Host side: append an entry to the error log; returns the new error count."""
-    n = region.get("error_count")
+def log_error(region: Region, index: int, code: int, opcode: int, sequence: int, detail: str) -> int:
+    """Host side: write entry number `index` (the host's own count, never read back from the
+    guest-writable page) and publish the count; returns the new error count."""
+    n = index
     slot = n % L.ERROR_LOG_ENTRIES
     raw = detail.encode("utf-8", "replace")[:L.ERROR_DETAIL_BYTES]
     L.ERROR_ENTRY.pack_into(region.mm, L.ERROR_LOG_OFFSET + slot * L.ERROR_ENTRY_SIZE, int(code), opcode, sequence, raw)

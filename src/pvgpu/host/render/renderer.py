@@ -96,6 +96,16 @@ class Renderer:
         self.stencil_ref = 0
         self._pass_state: dict = {}
 
+    def release(self) -> None:
+        """Give the GPU device and everything cached on it back (the session is over)."""
+        self.reset_state()
+        self._pipelines.clear()
+        self._bind_groups.clear()
+        self._empty_bind_groups.clear()
+        self._pending_clears.clear()
+        self._pass = self._encoder = None
+        self.device.destroy()
+
     def _make_dummies(self) -> None:
         """Objects bound where a shader uses a slot the guest left empty: D3D11 reads zeros."""
         d = self.device
