@@ -49,6 +49,12 @@ class ObjectTable:
         if len(self.entries) >= self.max_objects:
             raise CommandError(ErrorCode.QUOTA, f"{field}: this guest already holds {self.max_objects} objects")
 
+    def check_room(self, nbytes: int, what: str) -> None:
+        """Refuse, before anything is allocated, a creation that would exceed the memory quota."""
+        if nbytes and self.bytes + nbytes > self.max_bytes:
+            raise CommandError(ErrorCode.QUOTA, f"{what} of about {nbytes} bytes would exceed this guest's GPU "
+                                                f"memory quota ({self.bytes} of {self.max_bytes} bytes in use)")
+
     def add(self, object_id: int, kind: ObjectKind, obj: Any) -> None:
         nbytes = int(getattr(obj, "nbytes", 0))
         if self.bytes + nbytes > self.max_bytes:

@@ -19,7 +19,7 @@ import wgpu
 
 from ..protocol import codec
 from ..protocol.codec import DecodeError
-from ..protocol.enums import DeviceStatus, ErrorCode, GuestState, ObjectKind
+from ..protocol.enums import FORMAT_BYTES, DeviceStatus, ErrorCode, GuestState, ObjectKind
 from ..protocol.spec import PROTOCOL_MAJOR
 from ..protocol.types import Meaning
 from ..transport.control import log_error
@@ -231,6 +231,7 @@ class Session:
             getattr(self.renderer, plan.method)(**{p.name: getattr(cmd, p.name) for p in plan.fields})
             return
         kwargs = self._resolve(cmd, plan)
+        self.objects.check_room(_estimated_bytes(cmd), plan.layout.name)
         fresh: set[int] = set()
         for name, _kind in plan.new_ids:
             object_id = getattr(cmd, name)
@@ -351,6 +352,17 @@ class Session:
         self.renderer.release()
         self.reader = None
         self._heap = None
+
+
+def _estimated_bytes(cmd: Any) -> int:
+    """GPU memory a create command will take, checked against the quota before allocating."""
+    if isinstance(cmd, codec.Commands.CreateBuffer):
+        return cmd.byte_width
+    if isinstance(cmd, (codec.Commands.CreateTexture2d, codec.Commands.CreateSwapChain)):
+        texel = FORMAT_BYTES.get(cmd.format, 16)
+        mips = 4 / 3 if getattr(cmd, "mip_levels", 1) != 1 else 1
+        return int(cmd.width * cmd.height * texel * mips * getattr(cmd, "array_size", 1))
+    return 0
 
 
 _SPECIAL: dict[int, Callable[[Session, Any], None]] = {

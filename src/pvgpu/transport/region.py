@@ -87,11 +87,13 @@ class Region:
         self.heap = self.view[heap_offset:heap_offset + heap_size]
 
     def close(self) -> None:
-        for name in ("ring", "heap", "view", "_u64"):
-            obj = getattr(self, name, None)
-            if isinstance(obj, memoryview):
-                obj.release()
+        for name in ("ring", "heap", "view"):
+            view = getattr(self, name, None)
+            if view is not None:
+                view.release()
             setattr(self, name, None)
+        view = None
+        self._u64 = None
         if self.mm is not None:
             try:
                 self.mm.close()

@@ -89,6 +89,7 @@ class Sampler:
 class InputLayout:
     elements: tuple  # (location, format str, slot, offset, per_instance)
     slots: tuple  # sorted input slots used
+    slot_reads: dict  # slot -> (per_instance, bytes read past a record's start)
     serial: int = field(default_factory=next_serial)
 
 

@@ -40,6 +40,8 @@ STRIPS = (PrimitiveTopology.LINESTRIP, PrimitiveTopology.TRIANGLESTRIP)
 MAX_TEXTURE_DIM = 16384
 MAX_BUFFER_BYTES = 1 << 30
 DUMMY_UNIFORM_BYTES = 65536
+#: Vertices (times instances) one draw may ask for, until GPU jobs can be interrupted.
+MAX_DRAW_INVOCATIONS = 1 << 26
 
 
 @dataclass
@@ -65,6 +67,7 @@ class Renderer:
         self.features = features
         self.readback = Readback(device)
         self.stats = Stats()
+        self.max_draw_invocations = MAX_DRAW_INVOCATIONS
         self._pipelines: dict[tuple, wgpu.GPURenderPipeline] = {}
         self._bind_groups: dict[tuple, tuple] = {}
         self._encoder = None
@@ -480,7 +483,8 @@ class Renderer:
             kinds = {per for (_, _, s, _, per) in out if s == slot}
             if len(kinds) > 1:
                 raise invalid(f"input slot {slot} mixes per-vertex and per-instance elements")
-        return InputLayout(tuple(out), tuple(sorted(ends)))
+        reads = {slot: (any(per for (_, _, s, _, per) in out if s == slot), end) for slot, end in ends.items()}
+        return InputLayout(tuple(out), tuple(sorted(ends)), reads)
 
     def create_vertex_shader(self, language, code) -> Shader:
         return self._shader(code, ShaderStage.VERTEX)
@@ -719,7 +723,37 @@ class Renderer:
         self._bind_groups[cache_key] = (bg, refs)
         return bg, cache_key
 
-    def _prepare_draw(self, indexed: bool):
+    def _check_draw_ranges(self, vertices: tuple[int, int] | None, instances: tuple[int, int],
+                           indices: tuple[int, int] | None) -> None:
+        """Reject draws that read past their buffers (wgpu would fail the whole command buffer)
+        or that are too large for a host that cannot yet interrupt a GPU job."""
+        count = (indices or vertices)[1] * instances[1]
+        if count > self.max_draw_invocations:
+            raise CommandError(ErrorCode.COUNT_LIMIT, f"draw of {count} vertices (with instances) exceeds this host's "
+                                                      f"limit of {self.max_draw_invocations} per draw")
+        if indices is not None:
+            buf, fmt, offset = self.index_buffer
+            available = (buf.byte_width - offset) // (2 if fmt == "uint16" else 4)
+            first, n = indices
+            if n and first + n > available:
+                raise invalid(f"indices {first}..{first + n - 1} reach past the {available} in the index buffer")
+        layout = self.input_layout
+        if layout is None:
+            return
+        for slot in layout.slots:
+            per_instance, read = layout.slot_reads[slot]
+            first, n = instances if per_instance else (vertices or (0, 0))
+            if n == 0:
+                continue
+            buf, stride, offset = self.vertex_buffers[slot]
+            size = buf.byte_width - offset
+            available = 0 if size < read else (size - read) // stride + 1 if stride else 1 << 62
+            if first + n > available:
+                what = "instances" if per_instance else "vertices"
+                raise invalid(f"{what} {first}..{first + n - 1} reach past the {available} records of the "
+                              f"vertex buffer in slot {slot}")
+
+    def _prepare_draw(self, indexed: bool, vertices=None, instances=(0, 1), indices=None):
         if not any(v is not None for v in self.rtvs) and self.dsv is None:
             raise invalid("draw without a render target or depth-stencil view bound")
         pipeline, key = self._pipeline(indexed)
@@ -731,6 +765,7 @@ class Renderer:
             for slot in layout.slots:
                 if slot not in self.vertex_buffers:
                     raise invalid(f"the input layout reads slot {slot} but no vertex buffer is bound there")
+        self._check_draw_ranges(vertices, instances, indices)
         if not self.viewports:
             raise invalid("draw without a viewport")
         vp = self.viewports[0]
@@ -796,24 +831,26 @@ class Renderer:
         return p
 
     def draw(self, vertex_count, start_vertex_location) -> None:
-        p = self._prepare_draw(False)
+        p = self._prepare_draw(False, (start_vertex_location, vertex_count))
         if p is not None:
             p.draw(vertex_count, 1, start_vertex_location, 0)
 
     def draw_indexed(self, index_count, start_index_location, base_vertex_location) -> None:
-        p = self._prepare_draw(True)
+        p = self._prepare_draw(True, indices=(start_index_location, index_count))
         if p is not None:
             p.draw_indexed(index_count, 1, start_index_location, base_vertex_location, 0)
 
     def draw_instanced(self, vertex_count_per_instance, instance_count, start_vertex_location,
                        start_instance_location) -> None:
-        p = self._prepare_draw(False)
+        p = self._prepare_draw(False, (start_vertex_location, vertex_count_per_instance),
+                               (start_instance_location, instance_count))
         if p is not None:
             p.draw(vertex_count_per_instance, instance_count, start_vertex_location, start_instance_location)
 
     def draw_indexed_instanced(self, index_count_per_instance, instance_count, start_index_location,
                                base_vertex_location, start_instance_location) -> None:
-        p = self._prepare_draw(True)
+        p = self._prepare_draw(True, None, (start_instance_location, instance_count),
+                               (start_index_location, index_count_per_instance))
         if p is not None:
             p.draw_indexed(index_count_per_instance, instance_count, start_index_location, base_vertex_location,
                            start_instance_location)
