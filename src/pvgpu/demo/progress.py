@@ -15,7 +15,7 @@ class ProgressReporter:
         self.start = time.perf_counter()
         self.first_frame_at: float | None = None
         self.last_frame_at = 0.0
-        self._last_line = 0.0
+        self._last_line = self.start
         self._tty = self.stream.isatty()
 
     def present(self, session_id: int, frame) -> None:
