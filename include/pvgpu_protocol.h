@@ -239,6 +239,7 @@ _Static_assert(sizeof(float) == 4, "pvgpu needs a 32-bit float");
 /* GuestState */
 #define PVGPU_GUEST_STATE_NONE 0u
 #define PVGPU_GUEST_STATE_HELLO 1u
+#define PVGPU_GUEST_STATE_RESET 2u
 
 /* Feature (flags) */
 #define PVGPU_FEATURE_WGSL_SHADERS 0x00000001u

@@ -76,6 +76,14 @@ class GuestConnection:
             if time.monotonic() > deadline:
                 raise ProtocolError("the shared region has no pvgpu control page (bad magic)")
             time.sleep(0.001)
+        if r.get("device_status") != DeviceStatus.INITIALIZING or r.get("guest_state") != GuestState.NONE:
+            # Another guest program used this device before (a VM's ivshmem region outlives
+            # guest processes): ask the host for a fresh session.
+            r.set("guest_state", GuestState.RESET)
+            self.channel.ring_doorbell()
+            self._wait(lambda: (r.get("magic") == L.MAGIC and r.get("guest_state") == GuestState.NONE
+                                and r.get("device_status") == DeviceStatus.INITIALIZING),
+                       "the host to reset the device", check_lost=False)
         host_major = r.get("host_version_major")
         if host_major != PROTOCOL_MAJOR:
             raise VersionMismatchError(f"host speaks pvgpu protocol {host_major}.x, this guest "

@@ -1,6 +1,10 @@
-"""The host service for local guests: listens on a UNIX socket, gives each guest its own
-region, doorbells, wgpu device and session thread. One guest leaving or dying never
-disturbs the others."""
+"""The host service: listens on a UNIX socket and gives each guest its own region,
+doorbells, wgpu device and session thread. One guest leaving or dying never disturbs the
+others.
+
+Two transports, one per service: "local" (a guest process connects and gets the region's
+memfd and eventfds) and "ivshmem" (QEMU's ivshmem-doorbell device connects, and pvgpu speaks
+QEMU's ivshmem server protocol; each VM gets a region of its own)."""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from ..errors import PvgpuError
 from ..protocol import layout as L
 from ..protocol.spec import PROTOCOL_MAJOR, PROTOCOL_MINOR
 from ..transport.control import format_control_page
-from ..transport.local import offer_region
+from ..transport import ivshmem, local
 from ..transport.region import Region
 from . import gpu
 from .session import Presenter, Session
@@ -34,9 +38,18 @@ class SessionRecord:
 class HostService:
     def __init__(self, socket_path: str, region_size: int = L.DEFAULT_REGION_SIZE,
                  ring_size: int = L.DEFAULT_RING_SIZE, presenters: list[Presenter] = (),
-                 on_session_end: Callable[[Session], None] | None = None):
+                 on_session_end: Callable[[Session], None] | None = None, transport: str = "local"):
+        if transport not in ("local", "ivshmem"):
+            raise PvgpuError(f"unknown transport {transport!r} (local or ivshmem)")
+        if transport == "ivshmem" and region_size & (region_size - 1):
+            raise PvgpuError(f"an ivshmem region must be a power of two in size, not {region_size} bytes")
+        self.transport = transport
         self.socket_path = socket_path
-        self.plan = L.RegionLayout.plan(region_size, ring_size)
+        try:
+            self.plan = L.RegionLayout.plan(region_size, ring_size)
+        except ValueError as e:
+            raise PvgpuError(str(e)) from None
+        self._peer_ids = itertools.count(1)
         self.presenters = list(presenters)
         self.on_session_end = on_session_end
         self.sessions: dict[int, SessionRecord] = {}
@@ -64,7 +77,7 @@ class HostService:
         self._listener.settimeout(0.2)
         self._accept_thread = threading.Thread(target=self._accept_loop, name="pvgpu-accept", daemon=True)
         self._accept_thread.start()
-        log.info("serving %s on %s", gpu.describe_adapter(), self.socket_path)
+        log.info("serving %s to %s guests on %s", gpu.describe_adapter(), self.transport, self.socket_path)
         return self
 
     def _accept_loop(self) -> None:
@@ -86,10 +99,13 @@ class HostService:
         region = Region.create(self.plan.region_size, f"pvgpu-session-{session_id}")
         format_control_page(region, self.plan, self.offered, PROTOCOL_MAJOR, PROTOCOL_MINOR,
                             session_id=session_id)
-        link = offer_region(conn, region)
+        if self.transport == "ivshmem":
+            link = ivshmem.offer_region(conn, region, (next(self._peer_ids) - 1) % 65535 + 1)
+        else:
+            link = local.offer_region(conn, region)
         device, features = gpu.open_device()
         session = Session(session_id, link, device, self.offered, self.presenters,
-                          interrupt=link.interrupt.signal, renderer_features=features)
+                          interrupt=link.interrupt.signal, renderer_features=features, plan=self.plan)
         thread = threading.Thread(target=self._run_session, args=(session,), name=f"pvgpu-session-{session_id}",
                                   daemon=True)
         with self._lock:

@@ -20,9 +20,10 @@ import wgpu
 from ..protocol import codec
 from ..protocol.codec import DecodeError
 from ..protocol.enums import FORMAT_BYTES, DeviceStatus, ErrorCode, GuestState, ObjectKind
-from ..protocol.spec import PROTOCOL_MAJOR
+from ..protocol.layout import RegionLayout
+from ..protocol.spec import PROTOCOL_MAJOR, PROTOCOL_MINOR
 from ..protocol.types import Meaning
-from ..transport.control import log_error
+from ..transport.control import format_control_page, log_error
 from ..transport.region import Region
 from ..transport.ring import RingCorruptError, RingReader
 from .errors import CommandError
@@ -97,8 +98,11 @@ class Session:
     def __init__(self, session_id: int, link: Link, device: wgpu.GPUDevice, offered_features: int,
                  presenters: list[Presenter] = (), interrupt: Callable[[], None] | None = None,
                  max_objects: int | None = None, max_bytes: int | None = None,
-                 renderer_features: frozenset[str] = frozenset()):
+                 renderer_features: frozenset[str] = frozenset(), plan: RegionLayout | None = None):
+        """`plan` is how the region was formatted; with it a new guest program may reset the
+        session (VM transports, where one region serves guest program after guest program)."""
         self.id = session_id
+        self.plan = plan
         self.link = link
         self.region = link.region
         self.offered_features = offered_features
@@ -144,6 +148,9 @@ class Session:
 
     def step(self) -> None:
         """Do whatever the guest's control page and ring ask for now."""
+        if self.region.get("guest_state") == GuestState.RESET and self.plan is not None:
+            self.reset()
+            return
         status = self.status
         if status == DeviceStatus.INITIALIZING:
             if self.region.get("guest_state") == GuestState.HELLO:
@@ -152,6 +159,21 @@ class Session:
             self.process_ring()
         elif status == DeviceStatus.LOST:
             self._discard_ring()
+
+    def reset(self) -> None:
+        """A fresh session for a new guest program: free everything, reformat the page."""
+        log.info("session %d: guest asked for a reset", self.id)
+        self.objects.clear()
+        self.renderer.reset_state()
+        self.renderer.drop_recorded_work()
+        format_control_page(self.region, self.plan, self.offered_features, PROTOCOL_MAJOR, PROTOCOL_MINOR,
+                            session_id=self.id)
+        self.reader = RingReader(self.region.ring, self.region.u64, self.region.u64_slot("ring_producer"),
+                                 self.region.u64_slot("ring_consumer"))
+        self.consecutive_errors = self.total_errors = self.errors_logged = 0
+        self.lost = False
+        self._status = DeviceStatus.INITIALIZING
+        self.interrupt()
 
     def _handshake(self) -> None:
         major = self.region.get("guest_version_major")

@@ -280,6 +280,7 @@ class DeviceStatus(enum.IntEnum):
 class GuestState(enum.IntEnum):
     NONE = 0
     HELLO = 1
+    RESET = 2  # a new guest program asks for a fresh session on a region used before (VMs)
 
 
 class Feature(enum.IntFlag):

@@ -99,6 +99,15 @@ class Renderer:
         self.stencil_ref = 0
         self._pass_state: dict = {}
 
+    def drop_recorded_work(self) -> None:
+        """Forget recorded but unsubmitted work (the guest that recorded it is gone)."""
+        self._pending_clears.clear()
+        if self._pass is not None:
+            self._pass.end()
+        self._pass = None
+        self._encoder = None
+        self._pass_state = {}
+
     def release(self) -> None:
         """Give the GPU device and everything cached on it back (the session is over)."""
         self.reset_state()

@@ -1,0 +1,1 @@
+"""Running guests in QEMU: VM profiles, the launcher, and the host-root boot (virtme-ng style)."""
