@@ -40,7 +40,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     width, height = args.size
     if args.guest_only:
         from .demo import guest_cube
-        guest_cube.run(args.socket, args.frames, width, height)
+        if args.device:
+            guest_cube.run_on_device(args.device, args.frames, width, height)
+        else:
+            guest_cube.run(args.socket, args.frames, width, height)
         return 0
 
     from .demo.progress import ProgressReporter
@@ -82,17 +85,67 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .host.service import HostService
 
     presenters = [PngWriter(args.out, per_session=True)] if args.out else []
-    service = HostService(args.socket, region_size=args.region_size, presenters=presenters).start()
-    print(f"pvgpu serve: listening on {args.socket} (Ctrl-C stops)", file=sys.stderr)
+    services = []
     try:
-        service.wait()
+        if args.ivshmem:
+            services.append(HostService(args.ivshmem, region_size=args.region_size, presenters=presenters,
+                                        transport="ivshmem").start())
+            print(f"pvgpu serve: QEMU ivshmem-doorbell devices connect to {args.ivshmem}", file=sys.stderr)
+        if args.socket or not args.ivshmem:
+            socket_path = args.socket or DEFAULT_SOCKET
+            services.append(HostService(socket_path, region_size=args.region_size, presenters=presenters).start())
+            print(f"pvgpu serve: local guests connect to {socket_path}", file=sys.stderr)
+        print("pvgpu serve: Ctrl-C stops", file=sys.stderr)
+        services[0].wait()
     except KeyboardInterrupt:
         pass
     finally:
-        service.stop()
+        for service in services:
+            service.stop()
         for p in presenters:
             p.close()
     return 0
+
+
+def cmd_vm(args: argparse.Namespace) -> int:
+    from .vm.launcher import VirtualMachine
+    from .vm.profile import load_profile
+
+    profile = load_profile(args.profile)
+    if args.vm_command == "print":
+        import shlex
+        vm = VirtualMachine(profile, command=args.command)
+        if profile.accel == "auto":
+            print("# accel=auto: KVM when a guest boots under it here, else TCG (accel=tcg below then)",
+                  file=sys.stderr)
+        print(shlex.join(vm.command_line()))
+        return 0
+    presenters = []
+    out = args.out or profile.frames_out
+    if out:
+        from .host.present.headless import PngWriter
+        presenters.append(PngWriter(out, per_session=True))
+    vm = VirtualMachine(profile, command=args.command, presenters=presenters,
+                        on_output=lambda text: (sys.stderr.write(text), sys.stderr.flush()))
+    try:
+        vm.start()
+        print(f"pvgpu vm: {profile.name} running under {vm.accel} (QMP {vm.paths.qmp}); Ctrl-C stops it",
+              file=sys.stderr)
+        code = vm.wait(args.timeout)
+    except KeyboardInterrupt:
+        print("pvgpu vm: stopping", file=sys.stderr)
+        vm.stop()
+        code = 130
+    finally:
+        vm.close()
+        for p in presenters:
+            p.close()
+    if profile.boot.source == "host-root":
+        job_code, _ = vm.job_result()
+        if job_code is None:
+            raise PvgpuError(f"the guest command did not finish; console:\n{vm.console_tail()}")
+        return job_code
+    return code
 
 
 def cmd_header(args: argparse.Namespace) -> int:
@@ -134,13 +187,29 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--region-size", type=parse_bytes, default="64M", help="shared region size (default 64M)")
     d.add_argument("--guest-only", action="store_true", help="run only the guest half against --socket")
     d.add_argument("--socket", default=DEFAULT_SOCKET, help="host socket for --guest-only")
+    d.add_argument("--device", default="", help="with --guest-only inside a VM: the ivshmem PCI device "
+                                                 "('auto', a PCI address or a sysfs folder)")
     d.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("serve", help="run the host service for local guests")
-    s.add_argument("--socket", default=DEFAULT_SOCKET, help=f"UNIX socket to listen on (default {DEFAULT_SOCKET})")
+    s.add_argument("--socket", default="", help=f"UNIX socket for local guests (default {DEFAULT_SOCKET} "
+                                                 f"unless only --ivshmem is given)")
+    s.add_argument("--ivshmem", default="", help="UNIX socket for QEMU's ivshmem-doorbell devices (VM guests)")
     s.add_argument("--out", default="", help="write presented frames to OUT/session-N/frame_NNNN.png")
     s.add_argument("--region-size", type=parse_bytes, default="256M", help="shared region per guest (default 256M)")
     s.set_defaults(func=cmd_serve)
+
+    v = sub.add_parser("vm", help="run a QEMU VM with the pvgpu device (see examples/vm-profile.toml)")
+    vsub = v.add_subparsers(dest="vm_command", required=True)
+    vr = vsub.add_parser("run", help="start the VM, wired to a pvgpu host, and wait for it")
+    vp = vsub.add_parser("print", help="print the QEMU command line the profile gives")
+    for sp in (vr, vp):
+        sp.add_argument("profile", help="the VM profile (TOML)")
+        sp.add_argument("--command", default=None, help="host-root boot: the shell command to run in the guest "
+                                                        "(default: boot.command)")
+    vr.add_argument("--out", default="", help="write frames the guest presents to OUT/session-N/")
+    vr.add_argument("--timeout", type=float, default=None, help="give up after this many seconds")
+    v.set_defaults(func=cmd_vm)
 
     h = sub.add_parser("header", help="print the C header generated from the protocol spec")
     h.set_defaults(func=cmd_header)

@@ -60,7 +60,15 @@ class GuestCube:
 
 def run(socket_path: str, frames: int, width: int, height: int, timeout: float = 60.0) -> int:
     """Connect to the host at `socket_path` and draw `frames` frames; returns frames drawn."""
-    device = g.connect(socket_path, timeout=timeout)
+    return draw(g.connect(socket_path, timeout=timeout), frames, width, height)
+
+
+def run_on_device(device_path: str, frames: int, width: int, height: int, timeout: float = 60.0) -> int:
+    """The same inside a VM, through the ivshmem PCI device."""
+    return draw(g.open_device(device_path, timeout=timeout), frames, width, height)
+
+
+def draw(device: g.Device, frames: int, width: int, height: int) -> int:
     try:
         cube = GuestCube(device, width, height)
         for i in range(frames):

@@ -29,4 +29,15 @@ def connect(socket_path: str, timeout: float = 30.0) -> Device:
         raise
 
 
-__all__ = ["connect", "Device", "DeviceContext", "SwapChain", "MappedSubresource"]
+def open_device(device: str = "auto", timeout: float = 30.0) -> Device:
+    """D3D11CreateDevice inside a VM: open the ivshmem PCI device (`auto`: the only one)."""
+    from .ivshmem import IvshmemGuestChannel
+    channel = IvshmemGuestChannel(None if device == "auto" else device)
+    try:
+        return Device(GuestConnection(channel, timeout=timeout))
+    except BaseException:
+        channel.close()
+        raise
+
+
+__all__ = ["connect", "open_device", "Device", "DeviceContext", "SwapChain", "MappedSubresource"]

@@ -1,0 +1,230 @@
+"""Starting and stopping a VM: QEMU with the pvgpu device wired to a host service (a running
+`pvgpu serve --ivshmem`, or one the launcher starts), driven over QMP with qemu.qmp."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from typing import Callable
+
+from qemu.qmp.legacy import QEMUMonitorProtocol
+
+from ..errors import PvgpuError
+from ..host.session import Presenter
+from . import initramfs, qemu
+from .profile import Profile
+
+log = logging.getLogger("pvgpu.vm")
+PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def guest_python_command(args: str) -> str:
+    """A shell command that runs `python -m pvgpu.cli ARGS` inside a host-root guest with the
+    very interpreter and pvgpu sources of this host."""
+    return f"PYTHONPATH={shlex.quote(PACKAGE_PARENT)} {shlex.quote(sys.executable)} -m pvgpu.cli {args}"
+
+
+class VirtualMachine:
+    def __init__(self, profile: Profile, command: str | None = None, run_dir: str | None = None,
+                 presenters: list[Presenter] = (), on_output: Callable[[str], None] | None = None):
+        self.profile = profile
+        self.command = command if command is not None else profile.boot.command
+        self.paths = qemu.RunPaths(run_dir or qemu.default_run_dir(profile.name))
+        self.presenters = list(presenters)
+        self.on_output = on_output
+        self.process: subprocess.Popen | None = None
+        self.qmp: QEMUMonitorProtocol | None = None
+        self.host = None
+        self.accel = ""
+        self.started_at = 0.0
+        self._follower: threading.Thread | None = None
+
+    # --- start ---------------------------------------------------------------------------------
+    def command_line(self, accel: str | None = None) -> list[str]:
+        host_socket = self.profile.host_socket or self.paths.ivshmem
+        return qemu.build_command(self.profile, self.paths, accel or self.profile.accel.replace("auto", "kvm"),
+                                  host_socket)
+
+    def start(self) -> "VirtualMachine":
+        if shutil.which(self.profile.qemu) is None:
+            raise PvgpuError(f"{self.profile.qemu} is not installed (Debian: apt-get install qemu-system-x86)")
+        if self.profile.boot.source == "host-root" and not self.command:
+            raise PvgpuError("a host-root VM needs a command to run: boot.command in the profile or --command")
+        self._claim_run_dir()
+        self.accel = qemu.choose_accel(self.profile)
+        if self.profile.host_socket:
+            if not os.path.exists(self.profile.host_socket):
+                raise PvgpuError(f"pvgpu.host: no pvgpu host at {self.profile.host_socket} "
+                                 f"(start `pvgpu serve --ivshmem {self.profile.host_socket}`)")
+        else:
+            from ..host.service import HostService
+            self.host = HostService(self.paths.ivshmem, region_size=self.profile.region_size,
+                                    presenters=self.presenters, transport="ivshmem").start()
+        if self.profile.boot.source == "host-root":
+            with open(os.path.join(self.paths.job, "run.sh"), "w") as f:
+                # `pvgpu` in the guest is this host's pvgpu, run by this host's interpreter.
+                shim = guest_python_command('"$@"')
+                f.write(f"pvgpu() {{ {shim}; }}\n{self.command}\n")
+        qemu.prepare_files(self.profile, self.paths)
+        cmd = self.command_line(self.accel)
+        log.info("starting %s", shlex.join(cmd))
+        self.started_at = time.monotonic()
+        self.process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, text=True)
+        with open(os.path.join(self.paths.run_dir, "qemu.pid"), "w") as f:
+            f.write(str(self.process.pid))
+        self._connect_qmp()
+        if self.on_output and self.profile.boot.source == "host-root":
+            self._follower = threading.Thread(target=self._follow_output, daemon=True)
+            self._follower.start()
+        return self
+
+    def _claim_run_dir(self) -> None:
+        pid_file = os.path.join(self.paths.run_dir, "qemu.pid")
+        if os.path.exists(pid_file):
+            try:
+                with open(pid_file) as f:
+                    pid = int(f.read().strip() or 0)
+                os.kill(pid, 0)
+                raise PvgpuError(f"a VM named {self.profile.name!r} is already running (QEMU pid {pid}, "
+                                 f"{self.paths.run_dir})")
+            except (ValueError, ProcessLookupError, PermissionError):
+                pass
+        shutil.rmtree(self.paths.run_dir, ignore_errors=True)
+        os.makedirs(self.paths.job)
+
+    def _connect_qmp(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                out = self.process.stdout.read()
+                raise PvgpuError(f"QEMU exited at start (code {self.process.returncode}): {out.strip()}")
+            if os.path.exists(self.paths.qmp):
+                try:
+                    qmp = QEMUMonitorProtocol(self.paths.qmp)
+                    qmp.connect()
+                    self.qmp = qmp
+                    return
+                except (OSError, Exception) as e:  # qemu.qmp raises its own errors while QEMU starts
+                    last = e
+            else:
+                last = None
+            if time.monotonic() > deadline:
+                self.kill()
+                raise PvgpuError(f"could not reach QEMU's QMP socket {self.paths.qmp}: {last}")
+            time.sleep(0.05)
+
+    def _follow_output(self) -> None:
+        path = os.path.join(self.paths.job, "output.log")
+        pos = 0
+        while self.process and self.process.poll() is None:
+            pos = self._emit_output(path, pos)
+            time.sleep(0.2)
+        self._emit_output(path, pos)
+
+    def _emit_output(self, path: str, pos: int) -> int:
+        try:
+            with open(path, "rb") as f:
+                f.seek(pos)
+                data = f.read()
+        except FileNotFoundError:
+            return pos
+        if data:
+            self.on_output(data.decode("utf-8", "replace"))
+        return pos + len(data)
+
+    # --- running -----------------------------------------------------------------------------
+    def status(self) -> str:
+        """QEMU's run state over QMP ('running', 'paused', 'shutdown', ...)."""
+        if self.qmp is None:
+            return "stopped"
+        try:
+            return str(self.qmp.cmd("query-status")["status"])
+        except Exception:
+            return "stopped"
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait for QEMU to exit; returns its exit code (raises PvgpuError on timeout)."""
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise PvgpuError(f"the VM did not finish within {timeout:.0f} s; console: {self.console_tail()}") from None
+        if self._follower:
+            self._follower.join(5)
+        return code
+
+    def job_result(self) -> tuple[int | None, str]:
+        """(exit code, output) of a host-root VM's command; exit code None if it never finished."""
+        try:
+            with open(os.path.join(self.paths.job, "output.log"), errors="replace") as f:
+                output = f.read()
+        except FileNotFoundError:
+            output = ""
+        try:
+            with open(os.path.join(self.paths.job, "exit_code")) as f:
+                return int(f.read().strip()), output
+        except (FileNotFoundError, ValueError):
+            return None, output
+
+    def console_tail(self, lines: int = 15) -> str:
+        try:
+            with open(self.paths.console, errors="replace") as f:
+                return "".join(f.readlines()[-lines:])
+        except FileNotFoundError:
+            return "(no console output)"
+
+    # --- stopping ------------------------------------------------------------------------------
+    def stop(self, grace: float = 20.0) -> None:
+        """Ask the guest to power off (ACPI), then quit QEMU, then kill it."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        for command, wait in (("system_powerdown", grace), ("quit", 5.0)):
+            try:
+                self.qmp.cmd(command)
+            except Exception:
+                pass
+            try:
+                self.process.wait(wait)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+        self.kill()
+
+    def kill(self) -> None:
+        """Kill QEMU at once (as a crash would)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+    def close(self) -> None:
+        self.stop()
+        if self.qmp is not None:
+            try:
+                self.qmp.close()
+            except Exception:
+                pass
+            self.qmp = None
+        if self.process is not None and self.process.stdout:
+            self.process.stdout.close()
+        if self.host is not None:
+            self.host.stop()
+            self.host = None
+        try:
+            os.unlink(os.path.join(self.paths.run_dir, "qemu.pid"))
+        except FileNotFoundError:
+            pass
+
+    def __enter__(self) -> "VirtualMachine":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+__all__ = ["VirtualMachine", "guest_python_command", "initramfs"]

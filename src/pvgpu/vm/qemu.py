@@ -1,0 +1,157 @@
+"""The QEMU command line for a profile, and the choice of accelerator."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+
+from ..errors import PvgpuError
+from . import initramfs
+from .profile import OVMF_CODE, OVMF_VARS, Profile
+
+log = logging.getLogger("pvgpu.vm")
+KVM_PROBE_SECONDS = 15.0
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """Where one VM's files live while it runs."""
+
+    run_dir: str
+
+    @property
+    def qmp(self) -> str:
+        return os.path.join(self.run_dir, "qmp.sock")
+
+    @property
+    def console(self) -> str:
+        return os.path.join(self.run_dir, "console.log")
+
+    @property
+    def job(self) -> str:
+        return os.path.join(self.run_dir, "job")
+
+    @property
+    def initramfs(self) -> str:
+        return os.path.join(self.run_dir, "initramfs.cpio")
+
+    @property
+    def ivshmem(self) -> str:
+        return os.path.join(self.run_dir, "ivshmem.sock")
+
+    @property
+    def ovmf_vars(self) -> str:
+        return os.path.join(self.run_dir, "OVMF_VARS.fd")
+
+
+def default_run_dir(name: str) -> str:
+    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    return os.path.join(base, "pvgpu-vm", name)
+
+
+def _opt(value: str) -> str:
+    """A value inside a QEMU option list (commas are doubled)."""
+    return value.replace(",", ",,")
+
+
+def kernel_path(profile: Profile) -> str:
+    return initramfs.newest_kernel() if profile.boot.kernel == "auto" else profile.boot.kernel
+
+
+def build_command(profile: Profile, paths: RunPaths, accel: str, host_socket: str) -> list[str]:
+    """The QEMU argument list (without starting anything)."""
+    p = profile
+    cpu = ",".join([p.identity.cpu_model, *p.identity.cpu_flags])
+    args = [p.qemu, "-name", _opt(p.name), "-machine", f"q35,accel={accel}", "-cpu", cpu,
+            "-m", f"{p.memory // (1 << 20)}M", "-smp", str(p.cpus), "-nodefaults", "-no-user-config",
+            "-serial", f"file:{paths.console}", "-qmp", f"unix:{paths.qmp},server=on,wait=off",
+            "-chardev", f"socket,path={host_socket},id=pvgpu",
+            "-device", "ivshmem-doorbell,chardev=pvgpu,vectors=1"]
+    if p.display == "none":
+        args += ["-display", "none"]
+    elif p.display == "vnc":
+        args += ["-display", "none", "-vnc", p.vnc, "-vga", "std"]
+    else:
+        args += ["-display", p.display, "-vga", "std"]
+    args += ["-nic", "none"] if p.network == "none" else ["-nic", "user,model=virtio-net-pci"]
+    for table, values in sorted(p.identity.smbios.items()):
+        args += ["-smbios", ",".join([f"type={table}", *(f"{k}={_opt(v)}" for k, v in values.items())])]
+    if p.identity.firmware == "ovmf":
+        args += ["-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}",
+                 "-drive", f"if=pflash,format=raw,unit=1,file={paths.ovmf_vars}"]
+    b = p.boot
+    if b.source == "host-root":
+        append = f"console=ttyS0 panic=-1 quiet {b.append}".strip()
+        args += ["-kernel", kernel_path(p), "-initrd", paths.initramfs, "-append", append, "-no-reboot",
+                 "-fsdev", "local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap",
+                 "-device", f"virtio-9p-pci,fsdev=hostroot,mount_tag={initramfs.ROOT_TAG}",
+                 "-fsdev", f"local,id=job,path={paths.job},security_model=none",
+                 "-device", f"virtio-9p-pci,fsdev=job,mount_tag={initramfs.JOB_TAG}"]
+    elif b.source == "kernel":
+        args += ["-kernel", kernel_path(p), "-append", f"console=ttyS0 {b.append}".strip()]
+        if b.initrd:
+            args += ["-initrd", b.initrd]
+    else:
+        fmt = "qcow2" if b.disk.endswith(".qcow2") else "raw"
+        args += ["-drive", f"file={_opt(b.disk)},if=virtio,format={fmt}"]
+        if b.kernel != "auto":
+            args += ["-kernel", b.kernel, "-append", b.append]
+            if b.initrd:
+                args += ["-initrd", b.initrd]
+    return args + list(p.extra_args)
+
+
+def prepare_files(profile: Profile, paths: RunPaths) -> None:
+    """Write what the command line refers to: the initramfs, the job folder, OVMF variables."""
+    os.makedirs(paths.job, exist_ok=True)
+    if profile.boot.source == "host-root":
+        with open(paths.initramfs, "wb") as f:
+            f.write(initramfs.build_initramfs(kernel_path(profile)))
+    if profile.identity.firmware == "ovmf":
+        shutil.copyfile(OVMF_VARS, paths.ovmf_vars)
+
+
+def kvm_accessible() -> bool:
+    return os.path.exists("/dev/kvm") and os.access("/dev/kvm", os.R_OK | os.W_OK)
+
+
+@functools.lru_cache(maxsize=4)
+def kvm_boots(qemu: str, kernel: str) -> bool:
+    """Whether KVM really runs a guest here: boot `kernel` with an initramfs that answers and
+    powers off at once. (Nested virtualisation can offer /dev/kvm and still hang guests.)"""
+    with tempfile.TemporaryDirectory(prefix="pvgpu-kvm-probe-") as tmp:
+        initrd = os.path.join(tmp, "probe.cpio")
+        with open(initrd, "wb") as f:
+            f.write(initramfs.build_initramfs(kernel))
+        try:
+            out = subprocess.run([qemu, "-machine", "q35,accel=kvm", "-cpu", "max", "-m", "256M", "-nodefaults",
+                                  "-display", "none", "-serial", "stdio", "-no-reboot", "-kernel", kernel,
+                                  "-initrd", initrd, "-append", "console=ttyS0 panic=-1 quiet pvgpu.probe"],
+                                 capture_output=True, timeout=KVM_PROBE_SECONDS)
+        except subprocess.TimeoutExpired:
+            return False
+        return initramfs.PROBE_MARKER.encode() in out.stdout
+
+
+def choose_accel(profile: Profile) -> str:
+    if profile.accel != "auto":
+        if profile.accel == "kvm" and not kvm_accessible():
+            raise PvgpuError("accel = \"kvm\" but /dev/kvm is missing or not accessible to this user")
+        return profile.accel
+    if not kvm_accessible():
+        log.warning("/dev/kvm is not usable; the VM runs under TCG (much slower)")
+        return "tcg"
+    try:
+        kernel = kernel_path(profile)
+    except initramfs.BootError:
+        return "kvm"
+    if kvm_boots(profile.qemu, kernel):
+        return "kvm"
+    log.warning("/dev/kvm is present but a guest did not boot under KVM within %.0f s (nested "
+                "virtualisation?); using TCG", KVM_PROBE_SECONDS)
+    return "tcg"
