@@ -7,8 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 # Debian packages: the Vulkan loader and Mesa's CPU driver (lavapipe) so wgpu renders
-# without a GPU; gcc for the C header tests; venv support for Debian's own Python.
-PACKAGES=(libvulkan1 mesa-vulkan-drivers gcc libc6-dev python3 python3-venv python3-pip)
+# without a GPU; gcc for the C header tests; venv support for Debian's own Python; QEMU, a
+# kernel and a static busybox for the VMs (`pvgpu vm run` boots guests on this machine's root).
+PACKAGES=(libvulkan1 mesa-vulkan-drivers gcc libc6-dev python3 python3-venv python3-pip
+          qemu-system-x86 linux-image-amd64 busybox-static)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -509,3 +509,33 @@ def test_ended_session_unmaps_its_region(host):
     gc.collect()
     left = _mappings_of_inode(inode)
     assert not left, f"session {sid} ended but its region is still mapped:\n" + "\n".join(left)
+
+
+def test_a_new_guest_program_on_a_used_region_gets_a_fresh_session(host):
+    """In a VM one region outlives guest programs: the next program asks for a reset (objects
+    freed, ring restarted) instead of inheriting the last one's state."""
+    service, frames = host
+    channel = LocalGuestChannel(service.socket_path)
+    try:
+        first = guest.Device(GuestConnection(channel))
+        chain = first.create_swap_chain(guest.SwapChainDesc(8, 8))
+        rtv = first.create_render_target_view(chain.get_buffer(0))
+        first.get_immediate_context().clear_render_target_view(rtv, (1, 0, 0, 1))
+        chain.present()
+        chain.wait_idle()
+        first.connection.kick()  # the first program ends without any goodbye; the channel stays
+        second = guest.Device(GuestConnection(channel))
+        assert channel.region.get("device_status") == DeviceStatus.READY
+        chain2 = second.create_swap_chain(guest.SwapChainDesc(8, 8))  # reuses ids 1..2: free again
+        rtv2 = second.create_render_target_view(chain2.get_buffer(0))
+        second.get_immediate_context().clear_render_target_view(rtv2, (0, 0, 1, 1))
+        chain2.present()
+        chain2.wait_idle()
+        assert second.host_errors() == []
+    finally:
+        channel.close()
+    (session_id,) = frames.frames
+    got = frames.wait_for(session_id, 2)
+    assert len(got) == 2
+    assert_solid(got[0], (1, 0, 0, 1), "first program's frame")
+    assert_solid(got[1], (0, 0, 1, 1), "second program's frame")
