@@ -13,7 +13,7 @@ def _row(name: str, value: str, baseline: str, ratio: str) -> str:
     return f"| {name:<34} | {value:>16} | {baseline:>16} | {ratio:>8} |"
 
 
-def main(quick: bool = False, frames: int = 200, size: tuple[int, int] = (640, 480)) -> int:
+def main(quick: bool = False, frames: int = 200, size: tuple[int, int] = (640, 480), vm: bool = True) -> int:
     count = 20_000 if quick else 200_000
     frames = min(frames, 20) if quick else frames
     width, height = size
@@ -32,6 +32,15 @@ def main(quick: bool = False, frames: int = 200, size: tuple[int, int] = (640, 4
                f"{ratio:.2f}"))
     print(_row("first frame incl. connect, ms", f"{pv['first_frame_s'] * 1e3:.1f}", "", ""))
     print(_row("pipeline cache hit rate", f"{hits / max(1, hits + misses):.4f}", f"{hits}/{hits + misses}", ""))
+    if vm:
+        from . import vm as vm_bench
+        v = vm_bench.measure(min(frames, 30) if quick else min(frames, 60), width, height)
+        print(_row(f"VM ({v['accel']}): boot to first frame, s", f"{v['boot_to_first_frame_s']:.2f}", "", ""))
+        print(_row(f"frame time in VM vs local, ms", f"{v['vm_frame_s'] * 1e3:.2f}",
+                   f"{v['local_frame_s'] * 1e3:.2f} (local)", f"{v['vm_frame_s'] / v['local_frame_s']:.2f}"))
+        print(_row("doorbell+fence round trip, us", f"{v['vm_doorbell']['median_us']:.0f} (VM)",
+                   f"{v['local_doorbell']['median_us']:.0f} (local)",
+                   f"{v['vm_doorbell']['median_us'] / v['local_doorbell']['median_us']:.2f}"))
     print(f"host errors during the run: {pv['errors']}")
     print(f"pvgpu/direct frame-time ratio: {ratio:.2f}")
     return 0

@@ -170,7 +170,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         except ImportError:
             raise PvgpuError("the benchmarks/ folder is not next to this pvgpu; run `pvgpu bench` from a "
                              "source checkout (pip install -e .)") from None
-    return bench_main(quick=args.quick, frames=args.frames, size=args.size)
+    return bench_main(quick=args.quick, frames=args.frames, size=args.size, vm=not args.no_vm)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -220,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--quick", action="store_true", help="fewer iterations (a smoke run)")
     b.add_argument("--frames", type=int, default=200, help="frames per frame-time measurement (default 200)")
     b.add_argument("--size", type=parse_size, default=(640, 480), help="frame size (default 640x480)")
+    b.add_argument("--no-vm", action="store_true", help="skip the VM measurements (they boot QEMU guests)")
     b.set_defaults(func=cmd_bench)
     return p
 
