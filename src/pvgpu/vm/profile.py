@@ -106,7 +106,8 @@ class _Table:
         if k not in self.data:
             return default
         v = self.data[k]
-        if not isinstance(v, kind) or (kind is int and isinstance(v, bool)):
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if not isinstance(v, kind) or (int in kinds and bool not in kinds and isinstance(v, bool)):
             want = kind.__name__ if isinstance(kind, type) else " or ".join(t.__name__ for t in kind)
             raise ProfileError(f"{self.key(k)}: expected {want}, got {type(v).__name__} ({v!r})")
         return v
@@ -134,7 +135,9 @@ def load_profile(path: str) -> Profile:
             data = tomllib.load(f)
     except FileNotFoundError:
         raise ProfileError(f"{path}: no such profile") from None
-    except tomllib.TOMLDecodeError as e:
+    except OSError as e:
+        raise ProfileError(f"{path}: cannot read the profile: {e.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ProfileError(f"{path}: not valid TOML: {e}") from None
     return profile_from_dict(data, path)
 
@@ -147,12 +150,17 @@ def profile_from_dict(data: dict, source: str = "<profile>") -> Profile:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", p.name):
         raise ProfileError(f"{top.key('name')}: {p.name!r} may hold only letters, digits, '.', '_' and '-'")
     p.memory = parse_size(top.get("memory", (str, int), "1G"), top.key("memory"))
+    if p.memory % (1 << 20):
+        raise ProfileError(f"{top.key('memory')}: {p.memory} bytes is not a whole number of MiB")
     p.cpus = top.get("cpus", int, p.cpus)
     if not 1 <= p.cpus <= 256:
         raise ProfileError(f"{top.key('cpus')}: {p.cpus} must be between 1 and 256")
     p.accel = top.choice("accel", ACCELS, p.accel)
     p.qemu = top.get("qemu", str, p.qemu)
     p.extra_args = list(top.get("extra_args", list, []))
+    for arg in p.extra_args:
+        if not isinstance(arg, str):
+            raise ProfileError(f"{top.key('extra_args')}: every item must be a string, not {arg!r}")
 
     pv = top.sub("pvgpu")
     p.region_size = parse_size(pv.get("region_size", (str, int), "256M"), pv.key("region_size"))
@@ -161,6 +169,8 @@ def profile_from_dict(data: dict, source: str = "<profile>") -> Profile:
                            f"1M (QEMU's ivshmem BAR)")
     p.host_socket = pv.get("host", str, "")
     p.frames_out = pv.get("frames_out", str, "")
+    if p.frames_out and not os.path.isabs(p.frames_out):
+        p.frames_out = os.path.join(base, p.frames_out)
     pv.done()
 
     b = top.sub("boot")

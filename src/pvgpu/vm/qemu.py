@@ -69,8 +69,8 @@ def build_command(profile: Profile, paths: RunPaths, accel: str, host_socket: st
     cpu = ",".join([p.identity.cpu_model, *p.identity.cpu_flags])
     args = [p.qemu, "-name", _opt(p.name), "-machine", f"q35,accel={accel}", "-cpu", cpu,
             "-m", f"{p.memory // (1 << 20)}M", "-smp", str(p.cpus), "-nodefaults", "-no-user-config",
-            "-serial", f"file:{paths.console}", "-qmp", f"unix:{paths.qmp},server=on,wait=off",
-            "-chardev", f"socket,path={host_socket},id=pvgpu",
+            "-serial", f"file:{_opt(paths.console)}", "-qmp", f"unix:{_opt(paths.qmp)},server=on,wait=off",
+            "-chardev", f"socket,path={_opt(host_socket)},id=pvgpu",
             "-device", "ivshmem-doorbell,chardev=pvgpu,vectors=1"]
     if p.display == "none":
         args += ["-display", "none"]
@@ -83,14 +83,14 @@ def build_command(profile: Profile, paths: RunPaths, accel: str, host_socket: st
         args += ["-smbios", ",".join([f"type={table}", *(f"{k}={_opt(v)}" for k, v in values.items())])]
     if p.identity.firmware == "ovmf":
         args += ["-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}",
-                 "-drive", f"if=pflash,format=raw,unit=1,file={paths.ovmf_vars}"]
+                 "-drive", f"if=pflash,format=raw,unit=1,file={_opt(paths.ovmf_vars)}"]
     b = p.boot
     if b.source == "host-root":
         append = f"console=ttyS0 panic=-1 quiet {b.append}".strip()
         args += ["-kernel", kernel_path(p), "-initrd", paths.initramfs, "-append", append, "-no-reboot",
                  "-fsdev", "local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap",
                  "-device", f"virtio-9p-pci,fsdev=hostroot,mount_tag={initramfs.ROOT_TAG}",
-                 "-fsdev", f"local,id=job,path={paths.job},security_model=none",
+                 "-fsdev", f"local,id=job,path={_opt(paths.job)},security_model=none",
                  "-device", f"virtio-9p-pci,fsdev=job,mount_tag={initramfs.JOB_TAG}"]
     elif b.source == "kernel":
         args += ["-kernel", kernel_path(p), "-append", f"console=ttyS0 {b.append}".strip()]
