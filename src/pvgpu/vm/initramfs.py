@@ -22,7 +22,9 @@ BUSYBOX = "/bin/busybox"
 ROOT_MODULES = ("virtio_pci", "9pnet_virtio", "9p")
 ROOT_TAG = "hostroot"
 JOB_TAG = "pvgpujob"
-JOB_DIR = "/tmp/pvgpu-job"  # inside the guest; a tmpfs over the read-only root holds it
+#: Inside the guest; a tmpfs on /run holds it. The host's /tmp stays visible (read-only): a
+#: checkout or virtual environment there must keep working in the guest.
+JOB_DIR = "/run/pvgpu-job"
 PROBE_MARKER = "pvgpu-probe-ok"  # printed instead of running the job when booted with pvgpu.probe
 
 
@@ -116,15 +118,15 @@ mount -t devtmpfs dev /dev
 if grep -q pvgpu.probe /proc/cmdline; then echo {probe_marker}; poweroff -f; fi
 for m in {modules}; do insmod /lib/pvgpu/$m || echo "pvgpu-init: insmod $m failed"; done
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000,cache=loose {root_tag} /newroot || poweroff -f
-mount -t tmpfs tmpfs /newroot/tmp
 mount -t tmpfs tmpfs /newroot/run
+mkdir -p /newroot/run/tmp /newroot/run/home
 mount -o bind /dev /newroot/dev
 mount -t proc proc /newroot/proc
 mount -t sysfs sys /newroot/sys
 mkdir -p /newroot{job_dir}
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 {job_tag} /newroot{job_dir} || echo "pvgpu-init: no job share"
 echo "pvgpu-init: running the job"
-chroot /newroot /bin/sh -c 'cd /tmp; export HOME=/tmp PYTHONDONTWRITEBYTECODE=1 PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin; sh {job_dir}/run.sh > {job_dir}/output.log 2>&1; echo $? > {job_dir}/exit_code'
+chroot /newroot /bin/sh -c 'cd /run/home; export HOME=/run/home TMPDIR=/run/tmp PYTHONDONTWRITEBYTECODE=1 PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin; sh {job_dir}/run.sh > {job_dir}/output.log 2>&1; echo $? > {job_dir}/exit_code'
 sync
 echo "pvgpu-init: job done, exit code $(cat /newroot{job_dir}/exit_code)"
 umount /newroot{job_dir}
