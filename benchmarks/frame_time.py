@@ -51,10 +51,10 @@ def pvgpu_frame_time(frames: int, width: int, height: int, warmup: int = 10) -> 
                 raise RuntimeError(f"benchmark guest failed:\n{out.stderr}")
             sessions = list(service.sessions.values())
         result = json.loads(out.stdout.strip().splitlines()[-1])
-    stats = sessions[0].session.stats
+    stats = sessions[0].stats
     result["pipeline_hits"] = stats.pipeline_hits
     result["pipeline_misses"] = stats.pipeline_misses
-    result["errors"] = sessions[0].session.total_errors
+    result["errors"] = stats.errors
     return result
 
 

@@ -82,7 +82,7 @@ def bad_host():
     folder = tempfile.mkdtemp(prefix="pvgpu-bad-")
     path = os.path.join(folder, "host.sock")
     sink = FrameSink()
-    service = HostService(path, region_size=16 << 20, presenters=[FrameCallback(sink)]).start()
+    service = HostService(path, region_size=16 << 20, presenters=[FrameCallback(sink)], isolation="thread").start()
     try:
         yield Host(service, path, sink)
     finally:
@@ -882,7 +882,7 @@ from pvgpu.host.service import HostService
 
 WAIT = float(sys.argv[1])
 path = os.path.join(sys.argv[2], "host.sock")
-HostService(path, region_size=16 << 20).start()
+HostService(path, region_size=16 << 20, isolation="thread").start()
 dev = g.connect(path, timeout=WAIT)
 ctx = dev.immediate_context
 chain = dev.create_swap_chain(g.SwapChainDesc(8, 8))

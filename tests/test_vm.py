@@ -61,7 +61,7 @@ def test_demo_in_vm_matches_local_frames(tmp_path, vm_host, wgpu_device):
         assert diff.max() <= 1, f"VM frame {i} differs from the local frame in {np.count_nonzero(diff)} values"
     record = vm_host.sessions[session_id]
     assert record.ended.wait(10), "the session did not end when QEMU exited"
-    assert record.session.total_errors == 0
+    assert record.stats.errors == 0
 
 
 def test_killing_a_vm_mid_frame_leaves_the_host_serving_another(tmp_path, vm_host):
@@ -84,7 +84,7 @@ def test_killing_a_vm_mid_frame_leaves_the_host_serving_another(tmp_path, vm_hos
     run_to_end(survivor)
     new_sessions = [sid for sid in vm_host.frames if sid != doomed_session]
     assert len(new_sessions) == 1 and len(vm_host.frames[new_sessions[0]]) == 2
-    assert vm_host.sessions[new_sessions[0]].session.total_errors == 0
+    assert vm_host.sessions[new_sessions[0]].stats.errors == 0
 
 
 IDENTITY = {

@@ -67,7 +67,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 [sys.executable, "-m", "pvgpu.cli", "demo", "--guest-only", "--socket", socket_path,
                  "--frames", str(args.frames), "--size", f"{width}x{height}"],
                 stderr=subprocess.PIPE, text=True)
-            errors = sum(r.session.total_errors for r in service.sessions.values())
+            errors = sum(r.stats.errors for r in service.sessions.values())
         progress.close()
         if png:
             png.close()

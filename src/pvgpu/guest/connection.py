@@ -81,8 +81,10 @@ class GuestConnection:
             # guest processes): ask the host for a fresh session.
             r.set("guest_state", GuestState.RESET)
             self.channel.ring_doorbell()
-            self._wait(lambda: (r.get("magic") == L.MAGIC and r.get("guest_state") == GuestState.NONE
-                                and r.get("device_status") == DeviceStatus.INITIALIZING),
+            # The host zeroes the page, then writes it, the magic last: read the magic last too.
+            self._wait(lambda: (r.get("guest_state") == GuestState.NONE
+                                and r.get("device_status") == DeviceStatus.INITIALIZING
+                                and r.get("magic") == L.MAGIC),
                        "the host to reset the device", check_lost=False)
         host_major = r.get("host_version_major")
         if host_major != PROTOCOL_MAJOR:

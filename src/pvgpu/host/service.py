@@ -24,21 +24,42 @@ from ..transport import ivshmem, local
 from ..transport.region import Region
 from . import gpu
 from .session import Presenter, Session
+from .worker import DEFAULT_WATCHDOG_S, SessionStats, WorkerSupervisor
 
 log = logging.getLogger("pvgpu.host")
 
 
 @dataclass
 class SessionRecord:
-    session: Session
+    """One guest's session as the service tracks it (in a thread or in worker processes)."""
+
+    session_id: int
     thread: threading.Thread
+    session: Session | None = None  # isolation="thread": the session itself
+    supervisor: WorkerSupervisor | None = None  # isolation="process"
     ended: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def stats(self) -> SessionStats:
+        if self.supervisor is not None:
+            return self.supervisor.stats
+        s = self.session
+        return SessionStats(s.commands_executed, s.frames_presented, s.total_errors, s.stats.pipeline_hits,
+                            s.stats.pipeline_misses, int(s.status))
 
 
 class HostService:
     def __init__(self, socket_path: str, region_size: int = L.DEFAULT_REGION_SIZE,
                  ring_size: int = L.DEFAULT_RING_SIZE, presenters: list[Presenter] = (),
-                 on_session_end: Callable[[Session], None] | None = None, transport: str = "local"):
+                 on_session_end: Callable[[SessionRecord], None] | None = None, transport: str = "local",
+                 isolation: str = "process", watchdog_s: float = DEFAULT_WATCHDOG_S):
+        """`isolation`: "process" runs each session's renderer in a worker process a
+        supervisor restarts (a crash or a hung GPU job becomes device-lost for that guest);
+        "thread" runs it in a thread of this process (tests that look inside sessions)."""
+        if isolation not in ("process", "thread"):
+            raise PvgpuError(f"unknown isolation {isolation!r} (process or thread)")
+        self.isolation = isolation
+        self.watchdog_s = watchdog_s
         if transport not in ("local", "ivshmem"):
             raise PvgpuError(f"unknown transport {transport!r} (local or ivshmem)")
         if transport == "ivshmem" and region_size & (region_size - 1):
@@ -103,14 +124,30 @@ class HostService:
             link = ivshmem.offer_region(conn, region, (next(self._peer_ids) - 1) % 65535 + 1)
         else:
             link = local.offer_region(conn, region)
-        device, features = gpu.open_device()
-        session = Session(session_id, link, device, self.offered, self.presenters,
-                          interrupt=link.interrupt.signal, renderer_features=features, plan=self.plan)
-        thread = threading.Thread(target=self._run_session, args=(session,), name=f"pvgpu-session-{session_id}",
-                                  daemon=True)
+        if self.isolation == "process":
+            supervisor = WorkerSupervisor(session_id, link, self.plan, self.offered, self.presenters, self.watchdog_s)
+            thread = threading.Thread(target=self._supervise, args=(session_id, supervisor),
+                                      name=f"pvgpu-supervisor-{session_id}", daemon=True)
+            record = SessionRecord(session_id, thread, supervisor=supervisor)
+        else:
+            device, features = gpu.open_device()
+            session = Session(session_id, link, device, self.offered, self.presenters,
+                              interrupt=link.interrupt.signal, renderer_features=features, plan=self.plan)
+            thread = threading.Thread(target=self._run_session, args=(session,), name=f"pvgpu-session-{session_id}",
+                                      daemon=True)
+            record = SessionRecord(session_id, thread, session=session)
         with self._lock:
-            self.sessions[session_id] = SessionRecord(session, thread)
+            self.sessions[session_id] = record
         thread.start()
+
+    def _supervise(self, session_id: int, supervisor: WorkerSupervisor) -> None:
+        try:
+            supervisor.run(self._stop)
+        except Exception:
+            log.exception("session %d: supervisor failed", session_id)
+        finally:
+            supervisor.link.close()
+            self._ended(session_id)
 
     def _run_session(self, session: Session) -> None:
         try:
@@ -119,14 +156,18 @@ class HostService:
             log.exception("session %d ended with an internal error", session.id)
         finally:
             session.link.close()
-            log.info("session %d ended: %d commands, %d frames, %d errors", session.id,
-                     session.commands_executed, session.frames_presented, session.total_errors)
-            with self._lock:
-                record = self.sessions.get(session.id)
-            if self.on_session_end:
-                self.on_session_end(session)
-            if record:
-                record.ended.set()
+            self._ended(session.id)
+
+    def _ended(self, session_id: int) -> None:
+        with self._lock:
+            record = self.sessions.get(session_id)
+        if record is None:
+            return
+        st = record.stats
+        log.info("session %d ended: %d commands, %d frames, %d errors", session_id, st.commands, st.frames, st.errors)
+        if self.on_session_end:
+            self.on_session_end(record)
+        record.ended.set()
 
     def wait(self) -> None:
         """Serve until stopped (Ctrl-C)."""

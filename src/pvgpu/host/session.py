@@ -98,9 +98,12 @@ class Session:
     def __init__(self, session_id: int, link: Link, device: wgpu.GPUDevice, offered_features: int,
                  presenters: list[Presenter] = (), interrupt: Callable[[], None] | None = None,
                  max_objects: int | None = None, max_bytes: int | None = None,
-                 renderer_features: frozenset[str] = frozenset(), plan: RegionLayout | None = None):
+                 renderer_features: frozenset[str] = frozenset(), plan: RegionLayout | None = None,
+                 initial_status: DeviceStatus = DeviceStatus.INITIALIZING,
+                 on_busy: Callable[[bool], None] | None = None):
         """`plan` is how the region was formatted; with it a new guest program may reset the
-        session (VM transports, where one region serves guest program after guest program)."""
+        session (VM transports, where one region serves guest program after guest program).
+        `on_busy(True/False)` brackets every wait for the GPU (a supervisor's watchdog watches it)."""
         self.id = session_id
         self.plan = plan
         self.link = link
@@ -116,9 +119,12 @@ class Session:
                                  self.region.u64_slot("ring_consumer"))
         self.consecutive_errors = 0
         self.total_errors = 0
-        self.lost = False
         self.errors_logged = 0
-        self._status = DeviceStatus.INITIALIZING
+        self._status = initial_status
+        self.lost = initial_status == DeviceStatus.LOST
+        if on_busy is not None:
+            self.renderer.readback.on_wait = on_busy
+        self.after_step: Callable[[], None] | None = None
         self.commands_executed = 0
         self.frames_presented = 0
         self._fence_slot = self.region.u64_slot("fence_completed")
@@ -143,6 +149,8 @@ class Session:
             while self.link.connected and not (stop and stop.is_set()):
                 self.link.wait(poll_interval)
                 self.step()  # also after a disconnect: what the guest published still runs
+                if self.after_step:
+                    self.after_step()
         finally:
             self.close()
 

@@ -20,6 +20,7 @@ class Readback:
         self.device = device
         self._buffers: dict[int, wgpu.GPUBuffer] = {}
         self.idle = True  # nothing submitted since the last completion point
+        self.on_wait = lambda waiting: None  # brackets every wait for the GPU (for a watchdog)
         self._fence_buffer = device.create_buffer(
             size=16, usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST, label="pvgpu-fence")
 
@@ -34,6 +35,13 @@ class Readback:
             self._buffers[size] = buf
         return buf
 
+    def _wait(self, buffer, size: int) -> None:
+        self.on_wait(True)
+        try:
+            buffer.map_sync(wgpu.MapMode.READ, 0, size)
+        finally:
+            self.on_wait(False)
+
     def texture(self, command_buffers: list, texture, mip: int, width: int, height: int,
                 bytes_per_texel: int, aspect: str = "all") -> np.ndarray:
         """Submit `command_buffers` plus a copy of one mip; returns (height, width*bpp) uint8."""
@@ -46,7 +54,7 @@ class Readback:
             {"buffer": buf, "offset": 0, "bytes_per_row": padded, "rows_per_image": height},
             (width, height, 1))
         self.device.queue.submit([*command_buffers, enc.finish()])
-        buf.map_sync(wgpu.MapMode.READ, 0, padded * height)
+        self._wait(buf, padded * height)
         self.idle = True
         try:
             data = np.frombuffer(buf.read_mapped(0, padded * height, copy=False), dtype=np.uint8)
@@ -61,7 +69,7 @@ class Readback:
         enc = self.device.create_command_encoder()
         enc.copy_buffer_to_buffer(source, offset, buf, 0, padded)
         self.device.queue.submit([*command_buffers, enc.finish()])
-        buf.map_sync(wgpu.MapMode.READ, 0, padded)
+        self._wait(buf, padded)
         self.idle = True
         try:
             out = np.frombuffer(buf.read_mapped(0, padded, copy=False), dtype=np.uint8)[:size].copy()
@@ -76,6 +84,6 @@ class Readback:
         enc = self.device.create_command_encoder()
         enc.clear_buffer(self._fence_buffer)
         self.device.queue.submit([*command_buffers, enc.finish()])
-        self._fence_buffer.map_sync(wgpu.MapMode.READ)
+        self._wait(self._fence_buffer, 16)
         self._fence_buffer.unmap()
         self.idle = True

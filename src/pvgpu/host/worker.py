@@ -1,0 +1,292 @@
+"""Renderer worker processes and their supervisor.
+
+The service process holds what a guest's connection depends on (the socket, the region, the
+eventfds): QEMU cannot reconnect to a restarted ivshmem server, so that process must outlive
+any renderer. Each session's decode loop and wgpu device run in a worker process of their
+own. The supervisor (a thread of the service) forwards presented frames to the presenters,
+keeps the session's figures, and when the worker dies or its GPU work outlasts the watchdog,
+kills it, puts the guest's device in the device-lost state and starts a fresh worker once the
+guest asks for a reset.
+
+Worker side: `python -m pvgpu.host.worker CONFIG_JSON` with the region, doorbell, interrupt,
+control-socket and watchdog fds inherited.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import mmap
+import os
+import select
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import numpy as np
+
+from ..protocol.enums import DeviceStatus, ErrorCode, GuestState
+from ..transport.control import log_error
+from ..transport.local import HostLink
+
+log = logging.getLogger("pvgpu.host")
+
+_HEADER = struct.Struct("<II")  # message kind, payload length
+MSG_FRAME, MSG_STATS = 1, 2
+DEFAULT_WATCHDOG_S = 20.0
+
+
+def send_message(sock: socket.socket, kind: int, payload: bytes) -> None:
+    sock.sendall(_HEADER.pack(kind, len(payload)) + payload)
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes | None:
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(min(n - len(buf), 1 << 20))
+        if not chunk:
+            return None
+        buf += chunk
+    return bytes(buf)
+
+
+def recv_message(sock: socket.socket) -> tuple[int, bytes] | None:
+    header = _recv_exact(sock, _HEADER.size)
+    if header is None:
+        return None
+    kind, length = _HEADER.unpack(header)
+    payload = _recv_exact(sock, length)
+    return None if payload is None else (kind, payload)
+
+
+@dataclass
+class SessionStats:
+    """What a session has done, as the service sees it (from the worker's reports)."""
+
+    commands: int = 0
+    frames: int = 0
+    errors: int = 0
+    pipeline_hits: int = 0
+    pipeline_misses: int = 0
+    status: int = DeviceStatus.INITIALIZING
+    worker_restarts: int = 0
+    lost_reason: str = ""
+
+
+# --- worker side -------------------------------------------------------------------------------
+class _WorkerLink:
+    """The session's link inside a worker: the doorbell to wait on, the control socket whose
+    end means "stop"."""
+
+    def __init__(self, region, doorbell, interrupt, ctl: socket.socket):
+        self.region, self.doorbell, self.interrupt, self.ctl = region, doorbell, interrupt, ctl
+        self.connected = True
+
+    def wait(self, timeout: float | None) -> bool:
+        r, _, _ = select.select([self.doorbell.fd, self.ctl], [], [], timeout)
+        if self.ctl in r and not self.ctl.recv(1):
+            self.connected = False
+            return False
+        if self.doorbell.fd in r:
+            self.doorbell.drain()
+        return True
+
+    def close(self) -> None:
+        pass
+
+
+class _FrameForwarder:
+    def __init__(self, ctl: socket.socket, lock: threading.Lock):
+        self.ctl, self.lock = ctl, lock
+
+    def present(self, session_id: int, frame) -> None:
+        pixels = np.ascontiguousarray(frame.pixels)
+        header = json.dumps({"index": frame.index, "shape": pixels.shape}).encode()
+        with self.lock:
+            send_message(self.ctl, MSG_FRAME, struct.pack("<I", len(header)) + header + pixels.tobytes())
+
+    def close(self) -> None:
+        pass
+
+
+def worker_main(config: dict) -> int:
+    from ..protocol.layout import RegionLayout
+    from ..transport.doorbell import EventFd
+    from ..transport.region import Region
+    from . import gpu
+    from .session import Session
+
+    fds = config["fds"]
+    region = Region(fds["region"], config["region_size"])
+    plan = RegionLayout(**config["plan"])
+    region.attach_parts(plan.ring_offset, plan.ring_size, plan.heap_offset, plan.heap_size)
+    ctl = socket.socket(fileno=fds["ctl"])
+    watchdog = mmap.mmap(fds["watchdog"], 8)
+    busy_since = np.frombuffer(watchdog, dtype=np.float64, count=1)
+    lock = threading.Lock()
+    link = _WorkerLink(region, EventFd(fds["doorbell"]), EventFd(fds["interrupt"]), ctl)
+    presenters = [_FrameForwarder(ctl, lock)] if config["forward_frames"] else []
+    device, features = gpu.open_device()
+    session = Session(config["session_id"], link, device, config["offered"], presenters,
+                      interrupt=link.interrupt.signal, renderer_features=features, plan=plan,
+                      initial_status=DeviceStatus(config["initial_status"]),
+                      on_busy=lambda busy: busy_since.__setitem__(0, time.monotonic() if busy else 0.0))
+
+    def report() -> None:
+        s = session
+        stats = SessionStats(s.commands_executed, s.frames_presented, s.total_errors, s.stats.pipeline_hits,
+                             s.stats.pipeline_misses, int(s.status))
+        with lock:
+            send_message(ctl, MSG_STATS, json.dumps(asdict(stats)).encode())
+
+    session.after_step = report
+    try:
+        session.run()
+    finally:
+        try:
+            report()
+        except OSError:
+            pass
+    return 0
+
+
+# --- supervisor side ---------------------------------------------------------------------------
+class WorkerSupervisor:
+    """Runs one session in worker processes for as long as its guest stays connected."""
+
+    def __init__(self, session_id: int, link: HostLink, plan, offered: int, presenters: list,
+                 watchdog_s: float = DEFAULT_WATCHDOG_S):
+        self.session_id = session_id
+        self.link = link
+        self.plan = plan
+        self.offered = offered
+        self.presenters = list(presenters)
+        self.watchdog_s = watchdog_s
+        self.stats = SessionStats()
+        self.proc: subprocess.Popen | None = None
+        self.ctl: socket.socket | None = None
+        self._watchdog_fd = os.memfd_create(f"pvgpu-watchdog-{session_id}", os.MFD_CLOEXEC)
+        os.ftruncate(self._watchdog_fd, 8)
+        self._watchdog_map = mmap.mmap(self._watchdog_fd, 8)
+        self._busy_since = np.frombuffer(self._watchdog_map, dtype=np.float64, count=1)
+        self._kill_reason = ""
+
+    def _spawn(self, initial_status: DeviceStatus) -> None:
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        region = self.link.region
+        fds = {"region": region.fd, "doorbell": self.link.doorbell.fd, "interrupt": self.link.interrupt.fd,
+               "ctl": child.fileno(), "watchdog": self._watchdog_fd}
+        p = self.plan
+        config = {"fds": fds, "region_size": region.size, "session_id": self.session_id, "offered": self.offered,
+                  "plan": {"region_size": p.region_size, "ring_offset": p.ring_offset, "ring_size": p.ring_size,
+                           "heap_offset": p.heap_offset, "heap_size": p.heap_size},
+                  "forward_frames": bool(self.presenters), "initial_status": int(initial_status),
+                  "log_level": logging.getLogger("pvgpu").getEffectiveLevel()}
+        self._busy_since[0] = 0.0
+        self.proc = subprocess.Popen([sys.executable, "-m", "pvgpu.host.worker", json.dumps(config)],
+                                     pass_fds=list(fds.values()), stdin=subprocess.DEVNULL)
+        child.close()
+        self.ctl = parent
+
+    def run(self, stop: threading.Event, on_stats: Callable[[SessionStats], None] | None = None) -> None:
+        self._spawn(DeviceStatus.INITIALIZING)
+        try:
+            while not stop.is_set():
+                watch = [self.link.sock] + ([self.ctl] if self.ctl else []) + \
+                    ([self.link.doorbell.fd] if self.ctl is None else [])
+                r, _, _ = select.select(watch, [], [], 0.25)
+                if self.link.sock in r and not self._guest_still_there():
+                    break
+                if self.ctl is not None and self.ctl in r:
+                    if not self._handle_message():
+                        self._worker_died()
+                        continue
+                if self.ctl is not None:
+                    self._check_watchdog()
+                elif self.link.doorbell.fd in r:
+                    self.link.doorbell.drain()
+                    if self.link.region.get("guest_state") == GuestState.RESET:
+                        self.stats.worker_restarts += 1
+                        self._spawn(DeviceStatus.LOST)
+        finally:
+            self._stop_worker()
+
+    def _guest_still_there(self) -> bool:
+        try:
+            return bool(self.link.sock.recv(64))
+        except OSError:
+            return False
+
+    def _handle_message(self) -> bool:
+        msg = recv_message(self.ctl)
+        if msg is None:
+            return False
+        kind, payload = msg
+        if kind == MSG_FRAME:
+            from .render.renderer import Frame
+            (n,) = struct.unpack_from("<I", payload)
+            header = json.loads(payload[4:4 + n])
+            pixels = np.frombuffer(payload, dtype=np.uint8, offset=4 + n).reshape(header["shape"])
+            frame = Frame(pixels, header["index"])
+            for presenter in self.presenters:
+                presenter.present(self.session_id, frame)
+        elif kind == MSG_STATS:
+            data = json.loads(payload)
+            restarts, reason = self.stats.worker_restarts, self.stats.lost_reason
+            self.stats = SessionStats(**data)
+            self.stats.worker_restarts, self.stats.lost_reason = restarts, reason
+        return True
+
+    def _check_watchdog(self) -> None:
+        since = float(self._busy_since[0])
+        if since and time.monotonic() - since > self.watchdog_s and self.proc.poll() is None:
+            self._kill_reason = f"GPU work ran longer than the {self.watchdog_s:.0f} s watchdog allows"
+            log.warning("session %d: %s; killing its renderer", self.session_id, self._kill_reason)
+            self.proc.kill()
+
+    def _worker_died(self) -> None:
+        code = self.proc.wait()
+        self.ctl.close()
+        self.ctl = None
+        reason = self._kill_reason or f"the renderer process exited unexpectedly (code {code})"
+        self._kill_reason = ""
+        log.warning("session %d: device lost: %s", self.session_id, reason)
+        region = self.link.region
+        self.stats.errors = log_error(region, self.stats.errors, ErrorCode.DEVICE_LOST, 0, 0,
+                                      reason + "; reset the device")
+        region.set("device_status", DeviceStatus.LOST)
+        self.stats.status = DeviceStatus.LOST
+        self.stats.lost_reason = reason
+        self.link.interrupt.signal()
+
+    def _stop_worker(self) -> None:
+        if self.ctl is not None:
+            try:
+                self.ctl.shutdown(socket.SHUT_WR)  # the worker's cue to finish
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline and self._handle_message():
+                    pass
+            except OSError:
+                pass
+            self.ctl.close()
+            self.ctl = None
+        if self.proc is not None:
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._busy_since = None
+        self._watchdog_map.close()
+        os.close(self._watchdog_fd)
+
+
+if __name__ == "__main__":
+    cfg = json.loads(sys.argv[1])
+    logging.basicConfig(level=cfg.get("log_level", logging.WARNING), format="%(name)s: %(message)s")
+    sys.exit(worker_main(cfg))
