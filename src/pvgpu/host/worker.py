@@ -38,6 +38,7 @@ log = logging.getLogger("pvgpu.host")
 
 _HEADER = struct.Struct("<II")  # message kind, payload length
 MSG_FRAME, MSG_STATS = 1, 2
+ACK, STOP = b"\x01", b"\x00"  # supervisor -> worker bytes
 DEFAULT_WATCHDOG_S = 20.0
 
 
@@ -80,35 +81,73 @@ class SessionStats:
 
 # --- worker side -------------------------------------------------------------------------------
 class _WorkerLink:
-    """The session's link inside a worker: the doorbell to wait on, the control socket whose
-    end means "stop"."""
+    """The session's link inside a worker: the doorbell to wait on, and the control socket,
+    whose end means "stop" and whose bytes acknowledge forwarded frames."""
 
     def __init__(self, region, doorbell, interrupt, ctl: socket.socket):
         self.region, self.doorbell, self.interrupt, self.ctl = region, doorbell, interrupt, ctl
-        self.connected = True
+        self.connected = True  # False once the supervisor says stop (the guest has gone)
+        self.ctl_open = True  # False once the supervisor itself is gone
+        self.acks = 0  # frames the supervisor has taken out of their slots
+
+    def read_ctl(self) -> None:
+        data = self.ctl.recv(4096)
+        if not data:
+            self.ctl_open = self.connected = False
+        self.acks += data.count(ACK)
+        if STOP in data:
+            self.connected = False
 
     def wait(self, timeout: float | None) -> bool:
         r, _, _ = select.select([self.doorbell.fd, self.ctl], [], [], timeout)
-        if self.ctl in r and not self.ctl.recv(1):
-            self.connected = False
-            return False
+        if self.ctl in r:
+            self.read_ctl()
         if self.doorbell.fd in r:
             self.doorbell.drain()
-        return True
+        return self.connected
 
     def close(self) -> None:
         pass
 
 
+FRAME_SLOTS = 3
+
+
 class _FrameForwarder:
-    def __init__(self, ctl: socket.socket, lock: threading.Lock):
-        self.ctl, self.lock = ctl, lock
+    """Hands presented frames to the supervisor through shared memory: FRAME_SLOTS slots in a
+    memfd, a short message per frame, a one-byte acknowledgement back once it is copied out."""
+
+    def __init__(self, link: _WorkerLink, fd: int, lock: threading.Lock):
+        self.link, self.fd, self.lock = link, fd, lock
+        self.sent = 0
+        self.slot_size = 0
+        self.map: mmap.mmap | None = None
+
+    def _wait_acks(self, outstanding: int) -> None:
+        while self.sent - self.link.acks > outstanding and self.link.ctl_open:
+            self.link.read_ctl()
 
     def present(self, session_id: int, frame) -> None:
         pixels = np.ascontiguousarray(frame.pixels)
-        header = json.dumps({"index": frame.index, "shape": pixels.shape}).encode()
+        if pixels.nbytes > self.slot_size:
+            self._wait_acks(0)
+            if self.map is not None:
+                self.map.close()
+            self.slot_size = pixels.nbytes
+            os.ftruncate(self.fd, self.slot_size * FRAME_SLOTS)
+            self.map = mmap.mmap(self.fd, self.slot_size * FRAME_SLOTS)
+        self._wait_acks(FRAME_SLOTS - 1)
+        if not self.link.ctl_open:
+            return
+        slot = self.sent % FRAME_SLOTS
+        view = np.frombuffer(self.map, dtype=np.uint8, count=pixels.nbytes, offset=slot * self.slot_size)
+        view[:] = pixels.reshape(-1)
+        del view
+        header = {"index": frame.index, "shape": pixels.shape, "offset": slot * self.slot_size,
+                  "size": self.slot_size * FRAME_SLOTS}
         with self.lock:
-            send_message(self.ctl, MSG_FRAME, struct.pack("<I", len(header)) + header + pixels.tobytes())
+            send_message(self.link.ctl, MSG_FRAME, json.dumps(header).encode())
+        self.sent += 1
 
     def close(self) -> None:
         pass
@@ -130,7 +169,7 @@ def worker_main(config: dict) -> int:
     busy_since = np.frombuffer(watchdog, dtype=np.float64, count=1)
     lock = threading.Lock()
     link = _WorkerLink(region, EventFd(fds["doorbell"]), EventFd(fds["interrupt"]), ctl)
-    presenters = [_FrameForwarder(ctl, lock)] if config["forward_frames"] else []
+    presenters = [_FrameForwarder(link, fds["frames"], lock)] if config["forward_frames"] else []
     device, features = gpu.open_device()
     session = Session(config["session_id"], link, device, config["offered"], presenters,
                       interrupt=link.interrupt.signal, renderer_features=features, plan=plan,
@@ -175,12 +214,14 @@ class WorkerSupervisor:
         self._watchdog_map = mmap.mmap(self._watchdog_fd, 8)
         self._busy_since = np.frombuffer(self._watchdog_map, dtype=np.float64, count=1)
         self._kill_reason = ""
+        self._frames_fd = os.memfd_create(f"pvgpu-frames-{session_id}", os.MFD_CLOEXEC)
+        self._frames_map: mmap.mmap | None = None
 
     def _spawn(self, initial_status: DeviceStatus) -> None:
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         region = self.link.region
         fds = {"region": region.fd, "doorbell": self.link.doorbell.fd, "interrupt": self.link.interrupt.fd,
-               "ctl": child.fileno(), "watchdog": self._watchdog_fd}
+               "ctl": child.fileno(), "watchdog": self._watchdog_fd, "frames": self._frames_fd}
         p = self.plan
         config = {"fds": fds, "region_size": region.size, "session_id": self.session_id, "offered": self.offered,
                   "plan": {"region_size": p.region_size, "ring_offset": p.ring_offset, "ring_size": p.ring_size,
@@ -229,9 +270,15 @@ class WorkerSupervisor:
         kind, payload = msg
         if kind == MSG_FRAME:
             from .render.renderer import Frame
-            (n,) = struct.unpack_from("<I", payload)
-            header = json.loads(payload[4:4 + n])
-            pixels = np.frombuffer(payload, dtype=np.uint8, offset=4 + n).reshape(header["shape"])
+            header = json.loads(payload)
+            if self._frames_map is None or len(self._frames_map) != header["size"]:
+                if self._frames_map is not None:
+                    self._frames_map.close()
+                self._frames_map = mmap.mmap(self._frames_fd, header["size"])
+            count = int(np.prod(header["shape"]))
+            pixels = np.frombuffer(self._frames_map, dtype=np.uint8, count=count,
+                                   offset=header["offset"]).reshape(header["shape"]).copy()
+            self.ctl.sendall(ACK)  # the slot is free again
             frame = Frame(pixels, header["index"])
             for presenter in self.presenters:
                 presenter.present(self.session_id, frame)
@@ -267,7 +314,7 @@ class WorkerSupervisor:
     def _stop_worker(self) -> None:
         if self.ctl is not None:
             try:
-                self.ctl.shutdown(socket.SHUT_WR)  # the worker's cue to finish
+                self.ctl.sendall(STOP)  # the worker finishes what was published, then exits
                 deadline = time.monotonic() + 10
                 while time.monotonic() < deadline and self._handle_message():
                     pass
@@ -284,6 +331,9 @@ class WorkerSupervisor:
         self._busy_since = None
         self._watchdog_map.close()
         os.close(self._watchdog_fd)
+        if self._frames_map is not None:
+            self._frames_map.close()
+        os.close(self._frames_fd)
 
 
 if __name__ == "__main__":
