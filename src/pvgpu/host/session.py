@@ -332,6 +332,10 @@ class Session:
             raise CommandError(ErrorCode.INVALID_CALL,
                                f"fence value {cmd.value} is not above the last completed value {done}")
         self.renderer.wait_idle()
+        for presenter in self.presenters:  # frames presented before the fence have been handed on
+            flush = getattr(presenter, "flush", None)
+            if flush is not None:
+                flush()
         self.region.u64[self._fence_slot] = cmd.value
         self.interrupt()
 

@@ -149,6 +149,10 @@ class _FrameForwarder:
             send_message(self.link.ctl, MSG_FRAME, json.dumps(header).encode())
         self.sent += 1
 
+    def flush(self) -> None:
+        """Return once the supervisor has taken every forwarded frame."""
+        self._wait_acks(0)
+
     def close(self) -> None:
         pass
 
@@ -278,10 +282,10 @@ class WorkerSupervisor:
             count = int(np.prod(header["shape"]))
             pixels = np.frombuffer(self._frames_map, dtype=np.uint8, count=count,
                                    offset=header["offset"]).reshape(header["shape"]).copy()
-            self.ctl.sendall(ACK)  # the slot is free again
             frame = Frame(pixels, header["index"])
             for presenter in self.presenters:
                 presenter.present(self.session_id, frame)
+            self.ctl.sendall(ACK)  # the slot is free again, and the frame has been presented
         elif kind == MSG_STATS:
             data = json.loads(payload)
             restarts, reason = self.stats.worker_restarts, self.stats.lost_reason
