@@ -89,11 +89,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         if args.ivshmem:
             services.append(HostService(args.ivshmem, region_size=args.region_size, presenters=presenters,
-                                        transport="ivshmem").start())
+                                        transport="ivshmem", watchdog_s=args.watchdog).start())
             print(f"pvgpu serve: QEMU ivshmem-doorbell devices connect to {args.ivshmem}", file=sys.stderr)
         if args.socket or not args.ivshmem:
             socket_path = args.socket or DEFAULT_SOCKET
-            services.append(HostService(socket_path, region_size=args.region_size, presenters=presenters).start())
+            services.append(HostService(socket_path, region_size=args.region_size, presenters=presenters,
+                                        watchdog_s=args.watchdog).start())
             print(f"pvgpu serve: local guests connect to {socket_path}", file=sys.stderr)
         print("pvgpu serve: Ctrl-C stops", file=sys.stderr)
         services[0].wait()
@@ -197,6 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--ivshmem", default="", help="UNIX socket for QEMU's ivshmem-doorbell devices (VM guests)")
     s.add_argument("--out", default="", help="write presented frames to OUT/session-N/frame_NNNN.png")
     s.add_argument("--region-size", type=parse_bytes, default="256M", help="shared region per guest (default 256M)")
+    s.add_argument("--watchdog", type=float, default=20.0,
+                   help="seconds a guest's GPU work may run before its device is lost (default 20)")
     s.set_defaults(func=cmd_serve)
 
     v = sub.add_parser("vm", help="run a QEMU VM with the pvgpu device (see examples/vm-profile.toml)")
