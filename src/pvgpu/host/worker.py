@@ -280,12 +280,17 @@ class WorkerSupervisor:
                     self._frames_map.close()
                 self._frames_map = mmap.mmap(self._frames_fd, header["size"])
             count = int(np.prod(header["shape"]))
+            # Presenters see the slot itself (a Frame's pixels are valid during present() only,
+            # as with the in-process renderer); the ack frees the slot afterwards.
             pixels = np.frombuffer(self._frames_map, dtype=np.uint8, count=count,
-                                   offset=header["offset"]).reshape(header["shape"]).copy()
+                                   offset=header["offset"]).reshape(header["shape"])
             frame = Frame(pixels, header["index"])
-            for presenter in self.presenters:
-                presenter.present(self.session_id, frame)
-            self.ctl.sendall(ACK)  # the slot is free again, and the frame has been presented
+            try:
+                for presenter in self.presenters:
+                    presenter.present(self.session_id, frame)
+            finally:
+                del frame, pixels
+                self.ctl.sendall(ACK)  # the slot is free again, and the frame has been presented
         elif kind == MSG_STATS:
             data = json.loads(payload)
             restarts, reason = self.stats.worker_restarts, self.stats.lost_reason

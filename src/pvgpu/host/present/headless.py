@@ -37,7 +37,7 @@ class PngWriter:
     def present(self, session_id: int, frame: Frame) -> None:
         path = self.path_for(session_id, frame.index)
         self._slots.acquire()
-        self._pool.submit(self._write, path, frame.pixels)
+        self._pool.submit(self._write, path, frame.pixels.copy())  # pixels are lent for this call only
 
     def _write(self, path: str, pixels) -> None:
         try:
@@ -57,7 +57,8 @@ class PngWriter:
 
 
 class FrameCallback:
-    """Calls `fn(session_id, frame)` for each presented frame."""
+    """Calls `fn(session_id, frame)` for each presented frame; `frame.pixels` is valid during
+    the call only (copy what you keep)."""
 
     def __init__(self, fn: Callable[[int, Frame], None]):
         self.fn = fn

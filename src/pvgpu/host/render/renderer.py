@@ -46,7 +46,8 @@ MAX_DRAW_INVOCATIONS = 1 << 26
 
 @dataclass
 class Frame:
-    """A presented frame: RGBA8 pixels (height, width, 4) and where it came from."""
+    """A presented frame: RGBA8 pixels (height, width, 4) and its index in the swap chain.
+    Presenters may read `pixels` during present() only; one that keeps them copies them."""
 
     pixels: np.ndarray
     index: int
