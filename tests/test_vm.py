@@ -4,6 +4,8 @@ root, the guest program reaches the host only through the ivshmem PCI device."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from collections import defaultdict
 
@@ -49,16 +51,21 @@ def run_to_end(vm: VirtualMachine) -> str:
     return output
 
 
-def test_demo_in_vm_matches_local_frames(tmp_path, vm_host, wgpu_device):
+def test_demo_in_vm_matches_local_frames(tmp_path, vm_host, host, wgpu_device):
     frames = 4
     vm = make_vm(tmp_path, vm_host, "demo", f"pvgpu demo --guest-only --device auto --frames {frames} --size {W}x{H}")
     run_to_end(vm)
     (session_id, got), = vm_host.frames.items()
     assert len(got) == frames
+    local = subprocess.run([sys.executable, "-m", "pvgpu.cli", "demo", "--guest-only", "--socket", host.socket_path,
+                            "--frames", str(frames), "--size", f"{W}x{H}"], capture_output=True, text=True, timeout=120)
+    assert local.returncode == 0, local.stderr
+    (local_frames,) = host.frames.values()
     reference = DirectCube(wgpu_device, W, H)
     for i, frame in enumerate(got):
+        assert np.array_equal(frame, local_frames[i]), f"VM frame {i} differs from the local transport's"
         diff = np.abs(frame.astype(np.int16) - reference.render(i).astype(np.int16))
-        assert diff.max() <= 1, f"VM frame {i} differs from the local frame in {np.count_nonzero(diff)} values"
+        assert diff.max() <= 1, f"VM frame {i} differs from direct wgpu in {np.count_nonzero(diff)} values"
     record = vm_host.sessions[session_id]
     assert record.ended.wait(10), "the session did not end when QEMU exited"
     assert record.stats.errors == 0
@@ -127,3 +134,19 @@ def test_guest_without_the_device_gets_a_clear_error(tmp_path, vm_host):
     code, output = vm.job_result()
     assert code == 2 and "no PCI device at" in output and "Traceback" not in output, output
     assert os.path.exists(vm.paths.console)
+
+
+def test_launcher_reports_status_and_stops_the_vm_cleanly(tmp_path, vm_host):
+    vm = make_vm(tmp_path, vm_host, "stopme", "sleep 600")
+    with vm:
+        deadline = time.monotonic() + VM_TIMEOUT
+        while "running the job" not in open(vm.paths.console, errors="replace").read():
+            assert time.monotonic() < deadline, vm.console_tail()
+            time.sleep(0.2)
+        assert vm.status() == "running"
+        started = time.monotonic()
+        vm.stop()
+        assert vm.process.poll() is not None and time.monotonic() - started < 15
+        assert vm.process.returncode == 0  # QMP quit, not a kill
+    assert vm.status() == "stopped"
+    assert not os.path.exists(os.path.join(vm.paths.run_dir, "qemu.pid"))

@@ -181,10 +181,14 @@ class VirtualMachine:
 
     # --- stopping ------------------------------------------------------------------------------
     def stop(self, grace: float = 20.0) -> None:
-        """Ask the guest to power off (ACPI), then quit QEMU, then kill it."""
+        """Ask the guest to power off (ACPI), then quit QEMU, then kill it. A host-root guest
+        runs no ACPI daemon, so it is quit over QMP at once."""
         if self.process is None or self.process.poll() is not None:
             return
-        for command, wait in (("system_powerdown", grace), ("quit", 5.0)):
+        steps = [("quit", 5.0)]
+        if self.profile.boot.source != "host-root":
+            steps.insert(0, ("system_powerdown", grace))
+        for command, wait in steps:
             try:
                 self.qmp.cmd(command)
             except Exception:
