@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from pvgpu import guest
-from pvgpu.errors import TransportError, VersionMismatchError
+from pvgpu.errors import TransportError, VersionMismatchError, WaitTimeoutError
 from pvgpu.guest.connection import GuestConnection
 from pvgpu.host.present.headless import FrameCallback
 from pvgpu.host.service import HostService
@@ -540,3 +540,22 @@ def test_a_new_guest_program_on_a_used_region_gets_a_fresh_session(host):
     assert len(got) == 2
     assert_solid(got[0], (1, 0, 0, 1), "first program's frame")
     assert_solid(got[1], (0, 0, 1, 1), "second program's frame")
+
+
+def test_full_ring_wait_is_bounded_and_does_not_spin(region):
+    """A host that stops consuming: the guest waits for room with a clear timeout error, and
+    sleeps rather than burning a CPU while it waits."""
+    format_control_page(region, region.plan, 0, major=PROTOCOL_MAJOR, minor=PROTOCOL_MINOR)
+
+    def host_accepts() -> None:
+        if region.get("guest_state") == GuestState.HELLO:
+            region.set("device_status", DeviceStatus.READY)
+
+    conn = GuestConnection(FakeChannel(region, host_accepts), timeout=1.5)
+    cpu_before, wall_before = time.process_time(), time.monotonic()
+    with pytest.raises(WaitTimeoutError, match="full command ring"):
+        for _ in range(10_000):  # 8 KiB ring: full after a few hundred draws
+            conn.emit("DRAW", vertex_count=3, start_vertex_location=0)
+    waited = time.monotonic() - wall_before
+    assert waited >= 1.5
+    assert time.process_time() - cpu_before < 0.5 * waited, "the guest spun while the ring was full"
