@@ -28,7 +28,7 @@ def value_strategy(field):
     if field.meaning is Meaning.BOOL:
         return st.sampled_from([0, 1])
     if field.wire.name == "f32":
-        return st.floats(width=32, allow_nan=False)
+        return st.floats(width=32, allow_nan=False, allow_infinity=False)
     lo, hi = WIRE_RANGES[field.wire.name]
     return st.integers(lo, hi)
 

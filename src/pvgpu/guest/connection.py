@@ -195,7 +195,8 @@ class GuestConnection:
     def host_errors(self) -> list[ErrorEntry]:
         """Error-log entries the host wrote since the last call."""
         entries = read_errors(self.region, self.errors_seen)
-        self.errors_seen = self.region.get("error_count")
+        if entries:
+            self.errors_seen = entries[-1].index + 1
         return entries
 
     def raise_host_errors(self) -> None:

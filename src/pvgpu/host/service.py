@@ -1,6 +1,7 @@
 """The host service: listens on a UNIX socket and gives each guest its own region,
-doorbells, wgpu device and session thread. One guest leaving or dying never disturbs the
-others.
+doorbells and session, whose renderer runs in a worker process under a supervisor thread
+(or, for tests that look inside, in a thread of this process). One guest leaving, dying or
+losing its device never disturbs the others.
 
 Two transports, one per service: "local" (a guest process connects and gets the region's
 memfd and eventfds) and "ivshmem" (QEMU's ivshmem-doorbell device connects, and pvgpu speaks
@@ -45,14 +46,14 @@ class SessionRecord:
             return self.supervisor.stats
         s = self.session
         return SessionStats(s.commands_executed, s.frames_presented, s.total_errors, s.stats.pipeline_hits,
-                            s.stats.pipeline_misses, int(s.status))
+                            s.stats.pipeline_misses, int(s.status), s.errors_logged)
 
 
 class HostService:
     def __init__(self, socket_path: str, region_size: int = L.DEFAULT_REGION_SIZE,
                  ring_size: int = L.DEFAULT_RING_SIZE, presenters: list[Presenter] = (),
                  on_session_end: Callable[[SessionRecord], None] | None = None, transport: str = "local",
-                 isolation: str = "process", watchdog_s: float = DEFAULT_WATCHDOG_S):
+                 isolation: str = "process", watchdog_s: float = DEFAULT_WATCHDOG_S, max_sessions: int = 64):
         """`isolation`: "process" runs each session's renderer in a worker process a
         supervisor restarts (a crash or a hung GPU job becomes device-lost for that guest);
         "thread" runs it in a thread of this process (tests that look inside sessions)."""
@@ -60,6 +61,7 @@ class HostService:
             raise PvgpuError(f"unknown isolation {isolation!r} (process or thread)")
         self.isolation = isolation
         self.watchdog_s = watchdog_s
+        self.max_sessions = max_sessions
         if transport not in ("local", "ivshmem"):
             raise PvgpuError(f"unknown transport {transport!r} (local or ivshmem)")
         if transport == "ivshmem" and region_size & (region_size - 1):
@@ -109,21 +111,33 @@ class HostService:
                 continue
             except OSError:
                 break
+            if self.active_sessions() >= self.max_sessions:
+                log.error("refusing a guest: %d sessions are already being served", self.max_sessions)
+                conn.close()
+                continue
             try:
                 self._start_session(conn)
-            except PvgpuError as e:
+            except Exception as e:  # a failed set-up costs that guest its connection, nothing more
                 log.error("could not start a session: %s", e)
                 conn.close()
+
+    def active_sessions(self) -> int:
+        with self._lock:
+            return sum(1 for r in self.sessions.values() if not r.ended.is_set())
 
     def _start_session(self, conn: socket.socket) -> None:
         session_id = next(self._ids)
         region = Region.create(self.plan.region_size, f"pvgpu-session-{session_id}")
-        format_control_page(region, self.plan, self.offered, PROTOCOL_MAJOR, PROTOCOL_MINOR,
-                            session_id=session_id)
-        if self.transport == "ivshmem":
-            link = ivshmem.offer_region(conn, region, (next(self._peer_ids) - 1) % 65535 + 1)
-        else:
-            link = local.offer_region(conn, region)
+        try:
+            format_control_page(region, self.plan, self.offered, PROTOCOL_MAJOR, PROTOCOL_MINOR,
+                                session_id=session_id)
+            if self.transport == "ivshmem":
+                link = ivshmem.offer_region(conn, region, (next(self._peer_ids) - 1) % 65535 + 1)
+            else:
+                link = local.offer_region(conn, region)
+        except BaseException:
+            region.close()
+            raise
         if self.isolation == "process":
             supervisor = WorkerSupervisor(session_id, link, self.plan, self.offered, self.presenters, self.watchdog_s)
             thread = threading.Thread(target=self._supervise, args=(session_id, supervisor),

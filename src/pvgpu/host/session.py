@@ -127,6 +127,8 @@ class Session:
         self.after_step: Callable[[], None] | None = None
         self.commands_executed = 0
         self.frames_presented = 0
+        self.last_fence = 0
+        self._warnings = 0
         self._fence_slot = self.region.u64_slot("fence_completed")
         self._frames_slot = self.region.u64_slot("presented_frames")
         self._heap = self.region.heap
@@ -179,6 +181,7 @@ class Session:
         self.reader = RingReader(self.region.ring, self.region.u64, self.region.u64_slot("ring_producer"),
                                  self.region.u64_slot("ring_consumer"))
         self.consecutive_errors = self.total_errors = self.errors_logged = 0
+        self.frames_presented = self.last_fence = 0
         self.lost = False
         self._status = DeviceStatus.INITIALIZING
         self.interrupt()
@@ -244,7 +247,8 @@ class Session:
         except wgpu.GPUError as e:
             self._report(ErrorCode.HOST_GPU_ERROR, cmd.OPCODE, seq, " ".join(str(e).split())[:400])
         except Exception as e:  # a host bug must not take the host down; the guest hears of it
-            log.exception("session %d: internal error on %s", self.id, type(cmd).__name__)
+            if self._warnings < 20:
+                log.exception("session %d: internal error on %s", self.id, type(cmd).__name__)
             self._report(ErrorCode.HOST_GPU_ERROR, cmd.OPCODE, seq, f"internal host error: {type(e).__name__}: {e}")
         return size
 
@@ -327,17 +331,21 @@ class Session:
         self.renderer.destroy(entry.obj)
 
     def _fence(self, cmd: Any) -> None:
-        done = int(self.region.u64[self._fence_slot])
-        if cmd.value <= done:
+        if cmd.value <= self.last_fence:
             raise CommandError(ErrorCode.INVALID_CALL,
-                               f"fence value {cmd.value} is not above the last completed value {done}")
-        self.renderer.wait_idle()
-        for presenter in self.presenters:  # frames presented before the fence have been handed on
-            flush = getattr(presenter, "flush", None)
-            if flush is not None:
-                flush()
-        self.region.u64[self._fence_slot] = cmd.value
-        self.interrupt()
+                               f"fence value {cmd.value} is not above the last completed value {self.last_fence}")
+        try:
+            self.renderer.wait_idle()
+            for presenter in self.presenters:  # frames presented before the fence have been handed on
+                flush = getattr(presenter, "flush", None)
+                if flush is not None:
+                    flush()
+        finally:
+            # Even if the submit failed (its work is dropped and reported), the fence completes:
+            # a guest must never wait for work that will not happen.
+            self.last_fence = cmd.value
+            self.region.u64[self._fence_slot] = cmd.value
+            self.interrupt()
 
     def _present(self, cmd: Any) -> None:
         swap_chain = self.objects.get(cmd.swap_chain, (ObjectKind.SWAP_CHAIN,), "swap_chain")
@@ -352,8 +360,11 @@ class Session:
         self._log(code, opcode, seq, detail)
         self.consecutive_errors += 1
         self.total_errors += 1
-        name = codec.LAYOUTS[opcode].name if opcode in codec.LAYOUTS else f"opcode {opcode}"
-        log.warning("session %d: #%d %s: %s: %s", self.id, seq, name, ErrorCode(code).name, detail)
+        self._warnings += 1
+        if self._warnings <= 20 or self._warnings % 1000 == 0:  # a guest must not flood the host's log
+            name = codec.LAYOUTS[opcode].name if opcode in codec.LAYOUTS else f"opcode {opcode}"
+            log.warning("session %d: #%d %s: %s: %s%s", self.id, seq, name, ErrorCode(code).name, detail,
+                        " (further errors of this guest are logged sparsely)" if self._warnings == 20 else "")
         if self.consecutive_errors >= MAX_CONSECUTIVE_ERRORS or self.total_errors >= MAX_TOTAL_ERRORS:
             self._lose_device(f"{self.consecutive_errors} consecutive / {self.total_errors} total bad commands")
 

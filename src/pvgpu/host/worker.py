@@ -75,6 +75,7 @@ class SessionStats:
     pipeline_hits: int = 0
     pipeline_misses: int = 0
     status: int = DeviceStatus.INITIALIZING
+    log_entries: int = 0  # entries the host has written to the guest's error log
     worker_restarts: int = 0
     lost_reason: str = ""
 
@@ -187,11 +188,12 @@ def worker_main(config: dict) -> int:
         message wakes the service, which shares the CPUs with guest and renderer)."""
         s = session
         now = time.monotonic()
-        if not force and s.status == last["status"] and now - last["at"] < 0.5:
+        key = (s.status, s.errors_logged)
+        if not force and key == last["status"] and now - last["at"] < 0.5:
             return
-        last["at"], last["status"] = now, s.status
+        last["at"], last["status"] = now, key
         stats = SessionStats(s.commands_executed, s.frames_presented, s.total_errors, s.stats.pipeline_hits,
-                             s.stats.pipeline_misses, int(s.status))
+                             s.stats.pipeline_misses, int(s.status), s.errors_logged)
         with lock:
             send_message(ctl, MSG_STATS, json.dumps(asdict(stats)).encode())
 
@@ -321,8 +323,11 @@ class WorkerSupervisor:
         self._kill_reason = ""
         log.warning("session %d: device lost: %s", self.session_id, reason)
         region = self.link.region
-        self.stats.errors = log_error(region, self.stats.errors, ErrorCode.DEVICE_LOST, 0, 0,
-                                      reason + "; reset the device")
+        # The worker reported how many entries it wrote; the page's count (guest-writable) may
+        # be a little ahead of that report, never trusted beyond a bound.
+        reported = self.stats.log_entries
+        index = max(reported, min(region.get("error_count"), reported + 1024))
+        self.stats.log_entries = log_error(region, index, ErrorCode.DEVICE_LOST, 0, 0, reason + "; reset the device")
         region.set("device_status", DeviceStatus.LOST)
         self.stats.status = DeviceStatus.LOST
         self.stats.lost_reason = reason
@@ -333,8 +338,10 @@ class WorkerSupervisor:
             try:
                 self.ctl.sendall(STOP)  # the worker finishes what was published, then exits
                 deadline = time.monotonic() + 10
-                while time.monotonic() < deadline and self._handle_message():
-                    pass
+                while (left := deadline - time.monotonic()) > 0:
+                    if select.select([self.ctl], [], [], min(left, 0.25))[0] and not self._handle_message():
+                        break
+                    self._check_watchdog()  # a worker stuck on the GPU is killed, not waited for
             except OSError:
                 pass
             self.ctl.close()

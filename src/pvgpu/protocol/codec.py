@@ -10,13 +10,14 @@ counts are within their limits. Object ids and heap ranges are checked by the ho
 from __future__ import annotations
 
 import dataclasses
+import math
 import struct
 from dataclasses import dataclass
 from typing import Any, Iterator
 
 from .enums import ErrorCode
 from .spec import COMMANDS, STRUCTS, Command
-from .types import Field, Meaning, StructSpec, U32, WireType
+from .types import F32, Field, Meaning, StructSpec, U32, WireType
 
 RECORD_ALIGN = 16
 HEADER = struct.Struct("<HHIQ")
@@ -94,11 +95,16 @@ class _Checks:
                 self.items.append((i, f, ~mask))
             elif f.meaning is Meaning.BOOL:
                 self.items.append((i, f, frozenset((0, 1))))
+            elif f.wire is F32:
+                self.items.append((i, f, None))
 
     def run(self, values: tuple, where: str) -> None:
         for i, f, allowed in self.items:
             v = values[i]
-            if f.meaning is Meaning.FLAGS:
+            if allowed is None:
+                if not math.isfinite(v):
+                    raise DecodeError(ErrorCode.BAD_ENUM, f"{where}{f.name}: {v} is not a finite number")
+            elif f.meaning is Meaning.FLAGS:
                 if v & allowed:
                     raise DecodeError(ErrorCode.BAD_ENUM,
                                       f"{where}{f.name}: unknown flag bits {v & allowed:#x} for {f.enum.__name__}")

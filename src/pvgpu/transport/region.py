@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import gc
 import logging
 import mmap
@@ -38,12 +39,14 @@ class Region:
     @classmethod
     def create(cls, size: int, name: str = "pvgpu") -> "Region":
         """A new anonymous region (memfd), zero-filled."""
-        fd = os.memfd_create(name, os.MFD_CLOEXEC)
+        fd = os.memfd_create(name, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
         try:
             os.ftruncate(fd, size)
+            # A guest that holds the fd must not shrink it under the host (SIGBUS on access).
+            fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL)
         except OSError as e:
             os.close(fd)
-            raise TransportError(f"cannot size the shared region to {size} bytes: {e}") from e
+            raise TransportError(f"cannot create the {size}-byte shared region: {e}") from e
         return cls(fd, size)
 
     @classmethod

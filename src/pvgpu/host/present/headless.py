@@ -28,6 +28,7 @@ class PngWriter:
         self._slots = threading.Semaphore(backlog)
         self._errors: list[BaseException] = []
         self._lock = threading.Lock()
+        self._counts: dict[int, int] = {}
         self.written = 0
 
     def path_for(self, session_id: int, index: int) -> str:
@@ -35,7 +36,11 @@ class PngWriter:
         return os.path.join(folder, f"frame_{index:04d}.png")
 
     def present(self, session_id: int, frame: Frame) -> None:
-        path = self.path_for(session_id, frame.index)
+        # Numbered per session, not per swap chain: two swap chains (or a guest program after
+        # another in a VM) never overwrite each other's files.
+        index = self._counts.get(session_id, 0)
+        self._counts[session_id] = index + 1
+        path = self.path_for(session_id, index)
         self._slots.acquire()
         self._pool.submit(self._write, path, frame.pixels.copy())  # pixels are lent for this call only
 

@@ -27,7 +27,6 @@ class Buffer:
     alloc_size: int
     serial: int = field(default_factory=next_serial)
     used_generation: int = -1  # encoder generation that last referenced the backing
-    spare_backings: list = field(default_factory=list)
 
     @property
     def nbytes(self) -> int:

@@ -40,7 +40,10 @@ STRIPS = (PrimitiveTopology.LINESTRIP, PrimitiveTopology.TRIANGLESTRIP)
 MAX_TEXTURE_DIM = 16384
 MAX_BUFFER_BYTES = 1 << 30
 DUMMY_UNIFORM_BYTES = 65536
-#: Vertices (times instances) one draw may ask for, until GPU jobs can be interrupted.
+MAX_CACHED_PIPELINES = 4096
+#: Whole-buffer updates renamed (fresh backing) before the recorded work is submitted.
+MAX_RENAMES_PER_SUBMIT = 256
+#: Vertices (times instances) one draw may ask for: a cheap first line before the watchdog.
 MAX_DRAW_INVOCATIONS = 1 << 26
 
 
@@ -75,6 +78,7 @@ class Renderer:
         self._pass = None
         self.generation = 0
         self._pending_clears: dict[View, tuple] = {}
+        self._renames = 0
         self._make_dummies()
         self.reset_state()
 
@@ -151,6 +155,7 @@ class Renderer:
             return []
         enc, self._encoder = self._encoder, None
         self.generation += 1
+        self._renames = 0
         self.stats.submits += 1
         return [enc.finish()]
 
@@ -201,9 +206,9 @@ class Renderer:
                        stencil_clear_value=stencil_value or 0)
         return att
 
-    def _materialize_clears(self, exclude=frozenset()) -> None:
+    def _materialize_clears(self, exclude=frozenset(), only: View | None = None) -> None:
         """Run pending clears not absorbed by a pass, each as a pass of its own."""
-        todo = [(v, c) for v, c in self._pending_clears.items() if v not in exclude]
+        todo = [(v, c) for v, c in self._pending_clears.items() if v not in exclude and (only is None or v is only)]
         if not todo:
             return
         self._end_pass()
@@ -300,35 +305,12 @@ class Renderer:
         return tex
 
     def destroy(self, obj) -> None:
-        """The guest released `obj`. Recorded work keeps what it uses alive until it is done."""
+        """The guest released `obj`. As in D3D11 the context keeps what is bound (it holds its
+        own reference), and work already recorded, a pending clear included, still happens."""
         if isinstance(obj, View):
             obj.resource.view_count -= 1
-            self._pending_clears.pop(obj, None)
-            if obj in self.rtvs or obj is self.dsv:
-                self._end_pass()
-                self.rtvs = [None if v is obj else v for v in self.rtvs]
-                if self.dsv is obj:
-                    self.dsv = None
-        for table in (self.constant_buffers, self.shader_resources, self.samplers):
-            for stage_slots in table.values():
-                for slot in [s for s, v in stage_slots.items() if v is obj]:
-                    del stage_slots[slot]
-        for slot in [s for s, v in self.vertex_buffers.items() if v[0] is obj]:
-            del self.vertex_buffers[slot]
-        if self.index_buffer and self.index_buffer[0] is obj:
-            self.index_buffer = None
-        for stage, shader in self.shaders.items():
-            if shader is obj:
-                self.shaders[stage] = None
-        if self.input_layout is obj:
-            self.input_layout = None
-        if self.blend is obj:
-            self.blend = S.DEFAULT_BLEND
-        if self.rasterizer is obj:
-            self.rasterizer = S.DEFAULT_RASTERIZER
-        if self.depth_stencil is obj:
-            self.depth_stencil = S.DEFAULT_DEPTH_STENCIL
-        self._bind_groups.clear()
+            if obj in self._pending_clears:
+                self._materialize_clears(only=obj)
 
     def _check_update_allowed(self, resource) -> None:
         if resource.usage == Usage.IMMUTABLE:
@@ -358,9 +340,10 @@ class Renderer:
         if offset % 4 or (len(data) % 4 and offset + len(data) != buf.byte_width):
             raise unsupported("buffer updates must start and end on 4-byte boundaries (or end at the buffer's end)")
         if buf.used_generation == self.generation:
-            if whole:
+            if whole and self._renames < MAX_RENAMES_PER_SUBMIT:
                 # D3D11 semantics with the pass kept open: recorded draws keep the old backing.
                 buf.backing = self.device.create_buffer(size=buf.alloc_size, usage=buf.wgpu_usage)
+                self._renames += 1
                 self._bind_groups.clear()
             else:
                 self.submit()
@@ -384,9 +367,9 @@ class Renderer:
         need = row_pitch * (bottom - top - 1) + row
         if len(data) < need:
             raise invalid(f"source has {len(data)} bytes, the box needs {need}")
+        self._materialize_clears()  # a clear recorded before this update must land before it
         if tex.used_generation == self.generation:
             self.submit()
-        self._materialize_clears()
         self.queue.write_texture({"texture": tex.texture, "mip_level": subresource, "origin": (left, top, 0)},
                                  data[:need], {"offset": 0, "bytes_per_row": row_pitch,
                                                "rows_per_image": bottom - top},
@@ -629,7 +612,7 @@ class Renderer:
         strip_format = self.index_buffer[1] if (indexed and self.topology in STRIPS and self.index_buffer) else None
         key = (vs.serial, ps.serial if ps else 0, layout.serial if layout else 0, strides, self.blend.serial,
                self.rasterizer.serial, self.depth_stencil.serial if dsv else -1, self.topology, strip_format,
-               rt_formats, dsv.wgpu_format if dsv else None, self.sample_mask)
+               rt_formats, dsv.wgpu_format if dsv else None, self.sample_mask & 1)
         pipeline = self._pipelines.get(key)
         if pipeline is not None:
             self.stats.pipeline_hits += 1
@@ -678,10 +661,13 @@ class Renderer:
             pipeline = self.device.create_render_pipeline(
                 layout="auto", vertex={"module": vs.module, "entry_point": None, "buffers": buffers},
                 primitive=primitive, depth_stencil=depth_stencil,
-                multisample={"count": 1, "mask": self.sample_mask, "alpha_to_coverage_enabled": False},
+                multisample={"count": 1, "mask": self.sample_mask & 1, "alpha_to_coverage_enabled": False},
                 fragment=fragment)
         except wgpu.GPUError as e:
             raise CommandError(ErrorCode.HOST_GPU_ERROR, "pipeline: " + " ".join(str(e).split())[:400]) from None
+        if len(self._pipelines) >= MAX_CACHED_PIPELINES:
+            self._pipelines.clear()  # a guest cycling through states must not grow this forever
+            self._bind_groups.clear()
         self._pipelines[key] = pipeline
         return pipeline, key
 
@@ -712,6 +698,8 @@ class Renderer:
                 refs.append(res)
             else:
                 v = self.shader_resources[stage].get(slot)
+                if v is not None and v.resource in self._output_resources():
+                    v = None  # D3D11 unbinds a resource from input when it is bound as an output
                 if v is not None:
                     self._use(v.resource)
                     res = v.view
@@ -762,6 +750,12 @@ class Renderer:
                 what = "instances" if per_instance else "vertices"
                 raise invalid(f"{what} {first}..{first + n - 1} reach past the {available} records of the "
                               f"vertex buffer in slot {slot}")
+
+    def _output_resources(self) -> set:
+        out = {v.resource for v in self.rtvs if v is not None}
+        if self.dsv is not None:
+            out.add(self.dsv.resource)
+        return out
 
     def _prepare_draw(self, indexed: bool, vertices=None, instances=(0, 1), indices=None):
         if not any(v is not None for v in self.rtvs) and self.dsv is None:
@@ -959,6 +953,8 @@ class Renderer:
         return Frame(pixels, swap_chain.presented - 1)
 
     def resize_buffers(self, swap_chain, buffer_count, width, height, format) -> None:
+        if buffer_count > 16:
+            raise invalid(f"buffer_count {buffer_count} must be at most 16 (0 keeps the current count)")
         old = swap_chain.back_buffer
         if old.view_count:
             raise invalid(f"ResizeBuffers while {old.view_count} view(s) of the back buffer are alive; "

@@ -16,7 +16,7 @@ from ..errors import CommandError, invalid
 from ...protocol.enums import ErrorCode
 from .objects import Shader
 
-_ATTR = r"@(group|binding)\s*\(\s*(\d+)\s*\)"
+_ATTR = r"@(group|binding)\s*\(\s*(\d{1,6})\s*\)"
 _DECL = re.compile(_ATTR + r"\s*" + _ATTR)
 _ENTRY = {ShaderStage.VERTEX: re.compile(r"@vertex\b"), ShaderStage.PIXEL: re.compile(r"@fragment\b")}
 MAX_SHADER_BYTES = 1 << 20
