@@ -396,3 +396,55 @@ def test_resize_buffers(host, device):
     (frames,) = host.frames.values()
     assert frames[0].shape == (16, 32, 4) and tuple(frames[0][0, 0]) == (255, 0, 0, 255)
     assert frames[-1].shape == (10, 20, 4) and tuple(frames[-1][0, 0]) == (0, 0, 255, 255)
+
+
+def _read_texture(device: g.Device, tex, w: int, h: int) -> np.ndarray:
+    ctx = device.get_immediate_context()
+    staging = device.create_texture2d(g.Texture2DDesc(w, h, usage=g.Usage.STAGING, bind_flags=0,
+                                                      cpu_access_flags=g.CpuAccessFlag.READ))
+    ctx.copy_resource(staging, tex)
+    data = ctx.map(staging, 0, g.MapType.READ).data.reshape(h, w, 4).copy()
+    ctx.unmap(staging, 0)
+    return data
+
+
+def test_clear_then_update_keeps_d3d11_order(device):
+    ctx = device.get_immediate_context()
+    tex = device.create_texture2d(g.Texture2DDesc(4, 4, bind_flags=g.BindFlag.RENDER_TARGET))
+    rtv = device.create_render_target_view(tex)
+    ctx.clear_render_target_view(rtv, (1, 0, 0, 1))
+    ctx.update_subresource(tex, 0, g.Box(0, 0, 0, 2, 1, 1), np.full((1, 2, 4), 7, np.uint8))
+    got = _read_texture(device, tex, 4, 4)
+    assert tuple(got[0, 0]) == (7, 7, 7, 7) and tuple(got[0, 3]) == (255, 0, 0, 255)
+
+
+def test_released_view_keeps_its_clear_and_binding(device):
+    """D3D11: Release() drops the app's reference; recorded work and bound state stay."""
+    ctx = device.get_immediate_context()
+    tex = device.create_texture2d(g.Texture2DDesc(4, 4, bind_flags=g.BindFlag.RENDER_TARGET))
+    rtv = device.create_render_target_view(tex)
+    ctx.clear_render_target_view(rtv, (0, 1, 0, 1))
+    rtv.release()
+    assert tuple(_read_texture(device, tex, 4, 4)[1, 1]) == (0, 255, 0, 255)
+
+
+def test_texture_bound_as_target_reads_as_unbound(device):
+    """Binding a texture as render target while it is a shader resource: D3D11 unbinds the
+    input, so the draw still happens (wgpu would reject the whole command buffer)."""
+    ctx = device.get_immediate_context()
+    tex = device.create_texture2d(g.Texture2DDesc(32, 32, bind_flags=g.BindFlag.RENDER_TARGET | g.BindFlag.SHADER_RESOURCE))
+    rtv = device.create_render_target_view(tex)
+    srv = device.create_shader_resource_view(tex)
+    ctx.om_set_render_targets([rtv])
+    ctx.clear_render_target_view(rtv, (0, 0, 1, 1))
+    ctx.rs_set_viewports([g.Viewport(0, 0, 32, 32)])
+    ctx.rs_set_state(device.create_rasterizer_state(g.RasterizerDesc(cull_mode=g.CullMode.NONE)))
+    ctx.ia_set_primitive_topology(g.PrimitiveTopology.TRIANGLELIST)
+    ctx.vs_set_shader(device.create_vertex_shader(FULLSCREEN_VS))
+    ctx.ps_set_shader(device.create_pixel_shader(SAMPLE_PS))
+    ctx.ps_set_shader_resources(1, [srv])
+    ctx.ps_set_samplers(0, [device.create_sampler_state(g.SamplerDesc(g.Filter.MIN_MAG_MIP_POINT))])
+    ctx.draw(3)
+    device.connection.finish()  # raises if the host rejected anything
+    # The unbound input reads as zeros, so the draw wrote transparent black.
+    assert tuple(_read_texture(device, tex, 32, 32)[5, 5]) == (0, 0, 0, 0)

@@ -559,3 +559,21 @@ def test_full_ring_wait_is_bounded_and_does_not_spin(region):
     waited = time.monotonic() - wall_before
     assert waited >= 1.5
     assert time.process_time() - cpu_before < 0.5 * waited, "the guest spun while the ring was full"
+
+
+def test_guest_cannot_shrink_its_region(host):
+    """The region's memfd is sealed: a guest that tries to shrink it (which would make the
+    host fault on its next access) is refused by the kernel."""
+    service, frames = host
+    channel = LocalGuestChannel(service.socket_path)
+    try:
+        with pytest.raises(PermissionError):
+            os.ftruncate(channel.region.fd, 0)
+        dev = guest.Device(GuestConnection(channel))
+        chain = dev.create_swap_chain(guest.SwapChainDesc(8, 8))
+        rtv = dev.create_render_target_view(chain.get_buffer(0))
+        dev.get_immediate_context().clear_render_target_view(rtv, (0, 1, 0, 1))
+        chain.present()
+        chain.wait_idle()
+    finally:
+        channel.close()
