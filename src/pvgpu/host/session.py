@@ -43,8 +43,8 @@ class Presenter(Protocol):
 
 
 class Link(Protocol):
-    """What a session needs from a transport: the region, a doorbell to wait on, an
-    interrupt to raise, and whether the guest is still there."""
+    """What a session needs from a transport: the region, a doorbell to wait on and whether
+    the guest is still there (the interrupt to raise is passed to the session separately)."""
 
     region: Region
     connected: bool

@@ -9,7 +9,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from .types import F32, U32, U64, WireType
+from .types import U32, U64, WireType
 
 MAGIC = int.from_bytes(b"PVGPU\x00\x01\x00", "little")
 CONTROL_PAGE_SIZE = 4096
@@ -76,7 +76,6 @@ DEFAULT_DISPLAY_MODES = (
 
 assert ERROR_LOG_OFFSET + ERROR_LOG_ENTRIES * ERROR_ENTRY_SIZE <= CONTROL["display_mode_count"].offset
 assert DISPLAY_MODES_OFFSET + MAX_DISPLAY_MODES * DISPLAY_MODE.size <= CONTROL_PAGE_SIZE
-_ = F32
 
 
 @dataclass(frozen=True)

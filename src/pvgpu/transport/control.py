@@ -65,7 +65,7 @@ def log_error(region: Region, index: int, code: int, opcode: int, sequence: int,
 
 
 def read_errors(region: Region, since: int = 0) -> list[ErrorEntry]:
-    """Entries with index >= since that are still in the log (the log keeps the last 32)."""
+    """Entries with index >= since that are still in the log (it keeps the last ERROR_LOG_ENTRIES)."""
     n = region.get("error_count")
     first = max(since, n - L.ERROR_LOG_ENTRIES)
     out = []

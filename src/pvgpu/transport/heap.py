@@ -65,7 +65,7 @@ class HeapAllocator:
                 self.tag(self.next_fence())
             else:
                 raise TransportError("heap allocator is inconsistent: nothing to reclaim")
-        end, fence = self._live[0]
+        fence = self._live[0][1]
         self.wait_for_fence(fence)
         self.release_completed(fence)
 

@@ -2,7 +2,7 @@
 
 A mapped read is also this renderer's completion point: wgpu resolves a map only once the
 GPU has finished the submission that last used the buffer (wgpu 0.32's
-`on_submitted_work_done_sync` is broken, see DEVELOPERS.md).
+`on_submitted_work_done_sync` raises a cffi TypeError, so it cannot be used).
 """
 
 from __future__ import annotations

@@ -448,7 +448,7 @@ class Renderer:
         return S.DepthStencilState.from_command(next_serial(), SimpleNamespace(**c))
 
     def create_sampler_state(self, **c):
-        desc = S.sampler_descriptor(SimpleNamespace(**c), anisotropy_supported=True)
+        desc = S.sampler_descriptor(SimpleNamespace(**c))
         return Sampler(self.device.create_sampler(**desc))
 
     def create_input_layout(self, elements) -> InputLayout:

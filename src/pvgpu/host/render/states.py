@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...protocol.enums import (
-    Blend, BlendOp, ComparisonFunc, CullMode, DepthWriteMask, FillMode, Filter, StencilOp,
+    Blend, BlendOp, ComparisonFunc, CullMode, DepthWriteMask, FillMode, StencilOp,
     TextureAddressMode,
 )
 from ..errors import unsupported
@@ -38,7 +38,7 @@ ADDRESS = {TextureAddressMode.WRAP: "repeat", TextureAddressMode.MIRROR: "mirror
            TextureAddressMode.CLAMP: "clamp-to-edge"}
 
 
-def _blend_component(enable: bool, src: int, dst: int, op: int, factors: dict) -> dict:
+def _blend_component(src: int, dst: int, op: int, factors: dict) -> dict:
     if op in (BlendOp.MIN, BlendOp.MAX):
         # D3D11 ignores the factors for MIN/MAX; WebGPU requires them to be ONE.
         return {"src_factor": "one", "dst_factor": "one", "operation": BLEND_OPS[op]}
@@ -67,8 +67,8 @@ class BlendState:
             blend = None
             if rt.blend_enable:
                 blend = {
-                    "color": _blend_component(True, rt.src_blend, rt.dest_blend, rt.blend_op, BLEND_FACTORS),
-                    "alpha": _blend_component(True, rt.src_blend_alpha, rt.dest_blend_alpha, rt.blend_op_alpha,
+                    "color": _blend_component(rt.src_blend, rt.dest_blend, rt.blend_op, BLEND_FACTORS),
+                    "alpha": _blend_component(rt.src_blend_alpha, rt.dest_blend_alpha, rt.blend_op_alpha,
                                               ALPHA_FACTORS),
                 }
                 uses_constant |= Blend.BLEND_FACTOR in (rt.src_blend, rt.dest_blend, rt.src_blend_alpha,
@@ -139,7 +139,7 @@ _KEEP = {"compare": "always", "fail_op": "keep", "depth_fail_op": "keep", "pass_
 DEFAULT_DEPTH_STENCIL = DepthStencilState(0, True, "less", _KEEP, _KEEP, 0xFF, 0)
 
 
-def sampler_descriptor(c, anisotropy_supported: bool) -> dict:
+def sampler_descriptor(c) -> dict:
     """wgpu sampler arguments for a CREATE_SAMPLER_STATE command."""
     for axis in ("address_u", "address_v", "address_w"):
         mode = getattr(c, axis)
@@ -159,11 +159,8 @@ def sampler_descriptor(c, anisotropy_supported: bool) -> dict:
         "lod_max_clamp": max(max(0.0, c.min_lod), min(c.max_lod, 32.0)),
     }
     if f & 0x40:  # anisotropic
-        if not anisotropy_supported:
-            raise unsupported("anisotropic filtering is not offered by this host")
         desc.update(mag_filter="linear", min_filter="linear", mipmap_filter="linear",
                     max_anisotropy=max(1, min(16, c.max_anisotropy)))
     if f & 0x80:
         desc["compare"] = COMPARE[c.comparison_func]
-    _ = Filter
     return desc
