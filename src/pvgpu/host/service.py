@@ -24,6 +24,7 @@ from ..transport.control import format_control_page
 from ..transport import ivshmem, local
 from ..transport.region import Region
 from . import gpu
+from .render.renderer import Renderer
 from .session import Presenter, Session
 from .worker import DEFAULT_WATCHDOG_S, SessionStats, WorkerSupervisor
 
@@ -145,8 +146,8 @@ class HostService:
             record = SessionRecord(session_id, thread, supervisor=supervisor)
         else:
             device, features = gpu.open_device()
-            session = Session(session_id, link, device, self.offered, self.presenters,
-                              interrupt=link.interrupt.signal, renderer_features=features, plan=self.plan)
+            session = Session(session_id, link, Renderer(device, features), self.offered, self.presenters,
+                              interrupt=link.interrupt.signal, plan=self.plan)
             thread = threading.Thread(target=self._run_session, args=(session,), name=f"pvgpu-session-{session_id}",
                                       daemon=True)
             record = SessionRecord(session_id, thread, session=session)

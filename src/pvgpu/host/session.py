@@ -95,10 +95,10 @@ PLANS: dict[int, _CommandPlan] = {op: _plan(l) for op, l in codec.LAYOUTS.items(
 
 
 class Session:
-    def __init__(self, session_id: int, link: Link, device: wgpu.GPUDevice, offered_features: int,
+    def __init__(self, session_id: int, link: Link, renderer: Renderer, offered_features: int,
                  presenters: list[Presenter] = (), interrupt: Callable[[], None] | None = None,
                  max_objects: int | None = None, max_bytes: int | None = None,
-                 renderer_features: frozenset[str] = frozenset(), plan: RegionLayout | None = None,
+                 plan: RegionLayout | None = None,
                  initial_status: DeviceStatus = DeviceStatus.INITIALIZING,
                  on_busy: Callable[[bool], None] | None = None):
         """`plan` is how the region was formatted; with it a new guest program may reset the
@@ -111,7 +111,7 @@ class Session:
         self.offered_features = offered_features
         self.presenters = list(presenters)
         self.interrupt = interrupt or (lambda: None)
-        self.renderer = Renderer(device, renderer_features)
+        self.renderer = renderer
         self.stats = self.renderer.stats
         self.objects = ObjectTable(**{k: v for k, v in (("max_objects", max_objects), ("max_bytes", max_bytes))
                                       if v is not None})

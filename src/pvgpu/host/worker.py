@@ -163,6 +163,7 @@ def worker_main(config: dict) -> int:
     from ..transport.doorbell import EventFd
     from ..transport.region import Region
     from . import gpu
+    from .render.renderer import Renderer
     from .session import Session
 
     fds = config["fds"]
@@ -176,8 +177,8 @@ def worker_main(config: dict) -> int:
     link = _WorkerLink(region, EventFd(fds["doorbell"]), EventFd(fds["interrupt"]), ctl)
     presenters = [_FrameForwarder(link, fds["frames"], lock)] if config["forward_frames"] else []
     device, features = gpu.open_device()
-    session = Session(config["session_id"], link, device, config["offered"], presenters,
-                      interrupt=link.interrupt.signal, renderer_features=features, plan=plan,
+    session = Session(config["session_id"], link, Renderer(device, features), config["offered"], presenters,
+                      interrupt=link.interrupt.signal, plan=plan,
                       initial_status=DeviceStatus(config["initial_status"]),
                       on_busy=lambda busy: busy_since.__setitem__(0, time.monotonic() if busy else 0.0))
 
