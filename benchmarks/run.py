@@ -6,7 +6,7 @@ import platform
 
 from pvgpu.host import gpu
 
-from . import frame_time, ring_throughput
+from . import draw_cost, frame_time, ring_throughput
 
 
 def _row(name: str, value: str, baseline: str, ratio: str) -> str:
@@ -32,6 +32,11 @@ def main(quick: bool = False, frames: int = 200, size: tuple[int, int] = (640, 4
                f"{ratio:.2f}"))
     print(_row("first frame incl. connect, ms", f"{pv['first_frame_s'] * 1e3:.1f}", "", ""))
     print(_row("pipeline cache hit rate", f"{hits / max(1, hits + misses):.4f}", f"{hits}/{hits + misses}", ""))
+    d = draw_cost.measure(frames=5 if quick else 20, draws=1000)
+    print(_row("per draw with state changes, us", f"{d['pvgpu_us']:.1f}", f"{d['direct_us']:.1f} (direct)",
+               f"{d['pvgpu_us'] / d['direct_us']:.2f}"))
+    print(_row("  its pipeline cache hit rate", f"{d['hits'] / max(1, d['hits'] + d['misses']):.4f}",
+               f"{d['hits']}/{d['hits'] + d['misses']}", ""))
     if vm:
         from . import vm as vm_bench
         v = vm_bench.measure(min(frames, 30) if quick else min(frames, 60), width, height)
