@@ -9,7 +9,6 @@ is put in the device-lost state.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 from dataclasses import dataclass
@@ -70,6 +69,7 @@ class _CommandPlan:
     fields: tuple[_FieldPlan, ...]
     new_ids: tuple[tuple[str, ObjectKind], ...]
     element_objects: tuple[_FieldPlan, ...]  # object fields of the array element
+    element_names: tuple[str, ...]
     plain: bool  # only pass-through fields: call with positional values
 
 
@@ -88,7 +88,9 @@ def _plan(layout: codec.CommandLayout) -> _CommandPlan:
                                 for f in layout.element.fields if f.meaning is Meaning.OBJECT)
     plain = layout.element is None and all(
         p.meaning in (Meaning.PLAIN, Meaning.ENUM, Meaning.FLAGS, Meaning.BOOL) for p in fields) and not new_ids
-    return _CommandPlan(layout, layout.name.lower(), tuple(fields), tuple(new_ids), element_objects, plain)
+    element_names = tuple(f.name for f in layout.element.fields) if layout.element is not None else ()
+    return _CommandPlan(layout, layout.name.lower(), tuple(fields), tuple(new_ids), element_objects, element_names,
+                        plain)
 
 
 PLANS: dict[int, _CommandPlan] = {op: _plan(l) for op, l in codec.LAYOUTS.items() if l.name != "PAD"}
@@ -312,7 +314,7 @@ class Session:
                         value = getattr(item, p.name)
                         where = f"{layout.array_attr}[{i}].{p.name}"
                         changes[p.name] = None if (value == 0 and p.optional) else table.get(value, p.kinds, where)
-                    resolved.append(dataclasses.replace(item, **changes))
+                    resolved.append(type(item)(*[changes.get(n, getattr(item, n)) for n in plan.element_names]))
                 items = resolved
             kwargs[layout.array_attr] = items
         return kwargs

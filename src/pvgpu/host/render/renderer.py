@@ -41,6 +41,9 @@ MAX_TEXTURE_DIM = 16384
 MAX_BUFFER_BYTES = 1 << 30
 DUMMY_UNIFORM_BYTES = 65536
 MAX_CACHED_PIPELINES = 4096
+# Plain ints for the per-command checks (IntFlag arithmetic is slow on the hot path).
+_VERTEX_BUFFER, _INDEX_BUFFER, _CONSTANT_BUFFER = (int(BindFlag.VERTEX_BUFFER), int(BindFlag.INDEX_BUFFER),
+                                                   int(BindFlag.CONSTANT_BUFFER))
 #: Whole-buffer updates renamed (fresh backing) before the recorded work is submitted.
 MAX_RENAMES_PER_SUBMIT = 256
 #: Vertices (times instances) one draw may ask for: a cheap first line before the watchdog.
@@ -521,7 +524,7 @@ class Renderer:
             if b.buffer is None:
                 self.vertex_buffers.pop(slot, None)
                 continue
-            if not b.buffer.bind_flags & BindFlag.VERTEX_BUFFER:
+            if not b.buffer.bind_flags & _VERTEX_BUFFER:
                 raise invalid(f"buffer in slot {slot} was not created with the VERTEX_BUFFER bind flag")
             if b.stride % 4 or b.stride > 2048:
                 raise invalid(f"slot {slot}: stride {b.stride} must be a multiple of 4 and at most 2048")
@@ -536,7 +539,7 @@ class Renderer:
         fmt = INDEX_FORMATS.get(_format(format))
         if fmt is None:
             raise invalid(f"index format must be R16_UINT or R32_UINT, not {DxgiFormat(format).name}")
-        if not buffer.bind_flags & BindFlag.INDEX_BUFFER:
+        if not buffer.bind_flags & _INDEX_BUFFER:
             raise invalid("the buffer was not created with the INDEX_BUFFER bind flag")
         if offset % (2 if fmt == "uint16" else 4) or offset > buffer.byte_width:
             raise invalid(f"index buffer offset {offset} is misaligned or outside the buffer")
@@ -567,7 +570,7 @@ class Renderer:
     def set_constant_buffers(self, stage, start_slot, buffers) -> None:
         items = [b.buffer for b in buffers]
         for b in items:
-            if b is not None and not b.bind_flags & BindFlag.CONSTANT_BUFFER:
+            if b is not None and not b.bind_flags & _CONSTANT_BUFFER:
                 raise invalid("the buffer was not created with the CONSTANT_BUFFER bind flag")
         self._set_slots(self.constant_buffers[ShaderStage(stage)], start_slot, items, 14, "constant buffer")
 
