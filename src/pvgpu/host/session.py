@@ -72,6 +72,10 @@ class _CommandPlan:
     element_names: tuple[str, ...]
     plain: bool  # only pass-through fields: call with positional values
 
+    def values(self, cmd: Any) -> tuple:
+        """The pass-through fields of a plain command, in spec order."""
+        return tuple([getattr(cmd, p.name) for p in self.fields])
+
 
 def _plan(layout: codec.CommandLayout) -> _CommandPlan:
     fields, new_ids = [], []
@@ -114,6 +118,7 @@ class Session:
         self.presenters = list(presenters)
         self.interrupt = interrupt or (lambda: None)
         self.renderer = renderer
+        self._methods: dict[int, Callable] = {}
         self.stats = self.renderer.stats
         self.objects = ObjectTable(**{k: v for k, v in (("max_objects", max_objects), ("max_bytes", max_bytes))
                                       if v is not None})
@@ -258,16 +263,20 @@ class Session:
     def execute(self, cmd: Any) -> None:
         """Validate ids and heap ranges of a decoded command, then run it."""
         opcode = cmd.OPCODE
-        plan = PLANS[opcode]
         special = _SPECIAL.get(opcode)
         if special is not None:
             special(self, cmd)
             return
-        if plan.plain:
-            getattr(self.renderer, plan.method)(**{p.name: getattr(cmd, p.name) for p in plan.fields})
+        plan = PLANS[opcode]
+        method = self._methods.get(opcode)
+        if method is None:
+            method = self._methods[opcode] = getattr(self.renderer, plan.method)
+        if plan.plain:  # fields pass through in spec order: positional, no dict
+            method(*plan.values(cmd))
             return
         kwargs = self._resolve(cmd, plan)
-        self.objects.check_room(_estimated_bytes(cmd), plan.layout.name)
+        if plan.new_ids:
+            self.objects.check_room(_estimated_bytes(cmd), plan.layout.name)
         fresh: set[int] = set()
         for name, _kind in plan.new_ids:
             object_id = getattr(cmd, name)
@@ -275,7 +284,7 @@ class Session:
             if object_id in fresh:
                 raise CommandError(ErrorCode.ID_IN_USE, f"{name}: id {object_id} is given twice in one command")
             fresh.add(object_id)
-        result = getattr(self.renderer, plan.method)(**kwargs)
+        result = method(**kwargs)
         if plan.new_ids:
             results = result if len(plan.new_ids) > 1 else (result,)
             added = []

@@ -20,6 +20,7 @@ from .spec import COMMANDS, STRUCTS, Command
 from .types import F32, Field, Meaning, StructSpec, U32, WireType
 
 RECORD_ALIGN = 16
+_INF = math.inf
 HEADER = struct.Struct("<HHIQ")
 HEADER_SIZE = HEADER.size
 assert HEADER_SIZE == 16
@@ -98,7 +99,25 @@ class _Checks:
             elif f.wire is F32:
                 self.items.append((i, f, None))
 
+        # Fast-path views of the same checks (the hot path); a failure re-runs the full loop
+        # below so the error names the first bad field, in field order.
+        self.sets = tuple((i, a) for i, f, a in self.items if isinstance(a, frozenset))
+        self.masks = tuple((i, a) for i, f, a in self.items if isinstance(a, int))
+        self.floats = tuple(i for i, f, a in self.items if a is None)
+
     def run(self, values: tuple, where: str) -> None:
+        for i, allowed in self.sets:
+            if values[i] not in allowed:
+                return self._explain(values, where)
+        for i, mask in self.masks:
+            if values[i] & mask:
+                return self._explain(values, where)
+        for i in self.floats:
+            v = values[i]
+            if v != v or v == _INF or v == -_INF:
+                return self._explain(values, where)
+
+    def _explain(self, values: tuple, where: str) -> None:
         for i, f, allowed in self.items:
             v = values[i]
             if allowed is None:
