@@ -161,6 +161,23 @@ def cmd_protocol_doc(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_formats(args: argparse.Namespace) -> int:
+    from .host import gpu
+    from .protocol.enums import FORMAT_BYTES, DxgiFormat, FormatSupport
+
+    table = gpu.format_table()
+    columns = [(f, f.name.lower().replace("_", "-")) for f in FormatSupport]
+    print(f"DXGI formats on {gpu.describe_adapter()} (Y: pvgpu offers it; bytes per element or 4x4 block)")
+    print(f"{'value':>5} {'format':<28} {'bytes':>5}  " + " ".join(name for _, name in columns))
+    for fmt in DxgiFormat:
+        bits = table.get(fmt, 0)
+        if args.supported and not bits:
+            continue
+        cells = " ".join(("Y" if bits & flag else "-").center(len(name)) for flag, name in columns)
+        print(f"{int(fmt):>5} {fmt.name:<28} {FORMAT_BYTES.get(fmt, 0) or '':>5}  {cells}")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     try:
         from benchmarks.run import main as bench_main
@@ -214,6 +231,10 @@ def build_parser() -> argparse.ArgumentParser:
     vr.add_argument("--timeout", type=float, default=None, help="give up after this many seconds")
     v.set_defaults(func=cmd_vm)
 
+    f = sub.add_parser("formats", help="every DXGI format and what this host can do with it")
+    f.add_argument("--supported", action="store_true", help="only the formats this host offers something for")
+    f.set_defaults(func=cmd_formats)
+
     h = sub.add_parser("header", help="print the C header generated from the protocol spec")
     h.set_defaults(func=cmd_header)
     pd = sub.add_parser("protocol-doc", help="print the protocol reference page (docs/protocol.md)")
@@ -242,6 +263,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `pvgpu formats | head`
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

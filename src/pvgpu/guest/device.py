@@ -11,7 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..protocol.enums import BindFlag, DxgiFormat, FORMAT_BYTES, ObjectKind, ShaderLanguage
+from ..protocol.enums import BindFlag, DxgiFormat, FORMAT_BYTES, FormatSupport, ObjectKind, ShaderLanguage
 from .connection import GuestConnection
 from .descs import (
     BlendDesc, BufferDesc, DepthStencilDesc, InputElementDesc, RasterizerDesc, SamplerDesc, SwapChainDesc,
@@ -246,6 +246,16 @@ class Device:
         self.connection.emit("CREATE_SWAP_CHAIN", swap_chain=chain_id, buffer=buffer_id, width=desc.width,
                              height=desc.height, format=desc.format, buffer_count=desc.buffer_count)
         return SwapChain(self, chain_id, desc, back)
+
+    def check_format_support(self, format: DxgiFormat) -> FormatSupport:
+        """ID3D11Device::CheckFormatSupport: what the host can do with `format` (from the
+        format table the host put in the control page)."""
+        from ..protocol import layout as L
+        value = int(format)
+        if not 0 <= value < L.FORMAT_TABLE_ENTRIES:
+            return FormatSupport(0)
+        table = L.FORMAT_TABLE.unpack_from(self.connection.region.mm, L.FORMAT_TABLE_OFFSET)
+        return FormatSupport(table[value])
 
     # --- errors and sync -------------------------------------------------------------------
     def host_errors(self):

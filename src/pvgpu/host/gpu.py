@@ -11,7 +11,8 @@ from ..errors import RenderError
 from ..protocol.enums import Feature
 
 #: wgpu features a session's device asks for when the adapter has them.
-OPTIONAL_FEATURES = ("depth-clip-control",)
+OPTIONAL_FEATURES = ("depth-clip-control", "float32-filterable", "rg11b10ufloat-renderable",
+                     "depth32float-stencil8")
 
 
 @functools.lru_cache(maxsize=1)
@@ -34,9 +35,8 @@ def describe_adapter() -> str:
 
 
 def open_device() -> tuple[wgpu.GPUDevice, frozenset[str]]:
-    a = adapter()
-    wanted = [f for f in OPTIONAL_FEATURES if f in a.features]
-    return a.request_device_sync(required_features=wanted), frozenset(wanted)
+    wanted = device_features()
+    return adapter().request_device_sync(required_features=sorted(wanted)), wanted
 
 
 def offered_features() -> int:
@@ -46,3 +46,14 @@ def offered_features() -> int:
     if "depth-clip-control" in adapter().features:
         bits |= Feature.DEPTH_CLIP_CONTROL
     return int(bits)
+
+
+def device_features() -> frozenset[str]:
+    """The optional features a session's device gets on this adapter."""
+    return frozenset(f for f in OPTIONAL_FEATURES if f in adapter().features)
+
+
+def format_table() -> dict:
+    """What pvgpu can do with each DXGI format on this host (FormatSupport per format)."""
+    from .render.formats import format_support
+    return format_support(device_features())

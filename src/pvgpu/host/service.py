@@ -83,6 +83,7 @@ class HostService:
         self._accept_thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self.offered = gpu.offered_features()
+        self.formats = gpu.format_table()
 
     def start(self) -> "HostService":
         if os.path.exists(self.socket_path):
@@ -131,7 +132,7 @@ class HostService:
         region = Region.create(self.plan.region_size, f"pvgpu-session-{session_id}")
         try:
             format_control_page(region, self.plan, self.offered, PROTOCOL_MAJOR, PROTOCOL_MINOR,
-                                session_id=session_id)
+                                session_id=session_id, format_support=self.formats)
             if self.transport == "ivshmem":
                 link = ivshmem.offer_region(conn, region, (next(self._peer_ids) - 1) % 65535 + 1)
             else:

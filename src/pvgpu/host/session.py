@@ -184,7 +184,7 @@ class Session:
         self.renderer.reset_state()
         self.renderer.drop_recorded_work()
         format_control_page(self.region, self.plan, self.offered_features, PROTOCOL_MAJOR, PROTOCOL_MINOR,
-                            session_id=self.id)
+                            session_id=self.id, format_support=self.renderer.format_caps)
         self.reader = RingReader(self.region.ring, self.region.u64, self.region.u64_slot("ring_producer"),
                                  self.region.u64_slot("ring_consumer"))
         self.consecutive_errors = self.total_errors = self.errors_logged = 0

@@ -18,7 +18,7 @@ from .types import Field, Meaning
 #: Enums the control page and the error log use; the rest are found through Field.enum.
 EXTRA_ENUMS: tuple[type[enum.Enum], ...] = (
     enums.ObjectKind, enums.ErrorCode, enums.DeviceStatus, enums.GuestState, enums.Feature,
-    enums.MapType, enums.DxgiFormat,
+    enums.MapType, enums.DxgiFormat, enums.FormatSupport,
 )
 
 
@@ -41,6 +41,7 @@ def used_enums() -> list[type[enum.Enum]]:
 CONTROL_ARRAYS: dict[str, tuple[str, str, int]] = {
     "error_log": ("PvgpuErrorEntry", "PVGPU_ERROR_LOG_ENTRIES", layout.ERROR_LOG_ENTRIES),
     "display_modes": ("PvgpuDisplayMode", "PVGPU_MAX_DISPLAY_MODES", layout.MAX_DISPLAY_MODES),
+    "format_support": ("uint16_t", "PVGPU_FORMAT_TABLE_ENTRIES", layout.FORMAT_TABLE_ENTRIES),
 }
 
 
@@ -156,6 +157,7 @@ def _control(w: _Writer) -> None:
     w.define("PVGPU_ERROR_LOG_ENTRIES", f"{layout.ERROR_LOG_ENTRIES}u")
     w.define("PVGPU_ERROR_DETAIL_BYTES", f"{layout.ERROR_DETAIL_BYTES}u")
     w.define("PVGPU_MAX_DISPLAY_MODES", f"{layout.MAX_DISPLAY_MODES}u")
+    w.define("PVGPU_FORMAT_TABLE_ENTRIES", f"{layout.FORMAT_TABLE_ENTRIES}u")
     w.line()
     for f in layout.CONTROL_FIELDS:
         w.define(f"PVGPU_CTRL_{f.name.upper()}_OFFSET", f"{f.offset}u", f"{control_c_type(f)}: {f.doc}")

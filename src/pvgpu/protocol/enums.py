@@ -189,64 +189,257 @@ class ClearFlag(enum.IntFlag):
 
 
 class DxgiFormat(enum.IntEnum):
-    """The DXGI formats this protocol version knows (values are DXGI_FORMAT's). UNKNOWN means
-    "the resource's format" in views and "keep the current one" in RESIZE_BUFFERS."""
+    """Every DXGI_FORMAT Direct3D 11 defines (values are DXGI's; DXGI_FORMAT_420_OPAQUE is
+    OPAQUE_420 here, a name may not start with a digit). UNKNOWN means "the resource's
+    format" in views and "keep the current one" in RESIZE_BUFFERS. Which ones this host can
+    use, and how, is in the control page's format table (see FormatSupport)."""
 
     UNKNOWN = 0
+    R32G32B32A32_TYPELESS = 1
     R32G32B32A32_FLOAT = 2
     R32G32B32A32_UINT = 3
+    R32G32B32A32_SINT = 4
+    R32G32B32_TYPELESS = 5
     R32G32B32_FLOAT = 6
+    R32G32B32_UINT = 7
+    R32G32B32_SINT = 8
+    R16G16B16A16_TYPELESS = 9
     R16G16B16A16_FLOAT = 10
     R16G16B16A16_UNORM = 11
+    R16G16B16A16_UINT = 12
+    R16G16B16A16_SNORM = 13
+    R16G16B16A16_SINT = 14
+    R32G32_TYPELESS = 15
     R32G32_FLOAT = 16
+    R32G32_UINT = 17
+    R32G32_SINT = 18
+    R32G8X24_TYPELESS = 19
+    D32_FLOAT_S8X24_UINT = 20
+    R32_FLOAT_X8X24_TYPELESS = 21
+    X32_TYPELESS_G8X24_UINT = 22
+    R10G10B10A2_TYPELESS = 23
     R10G10B10A2_UNORM = 24
+    R10G10B10A2_UINT = 25
     R11G11B10_FLOAT = 26
+    R8G8B8A8_TYPELESS = 27
     R8G8B8A8_UNORM = 28
     R8G8B8A8_UNORM_SRGB = 29
     R8G8B8A8_UINT = 30
+    R8G8B8A8_SNORM = 31
+    R8G8B8A8_SINT = 32
+    R16G16_TYPELESS = 33
     R16G16_FLOAT = 34
+    R16G16_UNORM = 35
+    R16G16_UINT = 36
+    R16G16_SNORM = 37
+    R16G16_SINT = 38
+    R32_TYPELESS = 39
     D32_FLOAT = 40
     R32_FLOAT = 41
     R32_UINT = 42
+    R32_SINT = 43
+    R24G8_TYPELESS = 44
     D24_UNORM_S8_UINT = 45
+    R24_UNORM_X8_TYPELESS = 46
+    X24_TYPELESS_G8_UINT = 47
+    R8G8_TYPELESS = 48
     R8G8_UNORM = 49
+    R8G8_UINT = 50
+    R8G8_SNORM = 51
+    R8G8_SINT = 52
+    R16_TYPELESS = 53
     R16_FLOAT = 54
     D16_UNORM = 55
+    R16_UNORM = 56
     R16_UINT = 57
+    R16_SNORM = 58
+    R16_SINT = 59
+    R8_TYPELESS = 60
     R8_UNORM = 61
+    R8_UINT = 62
+    R8_SNORM = 63
+    R8_SINT = 64
+    A8_UNORM = 65
+    R1_UNORM = 66
+    R9G9B9E5_SHAREDEXP = 67
+    R8G8_B8G8_UNORM = 68
+    G8R8_G8B8_UNORM = 69
+    BC1_TYPELESS = 70
+    BC1_UNORM = 71
+    BC1_UNORM_SRGB = 72
+    BC2_TYPELESS = 73
+    BC2_UNORM = 74
+    BC2_UNORM_SRGB = 75
+    BC3_TYPELESS = 76
+    BC3_UNORM = 77
+    BC3_UNORM_SRGB = 78
+    BC4_TYPELESS = 79
+    BC4_UNORM = 80
+    BC4_SNORM = 81
+    BC5_TYPELESS = 82
+    BC5_UNORM = 83
+    BC5_SNORM = 84
+    B5G6R5_UNORM = 85
+    B5G5R5A1_UNORM = 86
     B8G8R8A8_UNORM = 87
+    B8G8R8X8_UNORM = 88
+    R10G10B10_XR_BIAS_A2_UNORM = 89
+    B8G8R8A8_TYPELESS = 90
     B8G8R8A8_UNORM_SRGB = 91
+    B8G8R8X8_TYPELESS = 92
+    B8G8R8X8_UNORM_SRGB = 93
+    BC6H_TYPELESS = 94
+    BC6H_UF16 = 95
+    BC6H_SF16 = 96
+    BC7_TYPELESS = 97
+    BC7_UNORM = 98
+    BC7_UNORM_SRGB = 99
+    AYUV = 100
+    Y410 = 101
+    Y416 = 102
+    NV12 = 103
+    P010 = 104
+    P016 = 105
+    OPAQUE_420 = 106
+    YUY2 = 107
+    Y210 = 108
+    Y216 = 109
+    NV11 = 110
+    AI44 = 111
+    IA44 = 112
+    P8 = 113
+    A8P8 = 114
+    B4G4R4A4_UNORM = 115
+    P208 = 130
+    V208 = 131
+    V408 = 132
 
-
-#: Bytes per element of each format (texel for textures, vertex attribute for buffers).
+#: Bytes per element (per 4x4 block for BC formats); formats without a plain layout (video,
+#: palettized, 1-bit) are absent.
 FORMAT_BYTES: dict[DxgiFormat, int] = {
+    DxgiFormat.R32G32B32A32_TYPELESS: 16,
     DxgiFormat.R32G32B32A32_FLOAT: 16,
     DxgiFormat.R32G32B32A32_UINT: 16,
+    DxgiFormat.R32G32B32A32_SINT: 16,
+    DxgiFormat.R32G32B32_TYPELESS: 12,
     DxgiFormat.R32G32B32_FLOAT: 12,
+    DxgiFormat.R32G32B32_UINT: 12,
+    DxgiFormat.R32G32B32_SINT: 12,
+    DxgiFormat.R16G16B16A16_TYPELESS: 8,
     DxgiFormat.R16G16B16A16_FLOAT: 8,
     DxgiFormat.R16G16B16A16_UNORM: 8,
+    DxgiFormat.R16G16B16A16_UINT: 8,
+    DxgiFormat.R16G16B16A16_SNORM: 8,
+    DxgiFormat.R16G16B16A16_SINT: 8,
+    DxgiFormat.R32G32_TYPELESS: 8,
     DxgiFormat.R32G32_FLOAT: 8,
+    DxgiFormat.R32G32_UINT: 8,
+    DxgiFormat.R32G32_SINT: 8,
+    DxgiFormat.R32G8X24_TYPELESS: 8,
+    DxgiFormat.D32_FLOAT_S8X24_UINT: 8,
+    DxgiFormat.R32_FLOAT_X8X24_TYPELESS: 8,
+    DxgiFormat.X32_TYPELESS_G8X24_UINT: 8,
+    DxgiFormat.R10G10B10A2_TYPELESS: 4,
     DxgiFormat.R10G10B10A2_UNORM: 4,
+    DxgiFormat.R10G10B10A2_UINT: 4,
     DxgiFormat.R11G11B10_FLOAT: 4,
+    DxgiFormat.R8G8B8A8_TYPELESS: 4,
     DxgiFormat.R8G8B8A8_UNORM: 4,
     DxgiFormat.R8G8B8A8_UNORM_SRGB: 4,
     DxgiFormat.R8G8B8A8_UINT: 4,
+    DxgiFormat.R8G8B8A8_SNORM: 4,
+    DxgiFormat.R8G8B8A8_SINT: 4,
+    DxgiFormat.R16G16_TYPELESS: 4,
     DxgiFormat.R16G16_FLOAT: 4,
+    DxgiFormat.R16G16_UNORM: 4,
+    DxgiFormat.R16G16_UINT: 4,
+    DxgiFormat.R16G16_SNORM: 4,
+    DxgiFormat.R16G16_SINT: 4,
+    DxgiFormat.R32_TYPELESS: 4,
     DxgiFormat.D32_FLOAT: 4,
     DxgiFormat.R32_FLOAT: 4,
     DxgiFormat.R32_UINT: 4,
+    DxgiFormat.R32_SINT: 4,
+    DxgiFormat.R24G8_TYPELESS: 4,
     DxgiFormat.D24_UNORM_S8_UINT: 4,
+    DxgiFormat.R24_UNORM_X8_TYPELESS: 4,
+    DxgiFormat.X24_TYPELESS_G8_UINT: 4,
+    DxgiFormat.R8G8_TYPELESS: 2,
     DxgiFormat.R8G8_UNORM: 2,
+    DxgiFormat.R8G8_UINT: 2,
+    DxgiFormat.R8G8_SNORM: 2,
+    DxgiFormat.R8G8_SINT: 2,
+    DxgiFormat.R16_TYPELESS: 2,
     DxgiFormat.R16_FLOAT: 2,
     DxgiFormat.D16_UNORM: 2,
+    DxgiFormat.R16_UNORM: 2,
     DxgiFormat.R16_UINT: 2,
+    DxgiFormat.R16_SNORM: 2,
+    DxgiFormat.R16_SINT: 2,
+    DxgiFormat.R8_TYPELESS: 1,
     DxgiFormat.R8_UNORM: 1,
+    DxgiFormat.R8_UINT: 1,
+    DxgiFormat.R8_SNORM: 1,
+    DxgiFormat.R8_SINT: 1,
+    DxgiFormat.A8_UNORM: 1,
+    DxgiFormat.R9G9B9E5_SHAREDEXP: 4,
+    DxgiFormat.R8G8_B8G8_UNORM: 4,
+    DxgiFormat.G8R8_G8B8_UNORM: 4,
+    DxgiFormat.BC1_TYPELESS: 8,
+    DxgiFormat.BC1_UNORM: 8,
+    DxgiFormat.BC1_UNORM_SRGB: 8,
+    DxgiFormat.BC2_TYPELESS: 16,
+    DxgiFormat.BC2_UNORM: 16,
+    DxgiFormat.BC2_UNORM_SRGB: 16,
+    DxgiFormat.BC3_TYPELESS: 16,
+    DxgiFormat.BC3_UNORM: 16,
+    DxgiFormat.BC3_UNORM_SRGB: 16,
+    DxgiFormat.BC4_TYPELESS: 8,
+    DxgiFormat.BC4_UNORM: 8,
+    DxgiFormat.BC4_SNORM: 8,
+    DxgiFormat.BC5_TYPELESS: 16,
+    DxgiFormat.BC5_UNORM: 16,
+    DxgiFormat.BC5_SNORM: 16,
+    DxgiFormat.B5G6R5_UNORM: 2,
+    DxgiFormat.B5G5R5A1_UNORM: 2,
     DxgiFormat.B8G8R8A8_UNORM: 4,
+    DxgiFormat.B8G8R8X8_UNORM: 4,
+    DxgiFormat.R10G10B10_XR_BIAS_A2_UNORM: 4,
+    DxgiFormat.B8G8R8A8_TYPELESS: 4,
     DxgiFormat.B8G8R8A8_UNORM_SRGB: 4,
+    DxgiFormat.B8G8R8X8_TYPELESS: 4,
+    DxgiFormat.B8G8R8X8_UNORM_SRGB: 4,
+    DxgiFormat.BC6H_TYPELESS: 16,
+    DxgiFormat.BC6H_UF16: 16,
+    DxgiFormat.BC6H_SF16: 16,
+    DxgiFormat.BC7_TYPELESS: 16,
+    DxgiFormat.BC7_UNORM: 16,
+    DxgiFormat.BC7_UNORM_SRGB: 16,
+    DxgiFormat.P8: 1,
+    DxgiFormat.A8P8: 2,
+    DxgiFormat.B4G4R4A4_UNORM: 2,
 }
+BLOCK_COMPRESSED = frozenset(f for f in DxgiFormat if f.name.startswith("BC"))
 
-DEPTH_FORMATS = frozenset({DxgiFormat.D32_FLOAT, DxgiFormat.D24_UNORM_S8_UINT, DxgiFormat.D16_UNORM})
-STENCIL_FORMATS = frozenset({DxgiFormat.D24_UNORM_S8_UINT})
+DEPTH_FORMATS = frozenset({DxgiFormat.D32_FLOAT, DxgiFormat.D24_UNORM_S8_UINT, DxgiFormat.D16_UNORM,
+                           DxgiFormat.D32_FLOAT_S8X24_UINT})
+STENCIL_FORMATS = frozenset({DxgiFormat.D24_UNORM_S8_UINT, DxgiFormat.D32_FLOAT_S8X24_UINT})
+
+
+class FormatSupport(enum.IntFlag):
+    """What this host can do with a DXGI format (the control page's format table, one u16 per
+    DXGI_FORMAT value; D3D11's CheckFormatSupport in a compact form)."""
+
+    TEXTURE2D = 1 << 0  # a Texture2D can have this format
+    SHADER_LOAD = 1 << 1  # shaders can read it (textureLoad)
+    SHADER_SAMPLE = 1 << 2  # shaders can sample it with filtering
+    RENDER_TARGET = 1 << 3
+    BLENDABLE = 1 << 4
+    DEPTH_STENCIL = 1 << 5
+    VERTEX_BUFFER = 1 << 6  # an input-layout element format
+    INDEX_BUFFER = 1 << 7
+    DISPLAY = 1 << 8  # a swap chain's back buffer
+    CPU_READBACK = 1 << 9  # Map(READ) of a staging texture
 
 
 class ErrorCode(enum.IntEnum):

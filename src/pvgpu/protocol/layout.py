@@ -9,7 +9,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from .types import U32, U64, WireType
+from .types import U16, U32, U64, WireType
 
 MAGIC = int.from_bytes(b"PVGPU\x00\x01\x00", "little")
 CONTROL_PAGE_SIZE = 4096
@@ -17,6 +17,7 @@ CACHE_LINE = 64
 ERROR_LOG_ENTRIES = 24
 ERROR_DETAIL_BYTES = 112
 MAX_DISPLAY_MODES = 16
+FORMAT_TABLE_ENTRIES = 133  # DXGI_FORMAT values 0..132
 DEFAULT_REGION_SIZE = 256 * 1024 * 1024
 DEFAULT_RING_SIZE = 4 * 1024 * 1024
 
@@ -57,6 +58,7 @@ CONTROL_FIELDS: tuple[ControlField, ...] = (
     ControlField("display_mode_count", 3584, U32, "display modes offered"),
     ControlField("display_mode_chosen", 3588, U32, "index of the chosen display mode"),
     ControlField("display_modes", 3592, U32, "MAX_DISPLAY_MODES DisplayMode records (12 bytes each)"),
+    ControlField("format_support", 3800, U16, "FORMAT_TABLE_ENTRIES FormatSupport bit sets, one per DXGI_FORMAT value"),
 )
 CONTROL = {f.name: f for f in CONTROL_FIELDS}
 
@@ -75,7 +77,10 @@ DEFAULT_DISPLAY_MODES = (
 )
 
 assert ERROR_LOG_OFFSET + ERROR_LOG_ENTRIES * ERROR_ENTRY_SIZE <= CONTROL["display_mode_count"].offset
-assert DISPLAY_MODES_OFFSET + MAX_DISPLAY_MODES * DISPLAY_MODE.size <= CONTROL_PAGE_SIZE
+assert DISPLAY_MODES_OFFSET + MAX_DISPLAY_MODES * DISPLAY_MODE.size <= CONTROL["format_support"].offset
+FORMAT_TABLE_OFFSET = CONTROL["format_support"].offset
+FORMAT_TABLE = struct.Struct(f"<{FORMAT_TABLE_ENTRIES}H")
+assert FORMAT_TABLE_OFFSET + FORMAT_TABLE.size <= CONTROL_PAGE_SIZE
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ from .region import Region
 
 
 def format_control_page(region: Region, plan: L.RegionLayout, offered_features: int, major: int, minor: int,
-                        display_modes=L.DEFAULT_DISPLAY_MODES, session_id: int = 0) -> None:
+                        display_modes=L.DEFAULT_DISPLAY_MODES, session_id: int = 0,
+                        format_support: dict | None = None) -> None:
     """Host side: lay out a fresh region and describe it in the control page."""
     region.mm[:L.CONTROL_PAGE_SIZE] = bytes(L.CONTROL_PAGE_SIZE)
     region.set("host_version_major", major)
@@ -27,6 +28,10 @@ def format_control_page(region: Region, plan: L.RegionLayout, offered_features: 
     for i, mode in enumerate(modes):
         L.DISPLAY_MODE.pack_into(region.mm, L.DISPLAY_MODES_OFFSET + i * L.DISPLAY_MODE.size, *mode)
     region.set("display_mode_count", len(modes))
+    table = [0] * L.FORMAT_TABLE_ENTRIES
+    for fmt, bits in (format_support or {}).items():
+        table[int(fmt)] = int(bits)
+    L.FORMAT_TABLE.pack_into(region.mm, L.FORMAT_TABLE_OFFSET, *table)
     region.attach_parts(plan.ring_offset, plan.ring_size, plan.heap_offset, plan.heap_size)
     region.set("magic", L.MAGIC)  # last: a guest that sees the magic sees a complete page
 

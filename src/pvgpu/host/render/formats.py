@@ -1,8 +1,9 @@
-"""DXGI formats in wgpu terms: texture formats, vertex formats, index formats."""
+"""DXGI formats in wgpu terms: texture formats, vertex formats, index formats, and what this
+host can do with each DXGI format (the control page's format table)."""
 
 from __future__ import annotations
 
-from ...protocol.enums import DxgiFormat as F
+from ...protocol.enums import DxgiFormat as F, FormatSupport as S
 
 TEXTURE_FORMATS: dict[F, str] = {
     F.R32G32B32A32_FLOAT: "rgba32float",
@@ -26,7 +27,53 @@ TEXTURE_FORMATS: dict[F, str] = {
     F.R8_UNORM: "r8unorm",
     F.B8G8R8A8_UNORM: "bgra8unorm",
     F.B8G8R8A8_UNORM_SRGB: "bgra8unorm-srgb",
+    F.R32G32B32A32_SINT: "rgba32sint",
+    F.R16G16B16A16_UINT: "rgba16uint",
+    F.R16G16B16A16_SINT: "rgba16sint",
+    F.R32G32_UINT: "rg32uint",
+    F.R32G32_SINT: "rg32sint",
+    F.R10G10B10A2_UINT: "rgb10a2uint",
+    F.R8G8B8A8_SNORM: "rgba8snorm",
+    F.R8G8B8A8_SINT: "rgba8sint",
+    F.R16G16_UINT: "rg16uint",
+    F.R16G16_SINT: "rg16sint",
+    F.R32_SINT: "r32sint",
+    F.R8G8_UINT: "rg8uint",
+    F.R8G8_SNORM: "rg8snorm",
+    F.R8G8_SINT: "rg8sint",
+    F.R16_SINT: "r16sint",
+    F.R8_UINT: "r8uint",
+    F.R8_SNORM: "r8snorm",
+    F.R8_SINT: "r8sint",
+    F.R9G9B9E5_SHAREDEXP: "rgb9e5ufloat",
+    F.D32_FLOAT_S8X24_UINT: "depth32float-stencil8",
 }
+
+#: WebGPU's capabilities of each texture format (its spec's format table): renderable,
+#: blendable, filterable. Features listed in FEATURE_GATED add to them.
+_R, _B, _F = 1, 2, 4
+WGPU_CAPS: dict[str, int] = {
+    "r8unorm": _R | _B | _F, "r8snorm": _F, "r8uint": _R, "r8sint": _R,
+    "r16uint": _R, "r16sint": _R, "r16float": _R | _B | _F,
+    "rg8unorm": _R | _B | _F, "rg8snorm": _F, "rg8uint": _R, "rg8sint": _R,
+    "r32uint": _R, "r32sint": _R, "r32float": _R,
+    "rg16uint": _R, "rg16sint": _R, "rg16float": _R | _B | _F,
+    "rgba8unorm": _R | _B | _F, "rgba8unorm-srgb": _R | _B | _F, "rgba8snorm": _F,
+    "rgba8uint": _R, "rgba8sint": _R, "bgra8unorm": _R | _B | _F, "bgra8unorm-srgb": _R | _B | _F,
+    "rgb10a2uint": _R, "rgb10a2unorm": _R | _B | _F, "rg11b10ufloat": _F, "rgb9e5ufloat": _F,
+    "rg32uint": _R, "rg32sint": _R, "rg32float": _R,
+    "rgba16uint": _R, "rgba16sint": _R, "rgba16float": _R | _B | _F,
+    "rgba32uint": _R, "rgba32sint": _R, "rgba32float": _R,
+    "depth16unorm": 0, "depth32float": 0, "depth24plus-stencil8": 0, "depth32float-stencil8": 0,
+}
+#: wgpu feature -> (formats, capability it adds, or None: the format exists only with it)
+FEATURE_GATED: dict[str, tuple[tuple[str, ...], int | None]] = {
+    "float32-filterable": (("r32float", "rg32float", "rgba32float"), _F),
+    "rg11b10ufloat-renderable": (("rg11b10ufloat",), _R | _B),
+    "depth32float-stencil8": (("depth32float-stencil8",), None),
+}
+#: Formats a swap chain may have.
+DISPLAY_FORMATS = frozenset({F.R8G8B8A8_UNORM, F.R8G8B8A8_UNORM_SRGB, F.B8G8R8A8_UNORM, F.B8G8R8A8_UNORM_SRGB})
 
 #: Formats a view may take instead of its resource's (same bits, other sRGB-ness).
 SRGB_PAIRS: dict[F, F] = {
@@ -55,3 +102,40 @@ INDEX_FORMATS: dict[F, str] = {F.R16_UINT: "uint16", F.R32_UINT: "uint32"}
 
 #: Formats whose texels are not floats when sampled (bound to uint texture slots).
 UINT_FORMATS = frozenset({F.R32G32B32A32_UINT, F.R8G8B8A8_UINT, F.R32_UINT, F.R16_UINT})
+
+
+def format_support(features: frozenset[str]) -> dict[F, S]:
+    """What pvgpu can do with each DXGI format on a device with these wgpu features."""
+    caps = dict(WGPU_CAPS)
+    available = set(caps)
+    for feature, (names, extra) in FEATURE_GATED.items():
+        if extra is None and feature not in features:
+            available -= set(names)
+        elif extra is not None and feature in features:
+            for name in names:
+                caps[name] |= extra
+    table: dict[F, S] = {}
+    for fmt in F:
+        bits = S(0)
+        wgpu_format = TEXTURE_FORMATS.get(fmt)
+        if wgpu_format in available:
+            c = caps[wgpu_format]
+            bits |= S.TEXTURE2D | S.SHADER_LOAD | S.CPU_READBACK
+            if wgpu_format.startswith("depth"):
+                bits |= S.DEPTH_STENCIL
+                if fmt in (F.D24_UNORM_S8_UINT, F.D32_FLOAT_S8X24_UINT):
+                    bits &= ~(S.SHADER_LOAD | S.CPU_READBACK)  # depth+stencil in one copy: not offered
+            if c & _R:
+                bits |= S.RENDER_TARGET
+            if c & _B:
+                bits |= S.BLENDABLE
+            if c & _F:
+                bits |= S.SHADER_SAMPLE
+            if fmt in DISPLAY_FORMATS:
+                bits |= S.DISPLAY
+        if fmt in VERTEX_FORMATS:
+            bits |= S.VERTEX_BUFFER
+        if fmt in INDEX_FORMATS:
+            bits |= S.INDEX_BUFFER
+        table[fmt] = bits
+    return table

@@ -20,13 +20,13 @@ import wgpu
 
 from ...protocol import bindings as B
 from ...protocol.enums import (
-    BindFlag, ClearFlag, CpuAccessFlag, DxgiFormat, ErrorCode, FORMAT_BYTES, DEPTH_FORMATS,
+    BindFlag, ClearFlag, CpuAccessFlag, DxgiFormat, ErrorCode, FORMAT_BYTES, DEPTH_FORMATS, FormatSupport,
     InputClassification, PrimitiveTopology, ShaderStage, STENCIL_FORMATS, Usage,
 )
 from ...protocol.spec import APPEND_ALIGNED_ELEMENT
 from ..errors import CommandError, invalid, unsupported
 from . import states as S
-from .formats import INDEX_FORMATS, SRGB_PAIRS, TEXTURE_FORMATS, VERTEX_FORMATS
+from .formats import INDEX_FORMATS, SRGB_PAIRS, TEXTURE_FORMATS, VERTEX_FORMATS, format_support
 from .objects import Buffer, InputLayout, Sampler, Shader, SwapChain, Texture2D, View, next_serial
 from .readback import Readback
 from .shaders import compile_wgsl
@@ -75,6 +75,7 @@ class Renderer:
         self.readback = Readback(device)
         self.stats = Stats()
         self.max_draw_invocations = MAX_DRAW_INVOCATIONS
+        self.format_caps = format_support(features)
         self._pipelines: dict[tuple, wgpu.GPURenderPipeline] = {}
         self._bind_groups: dict[tuple, tuple] = {}
         self._encoder = None
@@ -258,9 +259,16 @@ class Renderer:
     def create_texture2d(self, width, height, mip_levels, array_size, format, sample_count, sample_quality,
                          usage, bind_flags, cpu_access_flags, misc_flags, initial_data) -> Texture2D:
         fmt = DxgiFormat(format)
-        wgpu_format = TEXTURE_FORMATS.get(fmt)
-        if wgpu_format is None:
-            raise unsupported(f"format {fmt.name} cannot be a texture on this host")
+        caps = self.format_caps[fmt]
+        if not caps & FormatSupport.TEXTURE2D:
+            raise unsupported(f"format {fmt.name} cannot be a texture on this host (see `pvgpu formats`)")
+        if bind_flags & BindFlag.RENDER_TARGET and not caps & FormatSupport.RENDER_TARGET:
+            raise unsupported(f"format {fmt.name} cannot be a render target on this host")
+        if bind_flags & BindFlag.DEPTH_STENCIL and not caps & FormatSupport.DEPTH_STENCIL:
+            raise unsupported(f"format {fmt.name} cannot be a depth-stencil target on this host")
+        if bind_flags & BindFlag.SHADER_RESOURCE and not caps & FormatSupport.SHADER_LOAD:
+            raise unsupported(f"format {fmt.name} cannot be read by shaders on this host")
+        wgpu_format = TEXTURE_FORMATS[fmt]
         if not (1 <= width <= MAX_TEXTURE_DIM and 1 <= height <= MAX_TEXTURE_DIM):
             raise invalid(f"texture size {width}x{height} is outside 1..{MAX_TEXTURE_DIM}")
         if array_size != 1:
@@ -890,8 +898,8 @@ class Renderer:
             return
         if subresource >= resource.mip_levels:
             raise invalid(f"subresource {subresource} does not exist (texture has {resource.mip_levels} mips)")
-        if resource.format in STENCIL_FORMATS:
-            raise unsupported(f"reading back {resource.format.name} is not offered (depth+stencil in one copy)")
+        if not self.format_caps[resource.format] & FormatSupport.CPU_READBACK:
+            raise unsupported(f"reading back {resource.format.name} is not offered on this host")
         w, h = resource.mip_size(subresource)
         row = w * resource.bytes_per_texel
         if dst_row_pitch < row:
