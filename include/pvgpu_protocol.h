@@ -421,6 +421,7 @@ static inline uint32_t pvgpu_record_size(uint32_t payload_bytes)
 #define PVGPU_OP_CREATE_SWAP_CHAIN 41u  /* IDXGIFactory::CreateSwapChain; `buffer` is the id the guest gives the back buffer texture. */
 #define PVGPU_OP_PRESENT 42u  /* IDXGISwapChain::Present: hand the back buffer to the host's presenters. */
 #define PVGPU_OP_RESIZE_BUFFERS 43u  /* IDXGISwapChain::ResizeBuffers; no view of the back buffer may be alive. */
+#define PVGPU_OP_COPY_SUBRESOURCE_REGION 44u  /* ID3D11DeviceContext::CopySubresourceRegion. With has_box=0 the whole source subresource is copied; for buffers the box's left/right are byte offsets and dst_x the destination offset. */
 
 /* ---- array elements ---- */
 
@@ -1137,6 +1138,39 @@ _Static_assert(offsetof(PvgpuCmdResizeBuffers, buffer_count) == 4, "PvgpuCmdResi
 _Static_assert(offsetof(PvgpuCmdResizeBuffers, width) == 8, "PvgpuCmdResizeBuffers.width must be at offset 8");
 _Static_assert(offsetof(PvgpuCmdResizeBuffers, height) == 12, "PvgpuCmdResizeBuffers.height must be at offset 12");
 _Static_assert(offsetof(PvgpuCmdResizeBuffers, format) == 16, "PvgpuCmdResizeBuffers.format must be at offset 16");
+
+/* PVGPU_OP_COPY_SUBRESOURCE_REGION: ID3D11DeviceContext::CopySubresourceRegion. With has_box=0 the whole source subresource is copied; for buffers the box's left/right are byte offsets and dst_x the destination offset. */
+typedef struct PvgpuCmdCopySubresourceRegion {
+    uint32_t dst;  /* id of a BUFFER or TEXTURE2D */
+    uint32_t dst_subresource;
+    uint32_t dst_x;
+    uint32_t dst_y;
+    uint32_t dst_z;
+    uint32_t src;  /* id of a BUFFER or TEXTURE2D */
+    uint32_t src_subresource;
+    uint32_t has_box;  /* 0 or 1 */
+    uint32_t box_left;
+    uint32_t box_top;
+    uint32_t box_front;
+    uint32_t box_right;
+    uint32_t box_bottom;
+    uint32_t box_back;
+} PvgpuCmdCopySubresourceRegion;
+_Static_assert(sizeof(PvgpuCmdCopySubresourceRegion) == 56, "PvgpuCmdCopySubresourceRegion must be 56 bytes");
+_Static_assert(offsetof(PvgpuCmdCopySubresourceRegion, dst) == 0, "PvgpuCmdCopySubresourceRegion.dst must be at offset 0");
+_Static_assert(offsetof(PvgpuCmdCopySubresourceRegion, dst_subresource) == 4, "PvgpuCmdCopySubresourceRegion.dst_subresource must be at offset 4");
+_Static_assert(offsetof(PvgpuCmdCopySubresourceRegion, dst_x) == 8, "PvgpuCmdCopySubresourceRegion.dst_x must be at offset 8");
+_Static_assert(offsetof(PvgpuCmdCopySubresourceRegion, dst_y) == 12, "PvgpuCmdCopySubresourceRegion.dst_y must be at offset 12");
+_Static_assert(offsetof(PvgpuCmdCopySubresourceRegion, dst_z) == 16, "PvgpuCmdCopySubresourceRegion.dst_z must be at offset 16");
+_Static_assert(offsetof(PvgpuCmdCopySubresourceRegion, src) == 20, "PvgpuCmdCopySubresourceRegion.src must be at offset 20");
+_Static_assert(offsetof(PvgpuCmdCopySubresourceRegion, src_subresource) == 24, "PvgpuCmdCopySubresourceRegion.src_subresource must be at offset 24");
+_Static_assert(offsetof(PvgpuCmdCopySubresourceRegion, has_box) == 28, "PvgpuCmdCopySubresourceRegion.has_box must be at offset 28");
+_Static_assert(offsetof(PvgpuCmdCopySubresourceRegion, box_left) == 32, "PvgpuCmdCopySubresourceRegion.box_left must be at offset 32");
+_Static_assert(offsetof(PvgpuCmdCopySubresourceRegion, box_top) == 36, "PvgpuCmdCopySubresourceRegion.box_top must be at offset 36");
+_Static_assert(offsetof(PvgpuCmdCopySubresourceRegion, box_front) == 40, "PvgpuCmdCopySubresourceRegion.box_front must be at offset 40");
+_Static_assert(offsetof(PvgpuCmdCopySubresourceRegion, box_right) == 44, "PvgpuCmdCopySubresourceRegion.box_right must be at offset 44");
+_Static_assert(offsetof(PvgpuCmdCopySubresourceRegion, box_bottom) == 48, "PvgpuCmdCopySubresourceRegion.box_bottom must be at offset 48");
+_Static_assert(offsetof(PvgpuCmdCopySubresourceRegion, box_back) == 52, "PvgpuCmdCopySubresourceRegion.box_back must be at offset 52");
 
 /* ---- control page (the first PVGPU_CONTROL_PAGE_SIZE bytes of the region) ---- */
 

@@ -9,6 +9,7 @@ import wgpu
 
 from pvgpu import guest as g
 from pvgpu.errors import HostReportedError
+from pvgpu.protocol.enums import ErrorCode
 
 W = H = 64
 
@@ -448,3 +449,37 @@ def test_texture_bound_as_target_reads_as_unbound(device):
     device.connection.finish()  # raises if the host rejected anything
     # The unbound input reads as zeros, so the draw wrote transparent black.
     assert tuple(_read_texture(device, tex, 32, 32)[5, 5]) == (0, 0, 0, 0)
+
+
+def test_copy_subresource_region(device):
+    ctx = device.get_immediate_context()
+    mips = [np.arange(8 * 8 * 4, dtype=np.uint8).reshape(8, 8, 4), np.full((4, 4, 4), 9, np.uint8)]
+    src = device.create_texture2d(g.Texture2DDesc(8, 8, mip_levels=2), mips)
+    dst = device.create_texture2d(g.Texture2DDesc(8, 8, mip_levels=2), [np.zeros((8, 8, 4), np.uint8),
+                                                                        np.zeros((4, 4, 4), np.uint8)])
+    ctx.copy_subresource_region(dst, 0, 5, 4, 0, src, 0, g.Box(1, 2, 0, 4, 5, 1))  # 3x3 block
+    ctx.copy_subresource_region(dst, 1, 0, 0, 0, src, 1)  # a whole mip
+    staging = device.create_texture2d(g.Texture2DDesc(8, 8, mip_levels=2, usage=g.Usage.STAGING, bind_flags=0,
+                                                      cpu_access_flags=g.CpuAccessFlag.READ))
+    ctx.copy_resource(staging, dst)
+    got = ctx.map(staging, 0, g.MapType.READ).data.reshape(8, 8, 4)
+    ctx.unmap(staging, 0)
+    expected = np.zeros((8, 8, 4), np.uint8)
+    expected[4:7, 5:8] = mips[0][2:5, 1:4]
+    assert np.array_equal(got, expected)
+    assert np.all(ctx.map(staging, 1, g.MapType.READ).data == 9)
+    ctx.unmap(staging, 1)
+
+    a = device.create_buffer(g.BufferDesc(64, g.BindFlag.VERTEX_BUFFER), np.arange(64, dtype=np.uint8))
+    b = device.create_buffer(g.BufferDesc(64, 0, g.Usage.STAGING, g.CpuAccessFlag.READ))
+    ctx.copy_subresource_region(b, 0, 8, 0, 0, a, 0, g.Box(16, 0, 0, 32, 1, 1))
+    got = ctx.map(b, 0, g.MapType.READ).data
+    ctx.unmap(b, 0)
+    assert np.array_equal(got[8:24], np.arange(16, 32)) and not got[:8].any() and not got[24:].any()
+
+    # Out-of-range boxes are refused with the command named, and nothing else is lost.
+    ctx.copy_subresource_region(dst, 0, 6, 6, 0, src, 0, g.Box(0, 0, 0, 4, 4, 1))
+    device.connection.kick()
+    device.connection.wait_fence(device.connection.fence())
+    (entry,) = device.host_errors()
+    assert entry.code == ErrorCode.INVALID_CALL and "does not fit" in entry.detail

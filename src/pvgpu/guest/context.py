@@ -172,6 +172,15 @@ class DeviceContext:
     def copy_resource(self, dst: Buffer | Texture2D, src: Buffer | Texture2D) -> None:
         self.conn.emit("COPY_RESOURCE", dst=dst.id, src=src.id)
 
+    def copy_subresource_region(self, dst: Buffer | Texture2D, dst_subresource: int, dst_x: int, dst_y: int,
+                                dst_z: int, src: Buffer | Texture2D, src_subresource: int,
+                                src_box: Box | None = None) -> None:
+        b = src_box or Box(0, 0, 0, 0, 0, 0)
+        self.conn.emit("COPY_SUBRESOURCE_REGION", dst=dst.id, dst_subresource=dst_subresource, dst_x=dst_x,
+                       dst_y=dst_y, dst_z=dst_z, src=src.id, src_subresource=src_subresource,
+                       has_box=int(src_box is not None), box_left=b.left, box_top=b.top, box_front=b.front,
+                       box_right=b.right, box_bottom=b.bottom, box_back=b.back)
+
     def _subresource_layout(self, resource, subresource: int) -> tuple[int, int, int]:
         """(row pitch, rows, total bytes) of a subresource, tightly packed."""
         if isinstance(resource, Buffer):

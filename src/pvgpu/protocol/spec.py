@@ -242,6 +242,13 @@ COMMANDS: tuple[Command, ...] = (
             "IDXGISwapChain::ResizeBuffers; no view of the back buffer may be alive.",
             obj("swap_chain", K.SWAP_CHAIN), u32("buffer_count"), u32("width"), u32("height"),
             enum_field("format", DxgiFormat)),
+    command(44, "COPY_SUBRESOURCE_REGION",
+            "ID3D11DeviceContext::CopySubresourceRegion. With has_box=0 the whole source subresource "
+            "is copied; for buffers the box's left/right are byte offsets and dst_x the destination offset.",
+            obj("dst", *RESOURCE_KINDS), u32("dst_subresource"), u32("dst_x"), u32("dst_y"), u32("dst_z"),
+            obj("src", *RESOURCE_KINDS), u32("src_subresource"), boolean("has_box"),
+            u32("box_left"), u32("box_top"), u32("box_front"), u32("box_right"), u32("box_bottom"),
+            u32("box_back")),
 )
 
 BY_NAME: dict[str, Command] = {c.name: c for c in COMMANDS}

@@ -415,6 +415,61 @@ class Renderer:
         self._use(dst)
         self._use(src)
 
+    def copy_subresource_region(self, dst, dst_subresource, dst_x, dst_y, dst_z, src, src_subresource, has_box,
+                                box_left, box_top, box_front, box_right, box_bottom, box_back) -> None:
+        if type(dst) is not type(src):
+            raise invalid("CopySubresourceRegion needs two resources of the same kind")
+        if dst.usage == Usage.IMMUTABLE:
+            raise invalid("cannot copy into an IMMUTABLE resource")
+        if isinstance(dst, Buffer):
+            if dst_subresource or src_subresource:
+                raise invalid("a buffer has one subresource (0)")
+            lo, hi = (box_left, box_right) if has_box else (0, src.byte_width)
+            if not (lo <= hi <= src.byte_width):
+                raise invalid(f"source range [{lo}, {hi}) is outside the {src.byte_width}-byte buffer")
+            if dst_x + (hi - lo) > dst.byte_width:
+                raise invalid(f"{hi - lo} bytes at offset {dst_x} do not fit the {dst.byte_width}-byte destination")
+            if dst is src and lo < dst_x + (hi - lo) and dst_x < hi:
+                raise invalid("source and destination ranges of one buffer overlap")
+            if lo % 4 or dst_x % 4 or (hi - lo) % 4:
+                raise unsupported("buffer region copies must start, end and land on 4-byte boundaries")
+            if hi == lo:
+                return
+            self._materialize_clears()
+            self._end_pass()
+            self.encoder.copy_buffer_to_buffer(src.backing, lo, dst.backing, dst_x, hi - lo)
+        else:
+            for tex, sub, what in ((dst, dst_subresource, "destination"), (src, src_subresource, "source")):
+                if sub >= tex.mip_levels:
+                    raise invalid(f"{what} subresource {sub} does not exist ({tex.mip_levels} mips)")
+            if dst.format != src.format and SRGB_PAIRS.get(dst.format) != src.format:
+                raise invalid(f"formats {src.format.name} and {dst.format.name} are not copy-compatible")
+            sw, sh = src.mip_size(src_subresource)
+            left, top, right, bottom = (box_left, box_top, box_right, box_bottom) if has_box else (0, 0, sw, sh)
+            if has_box and (box_front, box_back) != (0, 1):
+                raise invalid(f"a 2D box spans front 0 to back 1, not {box_front} to {box_back}")
+            if not (left <= right <= sw and top <= bottom <= sh):
+                raise invalid(f"box ({left},{top})-({right},{bottom}) is outside source mip {src_subresource} "
+                              f"({sw}x{sh})")
+            dw, dh = dst.mip_size(dst_subresource)
+            if dst_z or dst_x + (right - left) > dw or dst_y + (bottom - top) > dh:
+                raise invalid(f"the {right - left}x{bottom - top} region at ({dst_x},{dst_y},{dst_z}) does not fit "
+                              f"destination mip {dst_subresource} ({dw}x{dh})")
+            if dst is src and dst_subresource == src_subresource:
+                raise unsupported("copies within one subresource are not offered")
+            if dst.format in DEPTH_FORMATS and (left, top, right, bottom, dst_x, dst_y) != (0, 0, sw, sh, 0, 0):
+                raise unsupported("depth-stencil copies must cover whole subresources")
+            if right == left or bottom == top:
+                return
+            self._materialize_clears()
+            self._end_pass()
+            self.encoder.copy_texture_to_texture(
+                {"texture": src.texture, "mip_level": src_subresource, "origin": (left, top, 0)},
+                {"texture": dst.texture, "mip_level": dst_subresource, "origin": (dst_x, dst_y, 0)},
+                (right - left, bottom - top, 1))
+        self._use(dst)
+        self._use(src)
+
     # --- views and state objects -----------------------------------------------------------
     def _view(self, resource: Texture2D, format: int, base_mip: int, mip_count: int, need: int, what: str) -> View:
         if not resource.bind_flags & need:
