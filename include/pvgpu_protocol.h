@@ -421,6 +421,7 @@ static inline uint32_t pvgpu_record_size(uint32_t payload_bytes)
 #define PVGPU_OP_CREATE_SWAP_CHAIN 41u  /* IDXGIFactory::CreateSwapChain; `buffer` is the id the guest gives the back buffer texture. */
 #define PVGPU_OP_PRESENT 42u  /* IDXGISwapChain::Present: hand the back buffer to the host's presenters. */
 #define PVGPU_OP_RESIZE_BUFFERS 43u  /* IDXGISwapChain::ResizeBuffers; no view of the back buffer may be alive. */
+#define PVGPU_OP_MAP_WRITE_NO_OVERWRITE 45u  /* Unmap of a Map(WRITE_NO_OVERWRITE) of a DYNAMIC buffer: the bytes are written in place (the guest promised that work in flight does not read them). */
 #define PVGPU_OP_COPY_SUBRESOURCE_REGION 44u  /* ID3D11DeviceContext::CopySubresourceRegion. With has_box=0 the whole source subresource is copied; for buffers the box's left/right are byte offsets and dst_x the destination offset. */
 
 /* ---- array elements ---- */
@@ -1138,6 +1139,19 @@ _Static_assert(offsetof(PvgpuCmdResizeBuffers, buffer_count) == 4, "PvgpuCmdResi
 _Static_assert(offsetof(PvgpuCmdResizeBuffers, width) == 8, "PvgpuCmdResizeBuffers.width must be at offset 8");
 _Static_assert(offsetof(PvgpuCmdResizeBuffers, height) == 12, "PvgpuCmdResizeBuffers.height must be at offset 12");
 _Static_assert(offsetof(PvgpuCmdResizeBuffers, format) == 16, "PvgpuCmdResizeBuffers.format must be at offset 16");
+
+/* PVGPU_OP_MAP_WRITE_NO_OVERWRITE: Unmap of a Map(WRITE_NO_OVERWRITE) of a DYNAMIC buffer: the bytes are written in place (the guest promised that work in flight does not read them). */
+typedef struct PvgpuCmdMapWriteNoOverwrite {
+    uint32_t resource;  /* id of a BUFFER */
+    uint32_t dst_offset;
+    uint64_t src_offset;  /* heap offset of src */
+    uint64_t src_size;  /* byte size of src (0: none) */
+} PvgpuCmdMapWriteNoOverwrite;
+_Static_assert(sizeof(PvgpuCmdMapWriteNoOverwrite) == 24, "PvgpuCmdMapWriteNoOverwrite must be 24 bytes");
+_Static_assert(offsetof(PvgpuCmdMapWriteNoOverwrite, resource) == 0, "PvgpuCmdMapWriteNoOverwrite.resource must be at offset 0");
+_Static_assert(offsetof(PvgpuCmdMapWriteNoOverwrite, dst_offset) == 4, "PvgpuCmdMapWriteNoOverwrite.dst_offset must be at offset 4");
+_Static_assert(offsetof(PvgpuCmdMapWriteNoOverwrite, src_offset) == 8, "PvgpuCmdMapWriteNoOverwrite.src_offset must be at offset 8");
+_Static_assert(offsetof(PvgpuCmdMapWriteNoOverwrite, src_size) == 16, "PvgpuCmdMapWriteNoOverwrite.src_size must be at offset 16");
 
 /* PVGPU_OP_COPY_SUBRESOURCE_REGION: ID3D11DeviceContext::CopySubresourceRegion. With has_box=0 the whole source subresource is copied; for buffers the box's left/right are byte offsets and dst_x the destination offset. */
 typedef struct PvgpuCmdCopySubresourceRegion {

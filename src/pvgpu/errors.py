@@ -25,6 +25,10 @@ class DeviceLostError(PvgpuError):
     """The host put this guest's device in the device-lost state."""
 
 
+class WasStillDrawingError(PvgpuError):
+    """Map with DO_NOT_WAIT found the GPU still busy (DXGI_ERROR_WAS_STILL_DRAWING): map again."""
+
+
 class HostReportedError(PvgpuError):
     """The host rejected one or more commands; the message lists the error-log entries."""
 

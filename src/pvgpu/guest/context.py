@@ -7,8 +7,10 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import PvgpuError
-from ..protocol.enums import ClearFlag, DxgiFormat, MapType, PrimitiveTopology, ShaderStage
+from ..errors import PvgpuError, WasStillDrawingError
+from ..protocol.enums import (
+    MAP_FLAG_DO_NOT_WAIT, ClearFlag, CpuAccessFlag, DxgiFormat, MapType, PrimitiveTopology, ShaderStage, Usage,
+)
 from .connection import copy_out
 from .descs import Box, Rect, Viewport
 from .device import (
@@ -54,6 +56,8 @@ class DeviceContext:
         self._vs = _Stage(self.conn, ShaderStage.VERTEX)
         self._ps = _Stage(self.conn, ShaderStage.PIXEL)
         self._mapped: dict[tuple[int, int], tuple[MappedSubresource, int]] = {}
+        self._readbacks: dict[tuple[int, int], tuple[int, int]] = {}  # DO_NOT_WAIT reads in flight
+        self._shadows: dict[int, np.ndarray] = {}  # DYNAMIC buffers' contents, for WRITE_NO_OVERWRITE
 
     # --- input assembler ---------------------------------------------------------------------
     def ia_set_input_layout(self, layout: InputLayout | None) -> None:
@@ -191,26 +195,59 @@ class DeviceContext:
 
     def map(self, resource: Buffer | Texture2D, subresource: int = 0, map_type: MapType = MapType.READ,
             flags: int = 0) -> MappedSubresource:
-        """Map(READ) waits for the GPU and returns the contents; Map(WRITE_DISCARD) returns a
-        buffer to fill, sent to the host by `unmap`."""
+        """ID3D11DeviceContext::Map with D3D11's rules for each map type:
+
+        - READ, WRITE, READ_WRITE on STAGING resources (with the matching CPU access): the data
+          is the subresource's current contents; what WRITE and READ_WRITE leave in it is sent
+          back by `unmap`. With MAP_FLAG_DO_NOT_WAIT a READ whose data is not ready yet raises
+          WasStillDrawingError instead of waiting (map again later).
+        - WRITE_DISCARD on DYNAMIC resources: a fresh buffer to fill, sent by `unmap`.
+        - WRITE_NO_OVERWRITE on DYNAMIC buffers: the current contents; `unmap` writes them in
+          place, as D3D11 does, trusting that work in flight does not read what was changed.
+        """
         key = (resource.id, subresource)
         if key in self._mapped:
             raise PvgpuError(f"subresource {subresource} of {resource} is already mapped")
+        map_type = MapType(map_type)
+        desc = resource.desc
         row, rows, total = self._subresource_layout(resource, subresource)
-        if map_type == MapType.READ:
-            off = self.conn.reserve_heap(total)
-            self.conn.emit("MAP_READ", resource=resource.id, subresource=subresource, dst_row_pitch=row,
-                           dst_depth_pitch=row * rows, dst_offset=off, dst_size=total)
-            self.conn.finish()
-            data = copy_out(self.conn.region.heap[off:off + total])
+        if map_type in (MapType.READ, MapType.WRITE, MapType.READ_WRITE):
+            need = {MapType.READ: CpuAccessFlag.READ, MapType.WRITE: CpuAccessFlag.WRITE,
+                    MapType.READ_WRITE: CpuAccessFlag.READ | CpuAccessFlag.WRITE}[map_type]
+            if desc.usage != Usage.STAGING or (desc.cpu_access_flags & need) != need:
+                raise PvgpuError(f"Map({map_type.name}) needs a STAGING resource with CPU access "
+                                 f"{CpuAccessFlag(need).name}")
+            data = self._read_back(resource, subresource, row, rows, total, flags & MAP_FLAG_DO_NOT_WAIT)
         elif map_type == MapType.WRITE_DISCARD:
+            if desc.usage != Usage.DYNAMIC:
+                raise PvgpuError("Map(WRITE_DISCARD) needs a DYNAMIC resource")
             data = np.zeros(total, dtype=np.uint8)
-        else:
-            raise PvgpuError(f"map type {MapType(map_type).name} is not offered by this protocol version "
-                             f"(READ and WRITE_DISCARD are)")
+        else:  # WRITE_NO_OVERWRITE
+            if desc.usage != Usage.DYNAMIC or not isinstance(resource, Buffer):
+                raise PvgpuError("Map(WRITE_NO_OVERWRITE) needs a DYNAMIC buffer")
+            shadow = self._shadows.get(resource.id)
+            if shadow is None:
+                raise PvgpuError("Map(WRITE_NO_OVERWRITE) before any Map(WRITE_DISCARD) of this buffer")
+            data = shadow.copy()
         mapped = MappedSubresource(data, row, row * rows)
         self._mapped[key] = (mapped, map_type)
         return mapped
+
+    def _read_back(self, resource, subresource: int, row: int, rows: int, total: int, do_not_wait: int):
+        key = (resource.id, subresource)
+        pending = self._readbacks.pop(key, None)
+        if pending is None:
+            off = self.conn.reserve_heap(total)
+            self.conn.emit("MAP_READ", resource=resource.id, subresource=subresource, dst_row_pitch=row,
+                           dst_depth_pitch=row * rows, dst_offset=off, dst_size=total)
+            pending = (off, self.conn.fence())
+        off, fence = pending
+        if do_not_wait and self.conn.completed_fence < fence:
+            self._readbacks[key] = pending
+            raise WasStillDrawingError(f"subresource {subresource} of {resource} is still being drawn")
+        self.conn.wait_fence(fence)
+        self.conn.raise_host_errors()
+        return copy_out(self.conn.region.heap[off:off + total])
 
     def unmap(self, resource: Buffer | Texture2D, subresource: int = 0) -> None:
         try:
@@ -221,6 +258,19 @@ class DeviceContext:
             off, size = self.conn.upload(mapped.data)
             self.conn.emit("MAP_WRITE_DISCARD", resource=resource.id, subresource=subresource,
                            src_row_pitch=mapped.row_pitch, src_offset=off, src_size=size)
+            if isinstance(resource, Buffer):
+                self._shadows[resource.id] = mapped.data.copy()
+        elif map_type == MapType.WRITE_NO_OVERWRITE:
+            old = self._shadows[resource.id]
+            changed = np.flatnonzero(old != mapped.data)
+            if changed.size:
+                lo, hi = int(changed[0]) // 4 * 4, min(len(old), (int(changed[-1]) + 4) // 4 * 4)
+                off, size = self.conn.upload(mapped.data[lo:hi])
+                self.conn.emit("MAP_WRITE_NO_OVERWRITE", resource=resource.id, dst_offset=lo, src_offset=off,
+                               src_size=size)
+            self._shadows[resource.id] = mapped.data.copy()
+        elif map_type in (MapType.WRITE, MapType.READ_WRITE):
+            self.update_subresource(resource, subresource, None, mapped.data, mapped.row_pitch, mapped.depth_pitch)
 
     def flush(self) -> None:
         self.conn.emit("FLUSH")

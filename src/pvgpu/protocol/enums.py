@@ -50,6 +50,9 @@ class ResourceMiscFlag(enum.IntFlag):
     """No misc flags are offered yet (mip generation, sharing and cubes come later)."""
 
 
+MAP_FLAG_DO_NOT_WAIT = 0x100000  # D3D11_MAP_FLAG_DO_NOT_WAIT
+
+
 class MapType(enum.IntEnum):
     READ = 1
     WRITE = 2

@@ -242,6 +242,10 @@ COMMANDS: tuple[Command, ...] = (
             "IDXGISwapChain::ResizeBuffers; no view of the back buffer may be alive.",
             obj("swap_chain", K.SWAP_CHAIN), u32("buffer_count"), u32("width"), u32("height"),
             enum_field("format", DxgiFormat)),
+    command(45, "MAP_WRITE_NO_OVERWRITE",
+            "Unmap of a Map(WRITE_NO_OVERWRITE) of a DYNAMIC buffer: the bytes are written in place "
+            "(the guest promised that work in flight does not read them).",
+            obj("resource", K.BUFFER), u32("dst_offset"), heap_range("src")),
     command(44, "COPY_SUBRESOURCE_REGION",
             "ID3D11DeviceContext::CopySubresourceRegion. With has_box=0 the whole source subresource "
             "is copied; for buffers the box's left/right are byte offsets and dst_x the destination offset.",

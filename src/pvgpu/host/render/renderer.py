@@ -941,8 +941,8 @@ class Renderer:
 
     # --- CPU access, sync, presentation --------------------------------------------------------
     def map_read(self, resource, subresource, dst_row_pitch, dst_depth_pitch, dst) -> None:
-        if not resource.cpu_access_flags & CpuAccessFlag.READ:
-            raise invalid("Map(READ) needs a resource created with CPU_ACCESS_READ (a STAGING resource)")
+        if resource.usage != Usage.STAGING:
+            raise invalid("Map(READ/WRITE/READ_WRITE) needs a STAGING resource")
         if dst is None:
             raise invalid("Map(READ) without a destination range")
         if isinstance(resource, Buffer):
@@ -985,6 +985,19 @@ class Renderer:
             self._write_buffer(resource, 0, src[:resource.byte_width], whole=True)
             return
         self._write_texture(resource, subresource, False, (0, 0, 0, 0), src_row_pitch, src)
+
+    def map_write_no_overwrite(self, resource, dst_offset, src) -> None:
+        if resource.usage != Usage.DYNAMIC or not resource.cpu_access_flags & CpuAccessFlag.WRITE:
+            raise invalid("Map(WRITE_NO_OVERWRITE) needs a DYNAMIC buffer with CPU_ACCESS_WRITE")
+        if src is None:
+            raise invalid("Map(WRITE_NO_OVERWRITE) without data")
+        if dst_offset + len(src) > resource.byte_width:
+            raise invalid(f"{len(src)} bytes at {dst_offset} reach past the {resource.byte_width}-byte buffer")
+        if dst_offset % 4 or (len(src) % 4 and dst_offset + len(src) != resource.byte_width):
+            raise unsupported("no-overwrite writes must start and end on 4-byte boundaries")
+        # In place, no renaming, no submit: the guest promised in-flight work does not read these bytes.
+        self.queue.write_buffer(resource.backing, dst_offset, _padded(src, 4))
+        self.readback.idle = False
 
     def flush(self) -> None:
         self.submit()
