@@ -67,7 +67,8 @@ _Static_assert(sizeof(float) == 4, "pvgpu needs a 32-bit float");
 #define PVGPU_CPU_ACCESS_FLAG_WRITE 0x00010000u
 #define PVGPU_CPU_ACCESS_FLAG_READ 0x00020000u
 
-/* ResourceMiscFlag: no values are defined yet; send 0. */
+/* ResourceMiscFlag (flags) */
+#define PVGPU_RESOURCE_MISC_FLAG_GENERATE_MIPS 0x00000001u
 
 /* MapType */
 #define PVGPU_MAP_TYPE_READ 1u
@@ -421,6 +422,7 @@ static inline uint32_t pvgpu_record_size(uint32_t payload_bytes)
 #define PVGPU_OP_CREATE_SWAP_CHAIN 41u  /* IDXGIFactory::CreateSwapChain; `buffer` is the id the guest gives the back buffer texture. */
 #define PVGPU_OP_PRESENT 42u  /* IDXGISwapChain::Present: hand the back buffer to the host's presenters. */
 #define PVGPU_OP_RESIZE_BUFFERS 43u  /* IDXGISwapChain::ResizeBuffers; no view of the back buffer may be alive. */
+#define PVGPU_OP_GENERATE_MIPS 46u  /* ID3D11DeviceContext::GenerateMips: fill the view's lower mips from its most detailed one (the texture needs RESOURCE_MISC_GENERATE_MIPS, RENDER_TARGET and SHADER_RESOURCE). */
 #define PVGPU_OP_MAP_WRITE_NO_OVERWRITE 45u  /* Unmap of a Map(WRITE_NO_OVERWRITE) of a DYNAMIC buffer: the bytes are written in place (the guest promised that work in flight does not read them). */
 #define PVGPU_OP_COPY_SUBRESOURCE_REGION 44u  /* ID3D11DeviceContext::CopySubresourceRegion. With has_box=0 the whole source subresource is copied; for buffers the box's left/right are byte offsets and dst_x the destination offset. */
 
@@ -539,7 +541,7 @@ typedef struct PvgpuCmdCreateBuffer {
     uint32_t usage;  /* PVGPU_USAGE_* */
     uint32_t bind_flags;  /* PVGPU_BIND_FLAG_* bits */
     uint32_t cpu_access_flags;  /* PVGPU_CPU_ACCESS_FLAG_* bits */
-    uint32_t misc_flags;  /* 0 (no ResourceMiscFlag bits are defined yet) */
+    uint32_t misc_flags;  /* PVGPU_RESOURCE_MISC_FLAG_* bits */
     uint32_t structure_byte_stride;
     uint32_t _pad0;  /* padding, write 0 */
     uint64_t initial_data_offset;  /* heap offset of initial_data */
@@ -570,7 +572,7 @@ typedef struct PvgpuCmdCreateTexture2d {
     uint32_t usage;  /* PVGPU_USAGE_* */
     uint32_t bind_flags;  /* PVGPU_BIND_FLAG_* bits */
     uint32_t cpu_access_flags;  /* PVGPU_CPU_ACCESS_FLAG_* bits */
-    uint32_t misc_flags;  /* 0 (no ResourceMiscFlag bits are defined yet) */
+    uint32_t misc_flags;  /* PVGPU_RESOURCE_MISC_FLAG_* bits */
     uint64_t initial_data_offset;  /* heap offset of initial_data */
     uint64_t initial_data_size;  /* byte size of initial_data (0: none) */
 } PvgpuCmdCreateTexture2d;
@@ -1139,6 +1141,13 @@ _Static_assert(offsetof(PvgpuCmdResizeBuffers, buffer_count) == 4, "PvgpuCmdResi
 _Static_assert(offsetof(PvgpuCmdResizeBuffers, width) == 8, "PvgpuCmdResizeBuffers.width must be at offset 8");
 _Static_assert(offsetof(PvgpuCmdResizeBuffers, height) == 12, "PvgpuCmdResizeBuffers.height must be at offset 12");
 _Static_assert(offsetof(PvgpuCmdResizeBuffers, format) == 16, "PvgpuCmdResizeBuffers.format must be at offset 16");
+
+/* PVGPU_OP_GENERATE_MIPS: ID3D11DeviceContext::GenerateMips: fill the view's lower mips from its most detailed one (the texture needs RESOURCE_MISC_GENERATE_MIPS, RENDER_TARGET and SHADER_RESOURCE). */
+typedef struct PvgpuCmdGenerateMips {
+    uint32_t view;  /* id of a SHADER_RESOURCE_VIEW */
+} PvgpuCmdGenerateMips;
+_Static_assert(sizeof(PvgpuCmdGenerateMips) == 4, "PvgpuCmdGenerateMips must be 4 bytes");
+_Static_assert(offsetof(PvgpuCmdGenerateMips, view) == 0, "PvgpuCmdGenerateMips.view must be at offset 0");
 
 /* PVGPU_OP_MAP_WRITE_NO_OVERWRITE: Unmap of a Map(WRITE_NO_OVERWRITE) of a DYNAMIC buffer: the bytes are written in place (the guest promised that work in flight does not read them). */
 typedef struct PvgpuCmdMapWriteNoOverwrite {

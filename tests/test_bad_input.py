@@ -522,7 +522,7 @@ def _enum_cases():
         "topology_0": ("SET_PRIMITIVE_TOPOLOGY", dict(topology=0), None, None),
         "bind_flags_unknown_bit": ("CREATE_BUFFER", dict(buffer=new, byte_width=16, bind_flags=0x8000_0001), None,
                                    new),
-        "misc_flags_none_offered": ("CREATE_BUFFER", dict(buffer=new, byte_width=16, bind_flags=1, misc_flags=1),
+        "misc_flags_unknown_bit": ("CREATE_BUFFER", dict(buffer=new, byte_width=16, bind_flags=1, misc_flags=0x2),
                                     None, new),
         "usage_7": ("CREATE_BUFFER", dict(buffer=new, byte_width=16, bind_flags=1, usage=7), None, new),
         "bool_2": ("CREATE_RASTERIZER_STATE", dict(state=new, fill_mode=3, cull_mode=1, front_counter_clockwise=2,

@@ -483,3 +483,30 @@ def test_copy_subresource_region(device):
     device.connection.wait_fence(device.connection.fence())
     (entry,) = device.host_errors()
     assert entry.code == ErrorCode.INVALID_CALL and "does not fit" in entry.detail
+
+
+def test_generate_mips_box_filters_each_level(device):
+    ctx = device.get_immediate_context()
+    base = np.random.default_rng(5).integers(0, 256, (16, 16, 4), dtype=np.uint8)
+    tex = device.create_texture2d(g.Texture2DDesc(16, 16, mip_levels=0, misc_flags=g.ResourceMiscFlag.GENERATE_MIPS,
+                                                  bind_flags=g.BindFlag.RENDER_TARGET | g.BindFlag.SHADER_RESOURCE),
+                                  [base] + [np.zeros((s, s, 4), np.uint8) for s in (8, 4, 2, 1)])
+    ctx.generate_mips(device.create_shader_resource_view(tex))
+    staging = device.create_texture2d(g.Texture2DDesc(16, 16, mip_levels=5, usage=g.Usage.STAGING, bind_flags=0,
+                                                      cpu_access_flags=g.CpuAccessFlag.READ))
+    ctx.copy_resource(staging, tex)
+    expected = base.astype(np.float64)
+    for mip in range(1, 5):
+        expected = expected.reshape(expected.shape[0] // 2, 2, expected.shape[1] // 2, 2, 4).mean(axis=(1, 3))
+        size = 16 >> mip
+        got = ctx.map(staging, mip, g.MapType.READ).data.reshape(size, size, 4)
+        ctx.unmap(staging, mip)
+        assert np.abs(got.astype(np.float64) - expected).max() <= 1.5 * mip, f"mip {mip}"
+    # Without the misc flag: a clear error, nothing drawn.
+    plain = device.create_texture2d(g.Texture2DDesc(4, 4, mip_levels=0,
+                                                    bind_flags=g.BindFlag.RENDER_TARGET | g.BindFlag.SHADER_RESOURCE))
+    ctx.generate_mips(device.create_shader_resource_view(plain))
+    device.connection.kick()
+    device.connection.wait_fence(device.connection.fence())
+    (entry,) = device.host_errors()
+    assert entry.code == ErrorCode.INVALID_CALL and "GENERATE_MIPS" in entry.detail

@@ -176,6 +176,9 @@ class DeviceContext:
     def copy_resource(self, dst: Buffer | Texture2D, src: Buffer | Texture2D) -> None:
         self.conn.emit("COPY_RESOURCE", dst=dst.id, src=src.id)
 
+    def generate_mips(self, view: ShaderResourceView) -> None:
+        self.conn.emit("GENERATE_MIPS", view=view.id)
+
     def copy_subresource_region(self, dst: Buffer | Texture2D, dst_subresource: int, dst_x: int, dst_y: int,
                                 dst_z: int, src: Buffer | Texture2D, src_subresource: int,
                                 src_box: Box | None = None) -> None:

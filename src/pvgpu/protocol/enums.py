@@ -47,7 +47,9 @@ class CpuAccessFlag(enum.IntFlag):
 
 
 class ResourceMiscFlag(enum.IntFlag):
-    """No misc flags are offered yet (mip generation, sharing and cubes come later)."""
+    """D3D11_RESOURCE_MISC_FLAG values offered so far (sharing and cubes come later)."""
+
+    GENERATE_MIPS = 0x1
 
 
 MAP_FLAG_DO_NOT_WAIT = 0x100000  # D3D11_MAP_FLAG_DO_NOT_WAIT

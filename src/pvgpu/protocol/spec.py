@@ -242,6 +242,10 @@ COMMANDS: tuple[Command, ...] = (
             "IDXGISwapChain::ResizeBuffers; no view of the back buffer may be alive.",
             obj("swap_chain", K.SWAP_CHAIN), u32("buffer_count"), u32("width"), u32("height"),
             enum_field("format", DxgiFormat)),
+    command(46, "GENERATE_MIPS",
+            "ID3D11DeviceContext::GenerateMips: fill the view's lower mips from its most detailed one "
+            "(the texture needs RESOURCE_MISC_GENERATE_MIPS, RENDER_TARGET and SHADER_RESOURCE).",
+            obj("view", K.SHADER_RESOURCE_VIEW)),
     command(45, "MAP_WRITE_NO_OVERWRITE",
             "Unmap of a Map(WRITE_NO_OVERWRITE) of a DYNAMIC buffer: the bytes are written in place "
             "(the guest promised that work in flight does not read them).",

@@ -45,6 +45,7 @@ class Texture2D:
     cpu_access_flags: int
     texture: Any
     bytes_per_texel: int
+    misc_flags: int = 0
     serial: int = field(default_factory=next_serial)
     used_generation: int = -1
     view_count: int = 0  # live views (ResizeBuffers needs none)

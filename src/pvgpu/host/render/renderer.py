@@ -21,6 +21,7 @@ import wgpu
 from ...protocol import bindings as B
 from ...protocol.enums import (
     BindFlag, ClearFlag, CpuAccessFlag, DxgiFormat, ErrorCode, FORMAT_BYTES, DEPTH_FORMATS, FormatSupport,
+    ResourceMiscFlag,
     InputClassification, PrimitiveTopology, ShaderStage, STENCIL_FORMATS, Usage,
 )
 from ...protocol.spec import APPEND_ALIGNED_ELEMENT
@@ -46,6 +47,20 @@ _VERTEX_BUFFER, _INDEX_BUFFER, _CONSTANT_BUFFER = (int(BindFlag.VERTEX_BUFFER), 
                                                    int(BindFlag.CONSTANT_BUFFER))
 #: Whole-buffer updates renamed (fresh backing) before the recorded work is submitted.
 MAX_RENAMES_PER_SUBMIT = 256
+#: GenerateMips: each mip is drawn from the one above with linear filtering (a 2x2 box filter
+#: for even sizes, gamma-correct for sRGB formats since sampling and writing convert).
+MIP_SHADER = """
+@group(0) @binding(0) var src: texture_2d<f32>;
+@group(0) @binding(1) var smp: sampler;
+struct VOut { @builtin(position) pos: vec4<f32>, @location(0) uv: vec2<f32> };
+@vertex
+fn vs(@builtin(vertex_index) i: u32) -> VOut {
+    let xy = vec2<f32>(f32((i << 1u) & 2u), f32(i & 2u));
+    return VOut(vec4<f32>(xy * 2.0 - 1.0, 0.0, 1.0), vec2<f32>(xy.x, 1.0 - xy.y));
+}
+@fragment
+fn fs(v: VOut) -> @location(0) vec4<f32> { return textureSampleLevel(src, smp, v.uv, 0.0); }
+"""
 #: Vertices (times instances) one draw may ask for: a cheap first line before the watchdog.
 MAX_DRAW_INVOCATIONS = 1 << 26
 
@@ -136,6 +151,8 @@ class Renderer:
                                label="pvgpu-null-srv")
         self._dummy_view = tex.create_view()
         self._dummy_sampler = d.create_sampler()
+        self._linear_sampler = d.create_sampler(mag_filter="linear", min_filter="linear")
+        self._mip_pipelines: dict[str, wgpu.GPURenderPipeline] = {}
         self._empty_bind_groups: dict[int, wgpu.GPUBindGroup] = {}
 
     # --- encoder and passes ------------------------------------------------------------------
@@ -237,6 +254,8 @@ class Renderer:
             raise invalid("a buffer cannot be bound as a render target or depth-stencil")
         if bind_flags & BindFlag.SHADER_RESOURCE:
             raise unsupported("buffer shader-resource views are not offered by this protocol version")
+        if misc_flags:
+            raise unsupported(f"misc flags {misc_flags:#x} are not offered for buffers")
         if bind_flags & BindFlag.CONSTANT_BUFFER and byte_width % 16:
             raise invalid(f"a constant buffer's byte_width must be a multiple of 16, not {byte_width}")
         if initial_data is not None and len(initial_data) < byte_width:
@@ -269,6 +288,12 @@ class Renderer:
         if bind_flags & BindFlag.SHADER_RESOURCE and not caps & FormatSupport.SHADER_LOAD:
             raise unsupported(f"format {fmt.name} cannot be read by shaders on this host")
         wgpu_format = TEXTURE_FORMATS[fmt]
+        if misc_flags & ResourceMiscFlag.GENERATE_MIPS:
+            want = BindFlag.RENDER_TARGET | BindFlag.SHADER_RESOURCE
+            if bind_flags & want != want:
+                raise invalid("RESOURCE_MISC_GENERATE_MIPS needs the RENDER_TARGET and SHADER_RESOURCE bind flags")
+            if not caps & FormatSupport.SHADER_SAMPLE:
+                raise unsupported(f"mips of {fmt.name} cannot be generated on this host (not filterable)")
         if not (1 <= width <= MAX_TEXTURE_DIM and 1 <= height <= MAX_TEXTURE_DIM):
             raise invalid(f"texture size {width}x{height} is outside 1..{MAX_TEXTURE_DIM}")
         if array_size != 1:
@@ -295,7 +320,7 @@ class Renderer:
         texture = self.device.create_texture(size=(width, height, 1), mip_level_count=mips, format=wgpu_format,
                                              usage=u)
         tex = Texture2D(width, height, mips, fmt, wgpu_format, usage, bind_flags, cpu_access_flags, texture,
-                        FORMAT_BYTES[fmt])
+                        FORMAT_BYTES[fmt], misc_flags=misc_flags)
         if initial_data is not None:
             if is_depth:
                 raise unsupported("initial data for depth textures is not offered (clear them instead)")
@@ -469,6 +494,33 @@ class Renderer:
                 (right - left, bottom - top, 1))
         self._use(dst)
         self._use(src)
+
+    def generate_mips(self, view) -> None:
+        tex = view.resource
+        if not tex.misc_flags & ResourceMiscFlag.GENERATE_MIPS:
+            raise invalid("GenerateMips needs a texture created with RESOURCE_MISC_GENERATE_MIPS")
+        self._materialize_clears()
+        self._end_pass()
+        pipeline = self._mip_pipelines.get(tex.wgpu_format)
+        if pipeline is None:
+            module = self.device.create_shader_module(code=MIP_SHADER)
+            pipeline = self.device.create_render_pipeline(
+                layout="auto", vertex={"module": module, "entry_point": "vs"},
+                primitive={"topology": "triangle-list"},
+                fragment={"module": module, "entry_point": "fs", "targets": [{"format": tex.wgpu_format}]})
+            self._mip_pipelines[tex.wgpu_format] = pipeline
+        for mip in range(view.base_mip, view.base_mip + view.mip_count - 1):
+            source = tex.texture.create_view(base_mip_level=mip, mip_level_count=1)
+            target = tex.texture.create_view(base_mip_level=mip + 1, mip_level_count=1)
+            group = self.device.create_bind_group(layout=pipeline.get_bind_group_layout(0), entries=[
+                {"binding": 0, "resource": source}, {"binding": 1, "resource": self._linear_sampler}])
+            p = self.encoder.begin_render_pass(color_attachments=[
+                {"view": target, "load_op": "clear", "store_op": "store", "clear_value": (0, 0, 0, 0)}])
+            p.set_pipeline(pipeline)
+            p.set_bind_group(0, group)
+            p.draw(3)
+            p.end()
+        self._use(tex)
 
     # --- views and state objects -----------------------------------------------------------
     def _view(self, resource: Texture2D, format: int, base_mip: int, mip_count: int, need: int, what: str) -> View:
