@@ -69,6 +69,7 @@ _Static_assert(sizeof(float) == 4, "pvgpu needs a 32-bit float");
 
 /* ResourceMiscFlag (flags) */
 #define PVGPU_RESOURCE_MISC_FLAG_GENERATE_MIPS 0x00000001u
+#define PVGPU_RESOURCE_MISC_FLAG_DRAWINDIRECT_ARGS 0x00000010u
 
 /* MapType */
 #define PVGPU_MAP_TYPE_READ 1u
@@ -422,6 +423,8 @@ static inline uint32_t pvgpu_record_size(uint32_t payload_bytes)
 #define PVGPU_OP_CREATE_SWAP_CHAIN 41u  /* IDXGIFactory::CreateSwapChain; `buffer` is the id the guest gives the back buffer texture. */
 #define PVGPU_OP_PRESENT 42u  /* IDXGISwapChain::Present: hand the back buffer to the host's presenters. */
 #define PVGPU_OP_RESIZE_BUFFERS 43u  /* IDXGISwapChain::ResizeBuffers; no view of the back buffer may be alive. */
+#define PVGPU_OP_DRAW_INSTANCED_INDIRECT 47u  /* ID3D11DeviceContext::DrawInstancedIndirect: the four draw arguments are read by the GPU from `args` (a buffer with RESOURCE_MISC_DRAWINDIRECT_ARGS) at `aligned_byte_offset`. */
+#define PVGPU_OP_DRAW_INDEXED_INSTANCED_INDIRECT 48u  /* ID3D11DeviceContext::DrawIndexedInstancedIndirect: five arguments read by the GPU from `args`. */
 #define PVGPU_OP_GENERATE_MIPS 46u  /* ID3D11DeviceContext::GenerateMips: fill the view's lower mips from its most detailed one (the texture needs RESOURCE_MISC_GENERATE_MIPS, RENDER_TARGET and SHADER_RESOURCE). */
 #define PVGPU_OP_MAP_WRITE_NO_OVERWRITE 45u  /* Unmap of a Map(WRITE_NO_OVERWRITE) of a DYNAMIC buffer: the bytes are written in place (the guest promised that work in flight does not read them). */
 #define PVGPU_OP_COPY_SUBRESOURCE_REGION 44u  /* ID3D11DeviceContext::CopySubresourceRegion. With has_box=0 the whole source subresource is copied; for buffers the box's left/right are byte offsets and dst_x the destination offset. */
@@ -1141,6 +1144,24 @@ _Static_assert(offsetof(PvgpuCmdResizeBuffers, buffer_count) == 4, "PvgpuCmdResi
 _Static_assert(offsetof(PvgpuCmdResizeBuffers, width) == 8, "PvgpuCmdResizeBuffers.width must be at offset 8");
 _Static_assert(offsetof(PvgpuCmdResizeBuffers, height) == 12, "PvgpuCmdResizeBuffers.height must be at offset 12");
 _Static_assert(offsetof(PvgpuCmdResizeBuffers, format) == 16, "PvgpuCmdResizeBuffers.format must be at offset 16");
+
+/* PVGPU_OP_DRAW_INSTANCED_INDIRECT: ID3D11DeviceContext::DrawInstancedIndirect: the four draw arguments are read by the GPU from `args` (a buffer with RESOURCE_MISC_DRAWINDIRECT_ARGS) at `aligned_byte_offset`. */
+typedef struct PvgpuCmdDrawInstancedIndirect {
+    uint32_t args;  /* id of a BUFFER */
+    uint32_t aligned_byte_offset;
+} PvgpuCmdDrawInstancedIndirect;
+_Static_assert(sizeof(PvgpuCmdDrawInstancedIndirect) == 8, "PvgpuCmdDrawInstancedIndirect must be 8 bytes");
+_Static_assert(offsetof(PvgpuCmdDrawInstancedIndirect, args) == 0, "PvgpuCmdDrawInstancedIndirect.args must be at offset 0");
+_Static_assert(offsetof(PvgpuCmdDrawInstancedIndirect, aligned_byte_offset) == 4, "PvgpuCmdDrawInstancedIndirect.aligned_byte_offset must be at offset 4");
+
+/* PVGPU_OP_DRAW_INDEXED_INSTANCED_INDIRECT: ID3D11DeviceContext::DrawIndexedInstancedIndirect: five arguments read by the GPU from `args`. */
+typedef struct PvgpuCmdDrawIndexedInstancedIndirect {
+    uint32_t args;  /* id of a BUFFER */
+    uint32_t aligned_byte_offset;
+} PvgpuCmdDrawIndexedInstancedIndirect;
+_Static_assert(sizeof(PvgpuCmdDrawIndexedInstancedIndirect) == 8, "PvgpuCmdDrawIndexedInstancedIndirect must be 8 bytes");
+_Static_assert(offsetof(PvgpuCmdDrawIndexedInstancedIndirect, args) == 0, "PvgpuCmdDrawIndexedInstancedIndirect.args must be at offset 0");
+_Static_assert(offsetof(PvgpuCmdDrawIndexedInstancedIndirect, aligned_byte_offset) == 4, "PvgpuCmdDrawIndexedInstancedIndirect.aligned_byte_offset must be at offset 4");
 
 /* PVGPU_OP_GENERATE_MIPS: ID3D11DeviceContext::GenerateMips: fill the view's lower mips from its most detailed one (the texture needs RESOURCE_MISC_GENERATE_MIPS, RENDER_TARGET and SHADER_RESOURCE). */
 typedef struct PvgpuCmdGenerateMips {

@@ -510,3 +510,47 @@ def test_generate_mips_box_filters_each_level(device):
     device.connection.wait_fence(device.connection.fence())
     (entry,) = device.host_errors()
     assert entry.code == ErrorCode.INVALID_CALL and "GENERATE_MIPS" in entry.detail
+
+
+def test_indirect_draws_match_direct_draws(host, device):
+    """DrawInstancedIndirect / DrawIndexedInstancedIndirect draw what the same direct draws do."""
+    frames = []
+    for indirect in (False, True):
+        chain, rtv = guest_target(device, 32, 32)
+        ctx = device.get_immediate_context()
+        quads = np.concatenate([SMALL - 0.4, SMALL + 0.4]).astype(np.float32)
+        vb = device.create_buffer(g.BufferDesc(quads.nbytes, g.BindFlag.VERTEX_BUFFER), quads)
+        ib = device.create_buffer(g.BufferDesc(12, g.BindFlag.INDEX_BUFFER), np.arange(6, dtype=np.uint16))
+        red = device.create_buffer(g.BufferDesc(16, g.BindFlag.CONSTANT_BUFFER), np.array([1, 0, 0, 1], np.float32))
+        args = np.array([6, 1, 0, 0, 6, 1, 0, 6, 0, 0], np.uint32)  # (non-indexed) then (indexed, base vertex 6)
+        arg_buf = device.create_buffer(g.BufferDesc(args.nbytes, 0, misc_flags=g.ResourceMiscFlag.DRAWINDIRECT_ARGS),
+                                       args)
+        ctx.om_set_render_targets([rtv])
+        ctx.clear_render_target_view(rtv, (0, 0, 0, 1))
+        ctx.rs_set_viewports([g.Viewport(0, 0, 32, 32)])
+        ctx.rs_set_state(device.create_rasterizer_state(g.RasterizerDesc(cull_mode=g.CullMode.NONE)))
+        ctx.ia_set_input_layout(device.create_input_layout([g.InputElementDesc("P", 0, g.DxgiFormat.R32G32_FLOAT)]))
+        ctx.ia_set_vertex_buffers(0, [vb], [8])
+        ctx.ia_set_index_buffer(ib, g.DxgiFormat.R16_UINT)
+        ctx.ia_set_primitive_topology(g.PrimitiveTopology.TRIANGLELIST)
+        ctx.vs_set_shader(device.create_vertex_shader(QUAD_VS))
+        ctx.ps_set_shader(device.create_pixel_shader(SOLID_PS))
+        ctx.ps_set_constant_buffers(0, [red])
+        if indirect:
+            ctx.draw_instanced_indirect(arg_buf, 0)
+            ctx.draw_indexed_instanced_indirect(arg_buf, 16)
+        else:
+            ctx.draw_instanced(6, 1, 0, 0)
+            ctx.draw_indexed_instanced(6, 1, 0, 6, 0)
+        chain.present()
+        chain.wait_idle()
+        frames.append(list(host.frames.values())[0][-1].copy())
+    assert np.array_equal(frames[0], frames[1])
+    assert (frames[1][..., 0] == 255).sum() > 50  # both quads are there
+    # Arguments outside the buffer, or a buffer without the misc flag: refused, named.
+    ctx.draw_instanced_indirect(arg_buf, 32)
+    ctx.draw_instanced_indirect(vb, 0)
+    device.connection.kick()
+    device.connection.wait_fence(device.connection.fence())
+    details = [e.detail for e in device.host_errors()]
+    assert len(details) == 2 and "inside the" in details[0] and "DRAWINDIRECT_ARGS" in details[1]

@@ -147,6 +147,12 @@ class DeviceContext:
                        instance_count=instance_count, start_index_location=start_index_location,
                        base_vertex_location=base_vertex_location, start_instance_location=start_instance_location)
 
+    def draw_instanced_indirect(self, args: Buffer, aligned_byte_offset: int = 0) -> None:
+        self.conn.emit("DRAW_INSTANCED_INDIRECT", args=args.id, aligned_byte_offset=aligned_byte_offset)
+
+    def draw_indexed_instanced_indirect(self, args: Buffer, aligned_byte_offset: int = 0) -> None:
+        self.conn.emit("DRAW_INDEXED_INSTANCED_INDIRECT", args=args.id, aligned_byte_offset=aligned_byte_offset)
+
     def clear_render_target_view(self, view: RenderTargetView, color: Sequence[float]) -> None:
         r, g, b, a = color
         self.conn.emit("CLEAR_RENDER_TARGET_VIEW", view=view.id, color_r=r, color_g=g, color_b=b, color_a=a)

@@ -50,6 +50,7 @@ class ResourceMiscFlag(enum.IntFlag):
     """D3D11_RESOURCE_MISC_FLAG values offered so far (sharing and cubes come later)."""
 
     GENERATE_MIPS = 0x1
+    DRAWINDIRECT_ARGS = 0x10
 
 
 MAP_FLAG_DO_NOT_WAIT = 0x100000  # D3D11_MAP_FLAG_DO_NOT_WAIT

@@ -242,6 +242,13 @@ COMMANDS: tuple[Command, ...] = (
             "IDXGISwapChain::ResizeBuffers; no view of the back buffer may be alive.",
             obj("swap_chain", K.SWAP_CHAIN), u32("buffer_count"), u32("width"), u32("height"),
             enum_field("format", DxgiFormat)),
+    command(47, "DRAW_INSTANCED_INDIRECT",
+            "ID3D11DeviceContext::DrawInstancedIndirect: the four draw arguments are read by the GPU "
+            "from `args` (a buffer with RESOURCE_MISC_DRAWINDIRECT_ARGS) at `aligned_byte_offset`.",
+            obj("args", K.BUFFER), u32("aligned_byte_offset")),
+    command(48, "DRAW_INDEXED_INSTANCED_INDIRECT",
+            "ID3D11DeviceContext::DrawIndexedInstancedIndirect: five arguments read by the GPU from `args`.",
+            obj("args", K.BUFFER), u32("aligned_byte_offset")),
     command(46, "GENERATE_MIPS",
             "ID3D11DeviceContext::GenerateMips: fill the view's lower mips from its most detailed one "
             "(the texture needs RESOURCE_MISC_GENERATE_MIPS, RENDER_TARGET and SHADER_RESOURCE).",

@@ -25,6 +25,7 @@ class Buffer:
     wgpu_usage: int
     backing: Any  # the current wgpu buffer (replaced when a full update renames it)
     alloc_size: int
+    misc_flags: int = 0
     serial: int = field(default_factory=next_serial)
     used_generation: int = -1  # encoder generation that last referenced the backing
 

@@ -254,7 +254,7 @@ class Renderer:
             raise invalid("a buffer cannot be bound as a render target or depth-stencil")
         if bind_flags & BindFlag.SHADER_RESOURCE:
             raise unsupported("buffer shader-resource views are not offered by this protocol version")
-        if misc_flags:
+        if misc_flags & ~ResourceMiscFlag.DRAWINDIRECT_ARGS:
             raise unsupported(f"misc flags {misc_flags:#x} are not offered for buffers")
         if bind_flags & BindFlag.CONSTANT_BUFFER and byte_width % 16:
             raise invalid(f"a constant buffer's byte_width must be a multiple of 16, not {byte_width}")
@@ -267,9 +267,11 @@ class Renderer:
             u |= wgpu.BufferUsage.INDEX
         if bind_flags & BindFlag.CONSTANT_BUFFER:
             u |= wgpu.BufferUsage.UNIFORM
+        if misc_flags & ResourceMiscFlag.DRAWINDIRECT_ARGS:
+            u |= wgpu.BufferUsage.INDIRECT
         alloc = (byte_width + 15) // 16 * 16
         backing = self.device.create_buffer(size=alloc, usage=u)
-        buf = Buffer(byte_width, usage, bind_flags, cpu_access_flags, u, backing, alloc)
+        buf = Buffer(byte_width, usage, bind_flags, cpu_access_flags, u, backing, alloc, misc_flags=misc_flags)
         if initial_data is not None:
             self.queue.write_buffer(backing, 0, _padded(initial_data[:byte_width], 4))
             self.readback.idle = False
@@ -976,6 +978,29 @@ class Renderer:
         if p is not None:
             p.draw_indexed(index_count_per_instance, instance_count, start_index_location, base_vertex_location,
                            start_instance_location)
+
+    def _indirect(self, args, offset: int, size: int, indexed: bool):
+        if not args.misc_flags & ResourceMiscFlag.DRAWINDIRECT_ARGS:
+            raise invalid("an indirect draw needs a buffer created with RESOURCE_MISC_DRAWINDIRECT_ARGS")
+        if offset % 4 or offset + size > args.byte_width:
+            raise invalid(f"{size} bytes of arguments at offset {offset} must be 4-byte aligned inside the "
+                          f"{args.byte_width}-byte buffer")
+        # The counts are the GPU's to read: the vertex-range checks cannot apply (wgpu reads
+        # out-of-range vertices robustly), and the watchdog bounds what the draw may cost.
+        p = self._prepare_draw(indexed, None if indexed else (0, 0), (0, 0), (0, 0) if indexed else None)
+        if p is not None:
+            self._use(args)
+        return p
+
+    def draw_instanced_indirect(self, args, aligned_byte_offset) -> None:
+        p = self._indirect(args, aligned_byte_offset, 16, False)
+        if p is not None:
+            p.draw_indirect(args.backing, aligned_byte_offset)
+
+    def draw_indexed_instanced_indirect(self, args, aligned_byte_offset) -> None:
+        p = self._indirect(args, aligned_byte_offset, 20, True)
+        if p is not None:
+            p.draw_indexed_indirect(args.backing, aligned_byte_offset)
 
     def clear_render_target_view(self, view, color_r, color_g, color_b, color_a) -> None:
         if self._pass is not None:
