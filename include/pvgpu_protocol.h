@@ -69,7 +69,14 @@ _Static_assert(sizeof(float) == 4, "pvgpu needs a 32-bit float");
 
 /* ResourceMiscFlag (flags) */
 #define PVGPU_RESOURCE_MISC_FLAG_GENERATE_MIPS 0x00000001u
+#define PVGPU_RESOURCE_MISC_FLAG_TEXTURECUBE 0x00000004u
 #define PVGPU_RESOURCE_MISC_FLAG_DRAWINDIRECT_ARGS 0x00000010u
+
+/* SrvDimension */
+#define PVGPU_SRV_DIMENSION_TEXTURE2D 4u
+#define PVGPU_SRV_DIMENSION_TEXTURE2DARRAY 5u
+#define PVGPU_SRV_DIMENSION_TEXTURECUBE 9u
+#define PVGPU_SRV_DIMENSION_TEXTURECUBEARRAY 10u
 
 /* MapType */
 #define PVGPU_MAP_TYPE_READ 1u
@@ -381,13 +388,13 @@ static inline uint32_t pvgpu_record_size(uint32_t payload_bytes)
 
 #define PVGPU_OP_PAD 0u  /* Fills the ring's tail so that no record wraps; the host skips it. */
 #define PVGPU_OP_CREATE_BUFFER 1u  /* ID3D11Device::CreateBuffer. Initial data, if any, is read from the heap. */
-#define PVGPU_OP_CREATE_TEXTURE2D 2u  /* ID3D11Device::CreateTexture2D. Initial data holds every subresource in order (mip 0 first), each with tightly packed rows. */
+#define PVGPU_OP_CREATE_TEXTURE2D 2u  /* ID3D11Device::CreateTexture2D. Initial data holds every subresource in D3D11's order (array slice by slice, mip 0 first within a slice), each with tightly packed rows. Subresource index = mip + slice * mip_levels. */
 #define PVGPU_OP_DESTROY_OBJECT 3u  /* Releases an object of any kind; its id may be reused afterwards. */
 #define PVGPU_OP_UPDATE_SUBRESOURCE 4u  /* ID3D11DeviceContext::UpdateSubresource. With has_box=0 the whole subresource is written. */
 #define PVGPU_OP_COPY_RESOURCE 5u  /* ID3D11DeviceContext::CopyResource. */
-#define PVGPU_OP_CREATE_RENDER_TARGET_VIEW 6u  /* ID3D11Device::CreateRenderTargetView (format 0: the resource's). */
-#define PVGPU_OP_CREATE_DEPTH_STENCIL_VIEW 7u  /* ID3D11Device::CreateDepthStencilView (format 0: the resource's). */
-#define PVGPU_OP_CREATE_SHADER_RESOURCE_VIEW 8u  /* ID3D11Device::CreateShaderResourceView (format 0: the resource's; mip_levels 0xFFFFFFFF: all from most_detailed_mip). */
+#define PVGPU_OP_CREATE_RENDER_TARGET_VIEW 6u  /* ID3D11Device::CreateRenderTargetView (format 0: the resource's) of one mip and one array slice. */
+#define PVGPU_OP_CREATE_DEPTH_STENCIL_VIEW 7u  /* ID3D11Device::CreateDepthStencilView (format 0: the resource's) of one mip and one array slice. */
+#define PVGPU_OP_CREATE_SHADER_RESOURCE_VIEW 8u  /* ID3D11Device::CreateShaderResourceView (format 0: the resource's; mip_levels 0xFFFFFFFF: all from most_detailed_mip; array_size counts 2D slices, 6 per cube). */
 #define PVGPU_OP_CREATE_BLEND_STATE 9u  /* ID3D11Device::CreateBlendState; one element per render target. */
 #define PVGPU_OP_CREATE_RASTERIZER_STATE 10u  /* ID3D11Device::CreateRasterizerState. */
 #define PVGPU_OP_CREATE_DEPTH_STENCIL_STATE 11u  /* ID3D11Device::CreateDepthStencilState. */
@@ -562,7 +569,7 @@ _Static_assert(offsetof(PvgpuCmdCreateBuffer, _pad0) == 28, "PvgpuCmdCreateBuffe
 _Static_assert(offsetof(PvgpuCmdCreateBuffer, initial_data_offset) == 32, "PvgpuCmdCreateBuffer.initial_data_offset must be at offset 32");
 _Static_assert(offsetof(PvgpuCmdCreateBuffer, initial_data_size) == 40, "PvgpuCmdCreateBuffer.initial_data_size must be at offset 40");
 
-/* PVGPU_OP_CREATE_TEXTURE2D: ID3D11Device::CreateTexture2D. Initial data holds every subresource in order (mip 0 first), each with tightly packed rows. */
+/* PVGPU_OP_CREATE_TEXTURE2D: ID3D11Device::CreateTexture2D. Initial data holds every subresource in D3D11's order (array slice by slice, mip 0 first within a slice), each with tightly packed rows. Subresource index = mip + slice * mip_levels. */
 typedef struct PvgpuCmdCreateTexture2d {
     uint32_t texture;  /* new TEXTURE2D id */
     uint32_t width;
@@ -644,46 +651,56 @@ _Static_assert(sizeof(PvgpuCmdCopyResource) == 8, "PvgpuCmdCopyResource must be 
 _Static_assert(offsetof(PvgpuCmdCopyResource, dst) == 0, "PvgpuCmdCopyResource.dst must be at offset 0");
 _Static_assert(offsetof(PvgpuCmdCopyResource, src) == 4, "PvgpuCmdCopyResource.src must be at offset 4");
 
-/* PVGPU_OP_CREATE_RENDER_TARGET_VIEW: ID3D11Device::CreateRenderTargetView (format 0: the resource's). */
+/* PVGPU_OP_CREATE_RENDER_TARGET_VIEW: ID3D11Device::CreateRenderTargetView (format 0: the resource's) of one mip and one array slice. */
 typedef struct PvgpuCmdCreateRenderTargetView {
     uint32_t view;  /* new RENDER_TARGET_VIEW id */
     uint32_t resource;  /* id of a TEXTURE2D */
     uint32_t format;
     uint32_t mip_slice;
+    uint32_t array_slice;
 } PvgpuCmdCreateRenderTargetView;
-_Static_assert(sizeof(PvgpuCmdCreateRenderTargetView) == 16, "PvgpuCmdCreateRenderTargetView must be 16 bytes");
+_Static_assert(sizeof(PvgpuCmdCreateRenderTargetView) == 20, "PvgpuCmdCreateRenderTargetView must be 20 bytes");
 _Static_assert(offsetof(PvgpuCmdCreateRenderTargetView, view) == 0, "PvgpuCmdCreateRenderTargetView.view must be at offset 0");
 _Static_assert(offsetof(PvgpuCmdCreateRenderTargetView, resource) == 4, "PvgpuCmdCreateRenderTargetView.resource must be at offset 4");
 _Static_assert(offsetof(PvgpuCmdCreateRenderTargetView, format) == 8, "PvgpuCmdCreateRenderTargetView.format must be at offset 8");
 _Static_assert(offsetof(PvgpuCmdCreateRenderTargetView, mip_slice) == 12, "PvgpuCmdCreateRenderTargetView.mip_slice must be at offset 12");
+_Static_assert(offsetof(PvgpuCmdCreateRenderTargetView, array_slice) == 16, "PvgpuCmdCreateRenderTargetView.array_slice must be at offset 16");
 
-/* PVGPU_OP_CREATE_DEPTH_STENCIL_VIEW: ID3D11Device::CreateDepthStencilView (format 0: the resource's). */
+/* PVGPU_OP_CREATE_DEPTH_STENCIL_VIEW: ID3D11Device::CreateDepthStencilView (format 0: the resource's) of one mip and one array slice. */
 typedef struct PvgpuCmdCreateDepthStencilView {
     uint32_t view;  /* new DEPTH_STENCIL_VIEW id */
     uint32_t resource;  /* id of a TEXTURE2D */
     uint32_t format;
     uint32_t mip_slice;
+    uint32_t array_slice;
 } PvgpuCmdCreateDepthStencilView;
-_Static_assert(sizeof(PvgpuCmdCreateDepthStencilView) == 16, "PvgpuCmdCreateDepthStencilView must be 16 bytes");
+_Static_assert(sizeof(PvgpuCmdCreateDepthStencilView) == 20, "PvgpuCmdCreateDepthStencilView must be 20 bytes");
 _Static_assert(offsetof(PvgpuCmdCreateDepthStencilView, view) == 0, "PvgpuCmdCreateDepthStencilView.view must be at offset 0");
 _Static_assert(offsetof(PvgpuCmdCreateDepthStencilView, resource) == 4, "PvgpuCmdCreateDepthStencilView.resource must be at offset 4");
 _Static_assert(offsetof(PvgpuCmdCreateDepthStencilView, format) == 8, "PvgpuCmdCreateDepthStencilView.format must be at offset 8");
 _Static_assert(offsetof(PvgpuCmdCreateDepthStencilView, mip_slice) == 12, "PvgpuCmdCreateDepthStencilView.mip_slice must be at offset 12");
+_Static_assert(offsetof(PvgpuCmdCreateDepthStencilView, array_slice) == 16, "PvgpuCmdCreateDepthStencilView.array_slice must be at offset 16");
 
-/* PVGPU_OP_CREATE_SHADER_RESOURCE_VIEW: ID3D11Device::CreateShaderResourceView (format 0: the resource's; mip_levels 0xFFFFFFFF: all from most_detailed_mip). */
+/* PVGPU_OP_CREATE_SHADER_RESOURCE_VIEW: ID3D11Device::CreateShaderResourceView (format 0: the resource's; mip_levels 0xFFFFFFFF: all from most_detailed_mip; array_size counts 2D slices, 6 per cube). */
 typedef struct PvgpuCmdCreateShaderResourceView {
     uint32_t view;  /* new SHADER_RESOURCE_VIEW id */
     uint32_t resource;  /* id of a TEXTURE2D */
     uint32_t format;
+    uint32_t view_dimension;  /* PVGPU_SRV_DIMENSION_* */
     uint32_t most_detailed_mip;
     uint32_t mip_levels;
+    uint32_t first_array_slice;
+    uint32_t array_size;
 } PvgpuCmdCreateShaderResourceView;
-_Static_assert(sizeof(PvgpuCmdCreateShaderResourceView) == 20, "PvgpuCmdCreateShaderResourceView must be 20 bytes");
+_Static_assert(sizeof(PvgpuCmdCreateShaderResourceView) == 32, "PvgpuCmdCreateShaderResourceView must be 32 bytes");
 _Static_assert(offsetof(PvgpuCmdCreateShaderResourceView, view) == 0, "PvgpuCmdCreateShaderResourceView.view must be at offset 0");
 _Static_assert(offsetof(PvgpuCmdCreateShaderResourceView, resource) == 4, "PvgpuCmdCreateShaderResourceView.resource must be at offset 4");
 _Static_assert(offsetof(PvgpuCmdCreateShaderResourceView, format) == 8, "PvgpuCmdCreateShaderResourceView.format must be at offset 8");
-_Static_assert(offsetof(PvgpuCmdCreateShaderResourceView, most_detailed_mip) == 12, "PvgpuCmdCreateShaderResourceView.most_detailed_mip must be at offset 12");
-_Static_assert(offsetof(PvgpuCmdCreateShaderResourceView, mip_levels) == 16, "PvgpuCmdCreateShaderResourceView.mip_levels must be at offset 16");
+_Static_assert(offsetof(PvgpuCmdCreateShaderResourceView, view_dimension) == 12, "PvgpuCmdCreateShaderResourceView.view_dimension must be at offset 12");
+_Static_assert(offsetof(PvgpuCmdCreateShaderResourceView, most_detailed_mip) == 16, "PvgpuCmdCreateShaderResourceView.most_detailed_mip must be at offset 16");
+_Static_assert(offsetof(PvgpuCmdCreateShaderResourceView, mip_levels) == 20, "PvgpuCmdCreateShaderResourceView.mip_levels must be at offset 20");
+_Static_assert(offsetof(PvgpuCmdCreateShaderResourceView, first_array_slice) == 24, "PvgpuCmdCreateShaderResourceView.first_array_slice must be at offset 24");
+_Static_assert(offsetof(PvgpuCmdCreateShaderResourceView, array_size) == 28, "PvgpuCmdCreateShaderResourceView.array_size must be at offset 28");
 
 #define PVGPU_CREATE_BLEND_STATE_ELEMENT_SIZE 32u  /* PvgpuRenderTargetBlend */
 /* PVGPU_OP_CREATE_BLEND_STATE: ID3D11Device::CreateBlendState; one element per render target. */

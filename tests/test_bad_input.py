@@ -191,7 +191,7 @@ class Guest:
         t = Target(self.new_id(), self.new_id(), self.new_id(), size)
         self.emit("CREATE_SWAP_CHAIN", swap_chain=t.swap_chain, buffer=t.back_buffer, width=size, height=size,
                   format=RGBA8, buffer_count=1)
-        self.emit("CREATE_RENDER_TARGET_VIEW", view=t.rtv, resource=t.back_buffer, format=0, mip_slice=0)
+        self.emit("CREATE_RENDER_TARGET_VIEW", view=t.rtv, resource=t.back_buffer, format=0, mip_slice=0, array_slice=0)
         return t
 
     def clear_and_present(self, target: "Target") -> tuple[float, ...]:
@@ -453,7 +453,7 @@ WRONG_KIND_CASES = {
                               None),
     "present_rtv": ("PRESENT", lambda o: dict(swap_chain=o["rtv"], sync_interval=0, flags=0), None),
     "rtv_of_buffer": ("CREATE_RENDER_TARGET_VIEW",
-                      lambda o: dict(view=0x3100_0001, resource=o["buffer"], format=0, mip_slice=0), None),
+                      lambda o: dict(view=0x3100_0001, resource=o["buffer"], format=0, mip_slice=0, array_slice=0), None),
     "copy_into_swap_chain": ("COPY_RESOURCE", lambda o: dict(dst=o["swap_chain"], src=o["buffer"]), None),
     "render_target_slot_is_buffer": ("SET_RENDER_TARGETS", lambda o: dict(depth_stencil_view=0),
                                       lambda o: [(o["rtv"],), (o["buffer"],)]),
@@ -552,7 +552,7 @@ def test_out_of_range_enum_flag_or_bool(guest, case):
                    format=DxgiFormat.D32_FLOAT, sample_count=1, sample_quality=0, usage=Usage.DEFAULT,
                    bind_flags=BindFlag.DEPTH_STENCIL, cpu_access_flags=0, misc_flags=0, initial_data_offset=0,
                    initial_data_size=0)
-        guest.emit("CREATE_DEPTH_STENCIL_VIEW", view=dsv, resource=depth, format=0, mip_slice=0)
+        guest.emit("CREATE_DEPTH_STENCIL_VIEW", view=dsv, resource=depth, format=0, mip_slice=0, array_slice=0)
         assert guest.sync() == []
         fields = dict(fields, view=dsv)
     seq = next_seq()
@@ -576,7 +576,7 @@ def test_view_format_checked_by_host(guest):
     target = guest.make_target()
     assert guest.sync() == []
     view = guest.new_id()
-    seq = guest.emit("CREATE_RENDER_TARGET_VIEW", view=view, resource=target.back_buffer, format=9999, mip_slice=0)
+    seq = guest.emit("CREATE_RENDER_TARGET_VIEW", view=view, resource=target.back_buffer, format=9999, mip_slice=0, array_slice=0)
     expect_one(guest.sync(), ErrorCode.BAD_ENUM, OP["CREATE_RENDER_TARGET_VIEW"], seq)
     guest.assert_not_created(view)
     guest.assert_serves()
@@ -592,7 +592,7 @@ def test_resize_buffers_format_zero_keeps_format(guest):
     errors = guest.sync()
     assert errors == [], [e.describe() for e in errors]
     rtv = guest.new_id()
-    guest.emit("CREATE_RENDER_TARGET_VIEW", view=rtv, resource=target.back_buffer, format=0, mip_slice=0)
+    guest.emit("CREATE_RENDER_TARGET_VIEW", view=rtv, resource=target.back_buffer, format=0, mip_slice=0, array_slice=0)
     before = len(guest.frames())
     color = guest.clear_and_present(Target(target.swap_chain, target.back_buffer, rtv, 8))
     assert guest.sync() == []

@@ -169,7 +169,7 @@ class DeviceContext:
         src_row_pitch=0 the rows of `data` are taken as tightly packed."""
         mv = memoryview(np.ascontiguousarray(data) if isinstance(data, np.ndarray) else data).cast("B")
         if isinstance(resource, Texture2D) and src_row_pitch == 0:
-            w, _h = resource.mip_size(subresource)
+            w, _h = resource.subresource_size(subresource)
             width = (box.right - box.left) if box else w
             src_row_pitch = width * texel_bytes(resource.desc.format)
         off, size = self.conn.upload(mv)
@@ -198,7 +198,7 @@ class DeviceContext:
         """(row pitch, rows, total bytes) of a subresource, tightly packed."""
         if isinstance(resource, Buffer):
             return resource.desc.byte_width, 1, resource.desc.byte_width
-        w, h = resource.mip_size(subresource)
+        w, h = resource.subresource_size(subresource)
         row = w * texel_bytes(resource.desc.format)
         return row, h, row * h
 

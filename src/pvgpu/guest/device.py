@@ -11,7 +11,9 @@ from typing import Sequence
 
 import numpy as np
 
-from ..protocol.enums import BindFlag, DxgiFormat, FORMAT_BYTES, FormatSupport, ObjectKind, ShaderLanguage
+from ..protocol.enums import (
+    BindFlag, DxgiFormat, FORMAT_BYTES, FormatSupport, ObjectKind, ResourceMiscFlag, ShaderLanguage, SrvDimension,
+)
 from .connection import GuestConnection
 from .descs import (
     BlendDesc, BufferDesc, DepthStencilDesc, InputElementDesc, RasterizerDesc, SamplerDesc, SwapChainDesc,
@@ -55,6 +57,10 @@ class Texture2D(DeviceChild):
 
     def mip_size(self, mip: int) -> tuple[int, int]:
         return max(1, self.desc.width >> mip), max(1, self.desc.height >> mip)
+
+    def subresource_size(self, subresource: int) -> tuple[int, int]:
+        """Size of subresource `mip + slice * mip_levels` (D3D11CalcSubresource's inverse)."""
+        return self.mip_size(subresource % max(1, self.desc.mip_levels))
 
 
 class RenderTargetView(DeviceChild):
@@ -136,8 +142,8 @@ class Device:
         return buf
 
     def create_texture2d(self, desc: Texture2DDesc, initial_data=None) -> Texture2D:
-        """`initial_data`: bytes of every mip, tightly packed, mip 0 first; or a list with one
-        array (or bytes) per mip."""
+        """`initial_data`: bytes of every subresource, tightly packed, in D3D11's order (slice by
+        slice, mip 0 first within a slice); or a list with one array (or bytes) per subresource."""
         if isinstance(initial_data, (list, tuple)):
             initial_data = b"".join(bytes(_bytes_of(d)) for d in initial_data)
         off, size = self.connection.upload(_bytes_of(initial_data)) if initial_data is not None else (0, 0)
@@ -150,26 +156,40 @@ class Device:
         return tex
 
     # --- views -----------------------------------------------------------------------------
-    def create_render_target_view(self, resource: Texture2D, format: int = 0, mip_slice: int = 0) -> RenderTargetView:
+    def create_render_target_view(self, resource: Texture2D, format: int = 0, mip_slice: int = 0,
+                                  array_slice: int = 0) -> RenderTargetView:
         view = RenderTargetView(self, self._new_id())
         view.resource = resource
         self.connection.emit("CREATE_RENDER_TARGET_VIEW", view=view.id, resource=resource.id, format=format,
-                             mip_slice=mip_slice)
+                             mip_slice=mip_slice, array_slice=array_slice)
         return view
 
-    def create_depth_stencil_view(self, resource: Texture2D, format: int = 0, mip_slice: int = 0) -> DepthStencilView:
+    def create_depth_stencil_view(self, resource: Texture2D, format: int = 0, mip_slice: int = 0,
+                                  array_slice: int = 0) -> DepthStencilView:
         view = DepthStencilView(self, self._new_id())
         view.resource = resource
         self.connection.emit("CREATE_DEPTH_STENCIL_VIEW", view=view.id, resource=resource.id, format=format,
-                             mip_slice=mip_slice)
+                             mip_slice=mip_slice, array_slice=array_slice)
         return view
 
     def create_shader_resource_view(self, resource: Texture2D, format: int = 0, most_detailed_mip: int = 0,
-                                    mip_levels: int = 0xFFFFFFFF) -> ShaderResourceView:
+                                    mip_levels: int = 0xFFFFFFFF, view_dimension: SrvDimension | None = None,
+                                    first_array_slice: int = 0, array_size: int | None = None) -> ShaderResourceView:
+        """`view_dimension` defaults from the texture: cube (array) for RESOURCE_MISC_TEXTURECUBE,
+        2D array for several slices, else 2D. `array_size` counts 2D slices (6 per cube)."""
+        d = resource.desc
+        cube = bool(d.misc_flags & ResourceMiscFlag.TEXTURECUBE)
+        if view_dimension is None:
+            view_dimension = (SrvDimension.TEXTURECUBEARRAY if cube and d.array_size > 6 else
+                              SrvDimension.TEXTURECUBE if cube else
+                              SrvDimension.TEXTURE2DARRAY if d.array_size > 1 else SrvDimension.TEXTURE2D)
+        if array_size is None:
+            array_size = 1 if view_dimension == SrvDimension.TEXTURE2D else d.array_size - first_array_slice
         view = ShaderResourceView(self, self._new_id())
         view.resource = resource
         self.connection.emit("CREATE_SHADER_RESOURCE_VIEW", view=view.id, resource=resource.id, format=format,
-                             most_detailed_mip=most_detailed_mip, mip_levels=mip_levels)
+                             view_dimension=view_dimension, most_detailed_mip=most_detailed_mip,
+                             mip_levels=mip_levels, first_array_slice=first_array_slice, array_size=array_size)
         return view
 
     # --- states ----------------------------------------------------------------------------

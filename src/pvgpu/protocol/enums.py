@@ -50,7 +50,17 @@ class ResourceMiscFlag(enum.IntFlag):
     """D3D11_RESOURCE_MISC_FLAG values offered so far (sharing and cubes come later)."""
 
     GENERATE_MIPS = 0x1
+    TEXTURECUBE = 0x4
     DRAWINDIRECT_ARGS = 0x10
+
+
+class SrvDimension(enum.IntEnum):
+    """D3D11_SRV_DIMENSION values offered for textures."""
+
+    TEXTURE2D = 4
+    TEXTURE2DARRAY = 5
+    TEXTURECUBE = 9
+    TEXTURECUBEARRAY = 10
 
 
 MAP_FLAG_DO_NOT_WAIT = 0x100000  # D3D11_MAP_FLAG_DO_NOT_WAIT

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from .enums import (
     Blend, BlendOp, BindFlag, ClearFlag, ColorWriteFlag, ComparisonFunc, CpuAccessFlag,
     CullMode, DepthWriteMask, DxgiFormat, FillMode, Filter, InputClassification, ObjectKind,
-    PrimitiveTopology, ResourceMiscFlag, ShaderLanguage, ShaderStage, StencilOp,
+    PrimitiveTopology, ResourceMiscFlag, ShaderLanguage, ShaderStage, SrvDimension, StencilOp,
     TextureAddressMode, Usage, RESOURCE_KINDS,
 )
 from .types import (
@@ -113,8 +113,9 @@ COMMANDS: tuple[Command, ...] = (
             flags_field("misc_flags", ResourceMiscFlag), u32("structure_byte_stride"),
             heap_range("initial_data")),
     command(2, "CREATE_TEXTURE2D",
-            "ID3D11Device::CreateTexture2D. Initial data holds every subresource in order "
-            "(mip 0 first), each with tightly packed rows.",
+            "ID3D11Device::CreateTexture2D. Initial data holds every subresource in D3D11's order "
+            "(array slice by slice, mip 0 first within a slice), each with tightly packed rows. "
+            "Subresource index = mip + slice * mip_levels.",
             new_obj("texture", K.TEXTURE2D), u32("width"), u32("height"), u32("mip_levels"),
             u32("array_size"), enum_field("format", DxgiFormat), u32("sample_count"),
             u32("sample_quality"), enum_field("usage", Usage), flags_field("bind_flags", BindFlag),
@@ -130,17 +131,20 @@ COMMANDS: tuple[Command, ...] = (
     command(5, "COPY_RESOURCE", "ID3D11DeviceContext::CopyResource.",
             obj("dst", *RESOURCE_KINDS), obj("src", *RESOURCE_KINDS)),
     # --- views and states ----------------------------------------------------------------
-    command(6, "CREATE_RENDER_TARGET_VIEW", "ID3D11Device::CreateRenderTargetView (format 0: the resource's).",
+    command(6, "CREATE_RENDER_TARGET_VIEW",
+            "ID3D11Device::CreateRenderTargetView (format 0: the resource's) of one mip and one array slice.",
             new_obj("view", K.RENDER_TARGET_VIEW), obj("resource", K.TEXTURE2D), u32("format"),
-            u32("mip_slice")),
-    command(7, "CREATE_DEPTH_STENCIL_VIEW", "ID3D11Device::CreateDepthStencilView (format 0: the resource's).",
+            u32("mip_slice"), u32("array_slice")),
+    command(7, "CREATE_DEPTH_STENCIL_VIEW",
+            "ID3D11Device::CreateDepthStencilView (format 0: the resource's) of one mip and one array slice.",
             new_obj("view", K.DEPTH_STENCIL_VIEW), obj("resource", K.TEXTURE2D), u32("format"),
-            u32("mip_slice")),
+            u32("mip_slice"), u32("array_slice")),
     command(8, "CREATE_SHADER_RESOURCE_VIEW",
             "ID3D11Device::CreateShaderResourceView (format 0: the resource's; mip_levels "
-            "0xFFFFFFFF: all from most_detailed_mip).",
+            "0xFFFFFFFF: all from most_detailed_mip; array_size counts 2D slices, 6 per cube).",
             new_obj("view", K.SHADER_RESOURCE_VIEW), obj("resource", K.TEXTURE2D), u32("format"),
-            u32("most_detailed_mip"), u32("mip_levels")),
+            enum_field("view_dimension", SrvDimension), u32("most_detailed_mip"), u32("mip_levels"),
+            u32("first_array_slice"), u32("array_size")),
     command(9, "CREATE_BLEND_STATE", "ID3D11Device::CreateBlendState; one element per render target.",
             new_obj("state", K.BLEND_STATE), boolean("alpha_to_coverage_enable"),
             boolean("independent_blend_enable"), count("render_target_count", MAX_RENDER_TARGETS),

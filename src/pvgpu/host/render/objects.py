@@ -47,6 +47,7 @@ class Texture2D:
     texture: Any
     bytes_per_texel: int
     misc_flags: int = 0
+    array_size: int = 1
     serial: int = field(default_factory=next_serial)
     used_generation: int = -1
     view_count: int = 0  # live views (ResizeBuffers needs none)
@@ -55,12 +56,20 @@ class Texture2D:
         return max(1, self.width >> mip), max(1, self.height >> mip)
 
     @property
+    def subresources(self) -> int:
+        return self.mip_levels * self.array_size
+
+    def split(self, subresource: int) -> tuple[int, int]:
+        """(mip, array slice) of a D3D11 subresource index (mip + slice * mip_levels)."""
+        return subresource % self.mip_levels, subresource // self.mip_levels
+
+    @property
     def nbytes(self) -> int:
         total = 0
         for m in range(self.mip_levels):
             w, h = self.mip_size(m)
             total += w * h * self.bytes_per_texel
-        return total
+        return total * self.array_size
 
 
 @dataclass(eq=False)
@@ -73,6 +82,8 @@ class View:
     view: Any
     base_mip: int
     mip_count: int
+    first_slice: int = 0
+    slices: int = 1
     serial: int = field(default_factory=next_serial)
 
     @property

@@ -43,14 +43,14 @@ class Readback:
             self.on_wait(False)
 
     def texture(self, command_buffers: list, texture, mip: int, width: int, height: int,
-                bytes_per_texel: int, aspect: str = "all") -> np.ndarray:
+                bytes_per_texel: int, aspect: str = "all", layer: int = 0) -> np.ndarray:
         """Submit `command_buffers` plus a copy of one mip; returns (height, width*bpp) uint8."""
         row = width * bytes_per_texel
         padded = _align(row, 256)
         buf = self._buffer(padded * height)
         enc = self.device.create_command_encoder()
         enc.copy_texture_to_buffer(
-            {"texture": texture, "mip_level": mip, "origin": (0, 0, 0), "aspect": aspect},
+            {"texture": texture, "mip_level": mip, "origin": (0, 0, layer), "aspect": aspect},
             {"buffer": buf, "offset": 0, "bytes_per_row": padded, "rows_per_image": height},
             (width, height, 1))
         self.device.queue.submit([*command_buffers, enc.finish()])

@@ -21,7 +21,7 @@ import wgpu
 from ...protocol import bindings as B
 from ...protocol.enums import (
     BindFlag, ClearFlag, CpuAccessFlag, DxgiFormat, ErrorCode, FORMAT_BYTES, DEPTH_FORMATS, FormatSupport,
-    ResourceMiscFlag,
+    ResourceMiscFlag, SrvDimension,
     InputClassification, PrimitiveTopology, ShaderStage, STENCIL_FORMATS, Usage,
 )
 from ...protocol.spec import APPEND_ALIGNED_ELEMENT
@@ -42,6 +42,7 @@ MAX_TEXTURE_DIM = 16384
 MAX_BUFFER_BYTES = 1 << 30
 DUMMY_UNIFORM_BYTES = 65536
 MAX_CACHED_PIPELINES = 4096
+MAX_ARRAY_SIZE = 2048
 # Plain ints for the per-command checks (IntFlag arithmetic is slow on the hot path).
 _VERTEX_BUFFER, _INDEX_BUFFER, _CONSTANT_BUFFER = (int(BindFlag.VERTEX_BUFFER), int(BindFlag.INDEX_BUFFER),
                                                    int(BindFlag.CONSTANT_BUFFER))
@@ -298,8 +299,11 @@ class Renderer:
                 raise unsupported(f"mips of {fmt.name} cannot be generated on this host (not filterable)")
         if not (1 <= width <= MAX_TEXTURE_DIM and 1 <= height <= MAX_TEXTURE_DIM):
             raise invalid(f"texture size {width}x{height} is outside 1..{MAX_TEXTURE_DIM}")
-        if array_size != 1:
-            raise unsupported("texture arrays are not offered by this protocol version (array_size must be 1)")
+        if not 1 <= array_size <= MAX_ARRAY_SIZE:
+            raise invalid(f"array_size {array_size} must be between 1 and {MAX_ARRAY_SIZE}")
+        if misc_flags & ResourceMiscFlag.TEXTURECUBE and (array_size % 6 or width != height):
+            raise invalid(f"a cube texture needs square faces and 6 slices per cube ({width}x{height}, "
+                          f"{array_size} slices)")
         if sample_count != 1 or sample_quality != 0:
             raise unsupported("multisampled textures are not offered by this protocol version")
         full_chain = max(width, height).bit_length()
@@ -319,27 +323,28 @@ class Renderer:
             u |= wgpu.TextureUsage.TEXTURE_BINDING
         if bind_flags & (BindFlag.RENDER_TARGET | BindFlag.DEPTH_STENCIL):
             u |= wgpu.TextureUsage.RENDER_ATTACHMENT
-        texture = self.device.create_texture(size=(width, height, 1), mip_level_count=mips, format=wgpu_format,
-                                             usage=u)
+        texture = self.device.create_texture(size=(width, height, array_size), mip_level_count=mips,
+                                             format=wgpu_format, usage=u)
         tex = Texture2D(width, height, mips, fmt, wgpu_format, usage, bind_flags, cpu_access_flags, texture,
-                        FORMAT_BYTES[fmt], misc_flags=misc_flags)
+                        FORMAT_BYTES[fmt], misc_flags=misc_flags, array_size=array_size)
         if initial_data is not None:
             if is_depth:
                 raise unsupported("initial data for depth textures is not offered (clear them instead)")
             need = tex.nbytes
             if len(initial_data) < need:
-                raise invalid(f"initial data has {len(initial_data)} bytes; {mips} tightly packed mips "
-                              f"of {width}x{height} {fmt.name} need {need}")
+                raise invalid(f"initial data has {len(initial_data)} bytes; {array_size} slice(s) of {mips} tightly "
+                              f"packed mips of {width}x{height} {fmt.name} need {need}")
             off = 0
-            for m in range(mips):
-                w, h = tex.mip_size(m)
-                n = w * h * tex.bytes_per_texel
-                self.queue.write_texture({"texture": texture, "mip_level": m, "origin": (0, 0, 0)},
-                                         initial_data[off:off + n],
-                                         {"offset": 0, "bytes_per_row": w * tex.bytes_per_texel, "rows_per_image": h},
-                                         (w, h, 1))
-                self.readback.idle = False
-                off += n
+            for layer in range(array_size):
+                for m in range(mips):
+                    w, h = tex.mip_size(m)
+                    n = w * h * tex.bytes_per_texel
+                    self.queue.write_texture({"texture": texture, "mip_level": m, "origin": (0, 0, layer)},
+                                             initial_data[off:off + n],
+                                             {"offset": 0, "bytes_per_row": w * tex.bytes_per_texel,
+                                              "rows_per_image": h}, (w, h, 1))
+                    self.readback.idle = False
+                    off += n
         return tex
 
     def destroy(self, obj) -> None:
@@ -389,14 +394,13 @@ class Renderer:
         self.readback.idle = False
 
     def _write_texture(self, tex: Texture2D, subresource: int, has_box: bool, box, row_pitch: int, data) -> None:
-        if subresource >= tex.mip_levels:
-            raise invalid(f"subresource {subresource} does not exist (texture has {tex.mip_levels} mips)")
+        mip, layer = self._split(tex, subresource)
         if tex.format in DEPTH_FORMATS:
             raise unsupported("writing depth textures from the CPU is not offered")
-        w, h = tex.mip_size(subresource)
+        w, h = tex.mip_size(mip)
         left, top, right, bottom = box if has_box else (0, 0, w, h)
         if not (left <= right <= w and top <= bottom <= h):
-            raise invalid(f"box ({left},{top})-({right},{bottom}) is outside mip {subresource} ({w}x{h})")
+            raise invalid(f"box ({left},{top})-({right},{bottom}) is outside mip {mip} ({w}x{h})")
         if right == left or bottom == top:
             return
         row = (right - left) * tex.bytes_per_texel
@@ -408,7 +412,7 @@ class Renderer:
         self._materialize_clears()  # a clear recorded before this update must land before it
         if tex.used_generation == self.generation:
             self.submit()
-        self.queue.write_texture({"texture": tex.texture, "mip_level": subresource, "origin": (left, top, 0)},
+        self.queue.write_texture({"texture": tex.texture, "mip_level": mip, "origin": (left, top, layer)},
                                  data[:need], {"offset": 0, "bytes_per_row": row_pitch,
                                                "rows_per_image": bottom - top},
                                  (right - left, bottom - top, 1))
@@ -428,8 +432,9 @@ class Renderer:
                 raise invalid(f"buffer sizes differ ({dst.byte_width} and {src.byte_width} bytes)")
             self.encoder.copy_buffer_to_buffer(src.backing, 0, dst.backing, 0, dst.alloc_size)
         else:
-            if (dst.width, dst.height, dst.mip_levels) != (src.width, src.height, src.mip_levels):
-                raise invalid("textures differ in size or mip count")
+            if (dst.width, dst.height, dst.mip_levels, dst.array_size) != (src.width, src.height, src.mip_levels,
+                                                                             src.array_size):
+                raise invalid("textures differ in size, mip count or array size")
             if dst.bytes_per_texel != src.bytes_per_texel or (dst.format in DEPTH_FORMATS) != (
                     src.format in DEPTH_FORMATS):
                 raise invalid(f"formats {src.format.name} and {dst.format.name} are not copy-compatible")
@@ -438,7 +443,7 @@ class Renderer:
             for m in range(dst.mip_levels):
                 w, h = dst.mip_size(m)
                 self.encoder.copy_texture_to_texture({"texture": src.texture, "mip_level": m},
-                                                     {"texture": dst.texture, "mip_level": m}, (w, h, 1))
+                                                     {"texture": dst.texture, "mip_level": m}, (w, h, dst.array_size))
         self._use(dst)
         self._use(src)
 
@@ -466,22 +471,21 @@ class Renderer:
             self._end_pass()
             self.encoder.copy_buffer_to_buffer(src.backing, lo, dst.backing, dst_x, hi - lo)
         else:
-            for tex, sub, what in ((dst, dst_subresource, "destination"), (src, src_subresource, "source")):
-                if sub >= tex.mip_levels:
-                    raise invalid(f"{what} subresource {sub} does not exist ({tex.mip_levels} mips)")
+            dst_mip, dst_layer = self._split(dst, dst_subresource)
+            src_mip, src_layer = self._split(src, src_subresource)
             if dst.format != src.format and SRGB_PAIRS.get(dst.format) != src.format:
                 raise invalid(f"formats {src.format.name} and {dst.format.name} are not copy-compatible")
-            sw, sh = src.mip_size(src_subresource)
+            sw, sh = src.mip_size(src_mip)
             left, top, right, bottom = (box_left, box_top, box_right, box_bottom) if has_box else (0, 0, sw, sh)
             if has_box and (box_front, box_back) != (0, 1):
                 raise invalid(f"a 2D box spans front 0 to back 1, not {box_front} to {box_back}")
             if not (left <= right <= sw and top <= bottom <= sh):
-                raise invalid(f"box ({left},{top})-({right},{bottom}) is outside source mip {src_subresource} "
+                raise invalid(f"box ({left},{top})-({right},{bottom}) is outside source mip {src_mip} "
                               f"({sw}x{sh})")
-            dw, dh = dst.mip_size(dst_subresource)
+            dw, dh = dst.mip_size(dst_mip)
             if dst_z or dst_x + (right - left) > dw or dst_y + (bottom - top) > dh:
                 raise invalid(f"the {right - left}x{bottom - top} region at ({dst_x},{dst_y},{dst_z}) does not fit "
-                              f"destination mip {dst_subresource} ({dw}x{dh})")
+                              f"destination mip {dst_mip} ({dw}x{dh})")
             if dst is src and dst_subresource == src_subresource:
                 raise unsupported("copies within one subresource are not offered")
             if dst.format in DEPTH_FORMATS and (left, top, right, bottom, dst_x, dst_y) != (0, 0, sw, sh, 0, 0):
@@ -491,8 +495,8 @@ class Renderer:
             self._materialize_clears()
             self._end_pass()
             self.encoder.copy_texture_to_texture(
-                {"texture": src.texture, "mip_level": src_subresource, "origin": (left, top, 0)},
-                {"texture": dst.texture, "mip_level": dst_subresource, "origin": (dst_x, dst_y, 0)},
+                {"texture": src.texture, "mip_level": src_mip, "origin": (left, top, src_layer)},
+                {"texture": dst.texture, "mip_level": dst_mip, "origin": (dst_x, dst_y, dst_layer)},
                 (right - left, bottom - top, 1))
         self._use(dst)
         self._use(src)
@@ -511,21 +515,31 @@ class Renderer:
                 primitive={"topology": "triangle-list"},
                 fragment={"module": module, "entry_point": "fs", "targets": [{"format": tex.wgpu_format}]})
             self._mip_pipelines[tex.wgpu_format] = pipeline
-        for mip in range(view.base_mip, view.base_mip + view.mip_count - 1):
-            source = tex.texture.create_view(base_mip_level=mip, mip_level_count=1)
-            target = tex.texture.create_view(base_mip_level=mip + 1, mip_level_count=1)
-            group = self.device.create_bind_group(layout=pipeline.get_bind_group_layout(0), entries=[
-                {"binding": 0, "resource": source}, {"binding": 1, "resource": self._linear_sampler}])
-            p = self.encoder.begin_render_pass(color_attachments=[
-                {"view": target, "load_op": "clear", "store_op": "store", "clear_value": (0, 0, 0, 0)}])
-            p.set_pipeline(pipeline)
-            p.set_bind_group(0, group)
-            p.draw(3)
-            p.end()
+        for layer in range(view.first_slice, view.first_slice + view.slices):
+            for mip in range(view.base_mip, view.base_mip + view.mip_count - 1):
+                one = {"dimension": "2d", "mip_level_count": 1, "base_array_layer": layer, "array_layer_count": 1}
+                source = tex.texture.create_view(base_mip_level=mip, **one)
+                target = tex.texture.create_view(base_mip_level=mip + 1, **one)
+                group = self.device.create_bind_group(layout=pipeline.get_bind_group_layout(0), entries=[
+                    {"binding": 0, "resource": source}, {"binding": 1, "resource": self._linear_sampler}])
+                p = self.encoder.begin_render_pass(color_attachments=[
+                    {"view": target, "load_op": "clear", "store_op": "store", "clear_value": (0, 0, 0, 0)}])
+                p.set_pipeline(pipeline)
+                p.set_bind_group(0, group)
+                p.draw(3)
+                p.end()
         self._use(tex)
 
     # --- views and state objects -----------------------------------------------------------
-    def _view(self, resource: Texture2D, format: int, base_mip: int, mip_count: int, need: int, what: str) -> View:
+    @staticmethod
+    def _split(tex: Texture2D, subresource: int) -> tuple[int, int]:
+        if subresource >= tex.subresources:
+            raise invalid(f"subresource {subresource} does not exist (the texture has {tex.mip_levels} mip(s) x "
+                          f"{tex.array_size} slice(s))")
+        return tex.split(subresource)
+
+    def _view(self, resource: Texture2D, format: int, base_mip: int, mip_count: int, need: int, what: str,
+              dimension: str = "2d", first_slice: int = 0, slices: int = 1) -> View:
         if not resource.bind_flags & need:
             raise invalid(f"the texture was not created with the {BindFlag(need).name} bind flag a {what} needs")
         fmt = resource.format if format == 0 else _format(format)
@@ -538,21 +552,39 @@ class Renderer:
         if base_mip >= resource.mip_levels or base_mip + mip_count > resource.mip_levels or mip_count < 1:
             raise invalid(f"mips {base_mip}..{base_mip + mip_count - 1} are outside the texture's "
                           f"{resource.mip_levels} mips")
+        if slices < 1 or first_slice + slices > resource.array_size:
+            raise invalid(f"array slices {first_slice}..{first_slice + slices - 1} are outside the texture's "
+                          f"{resource.array_size}")
         wfmt = TEXTURE_FORMATS[fmt]
-        view = resource.texture.create_view(format=wfmt, base_mip_level=base_mip, mip_level_count=mip_count)
+        view = resource.texture.create_view(format=wfmt, dimension=dimension, base_mip_level=base_mip,
+                                            mip_level_count=mip_count, base_array_layer=first_slice,
+                                            array_layer_count=slices)
         resource.view_count += 1
-        return View(resource, fmt, wfmt, view, base_mip, mip_count)
+        return View(resource, fmt, wfmt, view, base_mip, mip_count, first_slice, slices)
 
-    def create_render_target_view(self, resource, format, mip_slice) -> View:
-        return self._view(resource, format, mip_slice, 1, BindFlag.RENDER_TARGET, "render-target view")
+    def create_render_target_view(self, resource, format, mip_slice, array_slice) -> View:
+        return self._view(resource, format, mip_slice, 1, BindFlag.RENDER_TARGET, "render-target view",
+                          first_slice=array_slice)
 
-    def create_depth_stencil_view(self, resource, format, mip_slice) -> View:
-        return self._view(resource, format, mip_slice, 1, BindFlag.DEPTH_STENCIL, "depth-stencil view")
+    def create_depth_stencil_view(self, resource, format, mip_slice, array_slice) -> View:
+        return self._view(resource, format, mip_slice, 1, BindFlag.DEPTH_STENCIL, "depth-stencil view",
+                          first_slice=array_slice)
 
-    def create_shader_resource_view(self, resource, format, most_detailed_mip, mip_levels) -> View:
+    def create_shader_resource_view(self, resource, format, view_dimension, most_detailed_mip, mip_levels,
+                                    first_array_slice, array_size) -> View:
         count = resource.mip_levels - most_detailed_mip if mip_levels == 0xFFFFFFFF else mip_levels
+        dim = SrvDimension(view_dimension)
+        cube = dim in (SrvDimension.TEXTURECUBE, SrvDimension.TEXTURECUBEARRAY)
+        if cube and not resource.misc_flags & ResourceMiscFlag.TEXTURECUBE:
+            raise invalid("a cube view needs a texture created with RESOURCE_MISC_TEXTURECUBE")
+        if dim == SrvDimension.TEXTURE2D and array_size != 1:
+            raise invalid("a TEXTURE2D view has one array slice")
+        if dim == SrvDimension.TEXTURECUBE and array_size != 6 or cube and array_size % 6:
+            raise invalid(f"a cube view spans 6 slices per cube, not {array_size}")
+        dimension = {SrvDimension.TEXTURE2D: "2d", SrvDimension.TEXTURE2DARRAY: "2d-array",
+                     SrvDimension.TEXTURECUBE: "cube", SrvDimension.TEXTURECUBEARRAY: "cube-array"}[dim]
         return self._view(resource, format, most_detailed_mip, count, BindFlag.SHADER_RESOURCE,
-                          "shader-resource view")
+                          "shader-resource view", dimension, first_array_slice, array_size)
 
     def create_blend_state(self, alpha_to_coverage_enable, independent_blend_enable, render_targets):
         if alpha_to_coverage_enable:
@@ -1028,11 +1060,10 @@ class Renderer:
             data = self.readback.buffer(self._finish(), resource.backing, 0, resource.byte_width)
             dst[:resource.byte_width] = data.data
             return
-        if subresource >= resource.mip_levels:
-            raise invalid(f"subresource {subresource} does not exist (texture has {resource.mip_levels} mips)")
+        mip, layer = self._split(resource, subresource)
         if not self.format_caps[resource.format] & FormatSupport.CPU_READBACK:
             raise unsupported(f"reading back {resource.format.name} is not offered on this host")
-        w, h = resource.mip_size(subresource)
+        w, h = resource.mip_size(mip)
         row = w * resource.bytes_per_texel
         if dst_row_pitch < row:
             raise invalid(f"destination row pitch {dst_row_pitch} is less than a row ({row} bytes)")
@@ -1040,8 +1071,8 @@ class Renderer:
             raise invalid(f"destination has {len(dst)} bytes, {h} rows at pitch {dst_row_pitch} need "
                           f"{dst_row_pitch * (h - 1) + row}")
         aspect = "depth-only" if resource.format in DEPTH_FORMATS else "all"
-        pixels = self.readback.texture(self._finish(), resource.texture, subresource, w, h,
-                                       resource.bytes_per_texel, aspect)
+        pixels = self.readback.texture(self._finish(), resource.texture, mip, w, h,
+                                       resource.bytes_per_texel, aspect, layer)
         out = np.frombuffer(dst, dtype=np.uint8)
         if dst_row_pitch == row:
             out[:row * h] = pixels.reshape(-1)
