@@ -327,6 +327,8 @@ _Static_assert(sizeof(float) == 4, "pvgpu needs a 32-bit float");
 #define PVGPU_FORMAT_SUPPORT_INDEX_BUFFER 0x00000080u
 #define PVGPU_FORMAT_SUPPORT_DISPLAY 0x00000100u
 #define PVGPU_FORMAT_SUPPORT_CPU_READBACK 0x00000200u
+#define PVGPU_FORMAT_SUPPORT_MULTISAMPLE_RENDERTARGET 0x00000400u
+#define PVGPU_FORMAT_SUPPORT_MULTISAMPLE_RESOLVE 0x00000800u
 
 /* ErrorCode */
 #define PVGPU_ERROR_CODE_UNKNOWN_OPCODE 1u
@@ -432,6 +434,7 @@ static inline uint32_t pvgpu_record_size(uint32_t payload_bytes)
 #define PVGPU_OP_RESIZE_BUFFERS 43u  /* IDXGISwapChain::ResizeBuffers; no view of the back buffer may be alive. */
 #define PVGPU_OP_DRAW_INSTANCED_INDIRECT 47u  /* ID3D11DeviceContext::DrawInstancedIndirect: the four draw arguments are read by the GPU from `args` (a buffer with RESOURCE_MISC_DRAWINDIRECT_ARGS) at `aligned_byte_offset`. */
 #define PVGPU_OP_DRAW_INDEXED_INSTANCED_INDIRECT 48u  /* ID3D11DeviceContext::DrawIndexedInstancedIndirect: five arguments read by the GPU from `args`. */
+#define PVGPU_OP_RESOLVE_SUBRESOURCE 49u  /* ID3D11DeviceContext::ResolveSubresource: average a multisampled subresource into a single-sampled one of the same size and format. */
 #define PVGPU_OP_GENERATE_MIPS 46u  /* ID3D11DeviceContext::GenerateMips: fill the view's lower mips from its most detailed one (the texture needs RESOURCE_MISC_GENERATE_MIPS, RENDER_TARGET and SHADER_RESOURCE). */
 #define PVGPU_OP_MAP_WRITE_NO_OVERWRITE 45u  /* Unmap of a Map(WRITE_NO_OVERWRITE) of a DYNAMIC buffer: the bytes are written in place (the guest promised that work in flight does not read them). */
 #define PVGPU_OP_COPY_SUBRESOURCE_REGION 44u  /* ID3D11DeviceContext::CopySubresourceRegion. With has_box=0 the whole source subresource is copied; for buffers the box's left/right are byte offsets and dst_x the destination offset. */
@@ -1179,6 +1182,21 @@ typedef struct PvgpuCmdDrawIndexedInstancedIndirect {
 _Static_assert(sizeof(PvgpuCmdDrawIndexedInstancedIndirect) == 8, "PvgpuCmdDrawIndexedInstancedIndirect must be 8 bytes");
 _Static_assert(offsetof(PvgpuCmdDrawIndexedInstancedIndirect, args) == 0, "PvgpuCmdDrawIndexedInstancedIndirect.args must be at offset 0");
 _Static_assert(offsetof(PvgpuCmdDrawIndexedInstancedIndirect, aligned_byte_offset) == 4, "PvgpuCmdDrawIndexedInstancedIndirect.aligned_byte_offset must be at offset 4");
+
+/* PVGPU_OP_RESOLVE_SUBRESOURCE: ID3D11DeviceContext::ResolveSubresource: average a multisampled subresource into a single-sampled one of the same size and format. */
+typedef struct PvgpuCmdResolveSubresource {
+    uint32_t dst;  /* id of a TEXTURE2D */
+    uint32_t dst_subresource;
+    uint32_t src;  /* id of a TEXTURE2D */
+    uint32_t src_subresource;
+    uint32_t format;  /* PVGPU_DXGI_FORMAT_* */
+} PvgpuCmdResolveSubresource;
+_Static_assert(sizeof(PvgpuCmdResolveSubresource) == 20, "PvgpuCmdResolveSubresource must be 20 bytes");
+_Static_assert(offsetof(PvgpuCmdResolveSubresource, dst) == 0, "PvgpuCmdResolveSubresource.dst must be at offset 0");
+_Static_assert(offsetof(PvgpuCmdResolveSubresource, dst_subresource) == 4, "PvgpuCmdResolveSubresource.dst_subresource must be at offset 4");
+_Static_assert(offsetof(PvgpuCmdResolveSubresource, src) == 8, "PvgpuCmdResolveSubresource.src must be at offset 8");
+_Static_assert(offsetof(PvgpuCmdResolveSubresource, src_subresource) == 12, "PvgpuCmdResolveSubresource.src_subresource must be at offset 12");
+_Static_assert(offsetof(PvgpuCmdResolveSubresource, format) == 16, "PvgpuCmdResolveSubresource.format must be at offset 16");
 
 /* PVGPU_OP_GENERATE_MIPS: ID3D11DeviceContext::GenerateMips: fill the view's lower mips from its most detailed one (the texture needs RESOURCE_MISC_GENERATE_MIPS, RENDER_TARGET and SHADER_RESOURCE). */
 typedef struct PvgpuCmdGenerateMips {

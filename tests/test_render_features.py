@@ -554,3 +554,63 @@ def test_indirect_draws_match_direct_draws(host, device):
     device.connection.wait_fence(device.connection.fence())
     details = [e.detail for e in device.host_errors()]
     assert len(details) == 2 and "inside the" in details[0] and "DRAWINDIRECT_ARGS" in details[1]
+
+
+TRIANGLE = np.array([[-0.8, -0.7], [0.1, 0.9], [0.9, -0.3]], dtype=np.float32)
+
+
+def test_msaa_render_and_resolve_match_direct_wgpu(host, device, wgpu_device):
+    chain, back_rtv = guest_target(device)
+    ctx = device.get_immediate_context()
+    msaa = device.create_texture2d(g.Texture2DDesc(W, H, sample_count=4, bind_flags=g.BindFlag.RENDER_TARGET))
+    rtv = device.create_render_target_view(msaa)
+    vb = device.create_buffer(g.BufferDesc(TRIANGLE.nbytes, g.BindFlag.VERTEX_BUFFER), TRIANGLE)
+    red = device.create_buffer(g.BufferDesc(16, g.BindFlag.CONSTANT_BUFFER), np.array([1, 0, 0, 1], np.float32))
+    ctx.om_set_render_targets([rtv])
+    ctx.clear_render_target_view(rtv, (0, 0, 0, 1))
+    ctx.rs_set_viewports([g.Viewport(0, 0, W, H)])
+    ctx.rs_set_state(device.create_rasterizer_state(g.RasterizerDesc(cull_mode=g.CullMode.NONE)))
+    ctx.ia_set_input_layout(device.create_input_layout([g.InputElementDesc("P", 0, g.DxgiFormat.R32G32_FLOAT)]))
+    ctx.ia_set_vertex_buffers(0, [vb], [8])
+    ctx.ia_set_primitive_topology(g.PrimitiveTopology.TRIANGLELIST)
+    ctx.vs_set_shader(device.create_vertex_shader(QUAD_VS))
+    ctx.ps_set_shader(device.create_pixel_shader(SOLID_PS))
+    ctx.ps_set_constant_buffers(0, [red])
+    ctx.draw(3)
+    ctx.resolve_subresource(chain.get_buffer(0), 0, msaa, 0, g.DxgiFormat.R8G8B8A8_UNORM)
+    chain.present()
+    actual = presented(host, chain)
+
+    d = wgpu_device
+    ms = d.create_texture(size=(W, H, 1), format="rgba8unorm", sample_count=4,
+                          usage=wgpu.TextureUsage.RENDER_ATTACHMENT)
+    target = direct_target(d)
+    pipeline = d.create_render_pipeline(
+        layout="auto", vertex={"module": d.create_shader_module(code=QUAD_VS), "entry_point": "vs", "buffers": [
+            {"array_stride": 8, "attributes": [{"format": "float32x2", "offset": 0, "shader_location": 0}]}]},
+        primitive={"topology": "triangle-list", "cull_mode": "none"}, multisample={"count": 4},
+        fragment={"module": d.create_shader_module(code=SOLID_PS), "entry_point": "ps",
+                  "targets": [{"format": "rgba8unorm"}]})
+    cb = d.create_buffer_with_data(data=np.array([1, 0, 0, 1], np.float32).tobytes(), usage=wgpu.BufferUsage.UNIFORM)
+    enc = d.create_command_encoder()
+    p = enc.begin_render_pass(color_attachments=[{"view": ms.create_view(), "resolve_target": target.create_view(),
+                                                  "load_op": "clear", "store_op": "store",
+                                                  "clear_value": (0, 0, 0, 1)}])
+    p.set_pipeline(pipeline)
+    p.set_bind_group(0, d.create_bind_group(layout=pipeline.get_bind_group_layout(0), entries=[]))
+    p.set_bind_group(1, d.create_bind_group(layout=pipeline.get_bind_group_layout(1), entries=[
+        {"binding": 0, "resource": {"buffer": cb, "offset": 0, "size": 16}}]))
+    p.set_vertex_buffer(0, d.create_buffer_with_data(data=TRIANGLE.tobytes(), usage=wgpu.BufferUsage.VERTEX))
+    p.draw(3)
+    p.end()
+    d.queue.submit([enc.finish()])
+    assert_same(actual, readback(d, target, W, H))
+    edge = {int(v) for v in actual[..., 0].reshape(-1)} - {0, 255}
+    assert edge, "no partly covered pixels: the resolve did not average samples"
+    # A multisampled texture cannot be read back directly: a clear error, not a lost frame.
+    ctx.copy_resource(device.create_texture2d(g.Texture2DDesc(W, H, sample_count=4,
+                                                              bind_flags=g.BindFlag.RENDER_TARGET)), msaa)
+    device.connection.kick()
+    device.connection.wait_fence(device.connection.fence())
+    (entry,) = device.host_errors()
+    assert entry.code == ErrorCode.UNSUPPORTED and "resolve them first" in entry.detail

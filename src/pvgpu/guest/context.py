@@ -182,6 +182,11 @@ class DeviceContext:
     def copy_resource(self, dst: Buffer | Texture2D, src: Buffer | Texture2D) -> None:
         self.conn.emit("COPY_RESOURCE", dst=dst.id, src=src.id)
 
+    def resolve_subresource(self, dst: Texture2D, dst_subresource: int, src: Texture2D, src_subresource: int,
+                            format: DxgiFormat = DxgiFormat.UNKNOWN) -> None:
+        self.conn.emit("RESOLVE_SUBRESOURCE", dst=dst.id, dst_subresource=dst_subresource, src=src.id,
+                       src_subresource=src_subresource, format=format)
+
     def generate_mips(self, view: ShaderResourceView) -> None:
         self.conn.emit("GENERATE_MIPS", view=view.id)
 

@@ -456,6 +456,8 @@ class FormatSupport(enum.IntFlag):
     INDEX_BUFFER = 1 << 7
     DISPLAY = 1 << 8  # a swap chain's back buffer
     CPU_READBACK = 1 << 9  # Map(READ) of a staging texture
+    MULTISAMPLE_RENDERTARGET = 1 << 10  # 4x MSAA render targets (or depth-stencil)
+    MULTISAMPLE_RESOLVE = 1 << 11  # ResolveSubresource from 4x MSAA
 
 
 class ErrorCode(enum.IntEnum):

@@ -253,6 +253,11 @@ COMMANDS: tuple[Command, ...] = (
     command(48, "DRAW_INDEXED_INSTANCED_INDIRECT",
             "ID3D11DeviceContext::DrawIndexedInstancedIndirect: five arguments read by the GPU from `args`.",
             obj("args", K.BUFFER), u32("aligned_byte_offset")),
+    command(49, "RESOLVE_SUBRESOURCE",
+            "ID3D11DeviceContext::ResolveSubresource: average a multisampled subresource into a "
+            "single-sampled one of the same size and format.",
+            obj("dst", K.TEXTURE2D), u32("dst_subresource"), obj("src", K.TEXTURE2D), u32("src_subresource"),
+            enum_field("format", DxgiFormat)),
     command(46, "GENERATE_MIPS",
             "ID3D11DeviceContext::GenerateMips: fill the view's lower mips from its most detailed one "
             "(the texture needs RESOURCE_MISC_GENERATE_MIPS, RENDER_TARGET and SHADER_RESOURCE).",

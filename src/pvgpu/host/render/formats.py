@@ -51,25 +51,26 @@ TEXTURE_FORMATS: dict[F, str] = {
 
 #: WebGPU's capabilities of each texture format (its spec's format table): renderable,
 #: blendable, filterable. Features listed in FEATURE_GATED add to them.
-_R, _B, _F = 1, 2, 4
+_R, _B, _F, _M, _V = 1, 2, 4, 8, 16  # renderable, blendable, filterable, 4x multisample, resolvable
 WGPU_CAPS: dict[str, int] = {
-    "r8unorm": _R | _B | _F, "r8snorm": _F, "r8uint": _R, "r8sint": _R,
-    "r16uint": _R, "r16sint": _R, "r16float": _R | _B | _F,
-    "rg8unorm": _R | _B | _F, "rg8snorm": _F, "rg8uint": _R, "rg8sint": _R,
-    "r32uint": _R, "r32sint": _R, "r32float": _R,
-    "rg16uint": _R, "rg16sint": _R, "rg16float": _R | _B | _F,
-    "rgba8unorm": _R | _B | _F, "rgba8unorm-srgb": _R | _B | _F, "rgba8snorm": _F,
-    "rgba8uint": _R, "rgba8sint": _R, "bgra8unorm": _R | _B | _F, "bgra8unorm-srgb": _R | _B | _F,
-    "rgb10a2uint": _R, "rgb10a2unorm": _R | _B | _F, "rg11b10ufloat": _F, "rgb9e5ufloat": _F,
+    "r8unorm": _R | _B | _F | _M | _V, "r8snorm": _F, "r8uint": _R | _M, "r8sint": _R | _M,
+    "r16uint": _R | _M, "r16sint": _R | _M, "r16float": _R | _B | _F | _M | _V,
+    "rg8unorm": _R | _B | _F | _M | _V, "rg8snorm": _F, "rg8uint": _R | _M, "rg8sint": _R | _M,
+    "r32uint": _R, "r32sint": _R, "r32float": _R | _M,
+    "rg16uint": _R | _M, "rg16sint": _R | _M, "rg16float": _R | _B | _F | _M | _V,
+    "rgba8unorm": _R | _B | _F | _M | _V, "rgba8unorm-srgb": _R | _B | _F | _M | _V, "rgba8snorm": _F,
+    "rgba8uint": _R | _M, "rgba8sint": _R | _M, "bgra8unorm": _R | _B | _F | _M | _V,
+    "bgra8unorm-srgb": _R | _B | _F | _M | _V,
+    "rgb10a2uint": _R | _M, "rgb10a2unorm": _R | _B | _F | _M | _V, "rg11b10ufloat": _F, "rgb9e5ufloat": _F,
     "rg32uint": _R, "rg32sint": _R, "rg32float": _R,
-    "rgba16uint": _R, "rgba16sint": _R, "rgba16float": _R | _B | _F,
+    "rgba16uint": _R | _M, "rgba16sint": _R | _M, "rgba16float": _R | _B | _F | _M | _V,
     "rgba32uint": _R, "rgba32sint": _R, "rgba32float": _R,
-    "depth16unorm": 0, "depth32float": 0, "depth24plus-stencil8": 0, "depth32float-stencil8": 0,
+    "depth16unorm": _M, "depth32float": _M, "depth24plus-stencil8": _M, "depth32float-stencil8": _M,
 }
 #: wgpu feature -> (formats, capability it adds, or None: the format exists only with it)
 FEATURE_GATED: dict[str, tuple[tuple[str, ...], int | None]] = {
     "float32-filterable": (("r32float", "rg32float", "rgba32float"), _F),
-    "rg11b10ufloat-renderable": (("rg11b10ufloat",), _R | _B),
+    "rg11b10ufloat-renderable": (("rg11b10ufloat",), _R | _B | _M | _V),
     "depth32float-stencil8": (("depth32float-stencil8",), None),
 }
 #: Formats a swap chain may have.
@@ -131,6 +132,10 @@ def format_support(features: frozenset[str]) -> dict[F, S]:
                 bits |= S.BLENDABLE
             if c & _F:
                 bits |= S.SHADER_SAMPLE
+            if c & _M:
+                bits |= S.MULTISAMPLE_RENDERTARGET
+            if c & _V:
+                bits |= S.MULTISAMPLE_RESOLVE
             if fmt in DISPLAY_FORMATS:
                 bits |= S.DISPLAY
         if fmt in VERTEX_FORMATS:

@@ -48,6 +48,7 @@ class Texture2D:
     bytes_per_texel: int
     misc_flags: int = 0
     array_size: int = 1
+    sample_count: int = 1
     serial: int = field(default_factory=next_serial)
     used_generation: int = -1
     view_count: int = 0  # live views (ResizeBuffers needs none)

@@ -42,6 +42,7 @@ MAX_TEXTURE_DIM = 16384
 MAX_BUFFER_BYTES = 1 << 30
 DUMMY_UNIFORM_BYTES = 65536
 MAX_CACHED_PIPELINES = 4096
+MSAA_SAMPLES = 4  # WebGPU's one multisample count
 MAX_ARRAY_SIZE = 2048
 # Plain ints for the per-command checks (IntFlag arithmetic is slow on the hot path).
 _VERTEX_BUFFER, _INDEX_BUFFER, _CONSTANT_BUFFER = (int(BindFlag.VERTEX_BUFFER), int(BindFlag.INDEX_BUFFER),
@@ -304,8 +305,19 @@ class Renderer:
         if misc_flags & ResourceMiscFlag.TEXTURECUBE and (array_size % 6 or width != height):
             raise invalid(f"a cube texture needs square faces and 6 slices per cube ({width}x{height}, "
                           f"{array_size} slices)")
-        if sample_count != 1 or sample_quality != 0:
-            raise unsupported("multisampled textures are not offered by this protocol version")
+        if sample_count not in (1, MSAA_SAMPLES) or sample_quality not in (0, 0xFFFFFFFF):
+            raise unsupported(f"{sample_count}x multisampling (quality {sample_quality}) is not offered; "
+                              f"this host offers 1x and {MSAA_SAMPLES}x")
+        if sample_count > 1:
+            if not caps & FormatSupport.MULTISAMPLE_RENDERTARGET:
+                raise unsupported(f"format {fmt.name} cannot be multisampled on this host")
+            if mip_levels not in (0, 1) or array_size != 1:
+                raise invalid("a multisampled texture has one mip and one array slice")
+            if not bind_flags & (BindFlag.RENDER_TARGET | BindFlag.DEPTH_STENCIL) or initial_data is not None:
+                raise invalid("a multisampled texture is a render target or depth-stencil without initial data")
+            if bind_flags & BindFlag.SHADER_RESOURCE:
+                raise unsupported("shader-resource views of multisampled textures are not offered yet")
+            mip_levels = 1
         full_chain = max(width, height).bit_length()
         mips = full_chain if mip_levels == 0 else mip_levels
         if mips > full_chain:
@@ -318,15 +330,18 @@ class Renderer:
             raise invalid(f"DEPTH_STENCIL binding needs a depth format, not {fmt.name}")
         if bind_flags & BindFlag.RENDER_TARGET and is_depth:
             raise invalid(f"RENDER_TARGET binding cannot use the depth format {fmt.name}")
-        u = wgpu.TextureUsage.COPY_DST | wgpu.TextureUsage.COPY_SRC
+        u = wgpu.TextureUsage.COPY_DST | wgpu.TextureUsage.COPY_SRC if sample_count == 1 else 0
         if bind_flags & BindFlag.SHADER_RESOURCE:
             u |= wgpu.TextureUsage.TEXTURE_BINDING
         if bind_flags & (BindFlag.RENDER_TARGET | BindFlag.DEPTH_STENCIL):
             u |= wgpu.TextureUsage.RENDER_ATTACHMENT
+        if usage == Usage.DEFAULT and caps & FormatSupport.MULTISAMPLE_RESOLVE and not is_depth:
+            u |= wgpu.TextureUsage.RENDER_ATTACHMENT  # a ResolveSubresource target needs it in WebGPU
         texture = self.device.create_texture(size=(width, height, array_size), mip_level_count=mips,
-                                             format=wgpu_format, usage=u)
+                                             format=wgpu_format, usage=u, sample_count=sample_count)
         tex = Texture2D(width, height, mips, fmt, wgpu_format, usage, bind_flags, cpu_access_flags, texture,
-                        FORMAT_BYTES[fmt], misc_flags=misc_flags, array_size=array_size)
+                        FORMAT_BYTES[fmt], misc_flags=misc_flags, array_size=array_size,
+                        sample_count=sample_count)
         if initial_data is not None:
             if is_depth:
                 raise unsupported("initial data for depth textures is not offered (clear them instead)")
@@ -432,6 +447,8 @@ class Renderer:
                 raise invalid(f"buffer sizes differ ({dst.byte_width} and {src.byte_width} bytes)")
             self.encoder.copy_buffer_to_buffer(src.backing, 0, dst.backing, 0, dst.alloc_size)
         else:
+            if dst.sample_count > 1 or src.sample_count > 1:
+                raise unsupported("multisampled textures cannot be copied; resolve them first (ResolveSubresource)")
             if (dst.width, dst.height, dst.mip_levels, dst.array_size) != (src.width, src.height, src.mip_levels,
                                                                              src.array_size):
                 raise invalid("textures differ in size, mip count or array size")
@@ -501,6 +518,27 @@ class Renderer:
         self._use(dst)
         self._use(src)
 
+    def resolve_subresource(self, dst, dst_subresource, src, src_subresource, format) -> None:
+        if src.sample_count == 1 or dst.sample_count != 1:
+            raise invalid("ResolveSubresource goes from a multisampled texture to a single-sampled one")
+        if src_subresource != 0:
+            raise invalid(f"a multisampled texture has one subresource, not {src_subresource}")
+        mip, layer = self._split(dst, dst_subresource)
+        fmt = src.format if format == 0 else _format(format)
+        if not (src.format == dst.format == fmt) or not self.format_caps[fmt] & FormatSupport.MULTISAMPLE_RESOLVE:
+            raise unsupported(f"resolving {src.format.name} into {dst.format.name} as {fmt.name} is not offered")
+        if dst.mip_size(mip) != (src.width, src.height):
+            raise invalid(f"sizes differ: {src.width}x{src.height} into {dst.mip_size(mip)}")
+        self._materialize_clears()
+        self._end_pass()
+        target = dst.texture.create_view(dimension="2d", base_mip_level=mip, mip_level_count=1,
+                                         base_array_layer=layer, array_layer_count=1)
+        p = self.encoder.begin_render_pass(color_attachments=[
+            {"view": src.texture.create_view(), "resolve_target": target, "load_op": "load", "store_op": "store"}])
+        p.end()
+        self._use(src)
+        self._use(dst)
+
     def generate_mips(self, view) -> None:
         tex = view.resource
         if not tex.misc_flags & ResourceMiscFlag.GENERATE_MIPS:
@@ -533,6 +571,9 @@ class Renderer:
     # --- views and state objects -----------------------------------------------------------
     @staticmethod
     def _split(tex: Texture2D, subresource: int) -> tuple[int, int]:
+        if tex.sample_count > 1:
+            raise unsupported("multisampled textures cannot be written, copied or read by subresource; "
+                              "resolve them first (ResolveSubresource)")
         if subresource >= tex.subresources:
             raise invalid(f"subresource {subresource} does not exist (the texture has {tex.mip_levels} mip(s) x "
                           f"{tex.array_size} slice(s))")
@@ -587,8 +628,6 @@ class Renderer:
                           "shader-resource view", dimension, first_array_slice, array_size)
 
     def create_blend_state(self, alpha_to_coverage_enable, independent_blend_enable, render_targets):
-        if alpha_to_coverage_enable:
-            raise unsupported("alpha-to-coverage needs multisampling, which this protocol version does not offer")
         return S.BlendState.from_command(next_serial(), alpha_to_coverage_enable, independent_blend_enable,
                                          render_targets)
 
@@ -647,11 +686,13 @@ class Renderer:
         rtvs = [s.view for s in views]
         if rtvs == self.rtvs and depth_stencil_view is self.dsv:
             return
-        sizes = {v.size for v in rtvs if v is not None}
-        if depth_stencil_view is not None:
-            sizes.add(depth_stencil_view.size)
+        views = [v for v in rtvs if v is not None] + ([depth_stencil_view] if depth_stencil_view else [])
+        sizes = {v.size for v in views}
         if len(sizes) > 1:
             raise invalid(f"render targets and depth-stencil differ in size: {sorted(sizes)}")
+        counts = {v.resource.sample_count for v in views}
+        if len(counts) > 1:
+            raise invalid(f"render targets and depth-stencil differ in sample count: {sorted(counts)}")
         self._end_pass()
         self.rtvs = rtvs
         self.dsv = depth_stencil_view
@@ -762,9 +803,11 @@ class Renderer:
             rt_formats = rt_formats[:-1]
         dsv = self.dsv
         strip_format = self.index_buffer[1] if (indexed and self.topology in STRIPS and self.index_buffer) else None
+        samples = self._samples()
+        mask = self.sample_mask & ((1 << samples) - 1)
         key = (vs.serial, ps.serial if ps else 0, layout.serial if layout else 0, strides, self.blend.serial,
                self.rasterizer.serial, self.depth_stencil.serial if dsv else -1, self.topology, strip_format,
-               rt_formats, dsv.wgpu_format if dsv else None, self.sample_mask & 1)
+               rt_formats, dsv.wgpu_format if dsv else None, samples, mask)
         pipeline = self._pipelines.get(key)
         if pipeline is not None:
             self.stats.pipeline_hits += 1
@@ -813,7 +856,8 @@ class Renderer:
             pipeline = self.device.create_render_pipeline(
                 layout="auto", vertex={"module": vs.module, "entry_point": None, "buffers": buffers},
                 primitive=primitive, depth_stencil=depth_stencil,
-                multisample={"count": 1, "mask": self.sample_mask & 1, "alpha_to_coverage_enabled": False},
+                multisample={"count": samples, "mask": mask,
+                             "alpha_to_coverage_enabled": self.blend.alpha_to_coverage and samples > 1},
                 fragment=fragment)
         except wgpu.GPUError as e:
             raise CommandError(ErrorCode.HOST_GPU_ERROR, "pipeline: " + " ".join(str(e).split())[:400]) from None
@@ -902,6 +946,12 @@ class Renderer:
                 what = "instances" if per_instance else "vertices"
                 raise invalid(f"{what} {first}..{first + n - 1} reach past the {available} records of the "
                               f"vertex buffer in slot {slot}")
+
+    def _samples(self) -> int:
+        for v in self.rtvs:
+            if v is not None:
+                return v.resource.sample_count
+        return self.dsv.resource.sample_count if self.dsv is not None else 1
 
     def _output_resources(self) -> set:
         out = {v.resource for v in self.rtvs if v is not None}
