@@ -614,3 +614,56 @@ def test_msaa_render_and_resolve_match_direct_wgpu(host, device, wgpu_device):
     device.connection.wait_fence(device.connection.fence())
     (entry,) = device.host_errors()
     assert entry.code == ErrorCode.UNSUPPORTED and "resolve them first" in entry.detail
+
+
+def test_wireframe_fill_matches_direct_wgpu(host, device, wgpu_device):
+    if not device.connection.accepted_features & g.Feature.FILL_WIREFRAME:
+        # The host says it cannot: then the state is refused, clearly.
+        device.create_rasterizer_state(g.RasterizerDesc(fill_mode=g.FillMode.WIREFRAME))
+        device.connection.kick()
+        device.connection.wait_fence(device.connection.fence())
+        (entry,) = device.host_errors()
+        assert entry.code == ErrorCode.UNSUPPORTED and "WIREFRAME" in entry.detail
+        return
+    chain, rtv = guest_target(device)
+    ctx = device.get_immediate_context()
+    vb = device.create_buffer(g.BufferDesc(TRIANGLE.nbytes, g.BindFlag.VERTEX_BUFFER), TRIANGLE)
+    red = device.create_buffer(g.BufferDesc(16, g.BindFlag.CONSTANT_BUFFER), np.array([1, 0, 0, 1], np.float32))
+    ctx.om_set_render_targets([rtv])
+    ctx.clear_render_target_view(rtv, (0, 0, 0, 1))
+    ctx.rs_set_viewports([g.Viewport(0, 0, W, H)])
+    ctx.rs_set_state(device.create_rasterizer_state(g.RasterizerDesc(fill_mode=g.FillMode.WIREFRAME,
+                                                                     cull_mode=g.CullMode.NONE)))
+    ctx.ia_set_input_layout(device.create_input_layout([g.InputElementDesc("P", 0, g.DxgiFormat.R32G32_FLOAT)]))
+    ctx.ia_set_vertex_buffers(0, [vb], [8])
+    ctx.ia_set_primitive_topology(g.PrimitiveTopology.TRIANGLELIST)
+    ctx.vs_set_shader(device.create_vertex_shader(QUAD_VS))
+    ctx.ps_set_shader(device.create_pixel_shader(SOLID_PS))
+    ctx.ps_set_constant_buffers(0, [red])
+    ctx.draw(3)
+    chain.present()
+    actual = presented(host, chain)
+
+    d = wgpu_device
+    target = direct_target(d)
+    pipeline = d.create_render_pipeline(
+        layout="auto", vertex={"module": d.create_shader_module(code=QUAD_VS), "entry_point": "vs", "buffers": [
+            {"array_stride": 8, "attributes": [{"format": "float32x2", "offset": 0, "shader_location": 0}]}]},
+        primitive={"topology": "triangle-list", "cull_mode": "none", "polygon_mode": "Line"},
+        fragment={"module": d.create_shader_module(code=SOLID_PS), "entry_point": "ps",
+                  "targets": [{"format": "rgba8unorm"}]})
+    cb = d.create_buffer_with_data(data=np.array([1, 0, 0, 1], np.float32).tobytes(), usage=wgpu.BufferUsage.UNIFORM)
+    enc = d.create_command_encoder()
+    p = enc.begin_render_pass(color_attachments=[{"view": target.create_view(), "load_op": "clear",
+                                                  "store_op": "store", "clear_value": (0, 0, 0, 1)}])
+    p.set_pipeline(pipeline)
+    p.set_bind_group(0, d.create_bind_group(layout=pipeline.get_bind_group_layout(0), entries=[]))
+    p.set_bind_group(1, d.create_bind_group(layout=pipeline.get_bind_group_layout(1), entries=[
+        {"binding": 0, "resource": {"buffer": cb, "offset": 0, "size": 16}}]))
+    p.set_vertex_buffer(0, d.create_buffer_with_data(data=TRIANGLE.tobytes(), usage=wgpu.BufferUsage.VERTEX))
+    p.draw(3)
+    p.end()
+    d.queue.submit([enc.finish()])
+    assert_same(actual, readback(d, target, W, H))
+    assert tuple(actual[H // 2, W // 2]) == (0, 0, 0, 255)  # the inside is not filled
+    assert (actual[..., 0] == 255).sum() > 20  # the edges are drawn

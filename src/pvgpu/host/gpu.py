@@ -12,7 +12,7 @@ from ..protocol.enums import Feature
 
 #: wgpu features a session's device asks for when the adapter has them.
 OPTIONAL_FEATURES = ("depth-clip-control", "float32-filterable", "rg11b10ufloat-renderable",
-                     "depth32float-stencil8")
+                     "depth32float-stencil8", "polygon-mode-line")
 
 
 @functools.lru_cache(maxsize=1)
@@ -45,6 +45,8 @@ def offered_features() -> int:
         | Feature.ANISOTROPIC_FILTERING
     if "depth-clip-control" in adapter().features:
         bits |= Feature.DEPTH_CLIP_CONTROL
+    if "polygon-mode-line" in adapter().features:
+        bits |= Feature.FILL_WIREFRAME
     return int(bits)
 
 

@@ -633,7 +633,8 @@ class Renderer:
 
     def create_rasterizer_state(self, **c):
         return S.RasterizerState.from_command(next_serial(), SimpleNamespace(**c),
-                                              "depth-clip-control" in self.features)
+                                              "depth-clip-control" in self.features,
+                                              "polygon-mode-line" in self.features)
 
     def create_depth_stencil_state(self, **c):
         return S.DepthStencilState.from_command(next_serial(), SimpleNamespace(**c))
@@ -829,6 +830,8 @@ class Renderer:
             primitive["strip_index_format"] = strip_format
         if not r.depth_clip:
             primitive["unclipped_depth"] = True
+        if r.wireframe:
+            primitive["polygon_mode"] = "Line"  # wgpu-native extension: its enum spelling
         depth_stencil = None
         if dsv:
             d = self.depth_stencil

@@ -92,16 +92,17 @@ class RasterizerState:
     slope_scaled_depth_bias: float
     depth_clip: bool
     scissor_enable: bool
+    wireframe: bool = False
 
     @classmethod
-    def from_command(cls, serial: int, c, depth_clip_control: bool) -> "RasterizerState":
-        if c.fill_mode == FillMode.WIREFRAME:
+    def from_command(cls, serial: int, c, depth_clip_control: bool, wireframe: bool = False) -> "RasterizerState":
+        if c.fill_mode == FillMode.WIREFRAME and not wireframe:
             raise unsupported("fill mode WIREFRAME is not offered by this host (feature FILL_WIREFRAME is off)")
         if not c.depth_clip_enable and not depth_clip_control:
             raise unsupported("depth_clip_enable=0 needs the DEPTH_CLIP_CONTROL feature, which this host lacks")
         return cls(serial, CULL[c.cull_mode], "ccw" if c.front_counter_clockwise else "cw", c.depth_bias,
                    c.depth_bias_clamp, c.slope_scaled_depth_bias, bool(c.depth_clip_enable),
-                   bool(c.scissor_enable))
+                   bool(c.scissor_enable), c.fill_mode == FillMode.WIREFRAME)
 
 
 DEFAULT_RASTERIZER = RasterizerState(0, "back", "cw", 0, 0.0, 0.0, True, False)
