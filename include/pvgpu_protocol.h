@@ -48,6 +48,15 @@ _Static_assert(sizeof(float) == 4, "pvgpu needs a 32-bit float");
 #define PVGPU_OBJECT_KIND_VERTEX_SHADER 11u
 #define PVGPU_OBJECT_KIND_PIXEL_SHADER 12u
 #define PVGPU_OBJECT_KIND_SWAP_CHAIN 13u
+#define PVGPU_OBJECT_KIND_QUERY 14u
+
+/* QueryType */
+#define PVGPU_QUERY_TYPE_EVENT 0u
+#define PVGPU_QUERY_TYPE_OCCLUSION 1u
+#define PVGPU_QUERY_TYPE_TIMESTAMP 2u
+#define PVGPU_QUERY_TYPE_TIMESTAMP_DISJOINT 3u
+#define PVGPU_QUERY_TYPE_PIPELINE_STATISTICS 4u
+#define PVGPU_QUERY_TYPE_OCCLUSION_PREDICATE 5u
 
 /* Usage */
 #define PVGPU_USAGE_DEFAULT 0u
@@ -367,6 +376,7 @@ _Static_assert(sizeof(float) == 4, "pvgpu needs a 32-bit float");
 #define PVGPU_FEATURE_ANISOTROPIC_FILTERING 0x00000010u
 #define PVGPU_FEATURE_FILL_WIREFRAME 0x00000020u
 #define PVGPU_FEATURE_DEPTH_CLIP_CONTROL 0x00000040u
+#define PVGPU_FEATURE_TIMESTAMP_QUERIES 0x00000080u
 
 /* ---- records ---- */
 
@@ -435,6 +445,9 @@ static inline uint32_t pvgpu_record_size(uint32_t payload_bytes)
 #define PVGPU_OP_DRAW_INSTANCED_INDIRECT 47u  /* ID3D11DeviceContext::DrawInstancedIndirect: the four draw arguments are read by the GPU from `args` (a buffer with RESOURCE_MISC_DRAWINDIRECT_ARGS) at `aligned_byte_offset`. */
 #define PVGPU_OP_DRAW_INDEXED_INSTANCED_INDIRECT 48u  /* ID3D11DeviceContext::DrawIndexedInstancedIndirect: five arguments read by the GPU from `args`. */
 #define PVGPU_OP_RESOLVE_SUBRESOURCE 49u  /* ID3D11DeviceContext::ResolveSubresource: average a multisampled subresource into a single-sampled one of the same size and format. */
+#define PVGPU_OP_CREATE_QUERY 50u  /* ID3D11Device::CreateQuery. */
+#define PVGPU_OP_BEGIN_QUERY 51u  /* ID3D11DeviceContext::Begin (occlusion, occlusion predicate, timestamp disjoint). */
+#define PVGPU_OP_END_QUERY 52u  /* ID3D11DeviceContext::End: the host writes the query's result into `result` by the time a following FENCE completes (GetData polls that fence). */
 #define PVGPU_OP_GENERATE_MIPS 46u  /* ID3D11DeviceContext::GenerateMips: fill the view's lower mips from its most detailed one (the texture needs RESOURCE_MISC_GENERATE_MIPS, RENDER_TARGET and SHADER_RESOURCE). */
 #define PVGPU_OP_MAP_WRITE_NO_OVERWRITE 45u  /* Unmap of a Map(WRITE_NO_OVERWRITE) of a DYNAMIC buffer: the bytes are written in place (the guest promised that work in flight does not read them). */
 #define PVGPU_OP_COPY_SUBRESOURCE_REGION 44u  /* ID3D11DeviceContext::CopySubresourceRegion. With has_box=0 the whole source subresource is copied; for buffers the box's left/right are byte offsets and dst_x the destination offset. */
@@ -1197,6 +1210,35 @@ _Static_assert(offsetof(PvgpuCmdResolveSubresource, dst_subresource) == 4, "Pvgp
 _Static_assert(offsetof(PvgpuCmdResolveSubresource, src) == 8, "PvgpuCmdResolveSubresource.src must be at offset 8");
 _Static_assert(offsetof(PvgpuCmdResolveSubresource, src_subresource) == 12, "PvgpuCmdResolveSubresource.src_subresource must be at offset 12");
 _Static_assert(offsetof(PvgpuCmdResolveSubresource, format) == 16, "PvgpuCmdResolveSubresource.format must be at offset 16");
+
+/* PVGPU_OP_CREATE_QUERY: ID3D11Device::CreateQuery. */
+typedef struct PvgpuCmdCreateQuery {
+    uint32_t query;  /* new QUERY id */
+    uint32_t type;  /* PVGPU_QUERY_TYPE_* */
+} PvgpuCmdCreateQuery;
+_Static_assert(sizeof(PvgpuCmdCreateQuery) == 8, "PvgpuCmdCreateQuery must be 8 bytes");
+_Static_assert(offsetof(PvgpuCmdCreateQuery, query) == 0, "PvgpuCmdCreateQuery.query must be at offset 0");
+_Static_assert(offsetof(PvgpuCmdCreateQuery, type) == 4, "PvgpuCmdCreateQuery.type must be at offset 4");
+
+/* PVGPU_OP_BEGIN_QUERY: ID3D11DeviceContext::Begin (occlusion, occlusion predicate, timestamp disjoint). */
+typedef struct PvgpuCmdBeginQuery {
+    uint32_t query;  /* id of a QUERY */
+} PvgpuCmdBeginQuery;
+_Static_assert(sizeof(PvgpuCmdBeginQuery) == 4, "PvgpuCmdBeginQuery must be 4 bytes");
+_Static_assert(offsetof(PvgpuCmdBeginQuery, query) == 0, "PvgpuCmdBeginQuery.query must be at offset 0");
+
+/* PVGPU_OP_END_QUERY: ID3D11DeviceContext::End: the host writes the query's result into `result` by the time a following FENCE completes (GetData polls that fence). */
+typedef struct PvgpuCmdEndQuery {
+    uint32_t query;  /* id of a QUERY */
+    uint32_t _pad0;  /* padding, write 0 */
+    uint64_t result_offset;  /* heap offset of result */
+    uint64_t result_size;  /* byte size of result (0: none) */
+} PvgpuCmdEndQuery;
+_Static_assert(sizeof(PvgpuCmdEndQuery) == 24, "PvgpuCmdEndQuery must be 24 bytes");
+_Static_assert(offsetof(PvgpuCmdEndQuery, query) == 0, "PvgpuCmdEndQuery.query must be at offset 0");
+_Static_assert(offsetof(PvgpuCmdEndQuery, _pad0) == 4, "PvgpuCmdEndQuery._pad0 must be at offset 4");
+_Static_assert(offsetof(PvgpuCmdEndQuery, result_offset) == 8, "PvgpuCmdEndQuery.result_offset must be at offset 8");
+_Static_assert(offsetof(PvgpuCmdEndQuery, result_size) == 16, "PvgpuCmdEndQuery.result_size must be at offset 16");
 
 /* PVGPU_OP_GENERATE_MIPS: ID3D11DeviceContext::GenerateMips: fill the view's lower mips from its most detailed one (the texture needs RESOURCE_MISC_GENERATE_MIPS, RENDER_TARGET and SHADER_RESOURCE). */
 typedef struct PvgpuCmdGenerateMips {

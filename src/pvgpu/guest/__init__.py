@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..protocol.enums import (  # noqa: F401  (re-exported for D3D11-style code)
     BindFlag, Blend, BlendOp, ClearFlag, ComparisonFunc, CpuAccessFlag, CullMode, DepthWriteMask, DxgiFormat,
-    Feature, FormatSupport, ResourceMiscFlag, SrvDimension,
+    Feature, FormatSupport, QueryType, ResourceMiscFlag, SrvDimension,
     FillMode, Filter, InputClassification, MapType, PrimitiveTopology, StencilOp, TextureAddressMode, Usage,
 )
 from ..protocol.spec import APPEND_ALIGNED_ELEMENT  # noqa: F401

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -9,11 +10,13 @@ import numpy as np
 
 from ..errors import PvgpuError, WasStillDrawingError
 from ..protocol.enums import (
-    MAP_FLAG_DO_NOT_WAIT, ClearFlag, CpuAccessFlag, DxgiFormat, MapType, PrimitiveTopology, ShaderStage, Usage,
+    MAP_FLAG_DO_NOT_WAIT, QUERY_RESULT_BYTES, ClearFlag, CpuAccessFlag, DxgiFormat, MapType, PrimitiveTopology,
+    QueryType, ShaderStage, Usage,
 )
 from .connection import copy_out
 from .descs import Box, Rect, Viewport
 from .device import (
+    Query,
     BlendState, Buffer, DepthStencilState, DepthStencilView, InputLayout, PixelShader, RasterizerState,
     RenderTargetView, SamplerState, ShaderResourceView, Texture2D, VertexShader, texel_bytes,
 )
@@ -26,6 +29,9 @@ class MappedSubresource:
     data: np.ndarray
     row_pitch: int
     depth_pitch: int
+
+
+GETDATA_DONOTFLUSH = 0x1  # D3D11_ASYNC_GETDATA_DONOTFLUSH
 
 
 def _id(obj) -> int:
@@ -285,6 +291,36 @@ class DeviceContext:
             self._shadows[resource.id] = mapped.data.copy()
         elif map_type in (MapType.WRITE, MapType.READ_WRITE):
             self.update_subresource(resource, subresource, None, mapped.data, mapped.row_pitch, mapped.depth_pitch)
+
+    # --- queries -------------------------------------------------------------------------------
+    def begin(self, query: Query) -> None:
+        self.conn.emit("BEGIN_QUERY", query=query.id)
+
+    def end(self, query: Query) -> None:
+        size = QUERY_RESULT_BYTES[query.type]
+        off = self.conn.reserve_heap(size)
+        self.conn.emit("END_QUERY", query=query.id, result_offset=off, result_size=size)
+        query.pending = (off, self.conn.fence())
+
+    def get_data(self, query: Query, flags: int = 0):
+        """ID3D11DeviceContext::GetData: the result once the GPU has it, else None (S_FALSE).
+        EVENT and OCCLUSION_PREDICATE give a bool, OCCLUSION and TIMESTAMP an int,
+        TIMESTAMP_DISJOINT (frequency, disjoint). Without GETDATA_DONOTFLUSH the host is nudged."""
+        if query.pending is None:
+            raise PvgpuError(f"GetData of {query} before its End")
+        off, fence = query.pending
+        if self.conn.completed_fence < fence:
+            if not flags & GETDATA_DONOTFLUSH:
+                self.conn.kick()
+            return None
+        self.conn.raise_host_errors()
+        raw = bytes(self.conn.region.heap[off:off + QUERY_RESULT_BYTES[query.type]])
+        if query.type in (QueryType.EVENT, QueryType.OCCLUSION_PREDICATE):
+            return bool(struct.unpack_from("<I", raw)[0])
+        if query.type == QueryType.TIMESTAMP_DISJOINT:
+            frequency, disjoint = struct.unpack_from("<QI", raw)
+            return frequency, bool(disjoint)
+        return struct.unpack_from("<Q", raw)[0]
 
     def flush(self) -> None:
         self.conn.emit("FLUSH")

@@ -12,7 +12,8 @@ from typing import Sequence
 import numpy as np
 
 from ..protocol.enums import (
-    BindFlag, DxgiFormat, FORMAT_BYTES, FormatSupport, ObjectKind, ResourceMiscFlag, ShaderLanguage, SrvDimension,
+    BindFlag, DxgiFormat, FORMAT_BYTES, FormatSupport, ObjectKind, QueryType, ResourceMiscFlag, ShaderLanguage,
+    SrvDimension,
 )
 from .connection import GuestConnection
 from .descs import (
@@ -93,6 +94,15 @@ class SamplerState(DeviceChild):
 
 class InputLayout(DeviceChild):
     kind = ObjectKind.INPUT_LAYOUT
+
+
+class Query(DeviceChild):
+    kind = ObjectKind.QUERY
+
+    def __init__(self, device: "Device", object_id: int, query_type: QueryType):
+        super().__init__(device, object_id)
+        self.type = query_type
+        self.pending: tuple[int, int] | None = None  # (heap offset, fence) of the last End
 
 
 class VertexShader(DeviceChild):
@@ -243,6 +253,12 @@ class Device:
                   e.instance_data_step_rate) for e in elements]
         self.connection.emit("CREATE_INPUT_LAYOUT", items, layout=layout.id)
         return layout
+
+    def create_query(self, query_type: QueryType) -> Query:
+        """ID3D11Device::CreateQuery (CreatePredicate is OCCLUSION_PREDICATE here)."""
+        query = Query(self, self._new_id(), QueryType(query_type))
+        self.connection.emit("CREATE_QUERY", query=query.id, type=query.type)
+        return query
 
     def _create_shader(self, cls, opcode: str, code: str | bytes, language: ShaderLanguage):
         data = code.encode("utf-8") if isinstance(code, str) else bytes(code)

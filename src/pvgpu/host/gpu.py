@@ -12,7 +12,8 @@ from ..protocol.enums import Feature
 
 #: wgpu features a session's device asks for when the adapter has them.
 OPTIONAL_FEATURES = ("depth-clip-control", "float32-filterable", "rg11b10ufloat-renderable",
-                     "depth32float-stencil8", "polygon-mode-line")
+                     "depth32float-stencil8", "polygon-mode-line", "timestamp-query",
+                     "timestamp-query-inside-encoders")
 
 
 @functools.lru_cache(maxsize=1)
@@ -47,6 +48,8 @@ def offered_features() -> int:
         bits |= Feature.DEPTH_CLIP_CONTROL
     if "polygon-mode-line" in adapter().features:
         bits |= Feature.FILL_WIREFRAME
+    if {"timestamp-query", "timestamp-query-inside-encoders"} <= set(adapter().features):
+        bits |= Feature.TIMESTAMP_QUERIES
     return int(bits)
 
 

@@ -18,7 +18,7 @@ from .types import Field, Meaning
 #: Enums the control page and the error log use; the rest are found through Field.enum.
 EXTRA_ENUMS: tuple[type[enum.Enum], ...] = (
     enums.ObjectKind, enums.ErrorCode, enums.DeviceStatus, enums.GuestState, enums.Feature,
-    enums.MapType, enums.DxgiFormat, enums.FormatSupport,
+    enums.MapType, enums.DxgiFormat, enums.FormatSupport, enums.QueryType,
 )
 
 

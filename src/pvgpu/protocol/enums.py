@@ -20,9 +20,26 @@ class ObjectKind(enum.IntEnum):
     VERTEX_SHADER = 11
     PIXEL_SHADER = 12
     SWAP_CHAIN = 13
+    QUERY = 14
 
 
 RESOURCE_KINDS = (ObjectKind.BUFFER, ObjectKind.TEXTURE2D)
+
+
+class QueryType(enum.IntEnum):
+    """D3D11_QUERY values. Results (GetData) are: EVENT and OCCLUSION_PREDICATE a u32 bool,
+    OCCLUSION and TIMESTAMP a u64, TIMESTAMP_DISJOINT a u64 frequency then a u32 bool."""
+
+    EVENT = 0
+    OCCLUSION = 1
+    TIMESTAMP = 2
+    TIMESTAMP_DISJOINT = 3
+    PIPELINE_STATISTICS = 4
+    OCCLUSION_PREDICATE = 5
+
+
+QUERY_RESULT_BYTES = {QueryType.EVENT: 4, QueryType.OCCLUSION: 8, QueryType.TIMESTAMP: 8,
+                      QueryType.TIMESTAMP_DISJOINT: 16, QueryType.OCCLUSION_PREDICATE: 4}
 
 
 class Usage(enum.IntEnum):
@@ -504,3 +521,4 @@ class Feature(enum.IntFlag):
     ANISOTROPIC_FILTERING = 1 << 4
     FILL_WIREFRAME = 1 << 5
     DEPTH_CLIP_CONTROL = 1 << 6
+    TIMESTAMP_QUERIES = 1 << 7

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from .enums import (
     Blend, BlendOp, BindFlag, ClearFlag, ColorWriteFlag, ComparisonFunc, CpuAccessFlag,
     CullMode, DepthWriteMask, DxgiFormat, FillMode, Filter, InputClassification, ObjectKind,
-    PrimitiveTopology, ResourceMiscFlag, ShaderLanguage, ShaderStage, SrvDimension, StencilOp,
+    PrimitiveTopology, QueryType, ResourceMiscFlag, ShaderLanguage, ShaderStage, SrvDimension, StencilOp,
     TextureAddressMode, Usage, RESOURCE_KINDS,
 )
 from .types import (
@@ -258,6 +258,14 @@ COMMANDS: tuple[Command, ...] = (
             "single-sampled one of the same size and format.",
             obj("dst", K.TEXTURE2D), u32("dst_subresource"), obj("src", K.TEXTURE2D), u32("src_subresource"),
             enum_field("format", DxgiFormat)),
+    command(50, "CREATE_QUERY", "ID3D11Device::CreateQuery.", new_obj("query", K.QUERY),
+            enum_field("type", QueryType)),
+    command(51, "BEGIN_QUERY", "ID3D11DeviceContext::Begin (occlusion, occlusion predicate, timestamp disjoint).",
+            obj("query", K.QUERY)),
+    command(52, "END_QUERY",
+            "ID3D11DeviceContext::End: the host writes the query's result into `result` by the time a "
+            "following FENCE completes (GetData polls that fence).",
+            obj("query", K.QUERY), heap_range("result")),
     command(46, "GENERATE_MIPS",
             "ID3D11DeviceContext::GenerateMips: fill the view's lower mips from its most detailed one "
             "(the texture needs RESOURCE_MISC_GENERATE_MIPS, RENDER_TARGET and SHADER_RESOURCE).",

@@ -115,6 +115,14 @@ class Shader:
 
 
 @dataclass(eq=False)
+class Query:
+    type: int
+    active: bool = False
+    slots: list = field(default_factory=list)  # occlusion query-set slots, one per render pass
+    serial: int = field(default_factory=next_serial)
+
+
+@dataclass(eq=False)
 class SwapChain:
     back_buffer: Texture2D
     buffer_count: int

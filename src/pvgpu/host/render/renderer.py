@@ -12,6 +12,7 @@ session with ids already resolved to objects and heap ranges already checked.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from types import SimpleNamespace
 
@@ -21,14 +22,14 @@ import wgpu
 from ...protocol import bindings as B
 from ...protocol.enums import (
     BindFlag, ClearFlag, CpuAccessFlag, DxgiFormat, ErrorCode, FORMAT_BYTES, DEPTH_FORMATS, FormatSupport,
-    ResourceMiscFlag, SrvDimension,
+    QUERY_RESULT_BYTES, QueryType, ResourceMiscFlag, SrvDimension,
     InputClassification, PrimitiveTopology, ShaderStage, STENCIL_FORMATS, Usage,
 )
 from ...protocol.spec import APPEND_ALIGNED_ELEMENT
 from ..errors import CommandError, invalid, unsupported
 from . import states as S
 from .formats import INDEX_FORMATS, SRGB_PAIRS, TEXTURE_FORMATS, VERTEX_FORMATS, format_support
-from .objects import Buffer, InputLayout, Sampler, Shader, SwapChain, Texture2D, View, next_serial
+from .objects import Buffer, InputLayout, Query, Sampler, Shader, SwapChain, Texture2D, View, next_serial
 from .readback import Readback
 from .shaders import compile_wgsl
 
@@ -43,6 +44,7 @@ MAX_BUFFER_BYTES = 1 << 30
 DUMMY_UNIFORM_BYTES = 65536
 MAX_CACHED_PIPELINES = 4096
 MSAA_SAMPLES = 4  # WebGPU's one multisample count
+OCCLUSION_SLOTS = 4096
 MAX_ARRAY_SIZE = 2048
 # Plain ints for the per-command checks (IntFlag arithmetic is slow on the hot path).
 _VERTEX_BUFFER, _INDEX_BUFFER, _CONSTANT_BUFFER = (int(BindFlag.VERTEX_BUFFER), int(BindFlag.INDEX_BUFFER),
@@ -100,6 +102,14 @@ class Renderer:
         self.generation = 0
         self._pending_clears: dict[View, tuple] = {}
         self._renames = 0
+        self._occlusion_set = device.create_query_set(type="occlusion", count=OCCLUSION_SLOTS)
+        self._next_occlusion_slot = 0
+        self._active_occlusion: Query | None = None
+        self._pass_has_occlusion = False
+        self._timestamp_set = None
+        if {"timestamp-query", "timestamp-query-inside-encoders"} <= set(features):
+            self._timestamp_set = device.create_query_set(type="timestamp", count=1)
+        self._pending_queries: list = []
         self._make_dummies()
         self.reset_state()
 
@@ -128,11 +138,10 @@ class Renderer:
     def drop_recorded_work(self) -> None:
         """Forget recorded but unsubmitted work (the guest that recorded it is gone)."""
         self._pending_clears.clear()
-        if self._pass is not None:
-            self._pass.end()
-        self._pass = None
+        self._end_pass()
         self._encoder = None
-        self._pass_state = {}
+        self._active_occlusion = None
+        self._pending_queries = []
 
     def release(self) -> None:
         """Give the GPU device and everything cached on it back (the session is over)."""
@@ -166,6 +175,9 @@ class Renderer:
 
     def _end_pass(self) -> None:
         if self._pass is not None:
+            if self._pass_has_occlusion:
+                self._pass.end_occlusion_query()
+                self._pass_has_occlusion = False
             self._pass.end()
             self._pass = None
             self._pass_state = {}
@@ -215,8 +227,16 @@ class Renderer:
         if self.dsv is not None:
             depth = self._depth_attachment(self.dsv, self._pending_clears.pop(self.dsv, None))
             self._use(self.dsv.resource)
-        self._pass = self.encoder.begin_render_pass(color_attachments=colors, depth_stencil_attachment=depth)
+        q = self._active_occlusion
+        self._pass = self.encoder.begin_render_pass(color_attachments=colors, depth_stencil_attachment=depth,
+                                                    occlusion_query_set=self._occlusion_set if q else None)
         self._pass_state = {}
+        if q is not None:  # a D3D11 occlusion query spans passes: one query-set slot per pass
+            slot = self._next_occlusion_slot
+            self._next_occlusion_slot = (slot + 1) % OCCLUSION_SLOTS
+            self._pass.begin_occlusion_query(slot)
+            self._pass_has_occlusion = True
+            q.slots.append(slot)
 
     @staticmethod
     def _depth_attachment(dsv: View, clear) -> dict:
@@ -1160,12 +1180,79 @@ class Renderer:
         self.queue.write_buffer(resource.backing, dst_offset, _padded(src, 4))
         self.readback.idle = False
 
+    def create_query(self, type) -> Query:
+        t = QueryType(type)
+        if t == QueryType.PIPELINE_STATISTICS:
+            raise unsupported("pipeline-statistics queries are not offered by this host")
+        if t == QueryType.TIMESTAMP and self._timestamp_set is None:
+            raise unsupported("timestamp queries need the host's timestamp-query features (see TIMESTAMP_QUERIES)")
+        return Query(t)
+
+    def begin_query(self, query) -> None:
+        if query.type in (QueryType.EVENT, QueryType.TIMESTAMP):
+            raise invalid(f"Begin is not used with {QueryType(query.type).name} queries (only End)")
+        if query.active:
+            raise invalid("the query is already active (Begin twice without End)")
+        if query.type in (QueryType.OCCLUSION, QueryType.OCCLUSION_PREDICATE):
+            if self._active_occlusion is not None:
+                raise unsupported("only one occlusion query can be active at a time")
+            self._end_pass()  # the next pass opens with the query running
+            self._active_occlusion = query
+            query.slots = []
+        query.active = True
+
+    def end_query(self, query, result) -> None:
+        t = QueryType(query.type)
+        if result is None or len(result) < QUERY_RESULT_BYTES[t]:
+            raise invalid(f"the result range of a {t.name} query needs {QUERY_RESULT_BYTES[t]} bytes")
+        if t in (QueryType.OCCLUSION, QueryType.OCCLUSION_PREDICATE, QueryType.TIMESTAMP_DISJOINT) \
+                and not query.active:
+            raise invalid(f"End of a {t.name} query that was not begun")
+        query.active = False
+        resolved = None
+        if t in (QueryType.OCCLUSION, QueryType.OCCLUSION_PREDICATE):
+            self._end_pass()
+            self._active_occlusion = None
+            if query.slots:
+                resolved = self.device.create_buffer(size=256 * len(query.slots),
+                                                     usage=wgpu.BufferUsage.QUERY_RESOLVE | wgpu.BufferUsage.COPY_SRC)
+                for i, slot in enumerate(query.slots):
+                    self.encoder.resolve_query_set(self._occlusion_set, slot, 1, resolved, 256 * i)
+        elif t == QueryType.TIMESTAMP:
+            self._materialize_clears()
+            self._end_pass()
+            resolved = self.device.create_buffer(size=256, usage=wgpu.BufferUsage.QUERY_RESOLVE |
+                                                 wgpu.BufferUsage.COPY_SRC)
+            self.encoder._write_timestamp(self._timestamp_set, 0)
+            self.encoder.resolve_query_set(self._timestamp_set, 0, 1, resolved, 0)
+        self._pending_queries.append((t, resolved, len(query.slots), result))
+
+    def _complete_queries(self) -> None:
+        """Write the results of ended queries (their work is finished) into the guest's ranges."""
+        pending, self._pending_queries = self._pending_queries, []
+        for t, resolved, count, result in pending:
+            value = 0
+            if resolved is not None:
+                raw = self.readback.buffer([], resolved, 0, resolved.size)
+                value = sum(int(raw[i * 256:i * 256 + 8].view(np.uint64)[0]) for i in range(max(count, 1)))
+            if t == QueryType.EVENT:
+                struct.pack_into("<I", result, 0, 1)
+            elif t == QueryType.OCCLUSION_PREDICATE:
+                struct.pack_into("<I", result, 0, int(value > 0))
+            elif t in (QueryType.OCCLUSION, QueryType.TIMESTAMP):
+                struct.pack_into("<Q", result, 0, value)
+            else:  # TIMESTAMP_DISJOINT: wgpu timestamps count nanoseconds
+                struct.pack_into("<QI", result, 0, 1_000_000_000, 0)
+
     def flush(self) -> None:
         self.submit()
 
     def wait_idle(self) -> None:
-        """Return once the GPU has finished everything recorded so far (the FENCE command)."""
+        """Return once the GPU has finished everything recorded so far (the FENCE command), and
+        the results of queries ended before it are in the guest's hands."""
         self.readback.wait_idle(self._finish())
+        if self._pending_queries:
+            self._complete_queries()
 
     def create_swap_chain(self, width, height, format, buffer_count):
         if not 1 <= buffer_count <= 16:

@@ -1,0 +1,117 @@
+"""Queries: event, occlusion (spanning render passes), occlusion predicate, timestamps, and
+GetData's polling, with the counts D3D11 would report."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from pvgpu import guest as g
+from pvgpu.protocol.enums import ErrorCode
+
+SIZE = 32
+VS = "@vertex\nfn vs(@location(0) p: vec2<f32>) -> @builtin(position) vec4<f32> { return vec4<f32>(p, 0.5, 1.0); }"
+PS = "@fragment\nfn ps() -> @location(0) vec4<f32> { return vec4<f32>(1.0, 0.0, 0.0, 1.0); }"
+FULL = np.array([[-1, -1], [-1, 1], [1, 1], [-1, -1], [1, 1], [1, -1]], np.float32)
+HALF = np.array([[-1, -1], [-1, 1], [0, 1], [-1, -1], [0, 1], [0, -1]], np.float32)  # left half
+
+
+def wait_data(ctx, query):
+    deadline = time.monotonic() + 20
+    while (value := ctx.get_data(query)) is None:
+        assert time.monotonic() < deadline, "GetData never returned the result"
+        time.sleep(0.001)
+    return value
+
+
+def setup(device):
+    ctx = device.get_immediate_context()
+    tex = device.create_texture2d(g.Texture2DDesc(SIZE, SIZE, bind_flags=g.BindFlag.RENDER_TARGET))
+    rtv = device.create_render_target_view(tex)
+    ctx.om_set_render_targets([rtv])
+    ctx.rs_set_viewports([g.Viewport(0, 0, SIZE, SIZE)])
+    ctx.rs_set_state(device.create_rasterizer_state(g.RasterizerDesc(cull_mode=g.CullMode.NONE)))
+    ctx.ia_set_input_layout(device.create_input_layout([g.InputElementDesc("P", 0, g.DxgiFormat.R32G32_FLOAT)]))
+    ctx.ia_set_primitive_topology(g.PrimitiveTopology.TRIANGLELIST)
+    ctx.vs_set_shader(device.create_vertex_shader(VS))
+    ctx.ps_set_shader(device.create_pixel_shader(PS))
+    buffers = {name: device.create_buffer(g.BufferDesc(v.nbytes, g.BindFlag.VERTEX_BUFFER), v)
+               for name, v in (("full", FULL), ("half", HALF))}
+    return ctx, rtv, buffers
+
+
+def test_occlusion_counts_samples_across_passes(device):
+    ctx, rtv, vb = setup(device)
+    query = device.create_query(g.QueryType.OCCLUSION)
+    ctx.begin(query)
+    ctx.ia_set_vertex_buffers(0, [vb["half"]], [8])
+    ctx.draw(6)
+    ctx.clear_render_target_view(rtv, (0, 0, 0, 1))  # ends the pass: the query continues in the next
+    ctx.ia_set_vertex_buffers(0, [vb["full"]], [8])
+    ctx.draw(6)
+    ctx.end(query)
+    assert wait_data(ctx, query) == SIZE * SIZE // 2 + SIZE * SIZE
+
+
+def test_predicate_and_event(device):
+    ctx, rtv, vb = setup(device)
+    hidden = device.create_query(g.QueryType.OCCLUSION_PREDICATE)
+    ctx.rs_set_scissor_rects([g.Rect(0, 0, 0, 0)])
+    ctx.rs_set_state(device.create_rasterizer_state(g.RasterizerDesc(cull_mode=g.CullMode.NONE, scissor_enable=True)))
+    ctx.begin(hidden)
+    ctx.ia_set_vertex_buffers(0, [vb["full"]], [8])
+    ctx.draw(6)  # scissored away: nothing passes
+    ctx.end(hidden)
+    event = device.create_query(g.QueryType.EVENT)
+    ctx.end(event)
+    assert wait_data(ctx, event) is True
+    assert wait_data(ctx, hidden) is False
+
+
+def test_get_data_polls_without_blocking(device):
+    ctx, rtv, vb = setup(device)
+    event = device.create_query(g.QueryType.EVENT)
+    with pytest.raises(Exception, match="before its End"):
+        ctx.get_data(event)
+    ctx.end(event)
+    first = ctx.get_data(event, 0x1)  # DONOTFLUSH: nothing published yet, so not ready
+    assert first is None
+    assert wait_data(ctx, event) is True
+
+
+def test_timestamps_are_ordered_and_disjoint_query_gives_the_frequency(device):
+    ctx, rtv, vb = setup(device)
+    if not device.connection.accepted_features & g.Feature.TIMESTAMP_QUERIES:
+        device.create_query(g.QueryType.TIMESTAMP)
+        device.connection.kick()
+        device.connection.wait_fence(device.connection.fence())
+        (entry,) = device.host_errors()
+        assert entry.code == ErrorCode.UNSUPPORTED
+        return
+    disjoint = device.create_query(g.QueryType.TIMESTAMP_DISJOINT)
+    start, stop = device.create_query(g.QueryType.TIMESTAMP), device.create_query(g.QueryType.TIMESTAMP)
+    ctx.begin(disjoint)
+    ctx.end(start)
+    ctx.ia_set_vertex_buffers(0, [vb["full"]], [8])
+    ctx.draw_instanced(6, 200, 0, 0)
+    ctx.end(stop)
+    ctx.end(disjoint)
+    t0, t1 = wait_data(ctx, start), wait_data(ctx, stop)
+    assert 0 < t0 <= t1
+    assert wait_data(ctx, disjoint) == (1_000_000_000, False)
+
+
+def test_query_misuse_is_refused(device):
+    ctx, rtv, vb = setup(device)
+    event = device.create_query(g.QueryType.EVENT)
+    ctx.begin(event)  # Begin is not for events
+    a, b = device.create_query(g.QueryType.OCCLUSION), device.create_query(g.QueryType.OCCLUSION)
+    ctx.begin(a)
+    ctx.begin(b)  # a second active occlusion query
+    device.create_query(g.QueryType.PIPELINE_STATISTICS)
+    device.connection.kick()
+    device.connection.wait_fence(device.connection.fence())
+    codes = [e.code for e in device.host_errors()]
+    assert codes == [ErrorCode.INVALID_CALL, ErrorCode.UNSUPPORTED, ErrorCode.UNSUPPORTED]
