@@ -45,6 +45,7 @@ DUMMY_UNIFORM_BYTES = 65536
 MAX_CACHED_PIPELINES = 4096
 MSAA_SAMPLES = 4  # WebGPU's one multisample count
 OCCLUSION_SLOTS = 4096
+MAX_PENDING_QUERIES = 1024
 MAX_ARRAY_SIZE = 2048
 # Plain ints for the per-command checks (IntFlag arithmetic is slow on the hot path).
 _VERTEX_BUFFER, _INDEX_BUFFER, _CONSTANT_BUFFER = (int(BindFlag.VERTEX_BUFFER), int(BindFlag.INDEX_BUFFER),
@@ -207,6 +208,9 @@ class Renderer:
         return (tuple(self.rtvs), self.dsv)
 
     def _begin_pass(self) -> None:
+        if self._active_occlusion is not None and len(self._active_occlusion.slots) >= OCCLUSION_SLOTS:
+            raise CommandError(ErrorCode.COUNT_LIMIT, f"an occlusion query may span at most {OCCLUSION_SLOTS} "
+                                                      f"render passes")
         rtvs = self.rtvs
         while rtvs and rtvs[-1] is None:
             rtvs = rtvs[:-1]
@@ -1226,6 +1230,8 @@ class Renderer:
             self.encoder._write_timestamp(self._timestamp_set, 0)
             self.encoder.resolve_query_set(self._timestamp_set, 0, 1, resolved, 0)
         self._pending_queries.append((t, resolved, len(query.slots), result))
+        if len(self._pending_queries) >= MAX_PENDING_QUERIES:
+            self.wait_idle()  # a guest that ends queries without ever fencing must not pile them up
 
     def _complete_queries(self) -> None:
         """Write the results of ended queries (their work is finished) into the guest's ranges."""
