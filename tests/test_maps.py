@@ -100,7 +100,7 @@ def test_do_not_wait_says_still_drawing_then_delivers():
         with pytest.raises(WasStillDrawingError):  # asking again does not queue a second readback
             ctx.map(buf, 0, g.MapType.READ, MAP_FLAG_DO_NOT_WAIT)
         # The host does its work: the bytes land in the heap range, the fence completes.
-        (off, fence), = ctx._readbacks.values()
+        ((off, fence, *_rest),) = ctx._readbacks.values()
         region.heap[off:off + 16] = bytes(range(16))
         region.set("fence_completed", fence)
         data = ctx.map(buf, 0, g.MapType.READ, MAP_FLAG_DO_NOT_WAIT).data

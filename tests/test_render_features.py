@@ -667,3 +667,38 @@ def test_wireframe_fill_matches_direct_wgpu(host, device, wgpu_device):
     assert_same(actual, readback(d, target, W, H))
     assert tuple(actual[H // 2, W // 2]) == (0, 0, 0, 255)  # the inside is not filled
     assert (actual[..., 0] == 255).sum() > 20  # the edges are drawn
+
+
+def test_copies_and_resolves_wgpu_cannot_do_are_refused_alone(host, device):
+    """Each is refused with the command named, and the frame around them still arrives."""
+    chain, rtv = guest_target(device, 8, 8)
+    ctx = device.get_immediate_context()
+    ctx.clear_render_target_view(rtv, (0, 1, 0, 1))
+    buf = device.create_buffer(g.BufferDesc(64, g.BindFlag.VERTEX_BUFFER), np.arange(64, dtype=np.uint8))
+    ctx.copy_subresource_region(buf, 0, 32, 0, 0, buf, 0, g.Box(0, 0, 0, 16, 1, 1))  # within one buffer
+    small = device.create_texture2d(g.Texture2DDesc(4, 4, g.DxgiFormat.D32_FLOAT, bind_flags=g.BindFlag.DEPTH_STENCIL))
+    big = device.create_texture2d(g.Texture2DDesc(8, 8, g.DxgiFormat.D32_FLOAT, bind_flags=g.BindFlag.DEPTH_STENCIL))
+    ctx.copy_subresource_region(big, 0, 0, 0, 0, small, 0)  # depth into a larger mip
+    msaa = device.create_texture2d(g.Texture2DDesc(8, 8, sample_count=4, bind_flags=g.BindFlag.RENDER_TARGET))
+    staging = device.create_texture2d(g.Texture2DDesc(8, 8, usage=g.Usage.STAGING, bind_flags=0,
+                                                      cpu_access_flags=g.CpuAccessFlag.READ))
+    ctx.resolve_subresource(staging, 0, msaa, 0)  # into a non-DEFAULT texture
+    chain.present()
+    with pytest.raises(HostReportedError) as info:
+        chain.wait_idle()
+    assert [line.split(":")[0].split()[-1] for line in str(info.value).splitlines()[1:]] == \
+        ["COPY_SUBRESOURCE_REGION", "COPY_SUBRESOURCE_REGION", "RESOLVE_SUBRESOURCE"]
+    (frames,) = host.frames.values()
+    assert tuple(frames[-1][0, 0]) == (0, 255, 0, 255)
+
+
+def test_update_and_map_of_a_full_mip_chain_use_each_mips_size(device):
+    ctx = device.get_immediate_context()
+    tex = device.create_texture2d(g.Texture2DDesc(8, 8, mip_levels=0, usage=g.Usage.STAGING, bind_flags=0,
+                                                  cpu_access_flags=g.CpuAccessFlag.READ | g.CpuAccessFlag.WRITE))
+    ctx.update_subresource(tex, 1, None, np.full((4, 4, 4), 5, np.uint8))  # mip 1: 4x4
+    mapped = ctx.map(tex, 3, g.MapType.READ)  # mip 3: 1x1
+    assert mapped.row_pitch == 4 and mapped.data.size == 4
+    ctx.unmap(tex, 3)
+    assert set(ctx.map(tex, 1, g.MapType.READ).data.tolist()) == {5}
+    ctx.unmap(tex, 1)

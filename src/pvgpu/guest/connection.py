@@ -65,6 +65,7 @@ class GuestConnection:
                                  self._consumer_slot, self._wait_for_consumer)
         self.heap = HeapAllocator(len(self.region.heap), self.wait_fence, self.fence)
         self.seq = 0
+        self.before_heap_release: list = []
         self.last_fence = int(u64[self._fence_slot])
         self.errors_seen = self.region.get("error_count")
 
@@ -184,7 +185,10 @@ class GuestConnection:
     def wait_fence(self, value: int, timeout: float | None = None) -> None:
         slot = self._fence_slot
         self._wait(lambda: int(self._u64[slot]) >= value, f"fence {value}", timeout)
-        self.heap.release_completed(int(self._u64[slot]))
+        completed = int(self._u64[slot])
+        for hook in self.before_heap_release:  # results still in the heap are taken out first
+            hook(completed)
+        self.heap.release_completed(completed)
 
     def finish(self) -> None:
         """Wait until the host has executed everything sent so far; raise on new host errors."""

@@ -62,7 +62,9 @@ class DeviceContext:
         self._vs = _Stage(self.conn, ShaderStage.VERTEX)
         self._ps = _Stage(self.conn, ShaderStage.PIXEL)
         self._mapped: dict[tuple[int, int], tuple[MappedSubresource, int]] = {}
-        self._readbacks: dict[tuple[int, int], tuple[int, int]] = {}  # DO_NOT_WAIT reads in flight
+        self._readbacks: dict[tuple[int, int], list] = {}  # DO_NOT_WAIT reads: [off, fence, seq, data]
+        self._queries: set = set()  # queries whose results are still in the heap
+        self.conn.before_heap_release.append(self._take_results)
         self._shadows: dict[int, np.ndarray] = {}  # DYNAMIC buffers' contents, for WRITE_NO_OVERWRITE
 
     # --- input assembler ---------------------------------------------------------------------
@@ -256,18 +258,35 @@ class DeviceContext:
     def _read_back(self, resource, subresource: int, row: int, rows: int, total: int, do_not_wait: int):
         key = (resource.id, subresource)
         pending = self._readbacks.pop(key, None)
+        if pending is not None and pending[2] != self.conn.seq:
+            pending = None  # commands sent since then may change the contents: read again
         if pending is None:
             off = self.conn.reserve_heap(total)
             self.conn.emit("MAP_READ", resource=resource.id, subresource=subresource, dst_row_pitch=row,
                            dst_depth_pitch=row * rows, dst_offset=off, dst_size=total)
-            pending = (off, self.conn.fence())
-        off, fence = pending
-        if do_not_wait and self.conn.completed_fence < fence:
+            fence = self.conn.fence()
+            pending = [off, fence, self.conn.seq, None, total]
+        off, fence = pending[0], pending[1]
+        if do_not_wait and pending[3] is None and self.conn.completed_fence < fence:
             self._readbacks[key] = pending
             raise WasStillDrawingError(f"subresource {subresource} of {resource} is still being drawn")
-        self.conn.wait_fence(fence)
-        self.conn.raise_host_errors()
-        return copy_out(self.conn.region.heap[off:off + total])
+        if pending[3] is None:
+            self.conn.wait_fence(fence)
+            self.conn.raise_host_errors()
+            if pending[3] is None:
+                pending[3] = copy_out(self.conn.region.heap[off:off + total])
+        return pending[3]
+
+    def _take_results(self, completed: int) -> None:
+        """Copy finished query results and DO_NOT_WAIT reads out of the heap before their space
+        is reused."""
+        for p in self._readbacks.values():
+            if p[3] is None and p[1] <= completed:
+                p[3] = copy_out(self.conn.region.heap[p[0]:p[0] + p[4]])
+        for query in [q for q in self._queries if q.pending[1] <= completed]:
+            off = query.pending[0]
+            query.result = bytes(self.conn.region.heap[off:off + QUERY_RESULT_BYTES[query.type]])
+            self._queries.discard(query)
 
     def unmap(self, resource: Buffer | Texture2D, subresource: int = 0) -> None:
         try:
@@ -301,6 +320,8 @@ class DeviceContext:
         off = self.conn.reserve_heap(size)
         self.conn.emit("END_QUERY", query=query.id, result_offset=off, result_size=size)
         query.pending = (off, self.conn.fence())
+        query.result = None
+        self._queries.add(query)
 
     def get_data(self, query: Query, flags: int = 0):
         """ID3D11DeviceContext::GetData: the result once the GPU has it, else None (S_FALSE).
@@ -309,12 +330,14 @@ class DeviceContext:
         if query.pending is None:
             raise PvgpuError(f"GetData of {query} before its End")
         off, fence = query.pending
-        if self.conn.completed_fence < fence:
-            if not flags & GETDATA_DONOTFLUSH:
-                self.conn.kick()
-            return None
+        if query.result is None:
+            if self.conn.completed_fence < fence:
+                if not flags & GETDATA_DONOTFLUSH:
+                    self.conn.kick()
+                return None
+            self._take_results(self.conn.completed_fence)
         self.conn.raise_host_errors()
-        raw = bytes(self.conn.region.heap[off:off + QUERY_RESULT_BYTES[query.type]])
+        raw = query.result
         if query.type in (QueryType.EVENT, QueryType.OCCLUSION_PREDICATE):
             return bool(struct.unpack_from("<I", raw)[0])
         if query.type == QueryType.TIMESTAMP_DISJOINT:

@@ -61,7 +61,9 @@ class Texture2D(DeviceChild):
 
     def subresource_size(self, subresource: int) -> tuple[int, int]:
         """Size of subresource `mip + slice * mip_levels` (D3D11CalcSubresource's inverse)."""
-        return self.mip_size(subresource % max(1, self.desc.mip_levels))
+        d = self.desc
+        mips = d.mip_levels or max(d.width, d.height).bit_length()  # 0 means the full chain
+        return self.mip_size(subresource % mips)
 
 
 class RenderTargetView(DeviceChild):
@@ -103,6 +105,7 @@ class Query(DeviceChild):
         super().__init__(device, object_id)
         self.type = query_type
         self.pending: tuple[int, int] | None = None  # (heap offset, fence) of the last End
+        self.result: bytes | None = None
 
 
 class VertexShader(DeviceChild):

@@ -151,6 +151,8 @@ class Renderer:
         self._bind_groups.clear()
         self._empty_bind_groups.clear()
         self._pending_clears.clear()
+        self._pending_queries = []
+        self._active_occlusion = None
         self._pass = self._encoder = None
         self.device.destroy()
 
@@ -393,6 +395,9 @@ class Renderer:
             obj.resource.view_count -= 1
             if obj in self._pending_clears:
                 self._materialize_clears(only=obj)
+        if obj is self._active_occlusion:  # a released query stops counting (D3D11 drops it)
+            self._end_pass()
+            self._active_occlusion = None
 
     def _check_update_allowed(self, resource) -> None:
         if resource.usage == Usage.IMMUTABLE:
@@ -502,8 +507,8 @@ class Renderer:
                 raise invalid(f"source range [{lo}, {hi}) is outside the {src.byte_width}-byte buffer")
             if dst_x + (hi - lo) > dst.byte_width:
                 raise invalid(f"{hi - lo} bytes at offset {dst_x} do not fit the {dst.byte_width}-byte destination")
-            if dst is src and lo < dst_x + (hi - lo) and dst_x < hi:
-                raise invalid("source and destination ranges of one buffer overlap")
+            if dst is src:
+                raise unsupported("copies within one buffer are not offered (copy through a second buffer)")
             if lo % 4 or dst_x % 4 or (hi - lo) % 4:
                 raise unsupported("buffer region copies must start, end and land on 4-byte boundaries")
             if hi == lo:
@@ -529,8 +534,9 @@ class Renderer:
                               f"destination mip {dst_mip} ({dw}x{dh})")
             if dst is src and dst_subresource == src_subresource:
                 raise unsupported("copies within one subresource are not offered")
-            if dst.format in DEPTH_FORMATS and (left, top, right, bottom, dst_x, dst_y) != (0, 0, sw, sh, 0, 0):
-                raise unsupported("depth-stencil copies must cover whole subresources")
+            if dst.format in DEPTH_FORMATS and ((left, top, right, bottom, dst_x, dst_y) != (0, 0, sw, sh, 0, 0)
+                                                or (dw, dh) != (sw, sh)):
+                raise unsupported("depth-stencil copies must cover whole subresources of the same size")
             if right == left or bottom == top:
                 return
             self._materialize_clears()
@@ -545,6 +551,8 @@ class Renderer:
     def resolve_subresource(self, dst, dst_subresource, src, src_subresource, format) -> None:
         if src.sample_count == 1 or dst.sample_count != 1:
             raise invalid("ResolveSubresource goes from a multisampled texture to a single-sampled one")
+        if dst.usage != Usage.DEFAULT:
+            raise invalid("ResolveSubresource needs a DEFAULT destination")
         if src_subresource != 0:
             raise invalid(f"a multisampled texture has one subresource, not {src_subresource}")
         mip, layer = self._split(dst, dst_subresource)
