@@ -702,3 +702,25 @@ def test_update_and_map_of_a_full_mip_chain_use_each_mips_size(device):
     ctx.unmap(tex, 3)
     assert set(ctx.map(tex, 1, g.MapType.READ).data.tolist()) == {5}
     ctx.unmap(tex, 1)
+
+
+def test_sampling_one_mip_while_rendering_another(device):
+    """A downsample chain: render into mip 1 while sampling mip 0 of the same texture."""
+    ctx = device.get_immediate_context()
+    tex = device.create_texture2d(g.Texture2DDesc(16, 16, mip_levels=2,
+                                                  bind_flags=g.BindFlag.RENDER_TARGET | g.BindFlag.SHADER_RESOURCE),
+                                  [np.full((16, 16, 4), 200, np.uint8), np.zeros((8, 8, 4), np.uint8)])
+    ctx.om_set_render_targets([device.create_render_target_view(tex, mip_slice=1)])
+    ctx.rs_set_viewports([g.Viewport(0, 0, 8, 8)])
+    ctx.rs_set_state(device.create_rasterizer_state(g.RasterizerDesc(cull_mode=g.CullMode.NONE)))
+    ctx.ia_set_primitive_topology(g.PrimitiveTopology.TRIANGLELIST)
+    ctx.vs_set_shader(device.create_vertex_shader(FULLSCREEN_VS))
+    ctx.ps_set_shader(device.create_pixel_shader(SAMPLE_PS))
+    ctx.ps_set_shader_resources(1, [device.create_shader_resource_view(tex, most_detailed_mip=0, mip_levels=1)])
+    ctx.ps_set_samplers(0, [device.create_sampler_state(g.SamplerDesc(g.Filter.MIN_MAG_MIP_POINT))])
+    ctx.draw(3)
+    staging = device.create_texture2d(g.Texture2DDesc(16, 16, mip_levels=2, usage=g.Usage.STAGING, bind_flags=0,
+                                                      cpu_access_flags=g.CpuAccessFlag.READ))
+    ctx.copy_resource(staging, tex)
+    assert set(ctx.map(staging, 1, g.MapType.READ).data.tolist()) == {200}
+    ctx.unmap(staging, 1)

@@ -929,7 +929,7 @@ class Renderer:
                 refs.append(res)
             else:
                 v = self.shader_resources[stage].get(slot)
-                if v is not None and v.resource in self._output_resources():
+                if v is not None and self._bound_for_output(v):
                     v = None  # D3D11 unbinds a resource from input when it is bound as an output
                 if v is not None:
                     self._use(v.resource)
@@ -988,11 +988,15 @@ class Renderer:
                 return v.resource.sample_count
         return self.dsv.resource.sample_count if self.dsv is not None else 1
 
-    def _output_resources(self) -> set:
-        out = {v.resource for v in self.rtvs if v is not None}
-        if self.dsv is not None:
-            out.add(self.dsv.resource)
-        return out
+    def _bound_for_output(self, srv: View) -> bool:
+        """Whether a subresource the shader-resource view covers is a bound render target or
+        depth-stencil (D3D11 then unbinds the input; other mips or slices stay readable)."""
+        for out in [*self.rtvs, self.dsv]:
+            if (out is not None and out.resource is srv.resource
+                    and srv.base_mip <= out.base_mip < srv.base_mip + srv.mip_count
+                    and srv.first_slice <= out.first_slice < srv.first_slice + srv.slices):
+                return True
+        return False
 
     def _prepare_draw(self, indexed: bool, vertices=None, instances=(0, 1), indices=None):
         if not any(v is not None for v in self.rtvs) and self.dsv is None:
