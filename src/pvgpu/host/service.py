@@ -45,9 +45,7 @@ class SessionRecord:
     def stats(self) -> SessionStats:
         if self.supervisor is not None:
             return self.supervisor.stats
-        s = self.session
-        return SessionStats(s.commands_executed, s.frames_presented, s.total_errors, s.stats.pipeline_hits,
-                            s.stats.pipeline_misses, int(s.status), s.errors_logged)
+        return SessionStats.of(self.session)
 
 
 class HostService:

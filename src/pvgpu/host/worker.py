@@ -79,6 +79,12 @@ class SessionStats:
     worker_restarts: int = 0
     lost_reason: str = ""
 
+    @classmethod
+    def of(cls, session) -> "SessionStats":
+        return cls(session.commands_executed, session.frames_presented, session.total_errors,
+                   session.stats.pipeline_hits, session.stats.pipeline_misses, int(session.status),
+                   session.errors_logged)
+
 
 # --- worker side -------------------------------------------------------------------------------
 class _WorkerLink:
@@ -193,10 +199,8 @@ def worker_main(config: dict) -> int:
         if not force and key == last["status"] and now - last["at"] < 0.5:
             return
         last["at"], last["status"] = now, key
-        stats = SessionStats(s.commands_executed, s.frames_presented, s.total_errors, s.stats.pipeline_hits,
-                             s.stats.pipeline_misses, int(s.status), s.errors_logged)
         with lock:
-            send_message(ctl, MSG_STATS, json.dumps(asdict(stats)).encode())
+            send_message(ctl, MSG_STATS, json.dumps(asdict(SessionStats.of(s))).encode())
 
     session.after_step = report
     try:
@@ -237,10 +241,8 @@ class WorkerSupervisor:
         region = self.link.region
         fds = {"region": region.fd, "doorbell": self.link.doorbell.fd, "interrupt": self.link.interrupt.fd,
                "ctl": child.fileno(), "watchdog": self._watchdog_fd, "frames": self._frames_fd}
-        p = self.plan
         config = {"fds": fds, "region_size": region.size, "session_id": self.session_id, "offered": self.offered,
-                  "plan": {"region_size": p.region_size, "ring_offset": p.ring_offset, "ring_size": p.ring_size,
-                           "heap_offset": p.heap_offset, "heap_size": p.heap_size},
+                  "plan": asdict(self.plan),
                   "forward_frames": bool(self.presenters), "initial_status": int(initial_status),
                   "log_level": logging.getLogger("pvgpu").getEffectiveLevel()}
         self._busy_since[0] = 0.0

@@ -25,7 +25,9 @@ from ...protocol.enums import (
     QUERY_RESULT_BYTES, QueryType, ResourceMiscFlag, SrvDimension,
     InputClassification, PrimitiveTopology, ShaderStage, STENCIL_FORMATS, Usage,
 )
-from ...protocol.spec import APPEND_ALIGNED_ELEMENT
+from ...protocol.spec import (
+    APPEND_ALIGNED_ELEMENT, MAX_CONSTANT_BUFFERS, MAX_SAMPLERS, MAX_SHADER_RESOURCES, MAX_VERTEX_BUFFERS,
+)
 from ..errors import CommandError, invalid, unsupported
 from . import states as S
 from .formats import INDEX_FORMATS, SRGB_PAIRS, TEXTURE_FORMATS, VERTEX_FORMATS, format_support
@@ -683,8 +685,8 @@ class Renderer:
             vfmt = VERTEX_FORMATS.get(fmt)
             if vfmt is None:
                 raise unsupported(f"element {i}: {fmt.name} is not a vertex format on this host")
-            if e.input_slot >= 32:
-                raise invalid(f"element {i}: input slot {e.input_slot} is beyond the 32 slots")
+            if e.input_slot >= MAX_VERTEX_BUFFERS:
+                raise invalid(f"element {i}: input slot {e.input_slot} is beyond the {MAX_VERTEX_BUFFERS} slots")
             per_instance = e.input_slot_class == InputClassification.PER_INSTANCE_DATA
             if per_instance and e.instance_data_step_rate != 1:
                 raise unsupported(f"element {i}: instance step rate {e.instance_data_step_rate} (only 1 is offered)")
@@ -739,9 +741,9 @@ class Renderer:
         self._pass_state.pop("scissor", None)
 
     def set_vertex_buffers(self, start_slot, buffers) -> None:
-        if start_slot + len(buffers) > 32:
+        if start_slot + len(buffers) > MAX_VERTEX_BUFFERS:
             raise CommandError(ErrorCode.COUNT_LIMIT, f"slots {start_slot}..{start_slot + len(buffers) - 1} "
-                                                      f"exceed the 32 input slots")
+                                                      f"exceed the {MAX_VERTEX_BUFFERS} input slots")
         for i, b in enumerate(buffers):
             slot = start_slot + i
             if b.buffer is None:
@@ -795,14 +797,16 @@ class Renderer:
         for b in items:
             if b is not None and not b.bind_flags & _CONSTANT_BUFFER:
                 raise invalid("the buffer was not created with the CONSTANT_BUFFER bind flag")
-        self._set_slots(self.constant_buffers[ShaderStage(stage)], start_slot, items, 14, "constant buffer")
+        self._set_slots(self.constant_buffers[ShaderStage(stage)], start_slot, items, MAX_CONSTANT_BUFFERS,
+                        "constant buffer")
 
     def set_shader_resources(self, stage, start_slot, views) -> None:
-        self._set_slots(self.shader_resources[ShaderStage(stage)], start_slot, [v.view for v in views], 128,
+        self._set_slots(self.shader_resources[ShaderStage(stage)], start_slot, [v.view for v in views], MAX_SHADER_RESOURCES,
                         "shader resource")
 
     def set_samplers(self, stage, start_slot, samplers) -> None:
-        self._set_slots(self.samplers[ShaderStage(stage)], start_slot, [s.sampler for s in samplers], 16, "sampler")
+        self._set_slots(self.samplers[ShaderStage(stage)], start_slot, [s.sampler for s in samplers],
+                        MAX_SAMPLERS, "sampler")
 
     def set_blend_state(self, state, blend_factor_r, blend_factor_g, blend_factor_b, blend_factor_a,
                         sample_mask) -> None:
