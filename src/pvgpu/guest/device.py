@@ -171,19 +171,13 @@ class Device:
     # --- views -----------------------------------------------------------------------------
     def create_render_target_view(self, resource: Texture2D, format: int = 0, mip_slice: int = 0,
                                   array_slice: int = 0) -> RenderTargetView:
-        view = RenderTargetView(self, self._new_id())
-        view.resource = resource
-        self.connection.emit("CREATE_RENDER_TARGET_VIEW", view=view.id, resource=resource.id, format=format,
-                             mip_slice=mip_slice, array_slice=array_slice)
-        return view
+        return self._view(RenderTargetView, "CREATE_RENDER_TARGET_VIEW", resource, format=format,
+                          mip_slice=mip_slice, array_slice=array_slice)
 
     def create_depth_stencil_view(self, resource: Texture2D, format: int = 0, mip_slice: int = 0,
                                   array_slice: int = 0) -> DepthStencilView:
-        view = DepthStencilView(self, self._new_id())
-        view.resource = resource
-        self.connection.emit("CREATE_DEPTH_STENCIL_VIEW", view=view.id, resource=resource.id, format=format,
-                             mip_slice=mip_slice, array_slice=array_slice)
-        return view
+        return self._view(DepthStencilView, "CREATE_DEPTH_STENCIL_VIEW", resource, format=format,
+                          mip_slice=mip_slice, array_slice=array_slice)
 
     def create_shader_resource_view(self, resource: Texture2D, format: int = 0, most_detailed_mip: int = 0,
                                     mip_levels: int = 0xFFFFFFFF, view_dimension: SrvDimension | None = None,
@@ -198,11 +192,14 @@ class Device:
                               SrvDimension.TEXTURE2DARRAY if d.array_size > 1 else SrvDimension.TEXTURE2D)
         if array_size is None:
             array_size = 1 if view_dimension == SrvDimension.TEXTURE2D else d.array_size - first_array_slice
-        view = ShaderResourceView(self, self._new_id())
+        return self._view(ShaderResourceView, "CREATE_SHADER_RESOURCE_VIEW", resource, format=format,
+                          view_dimension=view_dimension, most_detailed_mip=most_detailed_mip, mip_levels=mip_levels,
+                          first_array_slice=first_array_slice, array_size=array_size)
+
+    def _view(self, cls, command: str, resource: Texture2D, **fields):
+        view = cls(self, self._new_id())
         view.resource = resource
-        self.connection.emit("CREATE_SHADER_RESOURCE_VIEW", view=view.id, resource=resource.id, format=format,
-                             view_dimension=view_dimension, most_detailed_mip=most_detailed_mip,
-                             mip_levels=mip_levels, first_array_slice=first_array_slice, array_size=array_size)
+        self.connection.emit(command, view=view.id, resource=resource.id, **fields)
         return view
 
     # --- states ----------------------------------------------------------------------------

@@ -128,7 +128,6 @@ class Session:
         self.total_errors = 0
         self.errors_logged = 0
         self._status = initial_status
-        self.lost = initial_status == DeviceStatus.LOST
         if on_busy is not None:
             self.renderer.readback.on_wait = on_busy
         self.after_step: Callable[[], None] | None = None
@@ -147,6 +146,10 @@ class Session:
         """The host's own record of the device state (the control page copy is for the guest,
         which can write anything there)."""
         return self._status
+
+    @property
+    def lost(self) -> bool:
+        return self._status == DeviceStatus.LOST
 
     def _set_status(self, status: DeviceStatus) -> None:
         self._status = status
@@ -189,7 +192,6 @@ class Session:
                                  self.region.u64_slot("ring_consumer"))
         self.consecutive_errors = self.total_errors = self.errors_logged = 0
         self.frames_presented = self.last_fence = 0
-        self.lost = False
         self._status = DeviceStatus.INITIALIZING
         self.interrupt()
 
@@ -385,7 +387,6 @@ class Session:
     def _lose_device(self, why: str) -> None:
         if self.lost:
             return
-        self.lost = True
         self._log(ErrorCode.DEVICE_LOST, 0, 0, why)
         self._set_status(DeviceStatus.LOST)
         self.objects.clear()
