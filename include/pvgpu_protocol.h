@@ -18,7 +18,7 @@
 _Static_assert(sizeof(float) == 4, "pvgpu needs a 32-bit float");
 
 #define PVGPU_PROTOCOL_MAJOR 1u
-#define PVGPU_PROTOCOL_MINOR 0u
+#define PVGPU_PROTOCOL_MINOR 1u
 #define PVGPU_MAGIC 0x0001005550475650ULL  /* 'PVGPU\0\1\0' read as a little-endian uint64_t */
 #define PVGPU_CONTROL_PAGE_SIZE 4096u
 #define PVGPU_RECORD_ALIGN 16u
@@ -30,6 +30,8 @@ _Static_assert(sizeof(float) == 4, "pvgpu needs a 32-bit float");
 #define PVGPU_MAX_SHADER_RESOURCES 128u
 #define PVGPU_MAX_SAMPLERS 16u
 #define PVGPU_MAX_INPUT_ELEMENTS 32u
+#define PVGPU_MAX_UNORDERED_ACCESS_VIEWS 8u
+#define PVGPU_MAX_DISPATCH_GROUPS 65535u
 #define PVGPU_APPEND_ALIGNED_ELEMENT 0xFFFFFFFFu  /* InputElement.aligned_byte_offset: right after the previous element */
 
 /* ---- enumerations (values are Direct3D 11's and DXGI's where they exist) ---- */
@@ -49,6 +51,10 @@ _Static_assert(sizeof(float) == 4, "pvgpu needs a 32-bit float");
 #define PVGPU_OBJECT_KIND_PIXEL_SHADER 12u
 #define PVGPU_OBJECT_KIND_SWAP_CHAIN 13u
 #define PVGPU_OBJECT_KIND_QUERY 14u
+#define PVGPU_OBJECT_KIND_TEXTURE1D 15u
+#define PVGPU_OBJECT_KIND_TEXTURE3D 16u
+#define PVGPU_OBJECT_KIND_UNORDERED_ACCESS_VIEW 17u
+#define PVGPU_OBJECT_KIND_COMPUTE_SHADER 18u
 
 /* QueryType */
 #define PVGPU_QUERY_TYPE_EVENT 0u
@@ -71,6 +77,7 @@ _Static_assert(sizeof(float) == 4, "pvgpu needs a 32-bit float");
 #define PVGPU_BIND_FLAG_SHADER_RESOURCE 0x00000008u
 #define PVGPU_BIND_FLAG_RENDER_TARGET 0x00000020u
 #define PVGPU_BIND_FLAG_DEPTH_STENCIL 0x00000040u
+#define PVGPU_BIND_FLAG_UNORDERED_ACCESS 0x00000080u
 
 /* CpuAccessFlag (flags) */
 #define PVGPU_CPU_ACCESS_FLAG_WRITE 0x00010000u
@@ -78,14 +85,35 @@ _Static_assert(sizeof(float) == 4, "pvgpu needs a 32-bit float");
 
 /* ResourceMiscFlag (flags) */
 #define PVGPU_RESOURCE_MISC_FLAG_GENERATE_MIPS 0x00000001u
+#define PVGPU_RESOURCE_MISC_FLAG_SHARED 0x00000002u
 #define PVGPU_RESOURCE_MISC_FLAG_TEXTURECUBE 0x00000004u
 #define PVGPU_RESOURCE_MISC_FLAG_DRAWINDIRECT_ARGS 0x00000010u
+#define PVGPU_RESOURCE_MISC_FLAG_BUFFER_ALLOW_RAW_VIEWS 0x00000020u
+#define PVGPU_RESOURCE_MISC_FLAG_BUFFER_STRUCTURED 0x00000040u
 
 /* SrvDimension */
+#define PVGPU_SRV_DIMENSION_BUFFER 1u
+#define PVGPU_SRV_DIMENSION_TEXTURE1D 2u
+#define PVGPU_SRV_DIMENSION_TEXTURE1DARRAY 3u
 #define PVGPU_SRV_DIMENSION_TEXTURE2D 4u
 #define PVGPU_SRV_DIMENSION_TEXTURE2DARRAY 5u
+#define PVGPU_SRV_DIMENSION_TEXTURE3D 8u
 #define PVGPU_SRV_DIMENSION_TEXTURECUBE 9u
 #define PVGPU_SRV_DIMENSION_TEXTURECUBEARRAY 10u
+#define PVGPU_SRV_DIMENSION_BUFFEREX 11u
+
+/* UavDimension */
+#define PVGPU_UAV_DIMENSION_BUFFER 1u
+#define PVGPU_UAV_DIMENSION_TEXTURE1D 2u
+#define PVGPU_UAV_DIMENSION_TEXTURE1DARRAY 3u
+#define PVGPU_UAV_DIMENSION_TEXTURE2D 4u
+#define PVGPU_UAV_DIMENSION_TEXTURE2DARRAY 5u
+#define PVGPU_UAV_DIMENSION_TEXTURE3D 8u
+
+/* BufferViewFlag (flags) */
+#define PVGPU_BUFFER_VIEW_FLAG_RAW 0x00000001u
+#define PVGPU_BUFFER_VIEW_FLAG_APPEND 0x00000002u
+#define PVGPU_BUFFER_VIEW_FLAG_COUNTER 0x00000004u
 
 /* MapType */
 #define PVGPU_MAP_TYPE_READ 1u
@@ -196,6 +224,7 @@ _Static_assert(sizeof(float) == 4, "pvgpu needs a 32-bit float");
 /* ShaderStage */
 #define PVGPU_SHADER_STAGE_VERTEX 0u
 #define PVGPU_SHADER_STAGE_PIXEL 1u
+#define PVGPU_SHADER_STAGE_COMPUTE 2u
 
 /* ShaderLanguage */
 #define PVGPU_SHADER_LANGUAGE_WGSL 1u
@@ -338,6 +367,10 @@ _Static_assert(sizeof(float) == 4, "pvgpu needs a 32-bit float");
 #define PVGPU_FORMAT_SUPPORT_CPU_READBACK 0x00000200u
 #define PVGPU_FORMAT_SUPPORT_MULTISAMPLE_RENDERTARGET 0x00000400u
 #define PVGPU_FORMAT_SUPPORT_MULTISAMPLE_RESOLVE 0x00000800u
+#define PVGPU_FORMAT_SUPPORT_TYPED_UNORDERED_ACCESS_VIEW 0x00001000u
+#define PVGPU_FORMAT_SUPPORT_UAV_TYPED_LOAD 0x00002000u
+#define PVGPU_FORMAT_SUPPORT_TEXTURE1D 0x00004000u
+#define PVGPU_FORMAT_SUPPORT_TEXTURE3D 0x00008000u
 
 /* ErrorCode */
 #define PVGPU_ERROR_CODE_UNKNOWN_OPCODE 1u
@@ -377,6 +410,11 @@ _Static_assert(sizeof(float) == 4, "pvgpu needs a 32-bit float");
 #define PVGPU_FEATURE_FILL_WIREFRAME 0x00000020u
 #define PVGPU_FEATURE_DEPTH_CLIP_CONTROL 0x00000040u
 #define PVGPU_FEATURE_TIMESTAMP_QUERIES 0x00000080u
+#define PVGPU_FEATURE_COMPUTE_SHADERS 0x00000100u
+#define PVGPU_FEATURE_TEXTURE1D 0x00000200u
+#define PVGPU_FEATURE_TEXTURE3D 0x00000400u
+#define PVGPU_FEATURE_SHARED_RESOURCES 0x00000800u
+#define PVGPU_FEATURE_PREDICATION 0x00001000u
 
 /* ---- records ---- */
 
@@ -406,7 +444,7 @@ static inline uint32_t pvgpu_record_size(uint32_t payload_bytes)
 #define PVGPU_OP_COPY_RESOURCE 5u  /* ID3D11DeviceContext::CopyResource. */
 #define PVGPU_OP_CREATE_RENDER_TARGET_VIEW 6u  /* ID3D11Device::CreateRenderTargetView (format 0: the resource's) of one mip and one array slice. */
 #define PVGPU_OP_CREATE_DEPTH_STENCIL_VIEW 7u  /* ID3D11Device::CreateDepthStencilView (format 0: the resource's) of one mip and one array slice. */
-#define PVGPU_OP_CREATE_SHADER_RESOURCE_VIEW 8u  /* ID3D11Device::CreateShaderResourceView (format 0: the resource's; mip_levels 0xFFFFFFFF: all from most_detailed_mip; array_size counts 2D slices, 6 per cube). */
+#define PVGPU_OP_CREATE_SHADER_RESOURCE_VIEW 8u  /* ID3D11Device::CreateShaderResourceView (format 0: the resource's; mip_levels 0xFFFFFFFF: all from most_detailed_mip; array_size counts 2D slices, 6 per cube; a 3D view has first_array_slice 0 and array_size 1). Buffer views: CREATE_BUFFER_SHADER_RESOURCE_VIEW. */
 #define PVGPU_OP_CREATE_BLEND_STATE 9u  /* ID3D11Device::CreateBlendState; one element per render target. */
 #define PVGPU_OP_CREATE_RASTERIZER_STATE 10u  /* ID3D11Device::CreateRasterizerState. */
 #define PVGPU_OP_CREATE_DEPTH_STENCIL_STATE 11u  /* ID3D11Device::CreateDepthStencilState. */
@@ -451,6 +489,21 @@ static inline uint32_t pvgpu_record_size(uint32_t payload_bytes)
 #define PVGPU_OP_GENERATE_MIPS 46u  /* ID3D11DeviceContext::GenerateMips: fill the view's lower mips from its most detailed one (the texture needs RESOURCE_MISC_GENERATE_MIPS, RENDER_TARGET and SHADER_RESOURCE). */
 #define PVGPU_OP_MAP_WRITE_NO_OVERWRITE 45u  /* Unmap of a Map(WRITE_NO_OVERWRITE) of a DYNAMIC buffer: the bytes are written in place (the guest promised that work in flight does not read them). */
 #define PVGPU_OP_COPY_SUBRESOURCE_REGION 44u  /* ID3D11DeviceContext::CopySubresourceRegion. With has_box=0 the whole source subresource is copied; for buffers the box's left/right are byte offsets and dst_x the destination offset. */
+#define PVGPU_OP_CREATE_TEXTURE1D 53u  /* ID3D11Device::CreateTexture1D. Initial data: every subresource in D3D11's order, tightly packed. */
+#define PVGPU_OP_CREATE_TEXTURE3D 54u  /* ID3D11Device::CreateTexture3D. Initial data: every mip in order, each depth slice after slice with tightly packed rows. */
+#define PVGPU_OP_CREATE_BUFFER_SHADER_RESOURCE_VIEW 55u  /* ID3D11Device::CreateShaderResourceView of a buffer (D3D11_SRV_DIMENSION_BUFFER / BUFFEREX): structured (format UNKNOWN), raw (R32_TYPELESS with flag RAW) or typed 32-bit elements; shaders read it as a `var<storage, read>` array. */
+#define PVGPU_OP_CREATE_UNORDERED_ACCESS_VIEW 56u  /* ID3D11Device::CreateUnorderedAccessView of a texture: one mip; array slices (first_array_slice, array_size), or for TEXTURE3D the depth slices (first W slice, W size; 0xFFFFFFFF: all). */
+#define PVGPU_OP_CREATE_BUFFER_UNORDERED_ACCESS_VIEW 57u  /* ID3D11Device::CreateUnorderedAccessView of a buffer: structured, raw or typed 32-bit elements; shaders write it as a `var<storage, read_write>` array. */
+#define PVGPU_OP_CREATE_COMPUTE_SHADER 58u  /* ID3D11Device::CreateComputeShader; the code is read from the heap. */
+#define PVGPU_OP_SET_COMPUTE_SHADER 59u  /* ID3D11DeviceContext::CSSetShader. */
+#define PVGPU_OP_SET_UNORDERED_ACCESS_VIEWS 60u  /* ID3D11DeviceContext::CSSetUnorderedAccessViews. */
+#define PVGPU_OP_DISPATCH 61u  /* ID3D11DeviceContext::Dispatch: thread groups in x, y and z. */
+#define PVGPU_OP_DISPATCH_INDIRECT 62u  /* ID3D11DeviceContext::DispatchIndirect: three group counts read by the GPU from `args` (a buffer with RESOURCE_MISC_DRAWINDIRECT_ARGS) at `aligned_byte_offset`. */
+#define PVGPU_OP_CLEAR_UNORDERED_ACCESS_VIEW_FLOAT 63u  /* ID3D11DeviceContext::ClearUnorderedAccessViewFloat. */
+#define PVGPU_OP_CLEAR_UNORDERED_ACCESS_VIEW_UINT 64u  /* ID3D11DeviceContext::ClearUnorderedAccessViewUint. */
+#define PVGPU_OP_SET_PREDICATION 65u  /* ID3D11DeviceContext::SetPredication: while set, draws, dispatches, clears and copies are skipped when the predicate's result equals `value`. The host waits for the predicate's result here. */
+#define PVGPU_OP_GET_SHARED_HANDLE 66u  /* IDXGIResource::GetSharedHandle of a RESOURCE_MISC_SHARED texture: the host writes the u64 handle into `result` by the time a following FENCE completes. */
+#define PVGPU_OP_OPEN_SHARED_RESOURCE 67u  /* ID3D11Device::OpenSharedResource: `texture` becomes this guest's id for the shared texture; the host writes its description (SharedTextureDesc) into `desc` by the time a following FENCE completes. */
 
 /* ---- array elements ---- */
 
@@ -556,6 +609,14 @@ typedef struct PvgpuSamplerSlot {
 _Static_assert(sizeof(PvgpuSamplerSlot) == 4, "PvgpuSamplerSlot must be 4 bytes");
 _Static_assert(offsetof(PvgpuSamplerSlot, sampler) == 0, "PvgpuSamplerSlot.sampler must be at offset 0");
 
+typedef struct PvgpuUnorderedAccessSlot {
+    uint32_t view;  /* id of a UNORDERED_ACCESS_VIEW (0: none) */
+    uint32_t initial_count;  /* append/consume counter start; 0xFFFFFFFF keeps it (counters are not offered) */
+} PvgpuUnorderedAccessSlot;
+_Static_assert(sizeof(PvgpuUnorderedAccessSlot) == 8, "PvgpuUnorderedAccessSlot must be 8 bytes");
+_Static_assert(offsetof(PvgpuUnorderedAccessSlot, view) == 0, "PvgpuUnorderedAccessSlot.view must be at offset 0");
+_Static_assert(offsetof(PvgpuUnorderedAccessSlot, initial_count) == 4, "PvgpuUnorderedAccessSlot.initial_count must be at offset 4");
+
 /* ---- command payloads (they follow the PvgpuRecordHeader) ---- */
 
 /* PVGPU_OP_PAD: no payload. Fills the ring's tail so that no record wraps; the host skips it. */
@@ -627,7 +688,7 @@ _Static_assert(offsetof(PvgpuCmdDestroyObject, object) == 0, "PvgpuCmdDestroyObj
 
 /* PVGPU_OP_UPDATE_SUBRESOURCE: ID3D11DeviceContext::UpdateSubresource. With has_box=0 the whole subresource is written. */
 typedef struct PvgpuCmdUpdateSubresource {
-    uint32_t resource;  /* id of a BUFFER or TEXTURE2D */
+    uint32_t resource;  /* id of a BUFFER or TEXTURE1D or TEXTURE2D or TEXTURE3D */
     uint32_t subresource;
     uint32_t has_box;  /* 0 or 1 */
     uint32_t box_left;
@@ -660,8 +721,8 @@ _Static_assert(offsetof(PvgpuCmdUpdateSubresource, src_size) == 56, "PvgpuCmdUpd
 
 /* PVGPU_OP_COPY_RESOURCE: ID3D11DeviceContext::CopyResource. */
 typedef struct PvgpuCmdCopyResource {
-    uint32_t dst;  /* id of a BUFFER or TEXTURE2D */
-    uint32_t src;  /* id of a BUFFER or TEXTURE2D */
+    uint32_t dst;  /* id of a BUFFER or TEXTURE1D or TEXTURE2D or TEXTURE3D */
+    uint32_t src;  /* id of a BUFFER or TEXTURE1D or TEXTURE2D or TEXTURE3D */
 } PvgpuCmdCopyResource;
 _Static_assert(sizeof(PvgpuCmdCopyResource) == 8, "PvgpuCmdCopyResource must be 8 bytes");
 _Static_assert(offsetof(PvgpuCmdCopyResource, dst) == 0, "PvgpuCmdCopyResource.dst must be at offset 0");
@@ -670,7 +731,7 @@ _Static_assert(offsetof(PvgpuCmdCopyResource, src) == 4, "PvgpuCmdCopyResource.s
 /* PVGPU_OP_CREATE_RENDER_TARGET_VIEW: ID3D11Device::CreateRenderTargetView (format 0: the resource's) of one mip and one array slice. */
 typedef struct PvgpuCmdCreateRenderTargetView {
     uint32_t view;  /* new RENDER_TARGET_VIEW id */
-    uint32_t resource;  /* id of a TEXTURE2D */
+    uint32_t resource;  /* id of a TEXTURE1D or TEXTURE2D or TEXTURE3D */
     uint32_t format;
     uint32_t mip_slice;
     uint32_t array_slice;
@@ -685,7 +746,7 @@ _Static_assert(offsetof(PvgpuCmdCreateRenderTargetView, array_slice) == 16, "Pvg
 /* PVGPU_OP_CREATE_DEPTH_STENCIL_VIEW: ID3D11Device::CreateDepthStencilView (format 0: the resource's) of one mip and one array slice. */
 typedef struct PvgpuCmdCreateDepthStencilView {
     uint32_t view;  /* new DEPTH_STENCIL_VIEW id */
-    uint32_t resource;  /* id of a TEXTURE2D */
+    uint32_t resource;  /* id of a TEXTURE1D or TEXTURE2D */
     uint32_t format;
     uint32_t mip_slice;
     uint32_t array_slice;
@@ -697,10 +758,10 @@ _Static_assert(offsetof(PvgpuCmdCreateDepthStencilView, format) == 8, "PvgpuCmdC
 _Static_assert(offsetof(PvgpuCmdCreateDepthStencilView, mip_slice) == 12, "PvgpuCmdCreateDepthStencilView.mip_slice must be at offset 12");
 _Static_assert(offsetof(PvgpuCmdCreateDepthStencilView, array_slice) == 16, "PvgpuCmdCreateDepthStencilView.array_slice must be at offset 16");
 
-/* PVGPU_OP_CREATE_SHADER_RESOURCE_VIEW: ID3D11Device::CreateShaderResourceView (format 0: the resource's; mip_levels 0xFFFFFFFF: all from most_detailed_mip; array_size counts 2D slices, 6 per cube). */
+/* PVGPU_OP_CREATE_SHADER_RESOURCE_VIEW: ID3D11Device::CreateShaderResourceView (format 0: the resource's; mip_levels 0xFFFFFFFF: all from most_detailed_mip; array_size counts 2D slices, 6 per cube; a 3D view has first_array_slice 0 and array_size 1). Buffer views: CREATE_BUFFER_SHADER_RESOURCE_VIEW. */
 typedef struct PvgpuCmdCreateShaderResourceView {
     uint32_t view;  /* new SHADER_RESOURCE_VIEW id */
-    uint32_t resource;  /* id of a TEXTURE2D */
+    uint32_t resource;  /* id of a TEXTURE1D or TEXTURE2D or TEXTURE3D */
     uint32_t format;
     uint32_t view_dimension;  /* PVGPU_SRV_DIMENSION_* */
     uint32_t most_detailed_mip;
@@ -1094,7 +1155,7 @@ _Static_assert(offsetof(PvgpuCmdClearDepthStencilView, stencil) == 12, "PvgpuCmd
 
 /* PVGPU_OP_MAP_READ: First half of Map(READ): the host copies the subresource into the heap range with the given pitches; the guest waits for a following FENCE before reading it. */
 typedef struct PvgpuCmdMapRead {
-    uint32_t resource;  /* id of a BUFFER or TEXTURE2D */
+    uint32_t resource;  /* id of a BUFFER or TEXTURE1D or TEXTURE2D or TEXTURE3D */
     uint32_t subresource;
     uint32_t dst_row_pitch;
     uint32_t dst_depth_pitch;
@@ -1111,7 +1172,7 @@ _Static_assert(offsetof(PvgpuCmdMapRead, dst_size) == 24, "PvgpuCmdMapRead.dst_s
 
 /* PVGPU_OP_MAP_WRITE_DISCARD: Unmap of a Map(WRITE_DISCARD): the host replaces the subresource's contents with the heap range the guest wrote. */
 typedef struct PvgpuCmdMapWriteDiscard {
-    uint32_t resource;  /* id of a BUFFER or TEXTURE2D */
+    uint32_t resource;  /* id of a BUFFER or TEXTURE1D or TEXTURE2D or TEXTURE3D */
     uint32_t subresource;
     uint32_t src_row_pitch;
     uint32_t _pad0;  /* padding, write 0 */
@@ -1262,12 +1323,12 @@ _Static_assert(offsetof(PvgpuCmdMapWriteNoOverwrite, src_size) == 16, "PvgpuCmdM
 
 /* PVGPU_OP_COPY_SUBRESOURCE_REGION: ID3D11DeviceContext::CopySubresourceRegion. With has_box=0 the whole source subresource is copied; for buffers the box's left/right are byte offsets and dst_x the destination offset. */
 typedef struct PvgpuCmdCopySubresourceRegion {
-    uint32_t dst;  /* id of a BUFFER or TEXTURE2D */
+    uint32_t dst;  /* id of a BUFFER or TEXTURE1D or TEXTURE2D or TEXTURE3D */
     uint32_t dst_subresource;
     uint32_t dst_x;
     uint32_t dst_y;
     uint32_t dst_z;
-    uint32_t src;  /* id of a BUFFER or TEXTURE2D */
+    uint32_t src;  /* id of a BUFFER or TEXTURE1D or TEXTURE2D or TEXTURE3D */
     uint32_t src_subresource;
     uint32_t has_box;  /* 0 or 1 */
     uint32_t box_left;
@@ -1292,6 +1353,235 @@ _Static_assert(offsetof(PvgpuCmdCopySubresourceRegion, box_front) == 40, "PvgpuC
 _Static_assert(offsetof(PvgpuCmdCopySubresourceRegion, box_right) == 44, "PvgpuCmdCopySubresourceRegion.box_right must be at offset 44");
 _Static_assert(offsetof(PvgpuCmdCopySubresourceRegion, box_bottom) == 48, "PvgpuCmdCopySubresourceRegion.box_bottom must be at offset 48");
 _Static_assert(offsetof(PvgpuCmdCopySubresourceRegion, box_back) == 52, "PvgpuCmdCopySubresourceRegion.box_back must be at offset 52");
+
+/* PVGPU_OP_CREATE_TEXTURE1D: ID3D11Device::CreateTexture1D. Initial data: every subresource in D3D11's order, tightly packed. */
+typedef struct PvgpuCmdCreateTexture1d {
+    uint32_t texture;  /* new TEXTURE1D id */
+    uint32_t width;
+    uint32_t mip_levels;
+    uint32_t array_size;
+    uint32_t format;  /* PVGPU_DXGI_FORMAT_* */
+    uint32_t usage;  /* PVGPU_USAGE_* */
+    uint32_t bind_flags;  /* PVGPU_BIND_FLAG_* bits */
+    uint32_t cpu_access_flags;  /* PVGPU_CPU_ACCESS_FLAG_* bits */
+    uint32_t misc_flags;  /* PVGPU_RESOURCE_MISC_FLAG_* bits */
+    uint32_t _pad0;  /* padding, write 0 */
+    uint64_t initial_data_offset;  /* heap offset of initial_data */
+    uint64_t initial_data_size;  /* byte size of initial_data (0: none) */
+} PvgpuCmdCreateTexture1d;
+_Static_assert(sizeof(PvgpuCmdCreateTexture1d) == 56, "PvgpuCmdCreateTexture1d must be 56 bytes");
+_Static_assert(offsetof(PvgpuCmdCreateTexture1d, texture) == 0, "PvgpuCmdCreateTexture1d.texture must be at offset 0");
+_Static_assert(offsetof(PvgpuCmdCreateTexture1d, width) == 4, "PvgpuCmdCreateTexture1d.width must be at offset 4");
+_Static_assert(offsetof(PvgpuCmdCreateTexture1d, mip_levels) == 8, "PvgpuCmdCreateTexture1d.mip_levels must be at offset 8");
+_Static_assert(offsetof(PvgpuCmdCreateTexture1d, array_size) == 12, "PvgpuCmdCreateTexture1d.array_size must be at offset 12");
+_Static_assert(offsetof(PvgpuCmdCreateTexture1d, format) == 16, "PvgpuCmdCreateTexture1d.format must be at offset 16");
+_Static_assert(offsetof(PvgpuCmdCreateTexture1d, usage) == 20, "PvgpuCmdCreateTexture1d.usage must be at offset 20");
+_Static_assert(offsetof(PvgpuCmdCreateTexture1d, bind_flags) == 24, "PvgpuCmdCreateTexture1d.bind_flags must be at offset 24");
+_Static_assert(offsetof(PvgpuCmdCreateTexture1d, cpu_access_flags) == 28, "PvgpuCmdCreateTexture1d.cpu_access_flags must be at offset 28");
+_Static_assert(offsetof(PvgpuCmdCreateTexture1d, misc_flags) == 32, "PvgpuCmdCreateTexture1d.misc_flags must be at offset 32");
+_Static_assert(offsetof(PvgpuCmdCreateTexture1d, _pad0) == 36, "PvgpuCmdCreateTexture1d._pad0 must be at offset 36");
+_Static_assert(offsetof(PvgpuCmdCreateTexture1d, initial_data_offset) == 40, "PvgpuCmdCreateTexture1d.initial_data_offset must be at offset 40");
+_Static_assert(offsetof(PvgpuCmdCreateTexture1d, initial_data_size) == 48, "PvgpuCmdCreateTexture1d.initial_data_size must be at offset 48");
+
+/* PVGPU_OP_CREATE_TEXTURE3D: ID3D11Device::CreateTexture3D. Initial data: every mip in order, each depth slice after slice with tightly packed rows. */
+typedef struct PvgpuCmdCreateTexture3d {
+    uint32_t texture;  /* new TEXTURE3D id */
+    uint32_t width;
+    uint32_t height;
+    uint32_t depth;
+    uint32_t mip_levels;
+    uint32_t format;  /* PVGPU_DXGI_FORMAT_* */
+    uint32_t usage;  /* PVGPU_USAGE_* */
+    uint32_t bind_flags;  /* PVGPU_BIND_FLAG_* bits */
+    uint32_t cpu_access_flags;  /* PVGPU_CPU_ACCESS_FLAG_* bits */
+    uint32_t misc_flags;  /* PVGPU_RESOURCE_MISC_FLAG_* bits */
+    uint64_t initial_data_offset;  /* heap offset of initial_data */
+    uint64_t initial_data_size;  /* byte size of initial_data (0: none) */
+} PvgpuCmdCreateTexture3d;
+_Static_assert(sizeof(PvgpuCmdCreateTexture3d) == 56, "PvgpuCmdCreateTexture3d must be 56 bytes");
+_Static_assert(offsetof(PvgpuCmdCreateTexture3d, texture) == 0, "PvgpuCmdCreateTexture3d.texture must be at offset 0");
+_Static_assert(offsetof(PvgpuCmdCreateTexture3d, width) == 4, "PvgpuCmdCreateTexture3d.width must be at offset 4");
+_Static_assert(offsetof(PvgpuCmdCreateTexture3d, height) == 8, "PvgpuCmdCreateTexture3d.height must be at offset 8");
+_Static_assert(offsetof(PvgpuCmdCreateTexture3d, depth) == 12, "PvgpuCmdCreateTexture3d.depth must be at offset 12");
+_Static_assert(offsetof(PvgpuCmdCreateTexture3d, mip_levels) == 16, "PvgpuCmdCreateTexture3d.mip_levels must be at offset 16");
+_Static_assert(offsetof(PvgpuCmdCreateTexture3d, format) == 20, "PvgpuCmdCreateTexture3d.format must be at offset 20");
+_Static_assert(offsetof(PvgpuCmdCreateTexture3d, usage) == 24, "PvgpuCmdCreateTexture3d.usage must be at offset 24");
+_Static_assert(offsetof(PvgpuCmdCreateTexture3d, bind_flags) == 28, "PvgpuCmdCreateTexture3d.bind_flags must be at offset 28");
+_Static_assert(offsetof(PvgpuCmdCreateTexture3d, cpu_access_flags) == 32, "PvgpuCmdCreateTexture3d.cpu_access_flags must be at offset 32");
+_Static_assert(offsetof(PvgpuCmdCreateTexture3d, misc_flags) == 36, "PvgpuCmdCreateTexture3d.misc_flags must be at offset 36");
+_Static_assert(offsetof(PvgpuCmdCreateTexture3d, initial_data_offset) == 40, "PvgpuCmdCreateTexture3d.initial_data_offset must be at offset 40");
+_Static_assert(offsetof(PvgpuCmdCreateTexture3d, initial_data_size) == 48, "PvgpuCmdCreateTexture3d.initial_data_size must be at offset 48");
+
+/* PVGPU_OP_CREATE_BUFFER_SHADER_RESOURCE_VIEW: ID3D11Device::CreateShaderResourceView of a buffer (D3D11_SRV_DIMENSION_BUFFER / BUFFEREX): structured (format UNKNOWN), raw (R32_TYPELESS with flag RAW) or typed 32-bit elements; shaders read it as a `var<storage, read>` array. */
+typedef struct PvgpuCmdCreateBufferShaderResourceView {
+    uint32_t view;  /* new SHADER_RESOURCE_VIEW id */
+    uint32_t buffer;  /* id of a BUFFER */
+    uint32_t format;  /* PVGPU_DXGI_FORMAT_* */
+    uint32_t first_element;
+    uint32_t num_elements;
+    uint32_t flags;  /* PVGPU_BUFFER_VIEW_FLAG_* bits */
+} PvgpuCmdCreateBufferShaderResourceView;
+_Static_assert(sizeof(PvgpuCmdCreateBufferShaderResourceView) == 24, "PvgpuCmdCreateBufferShaderResourceView must be 24 bytes");
+_Static_assert(offsetof(PvgpuCmdCreateBufferShaderResourceView, view) == 0, "PvgpuCmdCreateBufferShaderResourceView.view must be at offset 0");
+_Static_assert(offsetof(PvgpuCmdCreateBufferShaderResourceView, buffer) == 4, "PvgpuCmdCreateBufferShaderResourceView.buffer must be at offset 4");
+_Static_assert(offsetof(PvgpuCmdCreateBufferShaderResourceView, format) == 8, "PvgpuCmdCreateBufferShaderResourceView.format must be at offset 8");
+_Static_assert(offsetof(PvgpuCmdCreateBufferShaderResourceView, first_element) == 12, "PvgpuCmdCreateBufferShaderResourceView.first_element must be at offset 12");
+_Static_assert(offsetof(PvgpuCmdCreateBufferShaderResourceView, num_elements) == 16, "PvgpuCmdCreateBufferShaderResourceView.num_elements must be at offset 16");
+_Static_assert(offsetof(PvgpuCmdCreateBufferShaderResourceView, flags) == 20, "PvgpuCmdCreateBufferShaderResourceView.flags must be at offset 20");
+
+/* PVGPU_OP_CREATE_UNORDERED_ACCESS_VIEW: ID3D11Device::CreateUnorderedAccessView of a texture: one mip; array slices (first_array_slice, array_size), or for TEXTURE3D the depth slices (first W slice, W size; 0xFFFFFFFF: all). */
+typedef struct PvgpuCmdCreateUnorderedAccessView {
+    uint32_t view;  /* new UNORDERED_ACCESS_VIEW id */
+    uint32_t resource;  /* id of a TEXTURE1D or TEXTURE2D or TEXTURE3D */
+    uint32_t format;
+    uint32_t view_dimension;  /* PVGPU_UAV_DIMENSION_* */
+    uint32_t mip_slice;
+    uint32_t first_array_slice;
+    uint32_t array_size;
+} PvgpuCmdCreateUnorderedAccessView;
+_Static_assert(sizeof(PvgpuCmdCreateUnorderedAccessView) == 28, "PvgpuCmdCreateUnorderedAccessView must be 28 bytes");
+_Static_assert(offsetof(PvgpuCmdCreateUnorderedAccessView, view) == 0, "PvgpuCmdCreateUnorderedAccessView.view must be at offset 0");
+_Static_assert(offsetof(PvgpuCmdCreateUnorderedAccessView, resource) == 4, "PvgpuCmdCreateUnorderedAccessView.resource must be at offset 4");
+_Static_assert(offsetof(PvgpuCmdCreateUnorderedAccessView, format) == 8, "PvgpuCmdCreateUnorderedAccessView.format must be at offset 8");
+_Static_assert(offsetof(PvgpuCmdCreateUnorderedAccessView, view_dimension) == 12, "PvgpuCmdCreateUnorderedAccessView.view_dimension must be at offset 12");
+_Static_assert(offsetof(PvgpuCmdCreateUnorderedAccessView, mip_slice) == 16, "PvgpuCmdCreateUnorderedAccessView.mip_slice must be at offset 16");
+_Static_assert(offsetof(PvgpuCmdCreateUnorderedAccessView, first_array_slice) == 20, "PvgpuCmdCreateUnorderedAccessView.first_array_slice must be at offset 20");
+_Static_assert(offsetof(PvgpuCmdCreateUnorderedAccessView, array_size) == 24, "PvgpuCmdCreateUnorderedAccessView.array_size must be at offset 24");
+
+/* PVGPU_OP_CREATE_BUFFER_UNORDERED_ACCESS_VIEW: ID3D11Device::CreateUnorderedAccessView of a buffer: structured, raw or typed 32-bit elements; shaders write it as a `var<storage, read_write>` array. */
+typedef struct PvgpuCmdCreateBufferUnorderedAccessView {
+    uint32_t view;  /* new UNORDERED_ACCESS_VIEW id */
+    uint32_t buffer;  /* id of a BUFFER */
+    uint32_t format;  /* PVGPU_DXGI_FORMAT_* */
+    uint32_t first_element;
+    uint32_t num_elements;
+    uint32_t flags;  /* PVGPU_BUFFER_VIEW_FLAG_* bits */
+} PvgpuCmdCreateBufferUnorderedAccessView;
+_Static_assert(sizeof(PvgpuCmdCreateBufferUnorderedAccessView) == 24, "PvgpuCmdCreateBufferUnorderedAccessView must be 24 bytes");
+_Static_assert(offsetof(PvgpuCmdCreateBufferUnorderedAccessView, view) == 0, "PvgpuCmdCreateBufferUnorderedAccessView.view must be at offset 0");
+_Static_assert(offsetof(PvgpuCmdCreateBufferUnorderedAccessView, buffer) == 4, "PvgpuCmdCreateBufferUnorderedAccessView.buffer must be at offset 4");
+_Static_assert(offsetof(PvgpuCmdCreateBufferUnorderedAccessView, format) == 8, "PvgpuCmdCreateBufferUnorderedAccessView.format must be at offset 8");
+_Static_assert(offsetof(PvgpuCmdCreateBufferUnorderedAccessView, first_element) == 12, "PvgpuCmdCreateBufferUnorderedAccessView.first_element must be at offset 12");
+_Static_assert(offsetof(PvgpuCmdCreateBufferUnorderedAccessView, num_elements) == 16, "PvgpuCmdCreateBufferUnorderedAccessView.num_elements must be at offset 16");
+_Static_assert(offsetof(PvgpuCmdCreateBufferUnorderedAccessView, flags) == 20, "PvgpuCmdCreateBufferUnorderedAccessView.flags must be at offset 20");
+
+/* PVGPU_OP_CREATE_COMPUTE_SHADER: ID3D11Device::CreateComputeShader; the code is read from the heap. */
+typedef struct PvgpuCmdCreateComputeShader {
+    uint32_t shader;  /* new COMPUTE_SHADER id */
+    uint32_t language;  /* PVGPU_SHADER_LANGUAGE_* */
+    uint64_t code_offset;  /* heap offset of code */
+    uint64_t code_size;  /* byte size of code (0: none) */
+} PvgpuCmdCreateComputeShader;
+_Static_assert(sizeof(PvgpuCmdCreateComputeShader) == 24, "PvgpuCmdCreateComputeShader must be 24 bytes");
+_Static_assert(offsetof(PvgpuCmdCreateComputeShader, shader) == 0, "PvgpuCmdCreateComputeShader.shader must be at offset 0");
+_Static_assert(offsetof(PvgpuCmdCreateComputeShader, language) == 4, "PvgpuCmdCreateComputeShader.language must be at offset 4");
+_Static_assert(offsetof(PvgpuCmdCreateComputeShader, code_offset) == 8, "PvgpuCmdCreateComputeShader.code_offset must be at offset 8");
+_Static_assert(offsetof(PvgpuCmdCreateComputeShader, code_size) == 16, "PvgpuCmdCreateComputeShader.code_size must be at offset 16");
+
+/* PVGPU_OP_SET_COMPUTE_SHADER: ID3D11DeviceContext::CSSetShader. */
+typedef struct PvgpuCmdSetComputeShader {
+    uint32_t shader;  /* id of a COMPUTE_SHADER (0: none) */
+} PvgpuCmdSetComputeShader;
+_Static_assert(sizeof(PvgpuCmdSetComputeShader) == 4, "PvgpuCmdSetComputeShader must be 4 bytes");
+_Static_assert(offsetof(PvgpuCmdSetComputeShader, shader) == 0, "PvgpuCmdSetComputeShader.shader must be at offset 0");
+
+#define PVGPU_SET_UNORDERED_ACCESS_VIEWS_ELEMENT_SIZE 8u  /* PvgpuUnorderedAccessSlot */
+/* PVGPU_OP_SET_UNORDERED_ACCESS_VIEWS: ID3D11DeviceContext::CSSetUnorderedAccessViews. */
+typedef struct PvgpuCmdSetUnorderedAccessViews {
+    uint32_t start_slot;
+    uint32_t view_count;  /* number of array elements (at most 8) */
+    /* followed by view_count PvgpuUnorderedAccessSlot elements (PVGPU_SET_UNORDERED_ACCESS_VIEWS_ELEMENT_SIZE bytes each) */
+} PvgpuCmdSetUnorderedAccessViews;
+_Static_assert(sizeof(PvgpuCmdSetUnorderedAccessViews) == 8, "PvgpuCmdSetUnorderedAccessViews must be 8 bytes");
+_Static_assert(offsetof(PvgpuCmdSetUnorderedAccessViews, start_slot) == 0, "PvgpuCmdSetUnorderedAccessViews.start_slot must be at offset 0");
+_Static_assert(offsetof(PvgpuCmdSetUnorderedAccessViews, view_count) == 4, "PvgpuCmdSetUnorderedAccessViews.view_count must be at offset 4");
+
+/* PVGPU_OP_DISPATCH: ID3D11DeviceContext::Dispatch: thread groups in x, y and z. */
+typedef struct PvgpuCmdDispatch {
+    uint32_t thread_group_count_x;
+    uint32_t thread_group_count_y;
+    uint32_t thread_group_count_z;
+} PvgpuCmdDispatch;
+_Static_assert(sizeof(PvgpuCmdDispatch) == 12, "PvgpuCmdDispatch must be 12 bytes");
+_Static_assert(offsetof(PvgpuCmdDispatch, thread_group_count_x) == 0, "PvgpuCmdDispatch.thread_group_count_x must be at offset 0");
+_Static_assert(offsetof(PvgpuCmdDispatch, thread_group_count_y) == 4, "PvgpuCmdDispatch.thread_group_count_y must be at offset 4");
+_Static_assert(offsetof(PvgpuCmdDispatch, thread_group_count_z) == 8, "PvgpuCmdDispatch.thread_group_count_z must be at offset 8");
+
+/* PVGPU_OP_DISPATCH_INDIRECT: ID3D11DeviceContext::DispatchIndirect: three group counts read by the GPU from `args` (a buffer with RESOURCE_MISC_DRAWINDIRECT_ARGS) at `aligned_byte_offset`. */
+typedef struct PvgpuCmdDispatchIndirect {
+    uint32_t args;  /* id of a BUFFER */
+    uint32_t aligned_byte_offset;
+} PvgpuCmdDispatchIndirect;
+_Static_assert(sizeof(PvgpuCmdDispatchIndirect) == 8, "PvgpuCmdDispatchIndirect must be 8 bytes");
+_Static_assert(offsetof(PvgpuCmdDispatchIndirect, args) == 0, "PvgpuCmdDispatchIndirect.args must be at offset 0");
+_Static_assert(offsetof(PvgpuCmdDispatchIndirect, aligned_byte_offset) == 4, "PvgpuCmdDispatchIndirect.aligned_byte_offset must be at offset 4");
+
+/* PVGPU_OP_CLEAR_UNORDERED_ACCESS_VIEW_FLOAT: ID3D11DeviceContext::ClearUnorderedAccessViewFloat. */
+typedef struct PvgpuCmdClearUnorderedAccessViewFloat {
+    uint32_t view;  /* id of a UNORDERED_ACCESS_VIEW */
+    float value_r;
+    float value_g;
+    float value_b;
+    float value_a;
+} PvgpuCmdClearUnorderedAccessViewFloat;
+_Static_assert(sizeof(PvgpuCmdClearUnorderedAccessViewFloat) == 20, "PvgpuCmdClearUnorderedAccessViewFloat must be 20 bytes");
+_Static_assert(offsetof(PvgpuCmdClearUnorderedAccessViewFloat, view) == 0, "PvgpuCmdClearUnorderedAccessViewFloat.view must be at offset 0");
+_Static_assert(offsetof(PvgpuCmdClearUnorderedAccessViewFloat, value_r) == 4, "PvgpuCmdClearUnorderedAccessViewFloat.value_r must be at offset 4");
+_Static_assert(offsetof(PvgpuCmdClearUnorderedAccessViewFloat, value_g) == 8, "PvgpuCmdClearUnorderedAccessViewFloat.value_g must be at offset 8");
+_Static_assert(offsetof(PvgpuCmdClearUnorderedAccessViewFloat, value_b) == 12, "PvgpuCmdClearUnorderedAccessViewFloat.value_b must be at offset 12");
+_Static_assert(offsetof(PvgpuCmdClearUnorderedAccessViewFloat, value_a) == 16, "PvgpuCmdClearUnorderedAccessViewFloat.value_a must be at offset 16");
+
+/* PVGPU_OP_CLEAR_UNORDERED_ACCESS_VIEW_UINT: ID3D11DeviceContext::ClearUnorderedAccessViewUint. */
+typedef struct PvgpuCmdClearUnorderedAccessViewUint {
+    uint32_t view;  /* id of a UNORDERED_ACCESS_VIEW */
+    uint32_t value_r;
+    uint32_t value_g;
+    uint32_t value_b;
+    uint32_t value_a;
+} PvgpuCmdClearUnorderedAccessViewUint;
+_Static_assert(sizeof(PvgpuCmdClearUnorderedAccessViewUint) == 20, "PvgpuCmdClearUnorderedAccessViewUint must be 20 bytes");
+_Static_assert(offsetof(PvgpuCmdClearUnorderedAccessViewUint, view) == 0, "PvgpuCmdClearUnorderedAccessViewUint.view must be at offset 0");
+_Static_assert(offsetof(PvgpuCmdClearUnorderedAccessViewUint, value_r) == 4, "PvgpuCmdClearUnorderedAccessViewUint.value_r must be at offset 4");
+_Static_assert(offsetof(PvgpuCmdClearUnorderedAccessViewUint, value_g) == 8, "PvgpuCmdClearUnorderedAccessViewUint.value_g must be at offset 8");
+_Static_assert(offsetof(PvgpuCmdClearUnorderedAccessViewUint, value_b) == 12, "PvgpuCmdClearUnorderedAccessViewUint.value_b must be at offset 12");
+_Static_assert(offsetof(PvgpuCmdClearUnorderedAccessViewUint, value_a) == 16, "PvgpuCmdClearUnorderedAccessViewUint.value_a must be at offset 16");
+
+/* PVGPU_OP_SET_PREDICATION: ID3D11DeviceContext::SetPredication: while set, draws, dispatches, clears and copies are skipped when the predicate's result equals `value`. The host waits for the predicate's result here. */
+typedef struct PvgpuCmdSetPredication {
+    uint32_t predicate;  /* id of a QUERY (0: none) */
+    uint32_t value;  /* 0 or 1 */
+} PvgpuCmdSetPredication;
+_Static_assert(sizeof(PvgpuCmdSetPredication) == 8, "PvgpuCmdSetPredication must be 8 bytes");
+_Static_assert(offsetof(PvgpuCmdSetPredication, predicate) == 0, "PvgpuCmdSetPredication.predicate must be at offset 0");
+_Static_assert(offsetof(PvgpuCmdSetPredication, value) == 4, "PvgpuCmdSetPredication.value must be at offset 4");
+
+/* PVGPU_OP_GET_SHARED_HANDLE: IDXGIResource::GetSharedHandle of a RESOURCE_MISC_SHARED texture: the host writes the u64 handle into `result` by the time a following FENCE completes. */
+typedef struct PvgpuCmdGetSharedHandle {
+    uint32_t resource;  /* id of a TEXTURE2D */
+    uint32_t _pad0;  /* padding, write 0 */
+    uint64_t result_offset;  /* heap offset of result */
+    uint64_t result_size;  /* byte size of result (0: none) */
+} PvgpuCmdGetSharedHandle;
+_Static_assert(sizeof(PvgpuCmdGetSharedHandle) == 24, "PvgpuCmdGetSharedHandle must be 24 bytes");
+_Static_assert(offsetof(PvgpuCmdGetSharedHandle, resource) == 0, "PvgpuCmdGetSharedHandle.resource must be at offset 0");
+_Static_assert(offsetof(PvgpuCmdGetSharedHandle, _pad0) == 4, "PvgpuCmdGetSharedHandle._pad0 must be at offset 4");
+_Static_assert(offsetof(PvgpuCmdGetSharedHandle, result_offset) == 8, "PvgpuCmdGetSharedHandle.result_offset must be at offset 8");
+_Static_assert(offsetof(PvgpuCmdGetSharedHandle, result_size) == 16, "PvgpuCmdGetSharedHandle.result_size must be at offset 16");
+
+/* PVGPU_OP_OPEN_SHARED_RESOURCE: ID3D11Device::OpenSharedResource: `texture` becomes this guest's id for the shared texture; the host writes its description (SharedTextureDesc) into `desc` by the time a following FENCE completes. */
+typedef struct PvgpuCmdOpenSharedResource {
+    uint32_t texture;  /* new TEXTURE2D id */
+    uint32_t _pad0;  /* padding, write 0 */
+    uint64_t handle;
+    uint64_t desc_offset;  /* heap offset of desc */
+    uint64_t desc_size;  /* byte size of desc (0: none) */
+} PvgpuCmdOpenSharedResource;
+_Static_assert(sizeof(PvgpuCmdOpenSharedResource) == 32, "PvgpuCmdOpenSharedResource must be 32 bytes");
+_Static_assert(offsetof(PvgpuCmdOpenSharedResource, texture) == 0, "PvgpuCmdOpenSharedResource.texture must be at offset 0");
+_Static_assert(offsetof(PvgpuCmdOpenSharedResource, _pad0) == 4, "PvgpuCmdOpenSharedResource._pad0 must be at offset 4");
+_Static_assert(offsetof(PvgpuCmdOpenSharedResource, handle) == 8, "PvgpuCmdOpenSharedResource.handle must be at offset 8");
+_Static_assert(offsetof(PvgpuCmdOpenSharedResource, desc_offset) == 16, "PvgpuCmdOpenSharedResource.desc_offset must be at offset 16");
+_Static_assert(offsetof(PvgpuCmdOpenSharedResource, desc_size) == 24, "PvgpuCmdOpenSharedResource.desc_size must be at offset 24");
 
 /* ---- control page (the first PVGPU_CONTROL_PAGE_SIZE bytes of the region) ---- */
 

@@ -411,14 +411,19 @@ class Session:
         self._heap = None
 
 
+_TEXTURE_CREATES = (codec.Commands.CreateTexture1d, codec.Commands.CreateTexture2d, codec.Commands.CreateTexture3d,
+                    codec.Commands.CreateSwapChain)
+
+
 def _estimated_bytes(cmd: Any) -> int:
     """GPU memory a create command will take, checked against the quota before allocating."""
     if isinstance(cmd, codec.Commands.CreateBuffer):
         return cmd.byte_width
-    if isinstance(cmd, (codec.Commands.CreateTexture2d, codec.Commands.CreateSwapChain)):
+    if isinstance(cmd, _TEXTURE_CREATES):
         texel = FORMAT_BYTES.get(cmd.format, 16)
         mips = 4 / 3 if getattr(cmd, "mip_levels", 1) != 1 else 1
-        return int(cmd.width * cmd.height * texel * mips * getattr(cmd, "array_size", 1))
+        return int(cmd.width * getattr(cmd, "height", 1) * getattr(cmd, "depth", 1) * texel * mips
+                   * getattr(cmd, "array_size", 1))
     return 0
 
 

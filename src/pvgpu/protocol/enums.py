@@ -21,9 +21,14 @@ class ObjectKind(enum.IntEnum):
     PIXEL_SHADER = 12
     SWAP_CHAIN = 13
     QUERY = 14
+    TEXTURE1D = 15
+    TEXTURE3D = 16
+    UNORDERED_ACCESS_VIEW = 17
+    COMPUTE_SHADER = 18
 
 
-RESOURCE_KINDS = (ObjectKind.BUFFER, ObjectKind.TEXTURE2D)
+TEXTURE_KINDS = (ObjectKind.TEXTURE1D, ObjectKind.TEXTURE2D, ObjectKind.TEXTURE3D)
+RESOURCE_KINDS = (ObjectKind.BUFFER, *TEXTURE_KINDS)
 
 
 class QueryType(enum.IntEnum):
@@ -56,6 +61,7 @@ class BindFlag(enum.IntFlag):
     SHADER_RESOURCE = 0x8
     RENDER_TARGET = 0x20
     DEPTH_STENCIL = 0x40
+    UNORDERED_ACCESS = 0x80
 
 
 class CpuAccessFlag(enum.IntFlag):
@@ -64,20 +70,49 @@ class CpuAccessFlag(enum.IntFlag):
 
 
 class ResourceMiscFlag(enum.IntFlag):
-    """D3D11_RESOURCE_MISC_FLAG values offered so far (sharing and cubes come later)."""
+    """D3D11_RESOURCE_MISC_FLAG values offered (others are refused as UNSUPPORTED)."""
 
     GENERATE_MIPS = 0x1
+    SHARED = 0x2
     TEXTURECUBE = 0x4
     DRAWINDIRECT_ARGS = 0x10
+    BUFFER_ALLOW_RAW_VIEWS = 0x20
+    BUFFER_STRUCTURED = 0x40
 
 
 class SrvDimension(enum.IntEnum):
-    """D3D11_SRV_DIMENSION values offered for textures."""
+    """D3D11_SRV_DIMENSION values (BUFFER and BUFFEREX views come from
+    CREATE_BUFFER_SHADER_RESOURCE_VIEW; 2DMS views are not offered)."""
 
+    BUFFER = 1
+    TEXTURE1D = 2
+    TEXTURE1DARRAY = 3
     TEXTURE2D = 4
     TEXTURE2DARRAY = 5
+    TEXTURE3D = 8
     TEXTURECUBE = 9
     TEXTURECUBEARRAY = 10
+    BUFFEREX = 11
+
+
+class UavDimension(enum.IntEnum):
+    """D3D11_UAV_DIMENSION values (BUFFER views come from CREATE_BUFFER_UNORDERED_ACCESS_VIEW)."""
+
+    BUFFER = 1
+    TEXTURE1D = 2
+    TEXTURE1DARRAY = 3
+    TEXTURE2D = 4
+    TEXTURE2DARRAY = 5
+    TEXTURE3D = 8
+
+
+class BufferViewFlag(enum.IntFlag):
+    """D3D11_BUFFEREX_SRV_FLAG / D3D11_BUFFER_UAV_FLAG: RAW is a byte-address view (format
+    R32_TYPELESS); APPEND and COUNTER are not offered."""
+
+    RAW = 0x1
+    APPEND = 0x2
+    COUNTER = 0x4
 
 
 MAP_FLAG_DO_NOT_WAIT = 0x100000  # D3D11_MAP_FLAG_DO_NOT_WAIT
@@ -210,6 +245,7 @@ class ShaderStage(enum.IntEnum):
 
     VERTEX = 0
     PIXEL = 1
+    COMPUTE = 2
 
 
 class ShaderLanguage(enum.IntEnum):
@@ -475,6 +511,10 @@ class FormatSupport(enum.IntFlag):
     CPU_READBACK = 1 << 9  # Map(READ) of a staging texture
     MULTISAMPLE_RENDERTARGET = 1 << 10  # 4x MSAA render targets (or depth-stencil)
     MULTISAMPLE_RESOLVE = 1 << 11  # ResolveSubresource from 4x MSAA
+    TYPED_UNORDERED_ACCESS_VIEW = 1 << 12  # a texture UAV of this format (typed store)
+    UAV_TYPED_LOAD = 1 << 13  # ... that shaders may also read (read_write storage)
+    TEXTURE1D = 1 << 14  # a Texture1D can have this format
+    TEXTURE3D = 1 << 15  # a Texture3D can have this format
 
 
 class ErrorCode(enum.IntEnum):
@@ -522,3 +562,8 @@ class Feature(enum.IntFlag):
     FILL_WIREFRAME = 1 << 5
     DEPTH_CLIP_CONTROL = 1 << 6
     TIMESTAMP_QUERIES = 1 << 7
+    COMPUTE_SHADERS = 1 << 8  # compute shaders, UAVs, structured and raw buffers
+    TEXTURE1D = 1 << 9  # emulated as 2D textures of height 1 (see the binding convention)
+    TEXTURE3D = 1 << 10
+    SHARED_RESOURCES = 1 << 11  # RESOURCE_MISC_SHARED textures opened by another guest process
+    PREDICATION = 1 << 12  # SetPredication, decided on the host when it is set

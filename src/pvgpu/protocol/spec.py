@@ -13,7 +13,7 @@ from .enums import (
     Blend, BlendOp, BindFlag, ClearFlag, ColorWriteFlag, ComparisonFunc, CpuAccessFlag,
     CullMode, DepthWriteMask, DxgiFormat, FillMode, Filter, InputClassification, ObjectKind,
     PrimitiveTopology, QueryType, ResourceMiscFlag, ShaderLanguage, ShaderStage, SrvDimension, StencilOp,
-    TextureAddressMode, Usage, RESOURCE_KINDS,
+    TextureAddressMode, UavDimension, Usage, BufferViewFlag, RESOURCE_KINDS, TEXTURE_KINDS,
 )
 from .types import (
     Field, StructSpec, boolean, count, enum_field, f32, flags_field, heap_range, i32, new_obj,
@@ -21,7 +21,7 @@ from .types import (
 )
 
 PROTOCOL_MAJOR = 1
-PROTOCOL_MINOR = 0
+PROTOCOL_MINOR = 1
 
 K = ObjectKind
 
@@ -32,6 +32,8 @@ MAX_CONSTANT_BUFFERS = 14
 MAX_SHADER_RESOURCES = 128
 MAX_SAMPLERS = 16
 MAX_INPUT_ELEMENTS = 32
+MAX_UNORDERED_ACCESS_VIEWS = 8  # D3D11_PS_CS_UAV_REGISTER_COUNT
+MAX_DISPATCH_GROUPS = 65535  # D3D11_CS_DISPATCH_MAX_THREAD_GROUPS_PER_DIMENSION
 APPEND_ALIGNED_ELEMENT = 0xFFFFFFFF
 
 
@@ -90,9 +92,13 @@ RTV_SLOT = StructSpec("RenderTargetSlot", _fields(obj("view", K.RENDER_TARGET_VI
 CB_SLOT = StructSpec("ConstantBufferSlot", _fields(obj("buffer", K.BUFFER, optional=True)))
 SRV_SLOT = StructSpec("ShaderResourceSlot", _fields(obj("view", K.SHADER_RESOURCE_VIEW, optional=True)))
 SAMPLER_SLOT = StructSpec("SamplerSlot", _fields(obj("sampler", K.SAMPLER_STATE, optional=True)))
+UAV_SLOT = StructSpec("UnorderedAccessSlot", _fields(
+    obj("view", K.UNORDERED_ACCESS_VIEW, optional=True),
+    u32("initial_count", "append/consume counter start; 0xFFFFFFFF keeps it (counters are not offered)"),
+))
 
 STRUCTS = (RENDER_TARGET_BLEND, INPUT_ELEMENT, VIEWPORT, RECT, VERTEX_BUFFER_BINDING, RTV_SLOT,
-           CB_SLOT, SRV_SLOT, SAMPLER_SLOT)
+           CB_SLOT, SRV_SLOT, SAMPLER_SLOT, UAV_SLOT)
 
 
 def _stencil_face(prefix: str) -> tuple[Field, ...]:
@@ -133,16 +139,18 @@ COMMANDS: tuple[Command, ...] = (
     # --- views and states ----------------------------------------------------------------
     command(6, "CREATE_RENDER_TARGET_VIEW",
             "ID3D11Device::CreateRenderTargetView (format 0: the resource's) of one mip and one array slice.",
-            new_obj("view", K.RENDER_TARGET_VIEW), obj("resource", K.TEXTURE2D), u32("format"),
+            new_obj("view", K.RENDER_TARGET_VIEW), obj("resource", K.TEXTURE1D, K.TEXTURE2D, K.TEXTURE3D),
+            u32("format"),
             u32("mip_slice"), u32("array_slice")),
     command(7, "CREATE_DEPTH_STENCIL_VIEW",
             "ID3D11Device::CreateDepthStencilView (format 0: the resource's) of one mip and one array slice.",
-            new_obj("view", K.DEPTH_STENCIL_VIEW), obj("resource", K.TEXTURE2D), u32("format"),
+            new_obj("view", K.DEPTH_STENCIL_VIEW), obj("resource", K.TEXTURE1D, K.TEXTURE2D), u32("format"),
             u32("mip_slice"), u32("array_slice")),
     command(8, "CREATE_SHADER_RESOURCE_VIEW",
             "ID3D11Device::CreateShaderResourceView (format 0: the resource's; mip_levels "
-            "0xFFFFFFFF: all from most_detailed_mip; array_size counts 2D slices, 6 per cube).",
-            new_obj("view", K.SHADER_RESOURCE_VIEW), obj("resource", K.TEXTURE2D), u32("format"),
+            "0xFFFFFFFF: all from most_detailed_mip; array_size counts 2D slices, 6 per cube; a 3D "
+            "view has first_array_slice 0 and array_size 1). Buffer views: CREATE_BUFFER_SHADER_RESOURCE_VIEW.",
+            new_obj("view", K.SHADER_RESOURCE_VIEW), obj("resource", *TEXTURE_KINDS), u32("format"),
             enum_field("view_dimension", SrvDimension), u32("most_detailed_mip"), u32("mip_levels"),
             u32("first_array_slice"), u32("array_size")),
     command(9, "CREATE_BLEND_STATE", "ID3D11Device::CreateBlendState; one element per render target.",
@@ -281,6 +289,64 @@ COMMANDS: tuple[Command, ...] = (
             obj("src", *RESOURCE_KINDS), u32("src_subresource"), boolean("has_box"),
             u32("box_left"), u32("box_top"), u32("box_front"), u32("box_right"), u32("box_bottom"),
             u32("box_back")),
+    command(53, "CREATE_TEXTURE1D",
+            "ID3D11Device::CreateTexture1D. Initial data: every subresource in D3D11's order, tightly packed.",
+            new_obj("texture", K.TEXTURE1D), u32("width"), u32("mip_levels"), u32("array_size"),
+            enum_field("format", DxgiFormat), enum_field("usage", Usage), flags_field("bind_flags", BindFlag),
+            flags_field("cpu_access_flags", CpuAccessFlag), flags_field("misc_flags", ResourceMiscFlag),
+            heap_range("initial_data")),
+    command(54, "CREATE_TEXTURE3D",
+            "ID3D11Device::CreateTexture3D. Initial data: every mip in order, each depth slice after "
+            "slice with tightly packed rows.",
+            new_obj("texture", K.TEXTURE3D), u32("width"), u32("height"), u32("depth"), u32("mip_levels"),
+            enum_field("format", DxgiFormat), enum_field("usage", Usage), flags_field("bind_flags", BindFlag),
+            flags_field("cpu_access_flags", CpuAccessFlag), flags_field("misc_flags", ResourceMiscFlag),
+            heap_range("initial_data")),
+    command(55, "CREATE_BUFFER_SHADER_RESOURCE_VIEW",
+            "ID3D11Device::CreateShaderResourceView of a buffer (D3D11_SRV_DIMENSION_BUFFER / BUFFEREX): "
+            "structured (format UNKNOWN), raw (R32_TYPELESS with flag RAW) or typed 32-bit elements; "
+            "shaders read it as a `var<storage, read>` array.",
+            new_obj("view", K.SHADER_RESOURCE_VIEW), obj("buffer", K.BUFFER), enum_field("format", DxgiFormat),
+            u32("first_element"), u32("num_elements"), flags_field("flags", BufferViewFlag)),
+    command(56, "CREATE_UNORDERED_ACCESS_VIEW",
+            "ID3D11Device::CreateUnorderedAccessView of a texture: one mip; array slices (first_array_slice, "
+            "array_size), or for TEXTURE3D the depth slices (first W slice, W size; 0xFFFFFFFF: all).",
+            new_obj("view", K.UNORDERED_ACCESS_VIEW), obj("resource", *TEXTURE_KINDS), u32("format"),
+            enum_field("view_dimension", UavDimension), u32("mip_slice"), u32("first_array_slice"),
+            u32("array_size")),
+    command(57, "CREATE_BUFFER_UNORDERED_ACCESS_VIEW",
+            "ID3D11Device::CreateUnorderedAccessView of a buffer: structured, raw or typed 32-bit elements; "
+            "shaders write it as a `var<storage, read_write>` array.",
+            new_obj("view", K.UNORDERED_ACCESS_VIEW), obj("buffer", K.BUFFER), enum_field("format", DxgiFormat),
+            u32("first_element"), u32("num_elements"), flags_field("flags", BufferViewFlag)),
+    command(58, "CREATE_COMPUTE_SHADER", "ID3D11Device::CreateComputeShader; the code is read from the heap.",
+            new_obj("shader", K.COMPUTE_SHADER), enum_field("language", ShaderLanguage), heap_range("code")),
+    command(59, "SET_COMPUTE_SHADER", "ID3D11DeviceContext::CSSetShader.",
+            obj("shader", K.COMPUTE_SHADER, optional=True)),
+    command(60, "SET_UNORDERED_ACCESS_VIEWS", "ID3D11DeviceContext::CSSetUnorderedAccessViews.",
+            u32("start_slot"), count("view_count", MAX_UNORDERED_ACCESS_VIEWS), array=UAV_SLOT),
+    command(61, "DISPATCH", "ID3D11DeviceContext::Dispatch: thread groups in x, y and z.",
+            u32("thread_group_count_x"), u32("thread_group_count_y"), u32("thread_group_count_z")),
+    command(62, "DISPATCH_INDIRECT",
+            "ID3D11DeviceContext::DispatchIndirect: three group counts read by the GPU from `args` (a buffer "
+            "with RESOURCE_MISC_DRAWINDIRECT_ARGS) at `aligned_byte_offset`.",
+            obj("args", K.BUFFER), u32("aligned_byte_offset")),
+    command(63, "CLEAR_UNORDERED_ACCESS_VIEW_FLOAT", "ID3D11DeviceContext::ClearUnorderedAccessViewFloat.",
+            obj("view", K.UNORDERED_ACCESS_VIEW), _rgba("value")),
+    command(64, "CLEAR_UNORDERED_ACCESS_VIEW_UINT", "ID3D11DeviceContext::ClearUnorderedAccessViewUint.",
+            obj("view", K.UNORDERED_ACCESS_VIEW), u32("value_r"), u32("value_g"), u32("value_b"), u32("value_a")),
+    command(65, "SET_PREDICATION",
+            "ID3D11DeviceContext::SetPredication: while set, draws, dispatches, clears and copies are skipped "
+            "when the predicate's result equals `value`. The host waits for the predicate's result here.",
+            obj("predicate", K.QUERY, optional=True), boolean("value")),
+    command(66, "GET_SHARED_HANDLE",
+            "IDXGIResource::GetSharedHandle of a RESOURCE_MISC_SHARED texture: the host writes the u64 "
+            "handle into `result` by the time a following FENCE completes.",
+            obj("resource", K.TEXTURE2D), heap_range("result")),
+    command(67, "OPEN_SHARED_RESOURCE",
+            "ID3D11Device::OpenSharedResource: `texture` becomes this guest's id for the shared texture; the "
+            "host writes its description (SharedTextureDesc) into `desc` by the time a following FENCE completes.",
+            new_obj("texture", K.TEXTURE2D), u64("handle"), heap_range("desc")),
 )
 
 BY_NAME: dict[str, Command] = {c.name: c for c in COMMANDS}

@@ -73,6 +73,12 @@ FEATURE_GATED: dict[str, tuple[tuple[str, ...], int | None]] = {
     "rg11b10ufloat-renderable": (("rg11b10ufloat",), _R | _B | _M | _V),
     "depth32float-stencil8": (("depth32float-stencil8",), None),
 }
+#: WebGPU's storage-texture formats (texture unordered-access views); READ_WRITE ones may also
+#: be read in the same shader (UAV typed load).
+STORAGE_FORMATS = frozenset({"rgba8unorm", "rgba8snorm", "rgba8uint", "rgba8sint", "rgba16uint", "rgba16sint",
+                             "rgba16float", "r32uint", "r32sint", "r32float", "rg32uint", "rg32sint", "rg32float",
+                             "rgba32uint", "rgba32sint", "rgba32float"})
+READ_WRITE_STORAGE_FORMATS = frozenset({"r32uint", "r32sint", "r32float"})
 #: Formats a swap chain may have.
 DISPLAY_FORMATS = frozenset({F.R8G8B8A8_UNORM, F.R8G8B8A8_UNORM_SRGB, F.B8G8R8A8_UNORM, F.B8G8R8A8_UNORM_SRGB})
 
@@ -121,7 +127,13 @@ def format_support(features: frozenset[str]) -> dict[F, S]:
         wgpu_format = TEXTURE_FORMATS.get(fmt)
         if wgpu_format in available:
             c = caps[wgpu_format]
-            bits |= S.TEXTURE2D | S.SHADER_LOAD | S.CPU_READBACK
+            bits |= S.TEXTURE1D | S.TEXTURE2D | S.SHADER_LOAD | S.CPU_READBACK
+            if not wgpu_format.startswith("depth"):
+                bits |= S.TEXTURE3D
+            if wgpu_format in STORAGE_FORMATS:
+                bits |= S.TYPED_UNORDERED_ACCESS_VIEW
+            if wgpu_format in READ_WRITE_STORAGE_FORMATS:
+                bits |= S.UAV_TYPED_LOAD
             if wgpu_format.startswith("depth"):
                 bits |= S.DEPTH_STENCIL
                 if fmt in (F.D24_UNORM_S8_UINT, F.D32_FLOAT_S8X24_UINT):

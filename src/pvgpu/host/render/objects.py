@@ -35,7 +35,10 @@ class Buffer:
 
 
 @dataclass(eq=False)
-class Texture2D:
+class Texture:
+    """A Texture1D, Texture2D or Texture3D. A 1D texture is a wgpu 2D texture of height 1, so
+    it keeps D3D11's mips and arrays (WebGPU's 1D textures have neither)."""
+
     width: int
     height: int
     mip_levels: int
@@ -52,9 +55,15 @@ class Texture2D:
     serial: int = field(default_factory=next_serial)
     used_generation: int = -1
     view_count: int = 0  # live views (ResizeBuffers needs none)
+    dimension: str = "2d"  # D3D11's kind: "1d", "2d" or "3d"
+    depth: int = 1  # 3D textures only
+    shared: Any = None  # the SharedSurface of a RESOURCE_MISC_SHARED texture
 
     def mip_size(self, mip: int) -> tuple[int, int]:
         return max(1, self.width >> mip), max(1, self.height >> mip)
+
+    def mip_depth(self, mip: int) -> int:
+        return max(1, self.depth >> mip)
 
     @property
     def subresources(self) -> int:
@@ -69,15 +78,15 @@ class Texture2D:
         total = 0
         for m in range(self.mip_levels):
             w, h = self.mip_size(m)
-            total += w * h * self.bytes_per_texel
+            total += w * h * self.mip_depth(m) * self.bytes_per_texel
         return total * self.array_size
 
 
 @dataclass(eq=False)
 class View:
-    """A render-target, depth-stencil or shader-resource view of a Texture2D."""
+    """A render-target, depth-stencil, shader-resource or unordered-access view of a texture."""
 
-    resource: Texture2D
+    resource: Texture
     format: DxgiFormat
     wgpu_format: str
     view: Any
@@ -90,6 +99,16 @@ class View:
     @property
     def size(self) -> tuple[int, int]:
         return self.resource.mip_size(self.base_mip)
+
+
+@dataclass(eq=False)
+class BufferView:
+    """A shader-resource or unordered-access view of a byte range of a buffer."""
+
+    resource: Buffer
+    offset: int
+    size: int
+    serial: int = field(default_factory=next_serial)
 
 
 @dataclass(eq=False)
@@ -124,7 +143,7 @@ class Query:
 
 @dataclass(eq=False)
 class SwapChain:
-    back_buffer: Texture2D
+    back_buffer: Texture
     buffer_count: int
     presented: int = 0
     serial: int = field(default_factory=next_serial)

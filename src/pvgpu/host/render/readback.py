@@ -43,22 +43,24 @@ class Readback:
             self.on_wait(False)
 
     def texture(self, command_buffers: list, texture, mip: int, width: int, height: int,
-                bytes_per_texel: int, aspect: str = "all", layer: int = 0) -> np.ndarray:
-        """Submit `command_buffers` plus a copy of one mip; returns (height, width*bpp) uint8."""
+                bytes_per_texel: int, aspect: str = "all", layer: int = 0, depth: int = 1) -> np.ndarray:
+        """Submit `command_buffers` plus a copy of one mip (of array slice `layer`, or `depth`
+        slices of a 3D texture); returns (depth*height, width*bpp) uint8."""
         row = width * bytes_per_texel
         padded = _align(row, 256)
-        buf = self._buffer(padded * height)
+        rows = height * depth
+        buf = self._buffer(padded * rows)
         enc = self.device.create_command_encoder()
         enc.copy_texture_to_buffer(
             {"texture": texture, "mip_level": mip, "origin": (0, 0, layer), "aspect": aspect},
             {"buffer": buf, "offset": 0, "bytes_per_row": padded, "rows_per_image": height},
-            (width, height, 1))
+            (width, height, depth))
         self.device.queue.submit([*command_buffers, enc.finish()])
-        self._wait(buf, padded * height)
+        self._wait(buf, padded * rows)
         self.idle = True
         try:
-            data = np.frombuffer(buf.read_mapped(0, padded * height, copy=False), dtype=np.uint8)
-            out = data.reshape(height, padded)[:, :row].copy()
+            data = np.frombuffer(buf.read_mapped(0, padded * rows, copy=False), dtype=np.uint8)
+            out = data.reshape(rows, padded)[:, :row].copy()
         finally:
             buf.unmap()
         return out

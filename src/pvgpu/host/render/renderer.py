@@ -31,7 +31,7 @@ from ...protocol.spec import (
 from ..errors import CommandError, invalid, unsupported
 from . import states as S
 from .formats import INDEX_FORMATS, SRGB_PAIRS, TEXTURE_FORMATS, VERTEX_FORMATS, format_support
-from .objects import Buffer, InputLayout, Query, Sampler, Shader, SwapChain, Texture2D, View, next_serial
+from .objects import Buffer, InputLayout, Query, Sampler, Shader, SwapChain, Texture, View, next_serial
 from .readback import Readback
 from .shaders import compile_wgsl
 
@@ -42,6 +42,10 @@ TOPOLOGIES = {
 }
 STRIPS = (PrimitiveTopology.LINESTRIP, PrimitiveTopology.TRIANGLESTRIP)
 MAX_TEXTURE_DIM = 16384
+MAX_TEXTURE3D_DIM = 2048  # D3D11_REQ_TEXTURE3D_U_V_OR_W_DIMENSION
+_DIMENSION_CAPS = {"1d": FormatSupport.TEXTURE1D, "2d": FormatSupport.TEXTURE2D, "3d": FormatSupport.TEXTURE3D}
+_BUFFER_ONLY_MISC = int(ResourceMiscFlag.DRAWINDIRECT_ARGS | ResourceMiscFlag.BUFFER_ALLOW_RAW_VIEWS
+                        | ResourceMiscFlag.BUFFER_STRUCTURED)
 MAX_BUFFER_BYTES = 1 << 30
 DUMMY_UNIFORM_BYTES = 65536
 MAX_CACHED_PIPELINES = 4096
@@ -205,7 +209,7 @@ class Renderer:
             self.queue.submit(cbs)
             self.readback.idle = False
 
-    def _use(self, resource: Buffer | Texture2D) -> None:
+    def _use(self, resource: Buffer | Texture) -> None:
         resource.used_generation = self.generation
 
     def _attachments(self) -> tuple:
@@ -307,18 +311,38 @@ class Renderer:
             self.readback.idle = False
         return buf
 
+    def create_texture1d(self, width, mip_levels, array_size, format, usage, bind_flags, cpu_access_flags,
+                         misc_flags, initial_data) -> Texture:
+        return self._create_texture("1d", width, 1, 1, mip_levels, array_size, format, 1, 0, usage, bind_flags,
+                                    cpu_access_flags, misc_flags, initial_data)
+
     def create_texture2d(self, width, height, mip_levels, array_size, format, sample_count, sample_quality,
-                         usage, bind_flags, cpu_access_flags, misc_flags, initial_data) -> Texture2D:
+                         usage, bind_flags, cpu_access_flags, misc_flags, initial_data) -> Texture:
+        return self._create_texture("2d", width, height, 1, mip_levels, array_size, format, sample_count,
+                                    sample_quality, usage, bind_flags, cpu_access_flags, misc_flags, initial_data)
+
+    def create_texture3d(self, width, height, depth, mip_levels, format, usage, bind_flags, cpu_access_flags,
+                         misc_flags, initial_data) -> Texture:
+        return self._create_texture("3d", width, height, depth, mip_levels, 1, format, 1, 0, usage, bind_flags,
+                                    cpu_access_flags, misc_flags, initial_data)
+
+    def _create_texture(self, dimension: str, width, height, depth, mip_levels, array_size, format, sample_count,
+                        sample_quality, usage, bind_flags, cpu_access_flags, misc_flags, initial_data) -> Texture:
         fmt = DxgiFormat(format)
         caps = self.format_caps[fmt]
-        if not caps & FormatSupport.TEXTURE2D:
-            raise unsupported(f"format {fmt.name} cannot be a texture on this host (see `pvgpu formats`)")
+        kind = f"Texture{dimension.upper()}"
+        if not caps & _DIMENSION_CAPS[dimension]:
+            raise unsupported(f"format {fmt.name} cannot be a {kind} on this host (see `pvgpu formats`)")
         if bind_flags & BindFlag.RENDER_TARGET and not caps & FormatSupport.RENDER_TARGET:
             raise unsupported(f"format {fmt.name} cannot be a render target on this host")
         if bind_flags & BindFlag.DEPTH_STENCIL and not caps & FormatSupport.DEPTH_STENCIL:
             raise unsupported(f"format {fmt.name} cannot be a depth-stencil target on this host")
         if bind_flags & BindFlag.SHADER_RESOURCE and not caps & FormatSupport.SHADER_LOAD:
             raise unsupported(f"format {fmt.name} cannot be read by shaders on this host")
+        if bind_flags & BindFlag.UNORDERED_ACCESS and not caps & FormatSupport.TYPED_UNORDERED_ACCESS_VIEW:
+            raise unsupported(f"format {fmt.name} cannot have unordered-access views on this host")
+        if misc_flags & _BUFFER_ONLY_MISC:
+            raise invalid(f"misc flags {ResourceMiscFlag(misc_flags & _BUFFER_ONLY_MISC)!r} are for buffers only")
         wgpu_format = TEXTURE_FORMATS[fmt]
         if misc_flags & ResourceMiscFlag.GENERATE_MIPS:
             want = BindFlag.RENDER_TARGET | BindFlag.SHADER_RESOURCE
@@ -326,12 +350,13 @@ class Renderer:
                 raise invalid("RESOURCE_MISC_GENERATE_MIPS needs the RENDER_TARGET and SHADER_RESOURCE bind flags")
             if not caps & FormatSupport.SHADER_SAMPLE:
                 raise unsupported(f"mips of {fmt.name} cannot be generated on this host (not filterable)")
-        if not (1 <= width <= MAX_TEXTURE_DIM and 1 <= height <= MAX_TEXTURE_DIM):
-            raise invalid(f"texture size {width}x{height} is outside 1..{MAX_TEXTURE_DIM}")
+        limit = MAX_TEXTURE3D_DIM if dimension == "3d" else MAX_TEXTURE_DIM
+        if not (1 <= width <= limit and 1 <= height <= limit and 1 <= depth <= limit):
+            raise invalid(f"{kind} size {width}x{height}x{depth} is outside 1..{limit}")
         if not 1 <= array_size <= MAX_ARRAY_SIZE:
             raise invalid(f"array_size {array_size} must be between 1 and {MAX_ARRAY_SIZE}")
-        if misc_flags & ResourceMiscFlag.TEXTURECUBE and (array_size % 6 or width != height):
-            raise invalid(f"a cube texture needs square faces and 6 slices per cube ({width}x{height}, "
+        if misc_flags & ResourceMiscFlag.TEXTURECUBE and (dimension != "2d" or array_size % 6 or width != height):
+            raise invalid(f"a cube texture is 2D with square faces and 6 slices per cube ({width}x{height}, "
                           f"{array_size} slices)")
         if sample_count not in (1, MSAA_SAMPLES) or sample_quality not in (0, 0xFFFFFFFF):
             raise unsupported(f"{sample_count}x multisampling (quality {sample_quality}) is not offered; "
@@ -343,13 +368,15 @@ class Renderer:
                 raise invalid("a multisampled texture has one mip and one array slice")
             if not bind_flags & (BindFlag.RENDER_TARGET | BindFlag.DEPTH_STENCIL) or initial_data is not None:
                 raise invalid("a multisampled texture is a render target or depth-stencil without initial data")
-            if bind_flags & BindFlag.SHADER_RESOURCE:
-                raise unsupported("shader-resource views of multisampled textures are not offered yet")
+            if bind_flags & (BindFlag.SHADER_RESOURCE | BindFlag.UNORDERED_ACCESS):
+                raise unsupported("shader-resource and unordered-access views of multisampled textures are not "
+                                  "offered yet")
             mip_levels = 1
-        full_chain = max(width, height).bit_length()
+        full_chain = max(width, height, depth).bit_length()
         mips = full_chain if mip_levels == 0 else mip_levels
         if mips > full_chain:
-            raise invalid(f"{mip_levels} mip levels is more than a {width}x{height} texture has ({full_chain})")
+            raise invalid(f"{mip_levels} mip levels is more than a {width}x{height}x{depth} texture has "
+                          f"({full_chain})")
         _check_usage_rules(usage, bind_flags, cpu_access_flags, initial_data, "texture")
         if bind_flags & (BindFlag.VERTEX_BUFFER | BindFlag.INDEX_BUFFER | BindFlag.CONSTANT_BUFFER):
             raise invalid("a texture cannot be bound as a vertex, index or constant buffer")
@@ -358,34 +385,41 @@ class Renderer:
             raise invalid(f"DEPTH_STENCIL binding needs a depth format, not {fmt.name}")
         if bind_flags & BindFlag.RENDER_TARGET and is_depth:
             raise invalid(f"RENDER_TARGET binding cannot use the depth format {fmt.name}")
+        if bind_flags & BindFlag.DEPTH_STENCIL and dimension == "3d":
+            raise invalid("a Texture3D cannot be a depth-stencil")
         u = wgpu.TextureUsage.COPY_DST | wgpu.TextureUsage.COPY_SRC if sample_count == 1 else 0
         if bind_flags & BindFlag.SHADER_RESOURCE:
             u |= wgpu.TextureUsage.TEXTURE_BINDING
         if bind_flags & (BindFlag.RENDER_TARGET | BindFlag.DEPTH_STENCIL):
             u |= wgpu.TextureUsage.RENDER_ATTACHMENT
-        if usage == Usage.DEFAULT and caps & FormatSupport.MULTISAMPLE_RESOLVE and not is_depth:
+        if bind_flags & BindFlag.UNORDERED_ACCESS:
+            u |= wgpu.TextureUsage.STORAGE_BINDING
+        if (usage == Usage.DEFAULT and dimension == "2d" and caps & FormatSupport.MULTISAMPLE_RESOLVE
+                and not is_depth):
             u |= wgpu.TextureUsage.RENDER_ATTACHMENT  # a ResolveSubresource target needs it in WebGPU
-        texture = self.device.create_texture(size=(width, height, array_size), mip_level_count=mips,
+        layers = depth if dimension == "3d" else array_size
+        texture = self.device.create_texture(size=(width, height, layers), mip_level_count=mips,
+                                             dimension="3d" if dimension == "3d" else "2d",
                                              format=wgpu_format, usage=u, sample_count=sample_count)
-        tex = Texture2D(width, height, mips, fmt, wgpu_format, usage, bind_flags, cpu_access_flags, texture,
-                        FORMAT_BYTES[fmt], misc_flags=misc_flags, array_size=array_size,
-                        sample_count=sample_count)
+        tex = Texture(width, height, mips, fmt, wgpu_format, usage, bind_flags, cpu_access_flags, texture,
+                      FORMAT_BYTES[fmt], misc_flags=misc_flags, array_size=array_size,
+                      sample_count=sample_count, dimension=dimension, depth=depth)
         if initial_data is not None:
             if is_depth:
                 raise unsupported("initial data for depth textures is not offered (clear them instead)")
             need = tex.nbytes
             if len(initial_data) < need:
                 raise invalid(f"initial data has {len(initial_data)} bytes; {array_size} slice(s) of {mips} tightly "
-                              f"packed mips of {width}x{height} {fmt.name} need {need}")
+                              f"packed mips of {width}x{height}x{depth} {fmt.name} need {need}")
             off = 0
             for layer in range(array_size):
                 for m in range(mips):
-                    w, h = tex.mip_size(m)
-                    n = w * h * tex.bytes_per_texel
+                    (w, h), d = tex.mip_size(m), tex.mip_depth(m)
+                    n = w * h * d * tex.bytes_per_texel
                     self.queue.write_texture({"texture": texture, "mip_level": m, "origin": (0, 0, layer)},
                                              initial_data[off:off + n],
                                              {"offset": 0, "bytes_per_row": w * tex.bytes_per_texel,
-                                              "rows_per_image": h}, (w, h, 1))
+                                              "rows_per_image": h}, (w, h, d))
                     self.readback.idle = False
                     off += n
         return tex
@@ -422,8 +456,8 @@ class Renderer:
                 raise invalid(f"source has {len(src)} bytes, the box needs {hi - lo}")
             self._write_buffer(resource, lo, src[:hi - lo], whole=(lo == 0 and hi == resource.byte_width))
             return
-        self._write_texture(resource, subresource, has_box, (box_left, box_top, box_right, box_bottom),
-                            src_row_pitch, src)
+        box = (box_left, box_top, box_front, box_right, box_bottom, box_back) if has_box else None
+        self._write_texture(resource, subresource, box, src_row_pitch, src_depth_pitch, src)
 
     def _write_buffer(self, buf: Buffer, offset: int, data, whole: bool) -> None:
         if offset % 4 or (len(data) % 4 and offset + len(data) != buf.byte_width):
@@ -439,29 +473,41 @@ class Renderer:
         self.queue.write_buffer(buf.backing, offset, _padded(data, 4))
         self.readback.idle = False
 
-    def _write_texture(self, tex: Texture2D, subresource: int, has_box: bool, box, row_pitch: int, data) -> None:
+    def _write_texture(self, tex: Texture, subresource: int, box: tuple | None, row_pitch: int,
+                       depth_pitch: int, data) -> None:
+        """Write a subresource, or the box (left, top, front, right, bottom, back) of it
+        (depth_pitch 0: slices follow each other tightly)."""
         mip, layer = self._split(tex, subresource)
         if tex.format in DEPTH_FORMATS:
             raise unsupported("writing depth textures from the CPU is not offered")
-        w, h = tex.mip_size(mip)
-        left, top, right, bottom = box if has_box else (0, 0, w, h)
-        if not (left <= right <= w and top <= bottom <= h):
-            raise invalid(f"box ({left},{top})-({right},{bottom}) is outside mip {mip} ({w}x{h})")
-        if right == left or bottom == top:
+        (w, h), d = tex.mip_size(mip), tex.mip_depth(mip)
+        left, top, front, right, bottom, back = box if box is not None else (0, 0, 0, w, h, d)
+        if tex.dimension != "3d":
+            front, back = 0, min(back, 1) if box is not None else 1  # D3D11: a 2D box spans depth 0..1
+        if not (left <= right <= w and top <= bottom <= h and front <= back <= d):
+            raise invalid(f"box ({left},{top},{front})-({right},{bottom},{back}) is outside mip {mip} ({w}x{h}x{d})")
+        if right == left or bottom == top or back == front:
             return
+        rows, slices = bottom - top, back - front
         row = (right - left) * tex.bytes_per_texel
         if row_pitch < row:
             raise invalid(f"source row pitch {row_pitch} is less than a row of the box ({row} bytes)")
-        need = row_pitch * (bottom - top - 1) + row
+        image = row_pitch * (rows - 1) + row
+        depth_pitch = depth_pitch or row_pitch * rows
+        if slices > 1 and (depth_pitch < image or depth_pitch % row_pitch):
+            raise invalid(f"source depth pitch {depth_pitch} must be a multiple of the row pitch {row_pitch} "
+                          f"holding a whole {right - left}x{rows} slice ({image} bytes)")
+        need = (depth_pitch * (slices - 1) if slices > 1 else 0) + image
         if len(data) < need:
             raise invalid(f"source has {len(data)} bytes, the box needs {need}")
         self._materialize_clears()  # a clear recorded before this update must land before it
         if tex.used_generation == self.generation:
             self.submit()
-        self.queue.write_texture({"texture": tex.texture, "mip_level": mip, "origin": (left, top, layer)},
+        origin = (left, top, front if tex.dimension == "3d" else layer)
+        self.queue.write_texture({"texture": tex.texture, "mip_level": mip, "origin": origin},
                                  data[:need], {"offset": 0, "bytes_per_row": row_pitch,
-                                               "rows_per_image": bottom - top},
-                                 (right - left, bottom - top, 1))
+                                               "rows_per_image": depth_pitch // row_pitch if slices > 1 else rows},
+                                 (right - left, rows, slices))
         self.readback.idle = False
 
     def copy_resource(self, dst, src) -> None:
@@ -480,9 +526,8 @@ class Renderer:
         else:
             if dst.sample_count > 1 or src.sample_count > 1:
                 raise unsupported("multisampled textures cannot be copied; resolve them first (ResolveSubresource)")
-            if (dst.width, dst.height, dst.mip_levels, dst.array_size) != (src.width, src.height, src.mip_levels,
-                                                                             src.array_size):
-                raise invalid("textures differ in size, mip count or array size")
+            if _shape(dst) != _shape(src):
+                raise invalid("textures differ in kind, size, mip count or array size")
             if dst.bytes_per_texel != src.bytes_per_texel or (dst.format in DEPTH_FORMATS) != (
                     src.format in DEPTH_FORMATS):
                 raise invalid(f"formats {src.format.name} and {dst.format.name} are not copy-compatible")
@@ -490,8 +535,9 @@ class Renderer:
                 raise unsupported(f"copies between {src.format.name} and {dst.format.name} are not offered")
             for m in range(dst.mip_levels):
                 w, h = dst.mip_size(m)
+                layers = dst.mip_depth(m) if dst.dimension == "3d" else dst.array_size
                 self.encoder.copy_texture_to_texture({"texture": src.texture, "mip_level": m},
-                                                     {"texture": dst.texture, "mip_level": m}, (w, h, dst.array_size))
+                                                     {"texture": dst.texture, "mip_level": m}, (w, h, layers))
         self._use(dst)
         self._use(src)
 
@@ -519,38 +565,44 @@ class Renderer:
             self._end_pass()
             self.encoder.copy_buffer_to_buffer(src.backing, lo, dst.backing, dst_x, hi - lo)
         else:
+            if dst.dimension != src.dimension:
+                raise invalid(f"CopySubresourceRegion between a Texture{src.dimension.upper()} and a "
+                              f"Texture{dst.dimension.upper()}")
             dst_mip, dst_layer = self._split(dst, dst_subresource)
             src_mip, src_layer = self._split(src, src_subresource)
             if dst.format != src.format and SRGB_PAIRS.get(dst.format) != src.format:
                 raise invalid(f"formats {src.format.name} and {dst.format.name} are not copy-compatible")
-            sw, sh = src.mip_size(src_mip)
-            left, top, right, bottom = (box_left, box_top, box_right, box_bottom) if has_box else (0, 0, sw, sh)
-            if has_box and (box_front, box_back) != (0, 1):
-                raise invalid(f"a 2D box spans front 0 to back 1, not {box_front} to {box_back}")
-            if not (left <= right <= sw and top <= bottom <= sh):
-                raise invalid(f"box ({left},{top})-({right},{bottom}) is outside source mip {src_mip} "
-                              f"({sw}x{sh})")
-            dw, dh = dst.mip_size(dst_mip)
-            if dst_z or dst_x + (right - left) > dw or dst_y + (bottom - top) > dh:
-                raise invalid(f"the {right - left}x{bottom - top} region at ({dst_x},{dst_y},{dst_z}) does not fit "
-                              f"destination mip {dst_mip} ({dw}x{dh})")
+            (sw, sh), sd = src.mip_size(src_mip), src.mip_depth(src_mip)
+            box = ((box_left, box_top, box_front, box_right, box_bottom, box_back) if has_box
+                   else (0, 0, 0, sw, sh, sd))
+            left, top, front, right, bottom, back = box
+            if not (left <= right <= sw and top <= bottom <= sh and front <= back <= sd):
+                raise invalid(f"box ({left},{top},{front})-({right},{bottom},{back}) is outside source mip {src_mip} "
+                              f"({sw}x{sh}x{sd})")
+            (dw, dh), dd = dst.mip_size(dst_mip), dst.mip_depth(dst_mip)
+            if dst_x + (right - left) > dw or dst_y + (bottom - top) > dh or dst_z + (back - front) > dd:
+                raise invalid(f"the {right - left}x{bottom - top}x{back - front} region at ({dst_x},{dst_y},{dst_z}) "
+                              f"does not fit destination mip {dst_mip} ({dw}x{dh}x{dd})")
             if dst is src and dst_subresource == src_subresource:
                 raise unsupported("copies within one subresource are not offered")
             if dst.format in DEPTH_FORMATS and ((left, top, right, bottom, dst_x, dst_y) != (0, 0, sw, sh, 0, 0)
                                                 or (dw, dh) != (sw, sh)):
                 raise unsupported("depth-stencil copies must cover whole subresources of the same size")
-            if right == left or bottom == top:
+            if right == left or bottom == top or back == front:
                 return
             self._materialize_clears()
             self._end_pass()
+            three_d = dst.dimension == "3d"
             self.encoder.copy_texture_to_texture(
-                {"texture": src.texture, "mip_level": src_mip, "origin": (left, top, src_layer)},
-                {"texture": dst.texture, "mip_level": dst_mip, "origin": (dst_x, dst_y, dst_layer)},
-                (right - left, bottom - top, 1))
+                {"texture": src.texture, "mip_level": src_mip, "origin": (left, top, front if three_d else src_layer)},
+                {"texture": dst.texture, "mip_level": dst_mip, "origin": (dst_x, dst_y, dst_z if three_d else dst_layer)},
+                (right - left, bottom - top, back - front))
         self._use(dst)
         self._use(src)
 
     def resolve_subresource(self, dst, dst_subresource, src, src_subresource, format) -> None:
+        if dst.dimension != "2d":
+            raise invalid("ResolveSubresource needs a Texture2D destination")
         if src.sample_count == 1 or dst.sample_count != 1:
             raise invalid("ResolveSubresource goes from a multisampled texture to a single-sampled one")
         if dst.usage != Usage.DEFAULT:
@@ -577,6 +629,8 @@ class Renderer:
         tex = view.resource
         if not tex.misc_flags & ResourceMiscFlag.GENERATE_MIPS:
             raise invalid("GenerateMips needs a texture created with RESOURCE_MISC_GENERATE_MIPS")
+        if tex.dimension == "3d":
+            raise unsupported("GenerateMips of a Texture3D is not offered yet")
         self._materialize_clears()
         self._end_pass()
         pipeline = self._mip_pipelines.get(tex.wgpu_format)
@@ -604,7 +658,7 @@ class Renderer:
 
     # --- views and state objects -----------------------------------------------------------
     @staticmethod
-    def _split(tex: Texture2D, subresource: int) -> tuple[int, int]:
+    def _split(tex: Texture, subresource: int) -> tuple[int, int]:
         if tex.sample_count > 1:
             raise unsupported("multisampled textures cannot be written, copied or read by subresource; "
                               "resolve them first (ResolveSubresource)")
@@ -613,7 +667,7 @@ class Renderer:
                           f"{tex.array_size} slice(s))")
         return tex.split(subresource)
 
-    def _view(self, resource: Texture2D, format: int, base_mip: int, mip_count: int, need: int, what: str,
+    def _view(self, resource: Texture, format: int, base_mip: int, mip_count: int, need: int, what: str,
               dimension: str = "2d", first_slice: int = 0, slices: int = 1) -> View:
         if not resource.bind_flags & need:
             raise invalid(f"the texture was not created with the {BindFlag(need).name} bind flag a {what} needs")
@@ -637,7 +691,15 @@ class Renderer:
         resource.view_count += 1
         return View(resource, fmt, wfmt, view, base_mip, mip_count, first_slice, slices)
 
+    @staticmethod
+    def _no_3d_target(resource: Texture, what: str) -> None:
+        if resource.dimension == "3d":
+            # wgpu-py 0.32 does not pass a color attachment's depth slice through.
+            raise unsupported(f"a {what} of a Texture3D is not offered by this host yet (render to a 2D "
+                              f"texture and copy it into the slice with CopySubresourceRegion)")
+
     def create_render_target_view(self, resource, format, mip_slice, array_slice) -> View:
+        self._no_3d_target(resource, "render-target view")
         return self._view(resource, format, mip_slice, 1, BindFlag.RENDER_TARGET, "render-target view",
                           first_slice=array_slice)
 
@@ -649,17 +711,19 @@ class Renderer:
                                     first_array_slice, array_size) -> View:
         count = resource.mip_levels - most_detailed_mip if mip_levels == 0xFFFFFFFF else mip_levels
         dim = SrvDimension(view_dimension)
+        allowed = _SRV_DIMENSIONS[resource.dimension]
+        if dim not in allowed:
+            raise invalid(f"a {dim.name} view cannot view a Texture{resource.dimension.upper()} "
+                          f"(expected {' or '.join(d.name for d in allowed)})")
         cube = dim in (SrvDimension.TEXTURECUBE, SrvDimension.TEXTURECUBEARRAY)
         if cube and not resource.misc_flags & ResourceMiscFlag.TEXTURECUBE:
             raise invalid("a cube view needs a texture created with RESOURCE_MISC_TEXTURECUBE")
-        if dim == SrvDimension.TEXTURE2D and array_size != 1:
-            raise invalid("a TEXTURE2D view has one array slice")
+        if dim in (SrvDimension.TEXTURE1D, SrvDimension.TEXTURE2D, SrvDimension.TEXTURE3D) and array_size != 1:
+            raise invalid(f"a {dim.name} view has one array slice")
         if dim == SrvDimension.TEXTURECUBE and array_size != 6 or cube and array_size % 6:
             raise invalid(f"a cube view spans 6 slices per cube, not {array_size}")
-        dimension = {SrvDimension.TEXTURE2D: "2d", SrvDimension.TEXTURE2DARRAY: "2d-array",
-                     SrvDimension.TEXTURECUBE: "cube", SrvDimension.TEXTURECUBEARRAY: "cube-array"}[dim]
         return self._view(resource, format, most_detailed_mip, count, BindFlag.SHADER_RESOURCE,
-                          "shader-resource view", dimension, first_array_slice, array_size)
+                          "shader-resource view", _VIEW_DIMENSIONS[dim], first_array_slice, array_size)
 
     def create_blend_state(self, alpha_to_coverage_enable, independent_blend_enable, render_targets):
         return S.BlendState.from_command(next_serial(), alpha_to_coverage_enable, independent_blend_enable,
@@ -1156,22 +1220,28 @@ class Renderer:
         mip, layer = self._split(resource, subresource)
         if not self.format_caps[resource.format] & FormatSupport.CPU_READBACK:
             raise unsupported(f"reading back {resource.format.name} is not offered on this host")
-        w, h = resource.mip_size(mip)
+        (w, h), d = resource.mip_size(mip), resource.mip_depth(mip)
         row = w * resource.bytes_per_texel
         if dst_row_pitch < row:
             raise invalid(f"destination row pitch {dst_row_pitch} is less than a row ({row} bytes)")
-        if len(dst) < dst_row_pitch * (h - 1) + row:
-            raise invalid(f"destination has {len(dst)} bytes, {h} rows at pitch {dst_row_pitch} need "
-                          f"{dst_row_pitch * (h - 1) + row}")
+        image = dst_row_pitch * (h - 1) + row
+        if d > 1 and dst_depth_pitch < image:
+            raise invalid(f"destination depth pitch {dst_depth_pitch} is less than a slice ({image} bytes)")
+        need = (dst_depth_pitch * (d - 1) if d > 1 else 0) + image
+        if len(dst) < need:
+            raise invalid(f"destination has {len(dst)} bytes, {d} slice(s) of {h} rows at pitch {dst_row_pitch} "
+                          f"need {need}")
         aspect = "depth-only" if resource.format in DEPTH_FORMATS else "all"
         pixels = self.readback.texture(self._finish(), resource.texture, mip, w, h,
-                                       resource.bytes_per_texel, aspect, layer)
+                                       resource.bytes_per_texel, aspect, layer, depth=d)
         out = np.frombuffer(dst, dtype=np.uint8)
-        if dst_row_pitch == row:
-            out[:row * h] = pixels.reshape(-1)
+        if dst_row_pitch == row and (d == 1 or dst_depth_pitch == row * h):
+            out[:row * h * d] = pixels.reshape(-1)
         else:
-            for y in range(h):
-                out[y * dst_row_pitch:y * dst_row_pitch + row] = pixels[y]
+            for z in range(d):
+                for y in range(h):
+                    at = z * dst_depth_pitch + y * dst_row_pitch
+                    out[at:at + row] = pixels[z * h + y]
 
     def map_write_discard(self, resource, subresource, src_row_pitch, src) -> None:
         if resource.usage != Usage.DYNAMIC or not resource.cpu_access_flags & CpuAccessFlag.WRITE:
@@ -1185,7 +1255,7 @@ class Renderer:
                 raise invalid(f"source has {len(src)} bytes, the buffer has {resource.byte_width}")
             self._write_buffer(resource, 0, src[:resource.byte_width], whole=True)
             return
-        self._write_texture(resource, subresource, False, (0, 0, 0, 0), src_row_pitch, src)
+        self._write_texture(resource, subresource, None, src_row_pitch, 0, src)
 
     def map_write_no_overwrite(self, resource, dst_offset, src) -> None:
         if resource.usage != Usage.DYNAMIC or not resource.cpu_access_flags & CpuAccessFlag.WRITE:
@@ -1282,7 +1352,7 @@ class Renderer:
         tex = self._back_buffer(width, height, format)
         return SwapChain(tex, buffer_count), tex
 
-    def _back_buffer(self, width, height, format) -> Texture2D:
+    def _back_buffer(self, width, height, format) -> Texture:
         fmt = _format(format)
         if fmt not in (DxgiFormat.R8G8B8A8_UNORM, DxgiFormat.B8G8R8A8_UNORM, DxgiFormat.R8G8B8A8_UNORM_SRGB,
                        DxgiFormat.B8G8R8A8_UNORM_SRGB):
@@ -1310,12 +1380,31 @@ class Renderer:
                           f"release them first")
         fmt = old.format if format == 0 else format
         new = self._back_buffer(width or old.width, height or old.height, fmt)
-        # The guest keeps its back-buffer id: the same Texture2D object now holds the new texture.
+        # The guest keeps its back-buffer id: the same Texture object now holds the new texture.
         for name in ("width", "height", "format", "wgpu_format", "texture", "bytes_per_texel"):
             setattr(old, name, getattr(new, name))
         old.serial = new.serial
         if buffer_count:
             swap_chain.buffer_count = buffer_count
+
+
+#: The view dimensions each texture kind allows, and the wgpu view dimension of each (a 1D
+#: texture is a wgpu 2D texture of height 1).
+_SRV_DIMENSIONS = {
+    "1d": (SrvDimension.TEXTURE1D, SrvDimension.TEXTURE1DARRAY),
+    "2d": (SrvDimension.TEXTURE2D, SrvDimension.TEXTURE2DARRAY, SrvDimension.TEXTURECUBE,
+           SrvDimension.TEXTURECUBEARRAY),
+    "3d": (SrvDimension.TEXTURE3D,),
+}
+_VIEW_DIMENSIONS = {
+    SrvDimension.TEXTURE1D: "2d", SrvDimension.TEXTURE1DARRAY: "2d-array", SrvDimension.TEXTURE2D: "2d",
+    SrvDimension.TEXTURE2DARRAY: "2d-array", SrvDimension.TEXTURECUBE: "cube",
+    SrvDimension.TEXTURECUBEARRAY: "cube-array", SrvDimension.TEXTURE3D: "3d",
+}
+
+
+def _shape(tex: Texture) -> tuple:
+    return tex.dimension, tex.width, tex.height, tex.depth, tex.mip_levels, tex.array_size
 
 
 def _format(value: int) -> DxgiFormat:
