@@ -4,8 +4,8 @@ commands into memory shared with the pvgpu host. It never imports the host."""
 from __future__ import annotations
 
 from ..protocol.enums import (  # noqa: F401  (re-exported for D3D11-style code)
-    BindFlag, Blend, BlendOp, ClearFlag, ComparisonFunc, CpuAccessFlag, CullMode, DepthWriteMask, DxgiFormat,
-    Feature, FormatSupport, QueryType, ResourceMiscFlag, SrvDimension,
+    BindFlag, Blend, BlendOp, BufferViewFlag, ClearFlag, ComparisonFunc, CpuAccessFlag, CullMode, DepthWriteMask,
+    DxgiFormat, Feature, FormatSupport, QueryType, ResourceMiscFlag, SrvDimension, UavDimension,
     FillMode, Filter, InputClassification, MapType, PrimitiveTopology, StencilOp, TextureAddressMode, Usage,
 )
 from ..protocol.spec import APPEND_ALIGNED_ELEMENT  # noqa: F401
@@ -13,7 +13,7 @@ from .connection import GuestConnection
 from .context import DeviceContext, MappedSubresource
 from .descs import (  # noqa: F401
     BlendDesc, Box, BufferDesc, DepthStencilDesc, DepthStencilOpDesc, InputElementDesc, RasterizerDesc, Rect,
-    RenderTargetBlendDesc, SamplerDesc, SwapChainDesc, Texture2DDesc, Viewport,
+    RenderTargetBlendDesc, SamplerDesc, SwapChainDesc, Texture1DDesc, Texture2DDesc, Texture3DDesc, Viewport,
 )
 from .device import Device
 from .swapchain import SwapChain

@@ -16,9 +16,9 @@ from ..protocol.enums import (
 from .connection import copy_out
 from .descs import Box, Rect, Viewport
 from .device import (
-    Query,
-    BlendState, Buffer, DepthStencilState, DepthStencilView, InputLayout, PixelShader, RasterizerState,
-    RenderTargetView, SamplerState, ShaderResourceView, Texture2D, VertexShader, texel_bytes,
+    BlendState, Buffer, ComputeShader, DepthStencilState, DepthStencilView, InputLayout, PixelShader, Query,
+    RasterizerState, RenderTargetView, SamplerState, ShaderResourceView, Texture, UnorderedAccessView, VertexShader,
+    texel_bytes,
 )
 
 
@@ -61,6 +61,7 @@ class DeviceContext:
         self.conn = device.connection
         self._vs = _Stage(self.conn, ShaderStage.VERTEX)
         self._ps = _Stage(self.conn, ShaderStage.PIXEL)
+        self._cs = _Stage(self.conn, ShaderStage.COMPUTE)
         self._mapped: dict[tuple[int, int], tuple[MappedSubresource, int]] = {}
         self._readbacks: dict[tuple[int, int], list] = {}  # DO_NOT_WAIT reads: [off, fence, seq, data]
         self._queries: set = set()  # queries whose results are still in the heap
@@ -108,6 +109,39 @@ class DeviceContext:
 
     def ps_set_samplers(self, start_slot: int, samplers: Sequence[SamplerState | None]) -> None:
         self._ps.samplers(start_slot, samplers)
+
+    def cs_set_shader(self, shader: ComputeShader | None) -> None:
+        self.conn.emit("SET_COMPUTE_SHADER", shader=_id(shader))
+
+    def cs_set_constant_buffers(self, start_slot: int, buffers: Sequence[Buffer | None]) -> None:
+        self._cs.constant_buffers(start_slot, buffers)
+
+    def cs_set_shader_resources(self, start_slot: int, views: Sequence[ShaderResourceView | None]) -> None:
+        self._cs.shader_resources(start_slot, views)
+
+    def cs_set_samplers(self, start_slot: int, samplers: Sequence[SamplerState | None]) -> None:
+        self._cs.samplers(start_slot, samplers)
+
+    def cs_set_unordered_access_views(self, start_slot: int, views: Sequence[UnorderedAccessView | None],
+                                      initial_counts: Sequence[int] | None = None) -> None:
+        counts = initial_counts or [0xFFFFFFFF] * len(views)
+        self.conn.emit("SET_UNORDERED_ACCESS_VIEWS", [(_id(v), c) for v, c in zip(views, counts)],
+                       start_slot=start_slot)
+
+    def dispatch(self, thread_group_count_x: int, thread_group_count_y: int = 1, thread_group_count_z: int = 1) -> None:
+        self.conn.emit("DISPATCH", thread_group_count_x=thread_group_count_x,
+                       thread_group_count_y=thread_group_count_y, thread_group_count_z=thread_group_count_z)
+
+    def dispatch_indirect(self, args: Buffer, aligned_byte_offset: int = 0) -> None:
+        self.conn.emit("DISPATCH_INDIRECT", args=args.id, aligned_byte_offset=aligned_byte_offset)
+
+    def clear_unordered_access_view_float(self, view: UnorderedAccessView, values: Sequence[float]) -> None:
+        r, g, b, a = values
+        self.conn.emit("CLEAR_UNORDERED_ACCESS_VIEW_FLOAT", view=view.id, value_r=r, value_g=g, value_b=b, value_a=a)
+
+    def clear_unordered_access_view_uint(self, view: UnorderedAccessView, values: Sequence[int]) -> None:
+        r, g, b, a = values
+        self.conn.emit("CLEAR_UNORDERED_ACCESS_VIEW_UINT", view=view.id, value_r=r, value_g=g, value_b=b, value_a=a)
 
     # --- rasterizer and output merger ----------------------------------------------------------
     def rs_set_viewports(self, viewports: Sequence[Viewport]) -> None:
@@ -171,15 +205,18 @@ class DeviceContext:
                        stencil=stencil)
 
     # --- resources ---------------------------------------------------------------------------
-    def update_subresource(self, resource: Buffer | Texture2D, subresource: int, box: Box | None, data,
+    def update_subresource(self, resource: Buffer | Texture, subresource: int, box: Box | None, data,
                            src_row_pitch: int = 0, src_depth_pitch: int = 0) -> None:
         """Write `data` into a subresource (or the box of it). For textures with
-        src_row_pitch=0 the rows of `data` are taken as tightly packed."""
+        src_row_pitch=0 (src_depth_pitch=0) the rows (depth slices) of `data` are taken as
+        tightly packed."""
         mv = memoryview(np.ascontiguousarray(data) if isinstance(data, np.ndarray) else data).cast("B")
-        if isinstance(resource, Texture2D) and src_row_pitch == 0:
-            w, _h = resource.subresource_size(subresource)
+        if isinstance(resource, Texture) and src_row_pitch == 0:
+            w, h, _d = resource.subresource_extent(subresource)
             width = (box.right - box.left) if box else w
             src_row_pitch = width * texel_bytes(resource.desc.format)
+            if src_depth_pitch == 0:
+                src_depth_pitch = src_row_pitch * ((box.bottom - box.top) if box else h)
         off, size = self.conn.upload(mv)
         b = box or Box(0, 0, 0, 0, 0, 0)
         self.conn.emit("UPDATE_SUBRESOURCE", resource=resource.id, subresource=subresource, has_box=int(box is not None),
@@ -187,10 +224,10 @@ class DeviceContext:
                        box_back=b.back, src_row_pitch=src_row_pitch, src_depth_pitch=src_depth_pitch,
                        src_offset=off, src_size=size)
 
-    def copy_resource(self, dst: Buffer | Texture2D, src: Buffer | Texture2D) -> None:
+    def copy_resource(self, dst: Buffer | Texture, src: Buffer | Texture) -> None:
         self.conn.emit("COPY_RESOURCE", dst=dst.id, src=src.id)
 
-    def resolve_subresource(self, dst: Texture2D, dst_subresource: int, src: Texture2D, src_subresource: int,
+    def resolve_subresource(self, dst: Texture, dst_subresource: int, src: Texture, src_subresource: int,
                             format: DxgiFormat = DxgiFormat.UNKNOWN) -> None:
         self.conn.emit("RESOLVE_SUBRESOURCE", dst=dst.id, dst_subresource=dst_subresource, src=src.id,
                        src_subresource=src_subresource, format=format)
@@ -198,8 +235,8 @@ class DeviceContext:
     def generate_mips(self, view: ShaderResourceView) -> None:
         self.conn.emit("GENERATE_MIPS", view=view.id)
 
-    def copy_subresource_region(self, dst: Buffer | Texture2D, dst_subresource: int, dst_x: int, dst_y: int,
-                                dst_z: int, src: Buffer | Texture2D, src_subresource: int,
+    def copy_subresource_region(self, dst: Buffer | Texture, dst_subresource: int, dst_x: int, dst_y: int,
+                                dst_z: int, src: Buffer | Texture, src_subresource: int,
                                 src_box: Box | None = None) -> None:
         b = src_box or Box(0, 0, 0, 0, 0, 0)
         self.conn.emit("COPY_SUBRESOURCE_REGION", dst=dst.id, dst_subresource=dst_subresource, dst_x=dst_x,
@@ -208,14 +245,14 @@ class DeviceContext:
                        box_right=b.right, box_bottom=b.bottom, box_back=b.back)
 
     def _subresource_layout(self, resource, subresource: int) -> tuple[int, int, int]:
-        """(row pitch, rows, total bytes) of a subresource, tightly packed."""
+        """(row pitch, rows per depth slice, total bytes) of a subresource, tightly packed."""
         if isinstance(resource, Buffer):
             return resource.desc.byte_width, 1, resource.desc.byte_width
-        w, h = resource.subresource_size(subresource)
+        w, h, d = resource.subresource_extent(subresource)
         row = w * texel_bytes(resource.desc.format)
-        return row, h, row * h
+        return row, h, row * h * d
 
-    def map(self, resource: Buffer | Texture2D, subresource: int = 0, map_type: MapType = MapType.READ,
+    def map(self, resource: Buffer | Texture, subresource: int = 0, map_type: MapType = MapType.READ,
             flags: int = 0) -> MappedSubresource:
         """ID3D11DeviceContext::Map with D3D11's rules for each map type:
 
@@ -288,7 +325,7 @@ class DeviceContext:
             query.result = bytes(self.conn.region.heap[off:off + QUERY_RESULT_BYTES[query.type]])
             self._queries.discard(query)
 
-    def unmap(self, resource: Buffer | Texture2D, subresource: int = 0) -> None:
+    def unmap(self, resource: Buffer | Texture, subresource: int = 0) -> None:
         try:
             mapped, map_type = self._mapped.pop((resource.id, subresource))
         except KeyError:

@@ -34,6 +34,35 @@ class Texture2DDesc:
     bind_flags: int = BindFlag.SHADER_RESOURCE
     cpu_access_flags: int = 0
     misc_flags: int = 0
+    depth = 1
+
+
+@dataclass
+class Texture1DDesc:
+    width: int
+    format: DxgiFormat = DxgiFormat.R8G8B8A8_UNORM
+    mip_levels: int = 1
+    array_size: int = 1
+    usage: Usage = Usage.DEFAULT
+    bind_flags: int = BindFlag.SHADER_RESOURCE
+    cpu_access_flags: int = 0
+    misc_flags: int = 0
+    height = 1
+    depth = 1
+
+
+@dataclass
+class Texture3DDesc:
+    width: int
+    height: int
+    depth: int
+    format: DxgiFormat = DxgiFormat.R8G8B8A8_UNORM
+    mip_levels: int = 1
+    usage: Usage = Usage.DEFAULT
+    bind_flags: int = BindFlag.SHADER_RESOURCE
+    cpu_access_flags: int = 0
+    misc_flags: int = 0
+    array_size = 1
 
 
 @dataclass

@@ -12,13 +12,13 @@ from typing import Sequence
 import numpy as np
 
 from ..protocol.enums import (
-    BindFlag, DxgiFormat, FORMAT_BYTES, FormatSupport, ObjectKind, QueryType, ResourceMiscFlag, ShaderLanguage,
-    SrvDimension,
+    BindFlag, BufferViewFlag, DxgiFormat, FORMAT_BYTES, FormatSupport, ObjectKind, QueryType, ResourceMiscFlag,
+    ShaderLanguage, SrvDimension, UavDimension,
 )
 from .connection import GuestConnection
 from .descs import (
     BlendDesc, BufferDesc, DepthStencilDesc, InputElementDesc, RasterizerDesc, SamplerDesc, SwapChainDesc,
-    Texture2DDesc,
+    Texture1DDesc, Texture2DDesc, Texture3DDesc,
 )
 
 
@@ -49,21 +49,39 @@ class Buffer(DeviceChild):
         self.desc = desc
 
 
-class Texture2D(DeviceChild):
-    kind = ObjectKind.TEXTURE2D
+class Texture(DeviceChild):
+    """What Texture1D, Texture2D and Texture3D share: a desc with width, height, depth (1 where
+    the kind has none), mip levels and array size."""
 
-    def __init__(self, device: "Device", object_id: int, desc: Texture2DDesc):
+    def __init__(self, device: "Device", object_id: int, desc):
         super().__init__(device, object_id)
         self.desc = desc
 
     def mip_size(self, mip: int) -> tuple[int, int]:
         return max(1, self.desc.width >> mip), max(1, self.desc.height >> mip)
 
+    def subresource_extent(self, subresource: int) -> tuple[int, int, int]:
+        """(width, height, depth) of subresource `mip + slice * mip_levels`."""
+        d = self.desc
+        mips = d.mip_levels or max(d.width, d.height, d.depth).bit_length()  # 0 means the full chain
+        mip = subresource % mips
+        return (*self.mip_size(mip), max(1, d.depth >> mip))
+
     def subresource_size(self, subresource: int) -> tuple[int, int]:
         """Size of subresource `mip + slice * mip_levels` (D3D11CalcSubresource's inverse)."""
-        d = self.desc
-        mips = d.mip_levels or max(d.width, d.height).bit_length()  # 0 means the full chain
-        return self.mip_size(subresource % mips)
+        return self.subresource_extent(subresource)[:2]
+
+
+class Texture1D(Texture):
+    kind = ObjectKind.TEXTURE1D
+
+
+class Texture2D(Texture):
+    kind = ObjectKind.TEXTURE2D
+
+
+class Texture3D(Texture):
+    kind = ObjectKind.TEXTURE3D
 
 
 class RenderTargetView(DeviceChild):
@@ -76,6 +94,10 @@ class DepthStencilView(DeviceChild):
 
 class ShaderResourceView(DeviceChild):
     kind = ObjectKind.SHADER_RESOURCE_VIEW
+
+
+class UnorderedAccessView(DeviceChild):
+    kind = ObjectKind.UNORDERED_ACCESS_VIEW
 
 
 class BlendState(DeviceChild):
@@ -116,6 +138,10 @@ class PixelShader(DeviceChild):
     kind = ObjectKind.PIXEL_SHADER
 
 
+class ComputeShader(DeviceChild):
+    kind = ObjectKind.COMPUTE_SHADER
+
+
 def _bytes_of(data) -> memoryview:
     if isinstance(data, np.ndarray):
         data = np.ascontiguousarray(data)
@@ -154,12 +180,28 @@ class Device:
                              initial_data_offset=off, initial_data_size=size)
         return buf
 
+    def _upload_initial(self, initial_data) -> tuple[int, int]:
+        if initial_data is None:
+            return 0, 0
+        if isinstance(initial_data, (list, tuple)):
+            initial_data = b"".join(bytes(_bytes_of(d)) for d in initial_data)
+        return self.connection.upload(_bytes_of(initial_data))
+
+    def create_texture1d(self, desc: Texture1DDesc, initial_data=None) -> Texture1D:
+        """ID3D11Device::CreateTexture1D; `initial_data` as for create_texture2d. Shaders see a
+        1D texture as a 2D texture of height 1 (see the binding convention)."""
+        off, size = self._upload_initial(initial_data)
+        tex = Texture1D(self, self._new_id(), desc)
+        self.connection.emit("CREATE_TEXTURE1D", texture=tex.id, width=desc.width, mip_levels=desc.mip_levels,
+                             array_size=desc.array_size, format=desc.format, usage=desc.usage,
+                             bind_flags=desc.bind_flags, cpu_access_flags=desc.cpu_access_flags,
+                             misc_flags=desc.misc_flags, initial_data_offset=off, initial_data_size=size)
+        return tex
+
     def create_texture2d(self, desc: Texture2DDesc, initial_data=None) -> Texture2D:
         """`initial_data`: bytes of every subresource, tightly packed, in D3D11's order (slice by
         slice, mip 0 first within a slice); or a list with one array (or bytes) per subresource."""
-        if isinstance(initial_data, (list, tuple)):
-            initial_data = b"".join(bytes(_bytes_of(d)) for d in initial_data)
-        off, size = self.connection.upload(_bytes_of(initial_data)) if initial_data is not None else (0, 0)
+        off, size = self._upload_initial(initial_data)
         tex = Texture2D(self, self._new_id(), desc)
         self.connection.emit("CREATE_TEXTURE2D", texture=tex.id, width=desc.width, height=desc.height,
                              mip_levels=desc.mip_levels, array_size=desc.array_size, format=desc.format,
@@ -168,35 +210,96 @@ class Device:
                              misc_flags=desc.misc_flags, initial_data_offset=off, initial_data_size=size)
         return tex
 
+    def create_texture3d(self, desc: Texture3DDesc, initial_data=None) -> Texture3D:
+        """ID3D11Device::CreateTexture3D; `initial_data`: every mip in order, each the depth
+        slices one after another with tightly packed rows (or a list with one item per mip)."""
+        off, size = self._upload_initial(initial_data)
+        tex = Texture3D(self, self._new_id(), desc)
+        self.connection.emit("CREATE_TEXTURE3D", texture=tex.id, width=desc.width, height=desc.height,
+                             depth=desc.depth, mip_levels=desc.mip_levels, format=desc.format, usage=desc.usage,
+                             bind_flags=desc.bind_flags, cpu_access_flags=desc.cpu_access_flags,
+                             misc_flags=desc.misc_flags, initial_data_offset=off, initial_data_size=size)
+        return tex
+
     # --- views -----------------------------------------------------------------------------
-    def create_render_target_view(self, resource: Texture2D, format: int = 0, mip_slice: int = 0,
+    def create_render_target_view(self, resource: Texture, format: int = 0, mip_slice: int = 0,
                                   array_slice: int = 0) -> RenderTargetView:
         return self._view(RenderTargetView, "CREATE_RENDER_TARGET_VIEW", resource, format=format,
                           mip_slice=mip_slice, array_slice=array_slice)
 
-    def create_depth_stencil_view(self, resource: Texture2D, format: int = 0, mip_slice: int = 0,
+    def create_depth_stencil_view(self, resource: Texture, format: int = 0, mip_slice: int = 0,
                                   array_slice: int = 0) -> DepthStencilView:
         return self._view(DepthStencilView, "CREATE_DEPTH_STENCIL_VIEW", resource, format=format,
                           mip_slice=mip_slice, array_slice=array_slice)
 
-    def create_shader_resource_view(self, resource: Texture2D, format: int = 0, most_detailed_mip: int = 0,
+    def create_shader_resource_view(self, resource: Texture | Buffer, format: int = 0, most_detailed_mip: int = 0,
                                     mip_levels: int = 0xFFFFFFFF, view_dimension: SrvDimension | None = None,
-                                    first_array_slice: int = 0, array_size: int | None = None) -> ShaderResourceView:
+                                    first_array_slice: int = 0, array_size: int | None = None,
+                                    first_element: int = 0, num_elements: int | None = None,
+                                    flags: int = 0) -> ShaderResourceView:
         """`view_dimension` defaults from the texture: cube (array) for RESOURCE_MISC_TEXTURECUBE,
-        2D array for several slices, else 2D. `array_size` counts 2D slices (6 per cube)."""
+        an array for several slices, else the texture's kind. `array_size` counts 2D slices (6
+        per cube). For a buffer: `first_element`/`num_elements` (default: the whole buffer) of a
+        structured view (format UNKNOWN), a raw view (R32_TYPELESS, flags BufferViewFlag.RAW)
+        or a typed one (a 32-bit channel format)."""
+        if isinstance(resource, Buffer):
+            return self._buffer_view(ShaderResourceView, "CREATE_BUFFER_SHADER_RESOURCE_VIEW", resource, format,
+                                     first_element, num_elements, flags)
         d = resource.desc
         cube = bool(d.misc_flags & ResourceMiscFlag.TEXTURECUBE)
         if view_dimension is None:
-            view_dimension = (SrvDimension.TEXTURECUBEARRAY if cube and d.array_size > 6 else
+            view_dimension = (SrvDimension.TEXTURE3D if isinstance(resource, Texture3D) else
+                              SrvDimension.TEXTURE1DARRAY if isinstance(resource, Texture1D) and d.array_size > 1 else
+                              SrvDimension.TEXTURE1D if isinstance(resource, Texture1D) else
+                              SrvDimension.TEXTURECUBEARRAY if cube and d.array_size > 6 else
                               SrvDimension.TEXTURECUBE if cube else
                               SrvDimension.TEXTURE2DARRAY if d.array_size > 1 else SrvDimension.TEXTURE2D)
         if array_size is None:
-            array_size = 1 if view_dimension == SrvDimension.TEXTURE2D else d.array_size - first_array_slice
+            single = (SrvDimension.TEXTURE1D, SrvDimension.TEXTURE2D, SrvDimension.TEXTURE3D)
+            array_size = 1 if view_dimension in single else d.array_size - first_array_slice
         return self._view(ShaderResourceView, "CREATE_SHADER_RESOURCE_VIEW", resource, format=format,
                           view_dimension=view_dimension, most_detailed_mip=most_detailed_mip, mip_levels=mip_levels,
                           first_array_slice=first_array_slice, array_size=array_size)
 
-    def _view(self, cls, command: str, resource: Texture2D, **fields):
+    def create_unordered_access_view(self, resource: Texture | Buffer, format: int = 0, mip_slice: int = 0,
+                                     view_dimension: UavDimension | None = None, first_array_slice: int = 0,
+                                     array_size: int | None = None, first_element: int = 0,
+                                     num_elements: int | None = None, flags: int = 0) -> UnorderedAccessView:
+        """ID3D11Device::CreateUnorderedAccessView. For a texture: one mip, the array slices
+        (default: all; for a Texture3D the depth slices, which must be all of them). For a
+        buffer: as create_shader_resource_view's buffer views."""
+        if isinstance(resource, Buffer):
+            return self._buffer_view(UnorderedAccessView, "CREATE_BUFFER_UNORDERED_ACCESS_VIEW", resource, format,
+                                     first_element, num_elements, flags)
+        d = resource.desc
+        if view_dimension is None:
+            view_dimension = (UavDimension.TEXTURE3D if isinstance(resource, Texture3D) else
+                              UavDimension.TEXTURE1DARRAY if isinstance(resource, Texture1D) and d.array_size > 1 else
+                              UavDimension.TEXTURE1D if isinstance(resource, Texture1D) else
+                              UavDimension.TEXTURE2DARRAY if d.array_size > 1 else UavDimension.TEXTURE2D)
+        if array_size is None:
+            array_size = 0xFFFFFFFF if isinstance(resource, Texture3D) else \
+                1 if view_dimension in (UavDimension.TEXTURE1D, UavDimension.TEXTURE2D) else \
+                d.array_size - first_array_slice
+        return self._view(UnorderedAccessView, "CREATE_UNORDERED_ACCESS_VIEW", resource, format=format,
+                          view_dimension=view_dimension, mip_slice=mip_slice, first_array_slice=first_array_slice,
+                          array_size=array_size)
+
+    def _buffer_view(self, cls, command: str, buffer: Buffer, format: int, first_element: int,
+                     num_elements: int | None, flags: int):
+        if num_elements is None:
+            d = buffer.desc
+            stride = (4 if flags & BufferViewFlag.RAW else
+                      d.structure_byte_stride if d.misc_flags & ResourceMiscFlag.BUFFER_STRUCTURED else
+                      FORMAT_BYTES.get(DxgiFormat(format), 4))
+            num_elements = d.byte_width // stride - first_element
+        view = cls(self, self._new_id())
+        view.resource = buffer
+        self.connection.emit(command, view=view.id, buffer=buffer.id, format=format, first_element=first_element,
+                             num_elements=num_elements, flags=flags)
+        return view
+
+    def _view(self, cls, command: str, resource: Texture, **fields):
         view = cls(self, self._new_id())
         view.resource = resource
         self.connection.emit(command, view=view.id, resource=resource.id, **fields)
@@ -272,6 +375,11 @@ class Device:
 
     def create_pixel_shader(self, code: str | bytes, language: ShaderLanguage = ShaderLanguage.WGSL) -> PixelShader:
         return self._create_shader(PixelShader, "CREATE_PIXEL_SHADER", code, language)
+
+    def create_compute_shader(self, code: str | bytes,
+                              language: ShaderLanguage = ShaderLanguage.WGSL) -> ComputeShader:
+        """A WGSL module with one @compute entry point; its resources live in @group(2)."""
+        return self._create_shader(ComputeShader, "CREATE_COMPUTE_SHADER", code, language)
 
     # --- DXGI ------------------------------------------------------------------------------
     def create_swap_chain(self, desc: SwapChainDesc):

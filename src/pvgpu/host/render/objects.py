@@ -26,6 +26,7 @@ class Buffer:
     backing: Any  # the current wgpu buffer (replaced when a full update renames it)
     alloc_size: int
     misc_flags: int = 0
+    structure_byte_stride: int = 0
     serial: int = field(default_factory=next_serial)
     used_generation: int = -1  # encoder generation that last referenced the backing
 
@@ -108,6 +109,8 @@ class BufferView:
     resource: Buffer
     offset: int
     size: int
+    format: DxgiFormat  # UNKNOWN for structured views, R32_TYPELESS for raw ones
+    components: int  # 32-bit values per element that a clear fills (1 for raw and structured views)
     serial: int = field(default_factory=next_serial)
 
 
@@ -130,6 +133,7 @@ class Shader:
     stage: ShaderStage
     module: Any
     bindings: frozenset  # binding numbers in the stage's group
+    binding_types: dict = field(default_factory=dict)  # binding -> "buffer", "texture" or "sampler"
     serial: int = field(default_factory=next_serial)
 
 

@@ -31,7 +31,8 @@ from ...protocol.spec import (
 from ..errors import CommandError, invalid, unsupported
 from . import states as S
 from .formats import INDEX_FORMATS, SRGB_PAIRS, TEXTURE_FORMATS, VERTEX_FORMATS, format_support
-from .objects import Buffer, InputLayout, Query, Sampler, Shader, SwapChain, Texture, View, next_serial
+from .compute import ComputeCommands
+from .objects import Buffer, BufferView, InputLayout, Query, Sampler, Shader, SwapChain, Texture, View, next_serial
 from .readback import Readback
 from .shaders import compile_wgsl
 
@@ -44,6 +45,8 @@ STRIPS = (PrimitiveTopology.LINESTRIP, PrimitiveTopology.TRIANGLESTRIP)
 MAX_TEXTURE_DIM = 16384
 MAX_TEXTURE3D_DIM = 2048  # D3D11_REQ_TEXTURE3D_U_V_OR_W_DIMENSION
 _DIMENSION_CAPS = {"1d": FormatSupport.TEXTURE1D, "2d": FormatSupport.TEXTURE2D, "3d": FormatSupport.TEXTURE3D}
+_BUFFER_MISC = int(ResourceMiscFlag.DRAWINDIRECT_ARGS | ResourceMiscFlag.BUFFER_ALLOW_RAW_VIEWS
+                   | ResourceMiscFlag.BUFFER_STRUCTURED)
 _BUFFER_ONLY_MISC = int(ResourceMiscFlag.DRAWINDIRECT_ARGS | ResourceMiscFlag.BUFFER_ALLOW_RAW_VIEWS
                         | ResourceMiscFlag.BUFFER_STRUCTURED)
 MAX_BUFFER_BYTES = 1 << 30
@@ -93,7 +96,7 @@ class Stats:
         self.submits = 0
 
 
-class Renderer:
+class Renderer(ComputeCommands):
     def __init__(self, device: wgpu.GPUDevice, features: frozenset[str] = frozenset()):
         self.device = device
         self.queue = device.queue
@@ -118,6 +121,7 @@ class Renderer:
             self._timestamp_set = device.create_query_set(type="timestamp", count=1)
         self._pending_queries: list = []
         self._make_dummies()
+        self._init_compute()
         self.reset_state()
 
     # --- state -----------------------------------------------------------------------------
@@ -130,7 +134,8 @@ class Renderer:
         self.index_buffer: tuple[Buffer, str, int] | None = None
         self.topology: int | None = None
         self.input_layout: InputLayout | None = None
-        self.shaders: dict[ShaderStage, Shader | None] = {ShaderStage.VERTEX: None, ShaderStage.PIXEL: None}
+        self.shaders: dict[ShaderStage, Shader | None] = {s: None for s in ShaderStage}
+        self.uavs: dict[int, View | BufferView] = {}
         self.constant_buffers = {s: {} for s in ShaderStage}
         self.shader_resources = {s: {} for s in ShaderStage}
         self.samplers = {s: {} for s in ShaderStage}
@@ -170,10 +175,12 @@ class Renderer:
         tex = d.create_texture(size=(1, 1, 1), format="rgba8unorm", usage=wgpu.TextureUsage.TEXTURE_BINDING,
                                label="pvgpu-null-srv")
         self._dummy_view = tex.create_view()
+        self._dummy_storage = d.create_buffer(size=DUMMY_UNIFORM_BYTES, usage=wgpu.BufferUsage.STORAGE,
+                                              label="pvgpu-null-storage")
         self._dummy_sampler = d.create_sampler()
         self._linear_sampler = d.create_sampler(mag_filter="linear", min_filter="linear")
         self._mip_pipelines: dict[str, wgpu.GPURenderPipeline] = {}
-        self._empty_bind_groups: dict[int, wgpu.GPUBindGroup] = {}
+        self._empty_bind_groups: dict[tuple[int, int], wgpu.GPUBindGroup] = {}
 
     # --- encoder and passes ------------------------------------------------------------------
     @property
@@ -286,12 +293,22 @@ class Renderer:
         _check_usage_rules(usage, bind_flags, cpu_access_flags, initial_data, "buffer")
         if bind_flags & (BindFlag.RENDER_TARGET | BindFlag.DEPTH_STENCIL):
             raise invalid("a buffer cannot be bound as a render target or depth-stencil")
-        if bind_flags & BindFlag.SHADER_RESOURCE:
-            raise unsupported("buffer shader-resource views are not offered by this protocol version")
-        if misc_flags & ~ResourceMiscFlag.DRAWINDIRECT_ARGS:
-            raise unsupported(f"misc flags {misc_flags:#x} are not offered for buffers")
+        if misc_flags & ~_BUFFER_MISC:
+            raise unsupported(f"misc flags {ResourceMiscFlag(misc_flags & ~_BUFFER_MISC)!r} are not offered for "
+                              f"buffers")
         if bind_flags & BindFlag.CONSTANT_BUFFER and byte_width % 16:
             raise invalid(f"a constant buffer's byte_width must be a multiple of 16, not {byte_width}")
+        if bind_flags & BindFlag.CONSTANT_BUFFER and bind_flags & ~BindFlag.CONSTANT_BUFFER:
+            raise invalid("a constant buffer cannot have other bind flags (D3D11)")
+        structured = misc_flags & ResourceMiscFlag.BUFFER_STRUCTURED
+        if structured and misc_flags & ResourceMiscFlag.BUFFER_ALLOW_RAW_VIEWS:
+            raise invalid("a buffer is structured or allows raw views, not both")
+        if structured and not (0 < structure_byte_stride <= 2048 and structure_byte_stride % 4 == 0
+                               and byte_width % structure_byte_stride == 0):
+            raise invalid(f"a structured buffer's stride ({structure_byte_stride}) must be a multiple of 4 up to 2048 "
+                          f"that divides its byte_width ({byte_width})")
+        if misc_flags & ResourceMiscFlag.BUFFER_ALLOW_RAW_VIEWS and byte_width % 4:
+            raise invalid(f"a buffer with raw views needs a byte_width that is a multiple of 4, not {byte_width}")
         if initial_data is not None and len(initial_data) < byte_width:
             raise invalid(f"initial data has {len(initial_data)} bytes, the buffer needs {byte_width}")
         u = wgpu.BufferUsage.COPY_DST | wgpu.BufferUsage.COPY_SRC
@@ -303,9 +320,12 @@ class Renderer:
             u |= wgpu.BufferUsage.UNIFORM
         if misc_flags & ResourceMiscFlag.DRAWINDIRECT_ARGS:
             u |= wgpu.BufferUsage.INDIRECT
+        if bind_flags & (BindFlag.SHADER_RESOURCE | BindFlag.UNORDERED_ACCESS):
+            u |= wgpu.BufferUsage.STORAGE
         alloc = (byte_width + 15) // 16 * 16
         backing = self.device.create_buffer(size=alloc, usage=u)
-        buf = Buffer(byte_width, usage, bind_flags, cpu_access_flags, u, backing, alloc, misc_flags=misc_flags)
+        buf = Buffer(byte_width, usage, bind_flags, cpu_access_flags, u, backing, alloc, misc_flags=misc_flags,
+                     structure_byte_stride=structure_byte_stride if structured else 0)
         if initial_data is not None:
             self.queue.write_buffer(backing, 0, _padded(initial_data[:byte_width], 4))
             self.readback.idle = False
@@ -846,6 +866,9 @@ class Renderer:
     def set_pixel_shader(self, shader) -> None:
         self.shaders[ShaderStage.PIXEL] = shader
 
+    def set_compute_shader(self, shader) -> None:
+        self.shaders[ShaderStage.COMPUTE] = shader
+
     def _set_slots(self, table: dict, start_slot: int, items: list, limit: int, what: str) -> None:
         if start_slot + len(items) > limit:
             raise CommandError(ErrorCode.COUNT_LIMIT,
@@ -970,15 +993,18 @@ class Renderer:
         self._pipelines[key] = pipeline
         return pipeline, key
 
+    def _empty_bind_group(self, pipeline, group: int):
+        bg = self._empty_bind_groups.get((id(pipeline), group))
+        if bg is None:
+            bg = self.device.create_bind_group(layout=pipeline.get_bind_group_layout(group), entries=[])
+            self._empty_bind_groups[(id(pipeline), group)] = bg
+        return bg
+
     def _bind_group(self, pipeline, key, stage: ShaderStage):
         shader = self.shaders[stage]
         group = int(stage)
         if shader is None or not shader.bindings:
-            bg = self._empty_bind_groups.get(id(pipeline))
-            if bg is None:
-                bg = self.device.create_bind_group(layout=pipeline.get_bind_group_layout(group), entries=[])
-                self._empty_bind_groups[id(pipeline)] = bg
-            return bg, ()
+            return self._empty_bind_group(pipeline, group), ()
         entries, refs = [], []
         for binding in sorted(shader.bindings):
             kind, slot = B.slot_for(binding)
@@ -996,15 +1022,26 @@ class Renderer:
                 res = s.sampler if s else self._dummy_sampler
                 refs.append(res)
             else:
-                v = self.shader_resources[stage].get(slot)
-                if v is not None and self._bound_for_output(v):
-                    v = None  # D3D11 unbinds a resource from input when it is bound as an output
-                if v is not None:
+                if kind == "shader_resource":
+                    v = self.shader_resources[stage].get(slot)
+                    if v is not None and self._bound_for_output(v, stage):
+                        v = None  # D3D11 unbinds a resource from input when it is bound as an output
+                else:
+                    v = self.uavs.get(slot)
+                if isinstance(v, BufferView):
+                    self._use(v.resource)
+                    res = {"buffer": v.resource.backing, "offset": v.offset, "size": v.size}
+                    refs.append(v.resource.backing)
+                elif v is not None:
                     self._use(v.resource)
                     res = v.view
+                    refs.append(res)
+                elif shader.binding_types.get(binding) == "buffer":
+                    res = {"buffer": self._dummy_storage, "offset": 0, "size": DUMMY_UNIFORM_BYTES}
+                    refs.append(self._dummy_storage)
                 else:
                     res = self._dummy_view
-                refs.append(res)
+                    refs.append(res)
             entries.append({"binding": binding, "resource": res})
         cache_key = (key, group, tuple(id(r) for r in refs))
         hit = self._bind_groups.get(cache_key)
@@ -1056,13 +1093,18 @@ class Renderer:
                 return v.resource.sample_count
         return self.dsv.resource.sample_count if self.dsv is not None else 1
 
-    def _bound_for_output(self, srv: View) -> bool:
-        """Whether a subresource the shader-resource view covers is a bound render target or
-        depth-stencil (D3D11 then unbinds the input; other mips or slices stay readable)."""
-        for out in [*self.rtvs, self.dsv]:
-            if (out is not None and out.resource is srv.resource
-                    and srv.base_mip <= out.base_mip < srv.base_mip + srv.mip_count
-                    and srv.first_slice <= out.first_slice < srv.first_slice + srv.slices):
+    def _bound_for_output(self, srv: View | BufferView, stage: ShaderStage) -> bool:
+        """Whether a subresource the shader-resource view covers is bound as an output of the
+        same work: a render target or depth-stencil of a draw, an unordered-access view of a
+        dispatch (D3D11 then unbinds the input; other mips or slices stay readable)."""
+        outputs = self.uavs.values() if stage == ShaderStage.COMPUTE else [*self.rtvs, self.dsv]
+        for out in outputs:
+            if out is None or out.resource is not srv.resource:
+                continue
+            if isinstance(srv, BufferView) or (
+                    srv.base_mip <= out.base_mip < srv.base_mip + srv.mip_count
+                    and out.first_slice < srv.first_slice + srv.slices
+                    and srv.first_slice < out.first_slice + out.slices):
                 return True
         return False
 

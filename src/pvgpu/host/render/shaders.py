@@ -1,7 +1,10 @@
 """WGSL shader intake: compile the module and find the bindings it declares.
 
 Under the binding convention (docs/protocol.md) a binding number alone says what kind of
-slot it is, so the renderer only needs the (group, binding) pairs a module declares.
+slot it is; the declaration after it says what the shader expects there (a buffer or a
+texture), which the renderer needs to bind a stand-in where the guest left a slot empty.
+A declaration that does not fit its slot kind (a texture in a constant-buffer slot, a
+read-only buffer in an unordered-access slot) is refused here, with the slot named.
 """
 
 from __future__ import annotations
@@ -11,19 +14,47 @@ import re
 import wgpu
 
 from ...protocol.bindings import slot_for
-from ...protocol.enums import ShaderStage
-from ..errors import CommandError, invalid
-from ...protocol.enums import ErrorCode
+from ...protocol.enums import ErrorCode, ShaderStage
+from ..errors import CommandError, invalid, unsupported
 from .objects import Shader
 
 _ATTR = r"@(group|binding)\s*\(\s*(\d{1,6})\s*\)"
-_DECL = re.compile(_ATTR + r"\s*" + _ATTR)
-_ENTRY = {ShaderStage.VERTEX: re.compile(r"@vertex\b"), ShaderStage.PIXEL: re.compile(r"@fragment\b")}
+#: `@group(g) @binding(b) var<space, access> name: type` (either attribute order).
+_DECL = re.compile(_ATTR + r"\s*" + _ATTR +
+                   r"\s*var\s*(?:<\s*(\w+)\s*(?:,\s*(\w+)\s*)?>)?\s*\w+\s*:\s*(\w+)")
+_ENTRY = {ShaderStage.VERTEX: ("@vertex", re.compile(r"@vertex\b")),
+          ShaderStage.PIXEL: ("@fragment", re.compile(r"@fragment\b")),
+          ShaderStage.COMPUTE: ("@compute", re.compile(r"@compute\b"))}
 MAX_SHADER_BYTES = 1 << 20
 
+#: What each slot kind may declare: (address space, access, type prefix) -> the resource kind bound there.
+_UNIFORM, _STORAGE_READ, _STORAGE_RW, _TEXTURE, _STORAGE_TEXTURE, _SAMPLER = (
+    "uniform", "storage-read", "storage-read-write", "texture", "storage-texture", "sampler")
+_ALLOWED = {
+    "constant_buffer": {_UNIFORM},
+    "sampler": {_SAMPLER},
+    "shader_resource": {_TEXTURE, _STORAGE_READ},
+    "unordered_access": {_STORAGE_RW, _STORAGE_TEXTURE},
+}
 
-def declared_bindings(source: str, stage: ShaderStage) -> frozenset[int]:
-    out = set()
+
+def _declared_kind(space: str | None, access: str | None, type_name: str) -> str:
+    if space == "uniform":
+        return _UNIFORM
+    if space == "storage":
+        return _STORAGE_RW if access == "read_write" else _STORAGE_READ
+    if type_name.startswith("texture_storage"):
+        return _STORAGE_TEXTURE
+    if type_name.startswith("texture"):
+        return _TEXTURE
+    if type_name.startswith("sampler"):
+        return _SAMPLER
+    return f"var<{space or ''}> of type {type_name}"
+
+
+def declared_bindings(source: str, stage: ShaderStage) -> dict[int, str]:
+    """binding number -> "buffer" or "texture" (or "sampler"), for every binding the module declares."""
+    out: dict[int, str] = {}
     for m in _DECL.finditer(source):
         attrs = {m.group(1): int(m.group(2)), m.group(3): int(m.group(4))}
         if "group" not in attrs or "binding" not in attrs:
@@ -31,12 +62,20 @@ def declared_bindings(source: str, stage: ShaderStage) -> frozenset[int]:
         if attrs["group"] != int(stage):
             raise invalid(f"{stage.name} shader declares @group({attrs['group']}); "
                           f"{stage.name} resources live in @group({int(stage)})")
+        binding = attrs["binding"]
         try:
-            slot_for(attrs["binding"])
+            kind, slot = slot_for(binding)
         except ValueError as e:
             raise invalid(f"{stage.name} shader: {e}") from None
-        out.add(attrs["binding"])
-    return frozenset(out)
+        declared = _declared_kind(m.group(5), m.group(6), m.group(7))
+        if declared not in _ALLOWED[kind]:
+            raise invalid(f"{stage.name} shader: @binding({binding}) is {kind.replace('_', ' ')} slot {slot}, "
+                          f"which holds a {' or '.join(sorted(_ALLOWED[kind]))}, not a {declared}")
+        if kind == "unordered_access" and stage != ShaderStage.COMPUTE:
+            raise unsupported(f"{stage.name} shader: unordered-access views are offered to compute shaders only")
+        out[binding] = "sampler" if declared == _SAMPLER else \
+            "texture" if declared in (_TEXTURE, _STORAGE_TEXTURE) else "buffer"
+    return out
 
 
 def compile_wgsl(device: wgpu.GPUDevice, code: bytes, stage: ShaderStage) -> Shader:
@@ -47,14 +86,14 @@ def compile_wgsl(device: wgpu.GPUDevice, code: bytes, stage: ShaderStage) -> Sha
     except UnicodeDecodeError as e:
         raise invalid(f"WGSL source is not UTF-8 ({e.reason} at byte {e.start})") from None
     source = source.rstrip("\0")
-    entries = len(_ENTRY[stage].findall(source))
+    attribute, pattern = _ENTRY[stage]
+    entries = len(pattern.findall(source))
     if entries != 1:
-        raise invalid(f"a {stage.name.lower()} shader needs exactly one "
-                      f"{'@vertex' if stage == ShaderStage.VERTEX else '@fragment'} entry point, found {entries}")
+        raise invalid(f"a {stage.name.lower()} shader needs exactly one {attribute} entry point, found {entries}")
     bindings = declared_bindings(source, stage)
     try:
         module = device.create_shader_module(code=source)
     except wgpu.GPUError as e:
         first = str(e).strip().splitlines()
         raise CommandError(ErrorCode.HOST_GPU_ERROR, "WGSL: " + " ".join(first)[:400]) from None
-    return Shader(stage, module, bindings)
+    return Shader(stage, module, frozenset(bindings), bindings)

@@ -1,0 +1,1 @@
+"""Conformance scenes: D3D11 features through pvgpu compared with direct wgpu (see pair.py)."""
