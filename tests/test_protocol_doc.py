@@ -41,7 +41,8 @@ def test_binding_constants() -> None:
 def test_bindings_round_trip() -> None:
     seen = set()
     for kind, limit in (("constant_buffer", spec.MAX_CONSTANT_BUFFERS), ("sampler", spec.MAX_SAMPLERS),
-                        ("shader_resource", spec.MAX_SHADER_RESOURCES)):
+                        ("shader_resource", spec.MAX_SHADER_RESOURCES),
+                        ("unordered_access", spec.MAX_UNORDERED_ACCESS_VIEWS)):
         for slot in range(limit):
             b = binding_for(kind, slot)
             assert slot_for(b) == (kind, slot)

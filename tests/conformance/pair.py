@@ -100,7 +100,8 @@ class Texture:
     view: dict = field(default_factory=dict)  # wgpu create_view keyword arguments
 
 
-NO_CULL = Raster(g.RasterizerDesc(cull_mode=g.CullMode.NONE), {"cull_mode": "none"})
+#: Culling off; D3D11's clockwise front face (wgpu's default front face is counter-clockwise).
+NO_CULL = Raster(g.RasterizerDesc(cull_mode=g.CullMode.NONE), {"cull_mode": "none", "front_face": "cw"})
 
 
 # --- draw calls ---------------------------------------------------------------------------------
@@ -256,6 +257,7 @@ def pattern(size: int, seed: int = 1, height: int | None = None) -> np.ndarray:
 
 
 def assert_same(actual: np.ndarray, expected: np.ndarray, what: str = "frame") -> None:
+    __tracebackhide__ = True
     assert actual.shape == expected.shape, f"{what}: shape {actual.shape}, expected {expected.shape}"
     diff = np.abs(actual.astype(np.int16) - expected.astype(np.int16))
     if diff.max() > 1:

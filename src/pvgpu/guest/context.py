@@ -382,6 +382,12 @@ class DeviceContext:
             return frequency, bool(disjoint)
         return struct.unpack_from("<Q", raw)[0]
 
+    def set_predication(self, predicate: Query | None, value: bool = False) -> None:
+        """ID3D11DeviceContext::SetPredication: while `predicate` (an OCCLUSION_PREDICATE query)
+        has the result `value`, draws, dispatches, clears, copies and updates are skipped. The
+        host decides when this command runs, waiting for the predicate's result if need be."""
+        self.conn.emit("SET_PREDICATION", predicate=_id(predicate), value=int(value))
+
     def flush(self) -> None:
         self.conn.emit("FLUSH")
         self.conn.kick()

@@ -363,6 +363,10 @@ class Device:
         self.connection.emit("CREATE_QUERY", query=query.id, type=query.type)
         return query
 
+    def create_predicate(self) -> Query:
+        """ID3D11Device::CreatePredicate (an OCCLUSION_PREDICATE query, for SetPredication)."""
+        return self.create_query(QueryType.OCCLUSION_PREDICATE)
+
     def _create_shader(self, cls, opcode: str, code: str | bytes, language: ShaderLanguage):
         data = code.encode("utf-8") if isinstance(code, str) else bytes(code)
         off, size = self.connection.upload(data)

@@ -71,6 +71,7 @@ class _CommandPlan:
     element_objects: tuple[_FieldPlan, ...]  # object fields of the array element
     element_names: tuple[str, ...]
     plain: bool  # only pass-through fields: call with positional values
+    predicated: bool  # skipped while the renderer's predicate holds
 
     def values(self, cmd: Any) -> tuple:
         """The pass-through fields of a plain command, in spec order."""
@@ -94,7 +95,7 @@ def _plan(layout: codec.CommandLayout) -> _CommandPlan:
         p.meaning in (Meaning.PLAIN, Meaning.ENUM, Meaning.FLAGS, Meaning.BOOL) for p in fields) and not new_ids
     element_names = tuple(f.name for f in layout.element.fields) if layout.element is not None else ()
     return _CommandPlan(layout, layout.name.lower(), tuple(fields), tuple(new_ids), element_objects, element_names,
-                        plain)
+                        plain, layout.command.predicated)
 
 
 PLANS: dict[int, _CommandPlan] = {op: _plan(l) for op, l in codec.LAYOUTS.items() if l.name != "PAD"}
@@ -270,6 +271,8 @@ class Session:
             special(self, cmd)
             return
         plan = PLANS[opcode]
+        if plan.predicated and self.renderer.predicated:
+            return  # SetPredication: D3D11 skips rendering and resource-changing commands
         method = self._methods.get(opcode)
         if method is None:
             method = self._methods[opcode] = getattr(self.renderer, plan.method)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import enum
 
 from . import layout, spec
-from .bindings import CB_BINDING_BASE, SAMPLER_BINDING_BASE, SRV_BINDING_BASE
+from . import bindings
+from .bindings import CB_BINDING_BASE, SAMPLER_BINDING_BASE, SRV_BINDING_BASE, UAV_BINDING_BASE
 from .cheader import c_command_name, c_struct_name, control_c_type, used_enums
 from .codec import HEADER_SIZE, LAYOUTS, RECORD_ALIGN, STRUCT_LAYOUTS, Slot
 from .enums import ErrorCode, ObjectKind, ShaderStage
@@ -132,7 +133,8 @@ def _commands() -> list[str]:
          f"[`{c.element.spec.name}`](#{c.element.spec.name.lower()})" if c.element else "")
         for c in LAYOUTS.values()])
     for c in LAYOUTS.values():
-        out += [f"### {c.name}", "", f"Opcode {c.opcode}. {c.command.doc}", ""]
+        predicated = " Skipped while a SET_PREDICATION predicate holds." if c.command.predicated else ""
+        out += [f"### {c.name}", "", f"Opcode {c.opcode}. {c.command.doc}{predicated}", ""]
         if c.opcode == pad.opcode:
             out += [f"No payload struct: `size` (any multiple of {RECORD_ALIGN}, at least {HEADER_SIZE}) says how many "
                     "bytes to skip; the bytes after the header are ignored.", ""]
@@ -224,7 +226,10 @@ def _bindings() -> list[str]:
             _binding_row("constant buffers", "SET_CONSTANT_BUFFERS", CB_BINDING_BASE, spec.MAX_CONSTANT_BUFFERS),
             _binding_row("samplers", "SET_SAMPLERS", SAMPLER_BINDING_BASE, spec.MAX_SAMPLERS),
             _binding_row("shader resources", "SET_SHADER_RESOURCES", SRV_BINDING_BASE, spec.MAX_SHADER_RESOURCES),
+            _binding_row("unordered-access views (compute)", "SET_UNORDERED_ACCESS_VIEWS", UAV_BINDING_BASE,
+                         spec.MAX_UNORDERED_ACCESS_VIEWS),
         ]),
+        *" ".join(bindings.__doc__.split("\n\n", 2)[2].split()).replace(". ", ".\n").splitlines(), "",
         "Binding numbers outside these ranges stand for nothing. For example, a pixel shader's",
         "constant buffer 0, sampler 0 and shader resource 0:",
         "",
@@ -235,8 +240,8 @@ def _bindings() -> list[str]:
         "```",
         "",
         "Input layout element i (`CREATE_INPUT_LAYOUT`) feeds the vertex shader's `@location(i)`.",
-        "A vertex shader must have exactly one `@vertex` entry point and a pixel shader exactly one",
-        "`@fragment` entry point.",
+        "A vertex shader must have exactly one `@vertex` entry point, a pixel shader exactly one",
+        "`@fragment` entry point and a compute shader exactly one `@compute` entry point.",
         "",
         "`pvgpu.protocol.bindings` has these numbers and `binding_for(kind, slot)` /",
         "`slot_for(binding)`.",

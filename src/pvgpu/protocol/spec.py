@@ -44,6 +44,7 @@ class Command:
     fields: tuple[Field, ...]
     doc: str
     array: StructSpec | None = None  # trailing array; its length is the COUNT field
+    predicated: bool = False  # skipped while SetPredication's predicate holds (D3D11's rendering commands)
 
 
 def _fields(*items) -> tuple[Field, ...]:
@@ -53,8 +54,9 @@ def _fields(*items) -> tuple[Field, ...]:
     return tuple(out)
 
 
-def command(opcode: int, name: str, doc: str, *fields, array: StructSpec | None = None) -> Command:
-    return Command(opcode, name, _fields(*fields), doc, array)
+def command(opcode: int, name: str, doc: str, *fields, array: StructSpec | None = None,
+            predicated: bool = False) -> Command:
+    return Command(opcode, name, _fields(*fields), doc, array, predicated)
 
 
 def _rgba(prefix: str) -> tuple[Field, ...]:
@@ -133,9 +135,9 @@ COMMANDS: tuple[Command, ...] = (
             "ID3D11DeviceContext::UpdateSubresource. With has_box=0 the whole subresource is written.",
             obj("resource", *RESOURCE_KINDS), u32("subresource"), boolean("has_box"),
             u32("box_left"), u32("box_top"), u32("box_front"), u32("box_right"), u32("box_bottom"),
-            u32("box_back"), u32("src_row_pitch"), u32("src_depth_pitch"), heap_range("src")),
+            u32("box_back"), u32("src_row_pitch"), u32("src_depth_pitch"), heap_range("src"), predicated=True),
     command(5, "COPY_RESOURCE", "ID3D11DeviceContext::CopyResource.",
-            obj("dst", *RESOURCE_KINDS), obj("src", *RESOURCE_KINDS)),
+            obj("dst", *RESOURCE_KINDS), obj("src", *RESOURCE_KINDS), predicated=True),
     # --- views and states ----------------------------------------------------------------
     command(6, "CREATE_RENDER_TARGET_VIEW",
             "ID3D11Device::CreateRenderTargetView (format 0: the resource's) of one mip and one array slice.",
@@ -216,20 +218,20 @@ COMMANDS: tuple[Command, ...] = (
     command(30, "SET_DEPTH_STENCIL_STATE", "ID3D11DeviceContext::OMSetDepthStencilState.",
             obj("state", K.DEPTH_STENCIL_STATE, optional=True), u32("stencil_ref")),
     # --- draws and clears ----------------------------------------------------------------------
-    command(31, "DRAW", "ID3D11DeviceContext::Draw.", u32("vertex_count"), u32("start_vertex_location")),
+    command(31, "DRAW", "ID3D11DeviceContext::Draw.", u32("vertex_count"), u32("start_vertex_location"), predicated=True),
     command(32, "DRAW_INDEXED", "ID3D11DeviceContext::DrawIndexed.",
-            u32("index_count"), u32("start_index_location"), i32("base_vertex_location")),
+            u32("index_count"), u32("start_index_location"), i32("base_vertex_location"), predicated=True),
     command(33, "DRAW_INSTANCED", "ID3D11DeviceContext::DrawInstanced.",
             u32("vertex_count_per_instance"), u32("instance_count"), u32("start_vertex_location"),
-            u32("start_instance_location")),
+            u32("start_instance_location"), predicated=True),
     command(34, "DRAW_INDEXED_INSTANCED", "ID3D11DeviceContext::DrawIndexedInstanced.",
             u32("index_count_per_instance"), u32("instance_count"), u32("start_index_location"),
-            i32("base_vertex_location"), u32("start_instance_location")),
+            i32("base_vertex_location"), u32("start_instance_location"), predicated=True),
     command(35, "CLEAR_RENDER_TARGET_VIEW", "ID3D11DeviceContext::ClearRenderTargetView.",
-            obj("view", K.RENDER_TARGET_VIEW), _rgba("color")),
+            obj("view", K.RENDER_TARGET_VIEW), _rgba("color"), predicated=True),
     command(36, "CLEAR_DEPTH_STENCIL_VIEW", "ID3D11DeviceContext::ClearDepthStencilView.",
             obj("view", K.DEPTH_STENCIL_VIEW), flags_field("clear_flags", ClearFlag), f32("depth"),
-            u32("stencil")),
+            u32("stencil"), predicated=True),
     # --- CPU access, sync and presentation ------------------------------------------------------
     command(37, "MAP_READ",
             "First half of Map(READ): the host copies the subresource into the heap range with the "
@@ -257,15 +259,15 @@ COMMANDS: tuple[Command, ...] = (
     command(47, "DRAW_INSTANCED_INDIRECT",
             "ID3D11DeviceContext::DrawInstancedIndirect: the four draw arguments are read by the GPU "
             "from `args` (a buffer with RESOURCE_MISC_DRAWINDIRECT_ARGS) at `aligned_byte_offset`.",
-            obj("args", K.BUFFER), u32("aligned_byte_offset")),
+            obj("args", K.BUFFER), u32("aligned_byte_offset"), predicated=True),
     command(48, "DRAW_INDEXED_INSTANCED_INDIRECT",
             "ID3D11DeviceContext::DrawIndexedInstancedIndirect: five arguments read by the GPU from `args`.",
-            obj("args", K.BUFFER), u32("aligned_byte_offset")),
+            obj("args", K.BUFFER), u32("aligned_byte_offset"), predicated=True),
     command(49, "RESOLVE_SUBRESOURCE",
             "ID3D11DeviceContext::ResolveSubresource: average a multisampled subresource into a "
             "single-sampled one of the same size and format.",
             obj("dst", K.TEXTURE2D), u32("dst_subresource"), obj("src", K.TEXTURE2D), u32("src_subresource"),
-            enum_field("format", DxgiFormat)),
+            enum_field("format", DxgiFormat), predicated=True),
     command(50, "CREATE_QUERY", "ID3D11Device::CreateQuery.", new_obj("query", K.QUERY),
             enum_field("type", QueryType)),
     command(51, "BEGIN_QUERY", "ID3D11DeviceContext::Begin (occlusion, occlusion predicate, timestamp disjoint).",
@@ -277,7 +279,7 @@ COMMANDS: tuple[Command, ...] = (
     command(46, "GENERATE_MIPS",
             "ID3D11DeviceContext::GenerateMips: fill the view's lower mips from its most detailed one "
             "(the texture needs RESOURCE_MISC_GENERATE_MIPS, RENDER_TARGET and SHADER_RESOURCE).",
-            obj("view", K.SHADER_RESOURCE_VIEW)),
+            obj("view", K.SHADER_RESOURCE_VIEW), predicated=True),
     command(45, "MAP_WRITE_NO_OVERWRITE",
             "Unmap of a Map(WRITE_NO_OVERWRITE) of a DYNAMIC buffer: the bytes are written in place "
             "(the guest promised that work in flight does not read them).",
@@ -288,7 +290,7 @@ COMMANDS: tuple[Command, ...] = (
             obj("dst", *RESOURCE_KINDS), u32("dst_subresource"), u32("dst_x"), u32("dst_y"), u32("dst_z"),
             obj("src", *RESOURCE_KINDS), u32("src_subresource"), boolean("has_box"),
             u32("box_left"), u32("box_top"), u32("box_front"), u32("box_right"), u32("box_bottom"),
-            u32("box_back")),
+            u32("box_back"), predicated=True),
     command(53, "CREATE_TEXTURE1D",
             "ID3D11Device::CreateTexture1D. Initial data: every subresource in D3D11's order, tightly packed.",
             new_obj("texture", K.TEXTURE1D), u32("width"), u32("mip_levels"), u32("array_size"),
@@ -326,15 +328,15 @@ COMMANDS: tuple[Command, ...] = (
     command(60, "SET_UNORDERED_ACCESS_VIEWS", "ID3D11DeviceContext::CSSetUnorderedAccessViews.",
             u32("start_slot"), count("view_count", MAX_UNORDERED_ACCESS_VIEWS), array=UAV_SLOT),
     command(61, "DISPATCH", "ID3D11DeviceContext::Dispatch: thread groups in x, y and z.",
-            u32("thread_group_count_x"), u32("thread_group_count_y"), u32("thread_group_count_z")),
+            u32("thread_group_count_x"), u32("thread_group_count_y"), u32("thread_group_count_z"), predicated=True),
     command(62, "DISPATCH_INDIRECT",
             "ID3D11DeviceContext::DispatchIndirect: three group counts read by the GPU from `args` (a buffer "
             "with RESOURCE_MISC_DRAWINDIRECT_ARGS) at `aligned_byte_offset`.",
-            obj("args", K.BUFFER), u32("aligned_byte_offset")),
+            obj("args", K.BUFFER), u32("aligned_byte_offset"), predicated=True),
     command(63, "CLEAR_UNORDERED_ACCESS_VIEW_FLOAT", "ID3D11DeviceContext::ClearUnorderedAccessViewFloat.",
-            obj("view", K.UNORDERED_ACCESS_VIEW), _rgba("value")),
+            obj("view", K.UNORDERED_ACCESS_VIEW), _rgba("value"), predicated=True),
     command(64, "CLEAR_UNORDERED_ACCESS_VIEW_UINT", "ID3D11DeviceContext::ClearUnorderedAccessViewUint.",
-            obj("view", K.UNORDERED_ACCESS_VIEW), u32("value_r"), u32("value_g"), u32("value_b"), u32("value_a")),
+            obj("view", K.UNORDERED_ACCESS_VIEW), u32("value_r"), u32("value_g"), u32("value_b"), u32("value_a"), predicated=True),
     command(65, "SET_PREDICATION",
             "ID3D11DeviceContext::SetPredication: while set, draws, dispatches, clears and copies are skipped "
             "when the predicate's result equals `value`. The host waits for the predicate's result here.",

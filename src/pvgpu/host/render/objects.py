@@ -142,6 +142,8 @@ class Query:
     type: int
     active: bool = False
     slots: list = field(default_factory=list)  # occlusion query-set slots, one per render pass
+    ended: bool = False  # End was recorded at least once
+    value: int | None = None  # the last result once the GPU has it (None while pending)
     serial: int = field(default_factory=next_serial)
 
 

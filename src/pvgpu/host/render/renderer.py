@@ -145,6 +145,7 @@ class Renderer(ComputeCommands):
         self.rasterizer = S.DEFAULT_RASTERIZER
         self.depth_stencil = S.DEFAULT_DEPTH_STENCIL
         self.stencil_ref = 0
+        self.predicated = False  # SetPredication's predicate holds: the session skips predicated commands
         self._pass_state: dict = {}
 
     def drop_recorded_work(self) -> None:
@@ -298,8 +299,8 @@ class Renderer(ComputeCommands):
                               f"buffers")
         if bind_flags & BindFlag.CONSTANT_BUFFER and byte_width % 16:
             raise invalid(f"a constant buffer's byte_width must be a multiple of 16, not {byte_width}")
-        if bind_flags & BindFlag.CONSTANT_BUFFER and bind_flags & ~BindFlag.CONSTANT_BUFFER:
-            raise invalid("a constant buffer cannot have other bind flags (D3D11)")
+        if bind_flags & BindFlag.CONSTANT_BUFFER and bind_flags & BindFlag.UNORDERED_ACCESS:
+            raise invalid("a constant buffer cannot also be an unordered-access buffer")
         structured = misc_flags & ResourceMiscFlag.BUFFER_STRUCTURED
         if structured and misc_flags & ResourceMiscFlag.BUFFER_ALLOW_RAW_VIEWS:
             raise invalid("a buffer is structured or allows raw views, not both")
@@ -1341,6 +1342,8 @@ class Renderer(ComputeCommands):
                 and not query.active:
             raise invalid(f"End of a {t.name} query that was not begun")
         query.active = False
+        query.ended = True
+        query.value = None
         resolved = None
         if t in (QueryType.OCCLUSION, QueryType.OCCLUSION_PREDICATE):
             self._end_pass()
@@ -1357,14 +1360,15 @@ class Renderer(ComputeCommands):
                                                  wgpu.BufferUsage.COPY_SRC)
             self.encoder._write_timestamp(self._timestamp_set, 0)
             self.encoder.resolve_query_set(self._timestamp_set, 0, 1, resolved, 0)
-        self._pending_queries.append((t, resolved, len(query.slots), result))
+        self._pending_queries.append((query, resolved, len(query.slots), result))
         if len(self._pending_queries) >= MAX_PENDING_QUERIES:
             self.wait_idle()  # a guest that ends queries without ever fencing must not pile them up
 
     def _complete_queries(self) -> None:
         """Write the results of ended queries (their work is finished) into the guest's ranges."""
         pending, self._pending_queries = self._pending_queries, []
-        for t, resolved, count, result in pending:
+        for query, resolved, count, result in pending:
+            t = query.type
             value = 0
             if resolved is not None:
                 raw = self.readback.buffer([], resolved, 0, resolved.size)
@@ -1377,6 +1381,24 @@ class Renderer(ComputeCommands):
                 struct.pack_into("<Q", result, 0, value)
             else:  # TIMESTAMP_DISJOINT: wgpu timestamps count nanoseconds
                 struct.pack_into("<QI", result, 0, 1_000_000_000, 0)
+            query.value = value
+
+    def set_predication(self, predicate, value) -> None:
+        """D3D11 lets the GPU decide; wgpu has no conditional rendering, so the host waits for
+        the predicate's result here and the session skips predicated commands while it holds."""
+        if predicate is None:
+            self.predicated = False
+            return
+        if predicate.type != QueryType.OCCLUSION_PREDICATE:
+            raise invalid(f"SetPredication takes an OCCLUSION_PREDICATE query, not {QueryType(predicate.type).name}")
+        if predicate.active:
+            raise invalid("SetPredication with a predicate between its Begin and End")
+        if not predicate.ended:
+            self.predicated = False  # no result to go by: D3D11 draws
+            return
+        if predicate.value is None:
+            self.wait_idle()
+        self.predicated = predicate.value is not None and (predicate.value > 0) == bool(value)
 
     def flush(self) -> None:
         self.submit()
