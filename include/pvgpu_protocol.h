@@ -617,6 +617,21 @@ _Static_assert(sizeof(PvgpuUnorderedAccessSlot) == 8, "PvgpuUnorderedAccessSlot 
 _Static_assert(offsetof(PvgpuUnorderedAccessSlot, view) == 0, "PvgpuUnorderedAccessSlot.view must be at offset 0");
 _Static_assert(offsetof(PvgpuUnorderedAccessSlot, initial_count) == 4, "PvgpuUnorderedAccessSlot.initial_count must be at offset 4");
 
+/* what the host writes into OPEN_SHARED_RESOURCE's `desc` range */
+typedef struct PvgpuSharedTextureDesc {
+    uint32_t width;
+    uint32_t height;
+    uint32_t format;  /* PVGPU_DXGI_FORMAT_* */
+    uint32_t bind_flags;  /* PVGPU_BIND_FLAG_* bits */
+    uint32_t misc_flags;  /* PVGPU_RESOURCE_MISC_FLAG_* bits */
+} PvgpuSharedTextureDesc;
+_Static_assert(sizeof(PvgpuSharedTextureDesc) == 20, "PvgpuSharedTextureDesc must be 20 bytes");
+_Static_assert(offsetof(PvgpuSharedTextureDesc, width) == 0, "PvgpuSharedTextureDesc.width must be at offset 0");
+_Static_assert(offsetof(PvgpuSharedTextureDesc, height) == 4, "PvgpuSharedTextureDesc.height must be at offset 4");
+_Static_assert(offsetof(PvgpuSharedTextureDesc, format) == 8, "PvgpuSharedTextureDesc.format must be at offset 8");
+_Static_assert(offsetof(PvgpuSharedTextureDesc, bind_flags) == 12, "PvgpuSharedTextureDesc.bind_flags must be at offset 12");
+_Static_assert(offsetof(PvgpuSharedTextureDesc, misc_flags) == 16, "PvgpuSharedTextureDesc.misc_flags must be at offset 16");
+
 /* ---- command payloads (they follow the PvgpuRecordHeader) ---- */
 
 /* PVGPU_OP_PAD: no payload. Fills the ring's tail so that no record wraps; the host skips it. */

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import struct
+
 import numpy as np
 
 from ..protocol.enums import (
     BindFlag, BufferViewFlag, DxgiFormat, FORMAT_BYTES, FormatSupport, ObjectKind, QueryType, ResourceMiscFlag,
     ShaderLanguage, SrvDimension, UavDimension,
 )
+from ..protocol.codec import STRUCT_LAYOUTS
 from .connection import GuestConnection
 from .descs import (
     BlendDesc, BufferDesc, DepthStencilDesc, InputElementDesc, RasterizerDesc, SamplerDesc, SwapChainDesc,
@@ -70,6 +73,12 @@ class Texture(DeviceChild):
     def subresource_size(self, subresource: int) -> tuple[int, int]:
         """Size of subresource `mip + slice * mip_levels` (D3D11CalcSubresource's inverse)."""
         return self.subresource_extent(subresource)[:2]
+
+    def get_shared_handle(self) -> int:
+        """IDXGIResource::GetSharedHandle of a texture created with RESOURCE_MISC_SHARED: the
+        handle another guest process opens with Device.open_shared_resource (waits for the host)."""
+        raw = self.device._host_result("GET_SHARED_HANDLE", "result", 8, resource=self.id)
+        return struct.unpack_from("<Q", raw)[0]
 
 
 class Texture1D(Texture):
@@ -362,6 +371,30 @@ class Device:
         query = Query(self, self._new_id(), QueryType(query_type))
         self.connection.emit("CREATE_QUERY", query=query.id, type=query.type)
         return query
+
+    def open_shared_resource(self, handle: int) -> Texture2D:
+        """ID3D11Device::OpenSharedResource: the shared texture another guest process created
+        (its contents are what that process last flushed). Waits for the host's answer."""
+        layout = STRUCT_LAYOUTS["SharedTextureDesc"]
+        tex = Texture2D(self, self._new_id(), None)
+        try:
+            raw = self._host_result("OPEN_SHARED_RESOURCE", "desc", layout.size, texture=tex.id, handle=handle)
+        except BaseException:
+            self._free_ids.append(tex.id)
+            raise
+        d = layout.cls(*layout.wire_to_values(layout.struct.unpack_from(raw)))
+        tex.desc = Texture2DDesc(d.width, d.height, DxgiFormat(d.format), bind_flags=d.bind_flags,
+                                 misc_flags=d.misc_flags)
+        return tex
+
+    def _host_result(self, command: str, range_name: str, size: int, **fields) -> bytes:
+        """Send a command whose answer the host writes into a heap range; wait for it."""
+        conn = self.connection
+        off = conn.reserve_heap(size)
+        conn.emit(command, **fields, **{f"{range_name}_offset": off, f"{range_name}_size": size})
+        conn.wait_fence(conn.fence())
+        conn.raise_host_errors()
+        return bytes(conn.region.heap[off:off + size])
 
     def create_predicate(self) -> Query:
         """ID3D11Device::CreatePredicate (an OCCLUSION_PREDICATE query, for SetPredication)."""

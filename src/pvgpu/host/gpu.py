@@ -43,7 +43,8 @@ def open_device() -> tuple[wgpu.GPUDevice, frozenset[str]]:
 def offered_features() -> int:
     """The Feature bits this host offers, from what the adapter supports."""
     bits = Feature.WGSL_SHADERS | Feature.TEXTURE2D | Feature.HEADLESS_PRESENT | Feature.INSTANCING \
-        | Feature.ANISOTROPIC_FILTERING
+        | Feature.ANISOTROPIC_FILTERING | Feature.COMPUTE_SHADERS | Feature.TEXTURE1D | Feature.TEXTURE3D \
+        | Feature.PREDICATION
     if "depth-clip-control" in adapter().features:
         bits |= Feature.DEPTH_CLIP_CONTROL
     if "polygon-mode-line" in adapter().features:

@@ -12,13 +12,16 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import shutil
 import socket
+import tempfile
 import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
 from ..errors import PvgpuError
 from ..protocol import layout as L
+from ..protocol.enums import Feature
 from ..protocol.spec import PROTOCOL_MAJOR, PROTOCOL_MINOR
 from ..transport.control import format_control_page
 from ..transport import ivshmem, local
@@ -80,8 +83,10 @@ class HostService:
         self._listener: socket.socket | None = None
         self._accept_thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self.offered = gpu.offered_features()
+        self.offered = gpu.offered_features() | Feature.SHARED_RESOURCES
         self.formats = gpu.format_table()
+        # Shared textures' host copies (see render/sharing.py), private to this service's user.
+        self.share_dir = tempfile.mkdtemp(prefix="pvgpu-share-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
 
     def start(self) -> "HostService":
         if os.path.exists(self.socket_path):
@@ -139,13 +144,15 @@ class HostService:
             region.close()
             raise
         if self.isolation == "process":
-            supervisor = WorkerSupervisor(session_id, link, self.plan, self.offered, self.presenters, self.watchdog_s)
+            supervisor = WorkerSupervisor(session_id, link, self.plan, self.offered, self.presenters, self.watchdog_s,
+                                          share_dir=self.share_dir)
             thread = threading.Thread(target=self._supervise, args=(session_id, supervisor),
                                       name=f"pvgpu-supervisor-{session_id}", daemon=True)
             record = SessionRecord(session_id, thread, supervisor=supervisor)
         else:
             device, features = gpu.open_device()
-            session = Session(session_id, link, Renderer(device, features), self.offered, self.presenters,
+            session = Session(session_id, link, Renderer(device, features, self.share_dir), self.offered,
+                              self.presenters,
                               interrupt=link.interrupt.signal, plan=self.plan)
             thread = threading.Thread(target=self._run_session, args=(session,), name=f"pvgpu-session-{session_id}",
                                       daemon=True)
@@ -205,6 +212,7 @@ class HostService:
                 os.unlink(self.socket_path)
             except OSError:
                 pass
+        shutil.rmtree(self.share_dir, ignore_errors=True)
 
     def __enter__(self) -> "HostService":
         return self.start()

@@ -185,6 +185,7 @@ class Session:
         """A fresh session for a new guest program: free everything, reformat the page."""
         log.info("session %d: guest asked for a reset", self.id)
         self.objects.clear()
+        self.renderer.release_shared()
         self.renderer.reset_state()
         self.renderer.drop_recorded_work()
         format_control_page(self.region, self.plan, self.offered_features, PROTOCOL_MAJOR, PROTOCOL_MINOR,
@@ -212,6 +213,8 @@ class Session:
     def process_ring(self) -> int:
         """Execute every published record; returns how many records were handled."""
         handled = 0
+        if self.renderer.shared_textures:
+            self.renderer.sync_shared()
         while True:
             try:
                 chunk = self.reader.read_chunk()
@@ -393,6 +396,7 @@ class Session:
         self._log(ErrorCode.DEVICE_LOST, 0, 0, why)
         self._set_status(DeviceStatus.LOST)
         self.objects.clear()
+        self.renderer.release_shared()
         self.renderer.reset_state()
         log.warning("session %d: device lost: %s", self.id, why)
         self.interrupt()

@@ -183,7 +183,8 @@ def worker_main(config: dict) -> int:
     link = _WorkerLink(region, EventFd(fds["doorbell"]), EventFd(fds["interrupt"]), ctl)
     presenters = [_FrameForwarder(link, fds["frames"], lock)] if config["forward_frames"] else []
     device, features = gpu.open_device()
-    session = Session(config["session_id"], link, Renderer(device, features), config["offered"], presenters,
+    session = Session(config["session_id"], link, Renderer(device, features, config["share_dir"]), config["offered"],
+                      presenters,
                       interrupt=link.interrupt.signal, plan=plan,
                       initial_status=DeviceStatus(config["initial_status"]),
                       on_busy=lambda busy: busy_since.__setitem__(0, time.monotonic() if busy else 0.0))
@@ -218,13 +219,14 @@ class WorkerSupervisor:
     """Runs one session in worker processes for as long as its guest stays connected."""
 
     def __init__(self, session_id: int, link: HostLink, plan, offered: int, presenters: list,
-                 watchdog_s: float = DEFAULT_WATCHDOG_S):
+                 watchdog_s: float = DEFAULT_WATCHDOG_S, share_dir: str | None = None):
         self.session_id = session_id
         self.link = link
         self.plan = plan
         self.offered = offered
         self.presenters = list(presenters)
         self.watchdog_s = watchdog_s
+        self.share_dir = share_dir
         self.stats = SessionStats()
         self.proc: subprocess.Popen | None = None
         self.ctl: socket.socket | None = None
@@ -242,7 +244,7 @@ class WorkerSupervisor:
         fds = {"region": region.fd, "doorbell": self.link.doorbell.fd, "interrupt": self.link.interrupt.fd,
                "ctl": child.fileno(), "watchdog": self._watchdog_fd, "frames": self._frames_fd}
         config = {"fds": fds, "region_size": region.size, "session_id": self.session_id, "offered": self.offered,
-                  "plan": asdict(self.plan),
+                  "plan": asdict(self.plan), "share_dir": self.share_dir,
                   "forward_frames": bool(self.presenters), "initial_status": int(initial_status),
                   "log_level": logging.getLogger("pvgpu").getEffectiveLevel()}
         self._busy_since[0] = 0.0

@@ -151,12 +151,12 @@ def _commands() -> list[str]:
 
 
 def _elements() -> list[str]:
-    out = ["## Array elements", ""]
+    out = ["## Array elements and results", ""]
     for sl in STRUCT_LAYOUTS.values():
         users = ", ".join(f"`{c.name}`" for c in LAYOUTS.values() if c.element is sl)
         out += [f"### {sl.spec.name}", "",
                 f"`{c_struct_name(sl.spec.name)}`, {sl.size} bytes"
-                + (f"; {sl.spec.doc}" if sl.spec.doc else "") + f". Used by {users}.", ""]
+                + (f"; {sl.spec.doc}" if sl.spec.doc else "") + (f". Used by {users}." if users else "."), ""]
         out += _table(FIELD_HEADER, _field_rows(sl.slots))
     return out
 

@@ -99,8 +99,13 @@ UAV_SLOT = StructSpec("UnorderedAccessSlot", _fields(
     u32("initial_count", "append/consume counter start; 0xFFFFFFFF keeps it (counters are not offered)"),
 ))
 
+SHARED_TEXTURE_DESC = StructSpec("SharedTextureDesc", _fields(
+    u32("width"), u32("height"), enum_field("format", DxgiFormat), flags_field("bind_flags", BindFlag),
+    flags_field("misc_flags", ResourceMiscFlag),
+), "what the host writes into OPEN_SHARED_RESOURCE's `desc` range")
+
 STRUCTS = (RENDER_TARGET_BLEND, INPUT_ELEMENT, VIEWPORT, RECT, VERTEX_BUFFER_BINDING, RTV_SLOT,
-           CB_SLOT, SRV_SLOT, SAMPLER_SLOT, UAV_SLOT)
+           CB_SLOT, SRV_SLOT, SAMPLER_SLOT, UAV_SLOT, SHARED_TEXTURE_DESC)
 
 
 def _stencil_face(prefix: str) -> tuple[Field, ...]:

@@ -275,7 +275,7 @@ class ComputeCommands:
         groups = min(MAX_DISPATCH_GROUPS, -(-words // _CLEAR_GROUP))
         self._run_clear(pipeline, {"buffer": buf.backing, "offset": 0, "size": buf.alloc_size}, fill.tobytes(),
                         (groups, 1, 1))
-        self._use(buf)
+        self._wrote(buf)
 
     def _clear_texture_view(self, view: View, values: tuple) -> None:
         tex = view.resource
@@ -292,4 +292,4 @@ class ComputeCommands:
         dtype = {"f32": np.float32, "u32": np.uint32, "i32": np.int32}[scalar]
         self._run_clear(pipeline, target, np.array(values, dtype=dtype).tobytes(),
                         (-(-w // 8), -(-h // 8), layers))
-        self._use(tex)
+        self._wrote(tex)

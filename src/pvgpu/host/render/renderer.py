@@ -28,6 +28,7 @@ from ...protocol.enums import (
 from ...protocol.spec import (
     APPEND_ALIGNED_ELEMENT, MAX_CONSTANT_BUFFERS, MAX_SAMPLERS, MAX_SHADER_RESOURCES, MAX_VERTEX_BUFFERS,
 )
+from ...protocol.codec import STRUCT_LAYOUTS
 from ..errors import CommandError, invalid, unsupported
 from . import states as S
 from .formats import INDEX_FORMATS, SRGB_PAIRS, TEXTURE_FORMATS, VERTEX_FORMATS, format_support
@@ -35,6 +36,7 @@ from .compute import ComputeCommands
 from .objects import Buffer, BufferView, InputLayout, Query, Sampler, Shader, SwapChain, Texture, View, next_serial
 from .readback import Readback
 from .shaders import compile_wgsl
+from .sharing import SharedSurface
 
 TOPOLOGIES = {
     PrimitiveTopology.POINTLIST: "point-list", PrimitiveTopology.LINELIST: "line-list",
@@ -75,6 +77,7 @@ fn vs(@builtin(vertex_index) i: u32) -> VOut {
 @fragment
 fn fs(v: VOut) -> @location(0) vec4<f32> { return textureSampleLevel(src, smp, v.uv, 0.0); }
 """
+SHARED_DESC = STRUCT_LAYOUTS["SharedTextureDesc"]
 #: Vertices (times instances) one draw may ask for: a cheap first line before the watchdog.
 MAX_DRAW_INVOCATIONS = 1 << 26
 
@@ -97,8 +100,12 @@ class Stats:
 
 
 class Renderer(ComputeCommands):
-    def __init__(self, device: wgpu.GPUDevice, features: frozenset[str] = frozenset()):
+    def __init__(self, device: wgpu.GPUDevice, features: frozenset[str] = frozenset(), share_dir: str | None = None):
+        """`share_dir`: the service's directory for shared textures (None: sharing not offered)."""
         self.device = device
+        self.share_dir = share_dir
+        self.shared_textures: list[Texture] = []  # RESOURCE_MISC_SHARED textures this session holds
+        self._dirty_shared: set[Texture] = set()  # ... written since their contents were last published
         self.queue = device.queue
         self.features = features
         self.readback = Readback(device)
@@ -148,6 +155,12 @@ class Renderer(ComputeCommands):
         self.predicated = False  # SetPredication's predicate holds: the session skips predicated commands
         self._pass_state: dict = {}
 
+    def _wrote(self, resource) -> None:
+        """`resource` is written by recorded work (shared textures publish such writes)."""
+        resource.used_generation = self.generation
+        if getattr(resource, "shared", None) is not None:
+            self._dirty_shared.add(resource)
+
     def drop_recorded_work(self) -> None:
         """Forget recorded but unsubmitted work (the guest that recorded it is gone)."""
         self._pending_clears.clear()
@@ -158,6 +171,7 @@ class Renderer(ComputeCommands):
 
     def release(self) -> None:
         """Give the GPU device and everything cached on it back (the session is over)."""
+        self.release_shared()
         self.reset_state()
         self._pipelines.clear()
         self._bind_groups.clear()
@@ -242,7 +256,7 @@ class Renderer(ComputeCommands):
             clear = self._pending_clears.pop(v, None)
             colors.append({"view": v.view, "load_op": "clear" if clear else "load", "store_op": "store",
                            "clear_value": clear or (0, 0, 0, 0)})
-            self._use(v.resource)
+            self._wrote(v.resource)
         depth = None
         if self.dsv is not None:
             depth = self._depth_attachment(self.dsv, self._pending_clears.pop(self.dsv, None))
@@ -277,7 +291,7 @@ class Renderer(ComputeCommands):
         self._end_pass()
         for view, clear in todo:
             del self._pending_clears[view]
-            self._use(view.resource)
+            self._wrote(view.resource)
             if view.format in DEPTH_FORMATS:
                 p = self.encoder.begin_render_pass(color_attachments=[],
                                                    depth_stencil_attachment=self._depth_attachment(view, clear))
@@ -348,7 +362,9 @@ class Renderer(ComputeCommands):
                                     cpu_access_flags, misc_flags, initial_data)
 
     def _create_texture(self, dimension: str, width, height, depth, mip_levels, array_size, format, sample_count,
-                        sample_quality, usage, bind_flags, cpu_access_flags, misc_flags, initial_data) -> Texture:
+                        sample_quality, usage, bind_flags, cpu_access_flags, misc_flags, initial_data,
+                        opened: SharedSurface | None = None) -> Texture:
+        """`opened`: the surface of a shared texture another session created (OpenSharedResource)."""
         fmt = DxgiFormat(format)
         caps = self.format_caps[fmt]
         kind = f"Texture{dimension.upper()}"
@@ -418,6 +434,8 @@ class Renderer(ComputeCommands):
         if (usage == Usage.DEFAULT and dimension == "2d" and caps & FormatSupport.MULTISAMPLE_RESOLVE
                 and not is_depth):
             u |= wgpu.TextureUsage.RENDER_ATTACHMENT  # a ResolveSubresource target needs it in WebGPU
+        if misc_flags & ResourceMiscFlag.SHARED:
+            self._check_shareable(dimension, mips, array_size, sample_count, fmt)
         layers = depth if dimension == "3d" else array_size
         texture = self.device.create_texture(size=(width, height, layers), mip_level_count=mips,
                                              dimension="3d" if dimension == "3d" else "2d",
@@ -443,7 +461,90 @@ class Renderer(ComputeCommands):
                                               "rows_per_image": h}, (w, h, d))
                     self.readback.idle = False
                     off += n
+        if misc_flags & ResourceMiscFlag.SHARED:
+            surface = opened or SharedSurface.create(self.share_dir, width, height, fmt, bind_flags, tex.bytes_per_texel)
+            self._hold_shared(tex, surface)
+            if initial_data is not None and opened is None:
+                surface.publish(np.frombuffer(initial_data[:tex.nbytes], dtype=np.uint8))
         return tex
+
+    # --- shared resources ----------------------------------------------------------------------
+    def _check_shareable(self, dimension: str, mips: int, array_size: int, sample_count: int, fmt) -> None:
+        if self.share_dir is None:
+            raise unsupported("shared resources are not offered by this host")
+        if (dimension, mips, array_size, sample_count) != ("2d", 1, 1, 1):
+            raise invalid("a shared resource is a Texture2D with one mip, one array slice and one sample (D3D11)")
+        if not self.format_caps[fmt] & FormatSupport.CPU_READBACK or fmt in DEPTH_FORMATS:
+            raise unsupported(f"shared textures of format {fmt.name} are not offered")
+
+    def _hold_shared(self, tex: Texture, surface: SharedSurface) -> None:
+        tex.shared = surface
+        self.shared_textures.append(tex)
+
+    def _drop_shared(self, tex: Texture) -> None:
+        self.shared_textures.remove(tex)
+        self._dirty_shared.discard(tex)
+        tex.shared.close()
+        tex.shared = None
+
+    def release_shared(self) -> None:
+        """Let go of every shared texture (the guest's objects are gone)."""
+        for tex in list(self.shared_textures):
+            self._drop_shared(tex)
+
+    def get_shared_handle(self, resource, result) -> None:
+        if resource.shared is None:
+            raise invalid("GetSharedHandle of a texture created without RESOURCE_MISC_SHARED")
+        if result is None or len(result) < 8:
+            raise invalid("the result range of GetSharedHandle needs 8 bytes")
+        struct.pack_into("<Q", result, 0, resource.shared.handle)
+
+    def open_shared_resource(self, handle, desc) -> Texture:
+        if self.share_dir is None:
+            raise unsupported("shared resources are not offered by this host")
+        if desc is None or len(desc) < SHARED_DESC.size:
+            raise invalid(f"the desc range of OpenSharedResource needs {SHARED_DESC.size} bytes")
+        surface = SharedSurface.open(self.share_dir, handle)
+        if surface is None:
+            raise invalid(f"no shared resource has handle {handle:#x} (never created, or released by its creator)")
+        try:
+            tex = self._create_texture("2d", surface.width, surface.height, 1, 1, 1, surface.format, 1, 0,
+                                       Usage.DEFAULT, surface.bind_flags, 0, ResourceMiscFlag.SHARED, None,
+                                       opened=surface)
+        except BaseException:
+            surface.close()
+            raise
+        self._import_shared(tex)
+        SHARED_DESC.struct.pack_into(desc, 0, *SHARED_DESC.values_to_wire(
+            (surface.width, surface.height, surface.format, surface.bind_flags, ResourceMiscFlag.SHARED)))
+        return tex
+
+    def _import_shared(self, tex: Texture) -> None:
+        data = tex.shared.newer()
+        if data is None:
+            return
+        if tex.used_generation == self.generation:
+            self.submit()  # recorded work reads the old contents
+        row = tex.shared.row_bytes
+        self.queue.write_texture({"texture": tex.texture}, data, {"offset": 0, "bytes_per_row": row,
+                                                                  "rows_per_image": tex.height},
+                                 (tex.width, tex.height, 1))
+        self.readback.idle = False
+
+    def sync_shared(self) -> None:
+        """Before the next commands: take in what other holders published, unless this session
+        has writes of its own not yet published (they win, as the later writer)."""
+        for tex in self.shared_textures:
+            if tex not in self._dirty_shared:
+                self._import_shared(tex)
+
+    def _publish_shared(self) -> None:
+        """Publish the shared textures this session wrote (at Flush, fences and Present)."""
+        while self._dirty_shared:
+            tex = self._dirty_shared.pop()
+            pixels = self.readback.texture(self._finish(), tex.texture, 0, tex.width, tex.height,
+                                           tex.bytes_per_texel)
+            tex.shared.publish(pixels)
 
     def destroy(self, obj) -> None:
         """The guest released `obj`. As in D3D11 the context keeps what is bound (it holds its
@@ -452,6 +553,9 @@ class Renderer(ComputeCommands):
             obj.resource.view_count -= 1
             if obj in self._pending_clears:
                 self._materialize_clears(only=obj)
+        if isinstance(obj, Texture) and obj.shared is not None:
+            self._publish_shared()  # what it was last given is what other holders keep
+            self._drop_shared(obj)
         if obj is self._active_occlusion:  # a released query stops counting (D3D11 drops it)
             self._end_pass()
             self._active_occlusion = None
@@ -530,6 +634,8 @@ class Renderer(ComputeCommands):
                                                "rows_per_image": depth_pitch // row_pitch if slices > 1 else rows},
                                  (right - left, rows, slices))
         self.readback.idle = False
+        if tex.shared is not None:
+            self._dirty_shared.add(tex)
 
     def copy_resource(self, dst, src) -> None:
         if dst is src:
@@ -559,7 +665,7 @@ class Renderer(ComputeCommands):
                 layers = dst.mip_depth(m) if dst.dimension == "3d" else dst.array_size
                 self.encoder.copy_texture_to_texture({"texture": src.texture, "mip_level": m},
                                                      {"texture": dst.texture, "mip_level": m}, (w, h, layers))
-        self._use(dst)
+        self._wrote(dst)
         self._use(src)
 
     def copy_subresource_region(self, dst, dst_subresource, dst_x, dst_y, dst_z, src, src_subresource, has_box,
@@ -618,7 +724,7 @@ class Renderer(ComputeCommands):
                 {"texture": src.texture, "mip_level": src_mip, "origin": (left, top, front if three_d else src_layer)},
                 {"texture": dst.texture, "mip_level": dst_mip, "origin": (dst_x, dst_y, dst_z if three_d else dst_layer)},
                 (right - left, bottom - top, back - front))
-        self._use(dst)
+        self._wrote(dst)
         self._use(src)
 
     def resolve_subresource(self, dst, dst_subresource, src, src_subresource, format) -> None:
@@ -644,7 +750,7 @@ class Renderer(ComputeCommands):
             {"view": src.texture.create_view(), "resolve_target": target, "load_op": "load", "store_op": "store"}])
         p.end()
         self._use(src)
-        self._use(dst)
+        self._wrote(dst)
 
     def generate_mips(self, view) -> None:
         tex = view.resource
@@ -675,7 +781,7 @@ class Renderer(ComputeCommands):
                 p.set_bind_group(0, group)
                 p.draw(3)
                 p.end()
-        self._use(tex)
+        self._wrote(tex)
 
     # --- views and state objects -----------------------------------------------------------
     @staticmethod
@@ -1034,7 +1140,7 @@ class Renderer(ComputeCommands):
                     res = {"buffer": v.resource.backing, "offset": v.offset, "size": v.size}
                     refs.append(v.resource.backing)
                 elif v is not None:
-                    self._use(v.resource)
+                    (self._wrote if kind == "unordered_access" else self._use)(v.resource)
                     res = v.view
                     refs.append(res)
                 elif shader.binding_types.get(binding) == "buffer":
@@ -1237,6 +1343,8 @@ class Renderer(ComputeCommands):
     def clear_render_target_view(self, view, color_r, color_g, color_b, color_a) -> None:
         if self._pass is not None:
             self._end_pass()
+        if view.resource.shared is not None:
+            self._dirty_shared.add(view.resource)
         self._pending_clears[view] = (color_r, color_g, color_b, color_a)
 
     def clear_depth_stencil_view(self, view, clear_flags, depth, stencil) -> None:
@@ -1402,6 +1510,7 @@ class Renderer(ComputeCommands):
 
     def flush(self) -> None:
         self.submit()
+        self._publish_shared()
 
     def wait_idle(self) -> None:
         """Return once the GPU has finished everything recorded so far (the FENCE command), and
@@ -1409,6 +1518,7 @@ class Renderer(ComputeCommands):
         self.readback.wait_idle(self._finish())
         if self._pending_queries:
             self._complete_queries()
+        self._publish_shared()
 
     def create_swap_chain(self, width, height, format, buffer_count):
         if not 1 <= buffer_count <= 16:
@@ -1427,6 +1537,7 @@ class Renderer(ComputeCommands):
     def present(self, swap_chain, sync_interval, flags) -> Frame:
         if sync_interval > 4:
             raise invalid(f"sync interval {sync_interval} must be 0..4")
+        self._publish_shared()
         tex = swap_chain.back_buffer
         pixels = self.readback.texture(self._finish(), tex.texture, 0, tex.width, tex.height, 4)
         pixels = pixels.reshape(tex.height, tex.width, 4)
