@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from pvgpu import guest as g
+from pvgpu.errors import HostReportedError
 from pvgpu.protocol.enums import ErrorCode
 
 SIZE = 32
@@ -150,3 +151,65 @@ def test_releasing_an_active_query_leaves_queries_working(device):
     ctx.end(fresh)
     assert wait_data(ctx, fresh) == SIZE * SIZE // 2
     assert not device.host_errors()
+
+
+def read_target(device, rtv_texture) -> np.ndarray:
+    ctx = device.get_immediate_context()
+    staging = device.create_texture2d(g.Texture2DDesc(SIZE, SIZE, usage=g.Usage.STAGING, bind_flags=0,
+                                                      cpu_access_flags=g.CpuAccessFlag.READ))
+    ctx.copy_resource(staging, rtv_texture)
+    mapped = ctx.map(staging, 0, g.MapType.READ)
+    data = mapped.data.reshape(SIZE, SIZE, 4).copy()
+    ctx.unmap(staging, 0)
+    return data
+
+
+def test_set_predication_skips_rendering_while_the_predicate_holds(device):
+    """SetPredication(p, value): draws, clears and copies are skipped while p's result equals
+    value (D3D11), and run again once predication is off."""
+    ctx, rtv, vb = setup(device)
+    ctx.ia_set_vertex_buffers(0, [vb["half"]], [8])
+    visible, hidden = device.create_predicate(), device.create_predicate()
+    ctx.begin(visible)
+    ctx.draw(6)
+    ctx.end(visible)
+    ctx.clear_render_target_view(rtv, (0, 0, 1, 1))
+    ctx.rs_set_scissor_rects([g.Rect(0, 0, 0, 0)])
+    ctx.rs_set_state(device.create_rasterizer_state(g.RasterizerDesc(cull_mode=g.CullMode.NONE, scissor_enable=True)))
+    ctx.begin(hidden)
+    ctx.draw(6)  # scissored away: the predicate's result is FALSE
+    ctx.end(hidden)
+    ctx.rs_set_state(device.create_rasterizer_state(g.RasterizerDesc(cull_mode=g.CullMode.NONE)))
+    texture = rtv.resource
+
+    ctx.set_predication(visible, True)  # visible is TRUE: skipped
+    ctx.clear_render_target_view(rtv, (0, 1, 0, 1))
+    ctx.ia_set_vertex_buffers(0, [vb["full"]], [8])
+    ctx.draw(6)
+    ctx.set_predication(hidden, True)  # hidden is FALSE: runs
+    ctx.ia_set_vertex_buffers(0, [vb["half"]], [8])
+    ctx.draw(6)
+    frame = read_target(device, texture)
+    assert (frame[:, :SIZE // 2] == [255, 0, 0, 255]).all()  # the half draw ran
+    assert (frame[:, SIZE // 2:] == [0, 0, 255, 255]).all()  # the blue clear stayed: green clear and full draw skipped
+
+    ctx.set_predication(visible, False)  # TRUE != FALSE: runs
+    ctx.clear_render_target_view(rtv, (0, 1, 0, 1))
+    ctx.set_predication(None)
+    assert (read_target(device, texture) == [0, 255, 0, 255]).all()
+    assert device.host_errors() == []
+
+
+def test_set_predication_takes_only_ended_predicates(device):
+    ctx, rtv, vb = setup(device)
+    occlusion = device.create_query(g.QueryType.OCCLUSION)
+    ctx.set_predication(occlusion, True)
+    predicate = device.create_predicate()
+    ctx.begin(predicate)
+    ctx.set_predication(predicate, True)
+    ctx.end(predicate)
+    with pytest.raises(HostReportedError) as info:
+        device.connection.finish()
+    lines = str(info.value).splitlines()[1:]
+    assert len(lines) == 2 and "INVALID_CALL" in lines[0] and "INVALID_CALL" in lines[1]
+    assert "takes an OCCLUSION_PREDICATE query" in lines[0] and "between its Begin and End" in lines[1]

@@ -19,7 +19,7 @@ picture (the direct frame differs from the baseline's in at least `min_changed` 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -335,7 +335,7 @@ class Pair:
         queries = []
         cache: dict = {}
         for d in draws:
-            q = self._guest_draw(d, t, cache)
+            q = self.draw_guest(d, t, cache)
             if q is not None:
                 queries.append(q)
         if t.samples > 1:
@@ -352,7 +352,9 @@ class Pair:
             cache[id(obj)] = (obj, make(obj))  # keep obj alive so its id stays unique
         return cache[id(obj)][1]
 
-    def _guest_draw(self, d: Draw, t: Target, cache: dict):
+    def draw_guest(self, d: Draw, t: Target, cache: dict | None = None):
+        """Record one draw through the guest API (render targets already bound); returns its query."""
+        cache = {} if cache is None else cache
         dev, ctx = self.device, self.ctx
         vbs = [dev.create_buffer(g.BufferDesc(a.nbytes, g.BindFlag.VERTEX_BUFFER), a)
                for a in (d.vertices, d.instances) if a is not None]
@@ -430,11 +432,7 @@ class Pair:
                 depth.update(stencil_load_op="clear", stencil_store_op="store", stencil_clear_value=t.stencil_clear)
         n_queries = sum(d.query is not None for d in draws)
         query_set = dev.create_query_set(type="occlusion", count=n_queries) if n_queries else None
-        views = {}  # id(Texture) -> (Texture, its view); textures and their mips are made before the pass
-        for d in draws:
-            for tex in d.textures.values():
-                if id(tex) not in views:
-                    views[id(tex)] = (tex, self._direct_texture(tex))
+        views = self.direct_views(draws)
         enc = dev.create_command_encoder()
         p = enc.begin_render_pass(color_attachments=colors, depth_stencil_attachment=depth,
                                   occlusion_query_set=query_set)
@@ -442,7 +440,7 @@ class Pair:
         for d in draws:
             if d.query is not None:
                 p.begin_occlusion_query(slot)
-            self._direct_draw(p, d, t, views)
+            self.draw_direct(p, d, t, views)
             if d.query is not None:
                 p.end_occlusion_query()
                 slot += 1
@@ -458,6 +456,16 @@ class Pair:
                    for c, d in zip(counts, [d for d in draws if d.query is not None])]
         return [direct.readback(dev, r, t.width, t.height) for r in resolved], results
 
+    def direct_views(self, draws: Sequence[Draw]) -> dict:
+        """id(Texture) -> (Texture, wgpu view) for the textures of `draws`, made (and their mips
+        generated) before the render pass that samples them."""
+        views = {}
+        for d in draws:
+            for tex in d.textures.values():
+                if id(tex) not in views:
+                    views[id(tex)] = (tex, self._direct_texture(tex))
+        return views
+
     def _direct_texture(self, tex: Texture):
         dev = self.wgpu
         usage = wgpu.TextureUsage.RENDER_ATTACHMENT if tex.generate_mips else 0
@@ -466,7 +474,9 @@ class Pair:
             direct.generate_mips(dev, resource, tex.mips, tex.layers)
         return resource.create_view(**tex.view)
 
-    def _direct_draw(self, p, d: Draw, t: Target, views: dict) -> None:
+    def draw_direct(self, p, d: Draw, t: Target, views: dict | None = None) -> None:
+        """Record one draw into the open wgpu render pass `p` (`views`: from `direct_views`)."""
+        views = views if views is not None else self.direct_views([d])
         dev = self.wgpu
         buffers = []
         if d.layout is not None and d.vertices is not None:
@@ -523,7 +533,3 @@ class Pair:
             p.set_stencil_reference(d.depth.ref if d.depth else 0)
         d.the_call().direct(dev, p)
 
-
-def without(draws: Sequence[Draw], **changes) -> list[Draw]:
-    """`draws` with some fields replaced in every draw (for baselines)."""
-    return [replace(d, **changes) for d in draws]
