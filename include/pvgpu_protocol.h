@@ -415,6 +415,7 @@ _Static_assert(sizeof(float) == 4, "pvgpu needs a 32-bit float");
 #define PVGPU_FEATURE_TEXTURE3D 0x00000400u
 #define PVGPU_FEATURE_SHARED_RESOURCES 0x00000800u
 #define PVGPU_FEATURE_PREDICATION 0x00001000u
+#define PVGPU_FEATURE_PIPELINE_STATISTICS_QUERIES 0x00002000u
 
 /* ---- records ---- */
 

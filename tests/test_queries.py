@@ -117,7 +117,9 @@ def test_query_misuse_is_refused(device):
     a, b = device.create_query(g.QueryType.OCCLUSION), device.create_query(g.QueryType.OCCLUSION)
     ctx.begin(a)
     ctx.begin(b)  # a second active occlusion query
-    device.create_query(g.QueryType.PIPELINE_STATISTICS)
+    c, d = device.create_query(g.QueryType.PIPELINE_STATISTICS), device.create_query(g.QueryType.PIPELINE_STATISTICS)
+    ctx.begin(c)
+    ctx.begin(d)  # a second active pipeline-statistics query
     device.connection.kick()
     device.connection.wait_fence(device.connection.fence())
     codes = [e.code for e in device.host_errors()]
@@ -213,3 +215,60 @@ def test_set_predication_takes_only_ended_predicates(device):
     lines = str(info.value).splitlines()[1:]
     assert len(lines) == 2 and "INVALID_CALL" in lines[0] and "INVALID_CALL" in lines[1]
     assert "takes an OCCLUSION_PREDICATE query" in lines[0] and "between its Begin and End" in lines[1]
+
+
+def test_pipeline_statistics_match_a_direct_wgpu_query(device, wgpu_device):
+    """PIPELINE_STATISTICS over two passes and a dispatch against wgpu's own pipeline
+    statistics of the same work."""
+    ctx, rtv, vb = setup(device)
+    query = device.create_query(g.QueryType.PIPELINE_STATISTICS)
+    ctx.begin(query)
+    ctx.ia_set_vertex_buffers(0, [vb["half"]], [8])
+    ctx.draw(6)
+    ctx.clear_render_target_view(rtv, (0, 0, 0, 1))  # a second pass
+    ctx.ia_set_vertex_buffers(0, [vb["full"]], [8])
+    ctx.draw(6)
+    ctx.cs_set_shader(device.create_compute_shader("@compute @workgroup_size(64) fn main() {}"))
+    ctx.dispatch(3)
+    ctx.end(query)
+    stats = wait_data(ctx, query)
+
+    import wgpu
+    from pvgpu.host.render.queries import STATISTICS
+    d = wgpu_device
+    qs = d._create_statistics_query_set("reference", 3, list(STATISTICS))
+    target = d.create_texture(size=(SIZE, SIZE, 1), format="rgba8unorm", usage=wgpu.TextureUsage.RENDER_ATTACHMENT)
+    pipeline = d.create_render_pipeline(
+        layout="auto", vertex={"module": d.create_shader_module(code=VS), "entry_point": "vs", "buffers": [
+            {"array_stride": 8, "attributes": [{"format": "float32x2", "offset": 0, "shader_location": 0}]}]},
+        primitive={"topology": "triangle-list", "cull_mode": "none"},
+        fragment={"module": d.create_shader_module(code=PS), "entry_point": "ps",
+                  "targets": [{"format": "rgba8unorm"}]})
+    compute = d.create_compute_pipeline(layout="auto", compute={"module": d.create_shader_module(
+        code="@compute @workgroup_size(64) fn main() {}"), "entry_point": "main"})
+    enc = d.create_command_encoder()
+    for slot, vertices in enumerate((HALF, FULL)):
+        p = enc.begin_render_pass(color_attachments=[{"view": target.create_view(), "load_op": "clear",
+                                                      "store_op": "store", "clear_value": (0, 0, 0, 1)}])
+        p._begin_pipeline_statistics_query(qs, slot)
+        p.set_pipeline(pipeline)
+        p.set_vertex_buffer(0, d.create_buffer_with_data(data=vertices.tobytes(), usage=wgpu.BufferUsage.VERTEX))
+        p.draw(6)
+        p._end_pipeline_statistics_query()
+        p.end()
+    cp = enc.begin_compute_pass()
+    cp._begin_pipeline_statistics_query(qs, 2)
+    cp.set_pipeline(compute)
+    cp.dispatch_workgroups(3)
+    cp._end_pipeline_statistics_query()
+    cp.end()
+    resolved = d.create_buffer(size=768, usage=wgpu.BufferUsage.QUERY_RESOLVE | wgpu.BufferUsage.COPY_SRC)
+    for slot in range(3):
+        enc.resolve_query_set(qs, slot, 1, resolved, 256 * slot)
+    d.queue.submit([enc.finish()])
+    raw = np.frombuffer(d.queue.read_buffer(resolved), dtype=np.uint64).reshape(3, 32)[:, :5].sum(axis=0)
+    vs, clipped_in, clipped_out, ps, cs = (int(v) for v in raw)
+    assert (stats["vs_invocations"], stats["c_invocations"], stats["c_primitives"], stats["ps_invocations"],
+            stats["cs_invocations"]) == (vs, clipped_in, clipped_out, ps, cs)
+    assert cs == 3 * 64 and ps >= SIZE * SIZE * 3 // 2 and clipped_in == 4
+    assert stats["gs_invocations"] == stats["hs_invocations"] == stats["ds_invocations"] == 0

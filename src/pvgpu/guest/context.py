@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import PvgpuError, WasStillDrawingError
 from ..protocol.enums import (
-    MAP_FLAG_DO_NOT_WAIT, QUERY_RESULT_BYTES, ClearFlag, CpuAccessFlag, DxgiFormat, MapType, PrimitiveTopology,
+    MAP_FLAG_DO_NOT_WAIT, PIPELINE_STATISTICS_FIELDS, QUERY_RESULT_BYTES, ClearFlag, CpuAccessFlag, DxgiFormat, MapType, PrimitiveTopology,
     QueryType, ShaderStage, Usage,
 )
 from .connection import copy_out
@@ -363,7 +363,8 @@ class DeviceContext:
     def get_data(self, query: Query, flags: int = 0):
         """ID3D11DeviceContext::GetData: the result once the GPU has it, else None (S_FALSE).
         EVENT and OCCLUSION_PREDICATE give a bool, OCCLUSION and TIMESTAMP an int,
-        TIMESTAMP_DISJOINT (frequency, disjoint). Without GETDATA_DONOTFLUSH the host is nudged."""
+        TIMESTAMP_DISJOINT (frequency, disjoint), PIPELINE_STATISTICS a dict of
+        D3D11_QUERY_DATA_PIPELINE_STATISTICS's fields (snake case). Without GETDATA_DONOTFLUSH the host is nudged."""
         if query.pending is None:
             raise PvgpuError(f"GetData of {query} before its End")
         off, fence = query.pending
@@ -380,6 +381,8 @@ class DeviceContext:
         if query.type == QueryType.TIMESTAMP_DISJOINT:
             frequency, disjoint = struct.unpack_from("<QI", raw)
             return frequency, bool(disjoint)
+        if query.type == QueryType.PIPELINE_STATISTICS:
+            return dict(zip(PIPELINE_STATISTICS_FIELDS, struct.unpack_from("<11Q", raw)))
         return struct.unpack_from("<Q", raw)[0]
 
     def set_predication(self, predicate: Query | None, value: bool = False) -> None:

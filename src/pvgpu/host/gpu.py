@@ -13,7 +13,7 @@ from ..protocol.enums import Feature
 #: wgpu features a session's device asks for when the adapter has them.
 OPTIONAL_FEATURES = ("depth-clip-control", "float32-filterable", "rg11b10ufloat-renderable",
                      "depth32float-stencil8", "polygon-mode-line", "timestamp-query",
-                     "timestamp-query-inside-encoders")
+                     "timestamp-query-inside-encoders", "pipeline-statistics-query")
 
 
 @functools.lru_cache(maxsize=1)
@@ -51,6 +51,8 @@ def offered_features() -> int:
         bits |= Feature.FILL_WIREFRAME
     if {"timestamp-query", "timestamp-query-inside-encoders"} <= set(adapter().features):
         bits |= Feature.TIMESTAMP_QUERIES
+    if "pipeline-statistics-query" in adapter().features:
+        bits |= Feature.PIPELINE_STATISTICS_QUERIES
     return int(bits)
 
 

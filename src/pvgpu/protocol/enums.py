@@ -33,7 +33,8 @@ RESOURCE_KINDS = (ObjectKind.BUFFER, *TEXTURE_KINDS)
 
 class QueryType(enum.IntEnum):
     """D3D11_QUERY values. Results (GetData) are: EVENT and OCCLUSION_PREDICATE a u32 bool,
-    OCCLUSION and TIMESTAMP a u64, TIMESTAMP_DISJOINT a u64 frequency then a u32 bool."""
+    OCCLUSION and TIMESTAMP a u64, TIMESTAMP_DISJOINT a u64 frequency then a u32 bool,
+    PIPELINE_STATISTICS D3D11_QUERY_DATA_PIPELINE_STATISTICS (11 u64)."""
 
     EVENT = 0
     OCCLUSION = 1
@@ -44,7 +45,12 @@ class QueryType(enum.IntEnum):
 
 
 QUERY_RESULT_BYTES = {QueryType.EVENT: 4, QueryType.OCCLUSION: 8, QueryType.TIMESTAMP: 8,
-                      QueryType.TIMESTAMP_DISJOINT: 16, QueryType.OCCLUSION_PREDICATE: 4}
+                      QueryType.TIMESTAMP_DISJOINT: 16, QueryType.OCCLUSION_PREDICATE: 4,
+                      QueryType.PIPELINE_STATISTICS: 88}
+#: D3D11_QUERY_DATA_PIPELINE_STATISTICS, field by field.
+PIPELINE_STATISTICS_FIELDS = ("ia_vertices", "ia_primitives", "vs_invocations", "gs_invocations", "gs_primitives",
+                              "c_invocations", "c_primitives", "ps_invocations", "hs_invocations", "ds_invocations",
+                              "cs_invocations")
 
 
 class Usage(enum.IntEnum):
@@ -567,3 +573,4 @@ class Feature(enum.IntFlag):
     TEXTURE3D = 1 << 10
     SHARED_RESOURCES = 1 << 11  # RESOURCE_MISC_SHARED textures opened by another guest process
     PREDICATION = 1 << 12  # SetPredication, decided on the host when it is set
+    PIPELINE_STATISTICS_QUERIES = 1 << 13

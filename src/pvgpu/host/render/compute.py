@@ -183,11 +183,17 @@ class ComputeCommands:
         groups.append(self._bind_group(pipeline, key, ShaderStage.COMPUTE)[0])
         self._materialize_clears()
         self._end_pass()
+        self._check_query_room()
         p = self.encoder.begin_compute_pass()
+        self._queries_begin_pass(p, render=False)
         p.set_pipeline(pipeline)
         for i, group in enumerate(groups):
             p.set_bind_group(i, group)
         return p
+
+    def _end_compute_pass(self, p) -> None:
+        self._queries_end_pass(p)
+        p.end()
 
     def dispatch(self, thread_group_count_x, thread_group_count_y, thread_group_count_z) -> None:
         counts = (thread_group_count_x, thread_group_count_y, thread_group_count_z)
@@ -200,7 +206,7 @@ class ComputeCommands:
         p = self._compute_pass()
         if total:
             p.dispatch_workgroups(*counts)
-        p.end()
+        self._end_compute_pass(p)
 
     def dispatch_indirect(self, args, aligned_byte_offset) -> None:
         if not args.misc_flags & ResourceMiscFlag.DRAWINDIRECT_ARGS:
@@ -215,7 +221,7 @@ class ComputeCommands:
         p = self._compute_pass()
         self._use(args)
         p.dispatch_workgroups_indirect(args.backing, aligned_byte_offset)
-        p.end()
+        self._end_compute_pass(p)
 
     # --- clears ----------------------------------------------------------------------------------
     def clear_unordered_access_view_float(self, view, value_r, value_g, value_b, value_a) -> None:

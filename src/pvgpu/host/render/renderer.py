@@ -33,6 +33,7 @@ from ..errors import CommandError, invalid, unsupported
 from . import states as S
 from .formats import INDEX_FORMATS, SRGB_PAIRS, TEXTURE_FORMATS, VERTEX_FORMATS, format_support
 from .compute import ComputeCommands
+from .queries import QueryCommands
 from .objects import Buffer, BufferView, InputLayout, Query, Sampler, Shader, SwapChain, Texture, View, next_serial
 from .readback import Readback
 from .shaders import compile_wgsl
@@ -55,8 +56,6 @@ MAX_BUFFER_BYTES = 1 << 30
 DUMMY_UNIFORM_BYTES = 65536
 MAX_CACHED_PIPELINES = 4096
 MSAA_SAMPLES = 4  # WebGPU's one multisample count
-OCCLUSION_SLOTS = 4096
-MAX_PENDING_QUERIES = 1024
 MAX_ARRAY_SIZE = 2048
 # Plain ints for the per-command checks (IntFlag arithmetic is slow on the hot path).
 _VERTEX_BUFFER, _INDEX_BUFFER, _CONSTANT_BUFFER = (int(BindFlag.VERTEX_BUFFER), int(BindFlag.INDEX_BUFFER),
@@ -99,7 +98,7 @@ class Stats:
         self.submits = 0
 
 
-class Renderer(ComputeCommands):
+class Renderer(ComputeCommands, QueryCommands):
     def __init__(self, device: wgpu.GPUDevice, features: frozenset[str] = frozenset(), share_dir: str | None = None):
         """`share_dir`: the service's directory for shared textures (None: sharing not offered)."""
         self.device = device
@@ -119,15 +118,8 @@ class Renderer(ComputeCommands):
         self.generation = 0
         self._pending_clears: dict[View, tuple] = {}
         self._renames = 0
-        self._occlusion_set = device.create_query_set(type="occlusion", count=OCCLUSION_SLOTS)
-        self._next_occlusion_slot = 0
-        self._active_occlusion: Query | None = None
-        self._pass_has_occlusion = False
-        self._timestamp_set = None
-        if {"timestamp-query", "timestamp-query-inside-encoders"} <= set(features):
-            self._timestamp_set = device.create_query_set(type="timestamp", count=1)
-        self._pending_queries: list = []
         self._make_dummies()
+        self._init_queries(features)
         self._init_compute()
         self.reset_state()
 
@@ -166,8 +158,7 @@ class Renderer(ComputeCommands):
         self._pending_clears.clear()
         self._end_pass()
         self._encoder = None
-        self._active_occlusion = None
-        self._pending_queries = []
+        self._forget_queries()
 
     def release(self) -> None:
         """Give the GPU device and everything cached on it back (the session is over)."""
@@ -177,8 +168,7 @@ class Renderer(ComputeCommands):
         self._bind_groups.clear()
         self._empty_bind_groups.clear()
         self._pending_clears.clear()
-        self._pending_queries = []
-        self._active_occlusion = None
+        self._forget_queries()
         self._pass = self._encoder = None
         self.device.destroy()
 
@@ -206,9 +196,7 @@ class Renderer(ComputeCommands):
 
     def _end_pass(self) -> None:
         if self._pass is not None:
-            if self._pass_has_occlusion:
-                self._pass.end_occlusion_query()
-                self._pass_has_occlusion = False
+            self._queries_end_pass(self._pass)
             self._pass.end()
             self._pass = None
             self._pass_state = {}
@@ -238,9 +226,7 @@ class Renderer(ComputeCommands):
         return (tuple(self.rtvs), self.dsv)
 
     def _begin_pass(self) -> None:
-        if self._active_occlusion is not None and len(self._active_occlusion.slots) >= OCCLUSION_SLOTS:
-            raise CommandError(ErrorCode.COUNT_LIMIT, f"an occlusion query may span at most {OCCLUSION_SLOTS} "
-                                                      f"render passes")
+        self._check_query_room()
         rtvs = self.rtvs
         while rtvs and rtvs[-1] is None:
             rtvs = rtvs[:-1]
@@ -261,16 +247,10 @@ class Renderer(ComputeCommands):
         if self.dsv is not None:
             depth = self._depth_attachment(self.dsv, self._pending_clears.pop(self.dsv, None))
             self._use(self.dsv.resource)
-        q = self._active_occlusion
         self._pass = self.encoder.begin_render_pass(color_attachments=colors, depth_stencil_attachment=depth,
-                                                    occlusion_query_set=self._occlusion_set if q else None)
+                                                    occlusion_query_set=self._occlusion_query_set)
         self._pass_state = {}
-        if q is not None:  # a D3D11 occlusion query spans passes: one query-set slot per pass
-            slot = self._next_occlusion_slot
-            self._next_occlusion_slot = (slot + 1) % OCCLUSION_SLOTS
-            self._pass.begin_occlusion_query(slot)
-            self._pass_has_occlusion = True
-            q.slots.append(slot)
+        self._queries_begin_pass(self._pass, render=True)
 
     @staticmethod
     def _depth_attachment(dsv: View, clear) -> dict:
@@ -556,9 +536,8 @@ class Renderer(ComputeCommands):
         if isinstance(obj, Texture) and obj.shared is not None:
             self._publish_shared()  # what it was last given is what other holders keep
             self._drop_shared(obj)
-        if obj is self._active_occlusion:  # a released query stops counting (D3D11 drops it)
-            self._end_pass()
-            self._active_occlusion = None
+        if isinstance(obj, Query):
+            self._drop_active_query(obj)
 
     def _check_update_allowed(self, resource) -> None:
         if resource.usage == Usage.IMMUTABLE:
@@ -1420,93 +1399,6 @@ class Renderer(ComputeCommands):
         # In place, no renaming, no submit: the guest promised in-flight work does not read these bytes.
         self.queue.write_buffer(resource.backing, dst_offset, _padded(src, 4))
         self.readback.idle = False
-
-    def create_query(self, type) -> Query:
-        t = QueryType(type)
-        if t == QueryType.PIPELINE_STATISTICS:
-            raise unsupported("pipeline-statistics queries are not offered by this host")
-        if t == QueryType.TIMESTAMP and self._timestamp_set is None:
-            raise unsupported("timestamp queries need the host's timestamp-query features (see TIMESTAMP_QUERIES)")
-        return Query(t)
-
-    def begin_query(self, query) -> None:
-        if query.type in (QueryType.EVENT, QueryType.TIMESTAMP):
-            raise invalid(f"Begin is not used with {QueryType(query.type).name} queries (only End)")
-        if query.active:
-            raise invalid("the query is already active (Begin twice without End)")
-        if query.type in (QueryType.OCCLUSION, QueryType.OCCLUSION_PREDICATE):
-            if self._active_occlusion is not None:
-                raise unsupported("only one occlusion query can be active at a time")
-            self._end_pass()  # the next pass opens with the query running
-            self._active_occlusion = query
-            query.slots = []
-        query.active = True
-
-    def end_query(self, query, result) -> None:
-        t = QueryType(query.type)
-        if result is None or len(result) < QUERY_RESULT_BYTES[t]:
-            raise invalid(f"the result range of a {t.name} query needs {QUERY_RESULT_BYTES[t]} bytes")
-        if t in (QueryType.OCCLUSION, QueryType.OCCLUSION_PREDICATE, QueryType.TIMESTAMP_DISJOINT) \
-                and not query.active:
-            raise invalid(f"End of a {t.name} query that was not begun")
-        query.active = False
-        query.ended = True
-        query.value = None
-        resolved = None
-        if t in (QueryType.OCCLUSION, QueryType.OCCLUSION_PREDICATE):
-            self._end_pass()
-            self._active_occlusion = None
-            if query.slots:
-                resolved = self.device.create_buffer(size=256 * len(query.slots),
-                                                     usage=wgpu.BufferUsage.QUERY_RESOLVE | wgpu.BufferUsage.COPY_SRC)
-                for i, slot in enumerate(query.slots):
-                    self.encoder.resolve_query_set(self._occlusion_set, slot, 1, resolved, 256 * i)
-        elif t == QueryType.TIMESTAMP:
-            self._materialize_clears()
-            self._end_pass()
-            resolved = self.device.create_buffer(size=256, usage=wgpu.BufferUsage.QUERY_RESOLVE |
-                                                 wgpu.BufferUsage.COPY_SRC)
-            self.encoder._write_timestamp(self._timestamp_set, 0)
-            self.encoder.resolve_query_set(self._timestamp_set, 0, 1, resolved, 0)
-        self._pending_queries.append((query, resolved, len(query.slots), result))
-        if len(self._pending_queries) >= MAX_PENDING_QUERIES:
-            self.wait_idle()  # a guest that ends queries without ever fencing must not pile them up
-
-    def _complete_queries(self) -> None:
-        """Write the results of ended queries (their work is finished) into the guest's ranges."""
-        pending, self._pending_queries = self._pending_queries, []
-        for query, resolved, count, result in pending:
-            t = query.type
-            value = 0
-            if resolved is not None:
-                raw = self.readback.buffer([], resolved, 0, resolved.size)
-                value = sum(int(raw[i * 256:i * 256 + 8].view(np.uint64)[0]) for i in range(max(count, 1)))
-            if t == QueryType.EVENT:
-                struct.pack_into("<I", result, 0, 1)
-            elif t == QueryType.OCCLUSION_PREDICATE:
-                struct.pack_into("<I", result, 0, int(value > 0))
-            elif t in (QueryType.OCCLUSION, QueryType.TIMESTAMP):
-                struct.pack_into("<Q", result, 0, value)
-            else:  # TIMESTAMP_DISJOINT: wgpu timestamps count nanoseconds
-                struct.pack_into("<QI", result, 0, 1_000_000_000, 0)
-            query.value = value
-
-    def set_predication(self, predicate, value) -> None:
-        """D3D11 lets the GPU decide; wgpu has no conditional rendering, so the host waits for
-        the predicate's result here and the session skips predicated commands while it holds."""
-        if predicate is None:
-            self.predicated = False
-            return
-        if predicate.type != QueryType.OCCLUSION_PREDICATE:
-            raise invalid(f"SetPredication takes an OCCLUSION_PREDICATE query, not {QueryType(predicate.type).name}")
-        if predicate.active:
-            raise invalid("SetPredication with a predicate between its Begin and End")
-        if not predicate.ended:
-            self.predicated = False  # no result to go by: D3D11 draws
-            return
-        if predicate.value is None:
-            self.wait_idle()
-        self.predicated = predicate.value is not None and (predicate.value > 0) == bool(value)
 
     def flush(self) -> None:
         self.submit()
