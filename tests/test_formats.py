@@ -10,6 +10,7 @@ import numpy as np
 
 from pvgpu import guest as g
 from pvgpu.host import gpu
+from pvgpu.host.render.formats import TYPELESS
 from pvgpu.protocol.enums import DEPTH_FORMATS, FORMAT_BYTES, DxgiFormat, ErrorCode, FormatSupport as S
 
 TABLE = gpu.format_table()
@@ -39,13 +40,18 @@ def test_every_offered_texture_format_works(device):
         if caps & S.DEPTH_STENCIL:
             bind = g.BindFlag.DEPTH_STENCIL | (g.BindFlag.SHADER_RESOURCE if caps & S.SHADER_LOAD else 0)
         tex = device.create_texture2d(g.Texture2DDesc(4, 4, fmt, bind_flags=bind))
-        if caps & S.RENDER_TARGET:
-            ctx.clear_render_target_view(device.create_render_target_view(tex), (1.0, 1.0, 1.0, 1.0))
-        elif caps & S.DEPTH_STENCIL:
-            ctx.clear_depth_stencil_view(device.create_depth_stencil_view(tex), g.ClearFlag.DEPTH, 1.0, 0)
+        family = TYPELESS.get(fmt)
+        views = {} if family is None else family.depth_views if caps & S.DEPTH_STENCIL else family.color_views
+        # a TYPELESS texture's views name a typed member of its family (depth ones for a DSV)
+        dsv_format = next((v for v in views if v in DEPTH_FORMATS), 0)
+        other_format = next((v for v in views if v not in DEPTH_FORMATS), 0)
+        if caps & S.DEPTH_STENCIL:  # (R32_TYPELESS and R16_TYPELESS may be either: tested as depth here)
+            ctx.clear_depth_stencil_view(device.create_depth_stencil_view(tex, dsv_format), g.ClearFlag.DEPTH, 1.0, 0)
+        elif caps & S.RENDER_TARGET:
+            ctx.clear_render_target_view(device.create_render_target_view(tex, other_format), (1.0, 1.0, 1.0, 1.0))
         if caps & S.SHADER_LOAD:
-            device.create_shader_resource_view(tex)
-        if caps & S.CPU_READBACK and caps & (S.RENDER_TARGET | S.DEPTH_STENCIL):
+            device.create_shader_resource_view(tex, other_format)
+        if caps & S.CPU_READBACK and caps & (S.RENDER_TARGET | S.DEPTH_STENCIL) and not views:
             staging = device.create_texture2d(g.Texture2DDesc(4, 4, fmt, usage=g.Usage.STAGING, bind_flags=0,
                                                               cpu_access_flags=g.CpuAccessFlag.READ))
             ctx.copy_resource(staging, tex)

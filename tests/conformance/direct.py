@@ -2,12 +2,15 @@
 `wgpu_device` fixture (no pvgpu code involved).
 
 - `target(d, w, h, ...)`: a render-attachment texture to draw into and read back.
-- `texture(d, subresources, mips, layers)`: a sampled texture filled from the same bytes the
-  guest passes to CreateTexture2D (D3D11's subresource order: slice by slice, mips within).
+- `texture(d, subresources, mips, layers, dimension=...)`: a sampled texture filled from the
+  same bytes the guest passes to CreateTexture* (D3D11's subresource order: slice by slice,
+  mips within); 1D textures are 2D ones of height 1 here, 3D mips are (depth, h, w, bpp).
 - `buffer(d, data, usage)`: a buffer holding `data` (padded to 4 bytes).
 - `pipeline(d, vs, ps, ...)`: a render pipeline from WGSL source with `layout="auto"`.
-- `bind(d, pass, pipeline, groups)`: bind groups {group: {binding: resource}}; empty groups
-  below the highest used one are bound too (auto layouts need them).
+- `bind(d, pass, pipeline, groups)`: bind groups {group: {binding: resource}} on a render or
+  compute pass; empty groups below the highest used one are bound too (auto layouts need them).
+- `uniform(buffer)`: a whole buffer as a bind-group resource.
+- `dispatch(d, cs, groups, workgroups)`: one compute dispatch (entry point `cs`), submitted.
 - `readback(d, texture, w, h, ...)`: `queue.read_texture` as (height, width, bytes per texel).
 - `read_buffer(d, buffer, size)`: a buffer's bytes (copied through a MAP_READ buffer).
 - `generate_mips(d, texture, mips, layers)`: each mip drawn from the one above with a linear
@@ -30,16 +33,22 @@ def target(d: wgpu.GPUDevice, width: int, height: int, fmt: str = RGBA8, samples
 
 
 def texture(d: wgpu.GPUDevice, subresources: list[np.ndarray], mips: int = 1, layers: int = 1, fmt: str = RGBA8,
-            usage: int = 0) -> wgpu.GPUTexture:
-    h, w = subresources[0].shape[:2]
-    tex = d.create_texture(size=(w, h, layers), mip_level_count=mips, format=fmt,
+            usage: int = 0, dimension: str = "2d") -> wgpu.GPUTexture:
+    """2D (and 1D: height 1) subresources are (h, w, bpp) arrays, `layers` slices of `mips`
+    mips; with dimension "3d" each is a (depth, h, w, bpp) mip and `layers` is 1."""
+    if dimension == "3d":
+        size = tuple(reversed(subresources[0].shape[:3]))
+    else:
+        size = (subresources[0].shape[1], subresources[0].shape[0], layers)
+    tex = d.create_texture(size=size, mip_level_count=mips, format=fmt, dimension=dimension,
                            usage=usage | TU.TEXTURE_BINDING | TU.COPY_DST | TU.COPY_SRC)
     for i, data in enumerate(subresources):
         layer, mip = divmod(i, mips)
-        mh, mw = data.shape[:2]
-        bpp = data.nbytes // (mw * mh)
+        box = data.shape[:3] if dimension == "3d" else (1, *data.shape[:2])
+        md, mh, mw = box
+        bpp = data.nbytes // (mw * mh * md)
         d.queue.write_texture({"texture": tex, "mip_level": mip, "origin": (0, 0, layer)}, np.ascontiguousarray(data),
-                              {"bytes_per_row": mw * bpp, "rows_per_image": mh}, (mw, mh, 1))
+                              {"bytes_per_row": mw * bpp, "rows_per_image": mh}, (mw, mh, md))
     return tex
 
 
@@ -69,8 +78,21 @@ def bind(d: wgpu.GPUDevice, render_pass, pipe: wgpu.GPURenderPipeline, groups: d
 
 
 def uniform(buf: wgpu.GPUBuffer) -> dict:
-    """A bind-group resource for a whole uniform buffer."""
+    """A bind-group resource for a whole (uniform or storage) buffer."""
     return {"buffer": buf, "offset": 0, "size": buf.size}
+
+
+def dispatch(d: wgpu.GPUDevice, cs: str, groups: dict[int, dict], workgroups=(1, 1, 1)) -> None:
+    """Run compute shader `cs` (entry point `cs`) once with bind groups {group: {binding: resource}}."""
+    pipe = d.create_compute_pipeline(layout="auto", compute={"module": d.create_shader_module(code=cs),
+                                                             "entry_point": "cs"})
+    enc = d.create_command_encoder()
+    p = enc.begin_compute_pass()
+    p.set_pipeline(pipe)
+    bind(d, p, pipe, groups)
+    p.dispatch_workgroups(*workgroups)
+    p.end()
+    d.queue.submit([enc.finish()])
 
 
 def readback(d: wgpu.GPUDevice, tex: wgpu.GPUTexture, width: int, height: int, bpp: int = 4, mip: int = 0,

@@ -381,8 +381,8 @@ class Pair:
         else:
             ctx.om_set_blend_state(blend, d.blend.factor, d.blend.sample_mask)
         ctx.rs_set_state(self._guest_state(cache, d.raster, lambda r: dev.create_rasterizer_state(r.d3d)))
-        ctx.om_set_depth_stencil_state(self._guest_state(cache, d.depth, lambda s: dev.create_depth_stencil_state(s.d3d)),
-                                       d.depth.ref if d.depth else 0)
+        depth = self._guest_state(cache, d.depth, lambda s: dev.create_depth_stencil_state(s.d3d))
+        ctx.om_set_depth_stencil_state(depth, d.depth.ref if d.depth else 0)
         ctx.rs_set_viewports([g.Viewport(*(d.viewport or (0, 0, t.width, t.height)))])
         if d.scissor is not None:
             ctx.rs_set_scissor_rects([g.Rect(*d.scissor)])
@@ -447,7 +447,8 @@ class Pair:
         p.end()
         counts = []
         if query_set is not None:
-            out = dev.create_buffer(size=8 * n_queries, usage=wgpu.BufferUsage.QUERY_RESOLVE | wgpu.BufferUsage.COPY_SRC)
+            out = dev.create_buffer(size=8 * n_queries,
+                                    usage=wgpu.BufferUsage.QUERY_RESOLVE | wgpu.BufferUsage.COPY_SRC)
             enc.resolve_query_set(query_set, 0, n_queries, out, 0)
         dev.queue.submit([enc.finish()])
         if query_set is not None:
@@ -510,9 +511,9 @@ class Pair:
         pipe = direct.pipeline(dev, d.vs, d.ps, buffers=buffers, primitive=primitive, depth_stencil=depth_stencil,
                                targets=targets, multisample=multisample)
         p.set_pipeline(pipe)
-        groups = {0: {b: direct.uniform(direct.buffer(dev, a, wgpu.BufferUsage.UNIFORM))
-                      for b, a in d.vs_constants.items()},
-                  1: {b: direct.uniform(direct.buffer(dev, a, wgpu.BufferUsage.UNIFORM)) for b, a in d.constants.items()}}
+        def uniforms(constants: dict) -> dict:
+            return {b: direct.uniform(direct.buffer(dev, a, wgpu.BufferUsage.UNIFORM)) for b, a in constants.items()}
+        groups = {0: uniforms(d.vs_constants), 1: uniforms(d.constants)}
         groups[1].update({16 + s: dev.create_sampler(**smp.wgpu) for s, smp in d.samplers.items()})
         groups[1].update({32 + s: views[id(tex)][1] for s, tex in d.textures.items()})
         direct.bind(dev, p, pipe, groups)
@@ -533,3 +534,54 @@ class Pair:
             p.set_stencil_reference(d.depth.ref if d.depth else 0)
         d.the_call().direct(dev, p)
 
+
+class Steps:
+    """A scene made of steps on both sides, for work between draws (copies, updates, maps).
+    The guest side renders to a swap chain's back buffer (`back`, `rtv`, bound and cleared),
+    the direct side to an RGBA8 texture (`tex`) through `encoder`. `draw` records draws on
+    both sides; `direct` on the direct side only (the scene recorded the guest side itself,
+    e.g. reading a buffer it mapped); `submit` submits the direct work so far, so a queue
+    write lands after it; `compare` presents, reads both back and asserts they match."""
+
+    def __init__(self, pair, target: Target = Target()):
+        self.pair, self.t = pair, target
+        self.chain, self.rtv = guest.swap_chain_target(pair.device, target.width, target.height)
+        self.back = self.chain.get_buffer(0)
+        pair.ctx.om_set_render_targets([self.rtv])
+        pair.ctx.clear_render_target_view(self.rtv, CLEAR)
+        self.cache: dict = {}
+        self.tex = direct.target(pair.wgpu, target.width, target.height, usage=wgpu.TextureUsage.COPY_DST)
+        self.encoder = pair.wgpu.create_command_encoder()
+        self.load = "clear"
+
+    def draw(self, *draws: Draw) -> None:
+        """The draws on both sides (the guest's render target stays bound)."""
+        for d in draws:
+            self.pair.draw_guest(d, self.t, self.cache)
+        self.direct(*draws)
+
+    def direct(self, *draws: Draw) -> None:
+        """The draws on the direct side only (the scene recorded the guest side itself)."""
+        p = self.encoder.begin_render_pass(color_attachments=[{"view": self.tex.create_view(), "load_op": self.load,
+                                                               "store_op": "store", "clear_value": CLEAR}])
+        self.load = "load"
+        views = self.pair.direct_views(draws)
+        for dr in draws:
+            self.pair.draw_direct(p, dr, self.t, views)
+        p.end()
+
+    def submit(self) -> None:
+        """Submit the direct work recorded so far (before a queue write must land after it)."""
+        if self.load == "clear":
+            self.draw()  # the clear
+        self.pair.wgpu.queue.submit([self.encoder.finish()])
+        self.encoder = self.pair.wgpu.create_command_encoder()
+
+    def compare(self, min_colors: int = 2) -> np.ndarray:
+        self.submit()
+        self.chain.present()
+        actual = guest.presented(self.pair.host, self.chain)
+        expected = direct.readback(self.pair.wgpu, self.tex, self.t.width, self.t.height)
+        assert_same(actual, expected)
+        assert_varied(expected, min_colors)
+        return actual

@@ -9,68 +9,19 @@ import wgpu
 
 from pvgpu import guest as g
 
-from . import direct, guest
-from .pair import CLEAR, H, W, Draw, Target, Texture, assert_same, assert_varied, gradient, pattern, quad
+from . import direct
+from .pair import CLEAR, H, W, Draw, Steps, Target, Texture, assert_same, assert_varied, gradient, pattern, quad
 from .scene import scene
 from .test_samplers import POINT
 from .wgsl import FULLSCREEN_VS, SOLID_PS, sampling_ps
 
-TU = wgpu.TextureUsage
 OVERLAY = quad(-0.3, -0.5, 0.9, 0.4, color=[(1, 1, 1, 1), (1, 0, 1, 1), (0, 1, 1, 1), (1, 1, 0, 1)])
-
-
-class Frames:
-    """A scene made of steps run on both sides: `guest(step)` records onto the swap chain's
-    back buffer, `direct(step)` onto an RGBA8 texture; draws go through Pair's draw helpers."""
-
-    def __init__(self, pair, target: Target = Target()):
-        self.pair, self.t = pair, target
-        self.chain, self.rtv = guest.swap_chain_target(pair.device, target.width, target.height)
-        self.back = self.chain.get_buffer(0)
-        pair.ctx.om_set_render_targets([self.rtv])
-        pair.ctx.clear_render_target_view(self.rtv, CLEAR)
-        self.cache: dict = {}
-        self.tex = direct.target(pair.wgpu, target.width, target.height, usage=TU.COPY_DST | TU.TEXTURE_BINDING)
-        self.encoder = pair.wgpu.create_command_encoder()
-        self.load = "clear"
-
-    def draw(self, *draws: Draw) -> None:
-        """The draws on both sides (the guest's render target stays bound)."""
-        for d in draws:
-            self.pair.draw_guest(d, self.t, self.cache)
-        self.direct(*draws)
-
-    def direct(self, *draws: Draw) -> None:
-        """The draws on the direct side only (the scene recorded the guest side itself)."""
-        p = self.encoder.begin_render_pass(color_attachments=[{"view": self.tex.create_view(), "load_op": self.load,
-                                                               "store_op": "store", "clear_value": CLEAR}])
-        self.load = "load"
-        views = self.pair.direct_views(draws)
-        for dr in draws:
-            self.pair.draw_direct(p, dr, self.t, views)
-        p.end()
-
-    def submit(self) -> None:
-        """Submit the direct work recorded so far (before a queue write must land after it)."""
-        if self.load == "clear":
-            self.draw()  # the clear
-        self.pair.wgpu.queue.submit([self.encoder.finish()])
-        self.encoder = self.pair.wgpu.create_command_encoder()
-
-    def compare(self, min_colors: int = 2) -> np.ndarray:
-        self.submit()
-        self.chain.present()
-        actual = guest.presented(self.pair.host, self.chain)
-        expected = direct.readback(self.pair.wgpu, self.tex, self.t.width, self.t.height)
-        assert_same(actual, expected)
-        assert_varied(expected, min_colors)
-        return actual
 
 
 @scene("CopyResource of a 2D texture into the back buffer")
 def test_copy_resource(pair):
     data = pattern(W, seed=31, height=H)
-    f = Frames(pair)
+    f = Steps(pair)
     src = pair.device.create_texture2d(g.Texture2DDesc(W, H), data)
     pair.ctx.copy_resource(f.back, src)
     f.submit()
@@ -82,7 +33,7 @@ def test_copy_resource(pair):
 @scene("CopySubresourceRegion of a box of mip 1 to an offset in the back buffer")
 def test_copy_subresource_region_box(pair):
     mips = [pattern(16, seed=32), pattern(8, seed=33)]
-    f = Frames(pair)
+    f = Steps(pair)
     f.draw(Draw(gradient()))
     src = pair.device.create_texture2d(g.Texture2DDesc(16, 16, mip_levels=2), mips)
     pair.ctx.copy_subresource_region(f.back, 0, 30, 20, 0, src, 1, g.Box(1, 2, 0, 7, 6, 1))
@@ -96,7 +47,7 @@ def test_copy_subresource_region_box(pair):
 @scene("UpdateSubresource of a box of a texture, between two draws")
 def test_update_subresource_box(pair):
     patch = pattern(20, seed=34, height=15)
-    f = Frames(pair)
+    f = Steps(pair)
     f.draw(Draw(gradient()))
     pair.ctx.update_subresource(f.back, 0, g.Box(10, 5, 0, 30, 20, 1), patch)
     f.submit()
@@ -109,7 +60,7 @@ def test_update_subresource_box(pair):
 
 @scene("UpdateSubresource of a constant buffer (whole, then a 4-float box) between draws")
 def test_update_subresource_constant_buffer(pair):
-    f = Frames(pair)
+    f = Steps(pair)
     cb = pair.device.create_buffer(g.BufferDesc(32, g.BindFlag.CONSTANT_BUFFER), np.zeros(8, np.float32))
     pair.ctx.ps_set_constant_buffers(0, [cb])
     steps = [(None, np.array([1, 0, 0, 1], np.float32), quad(-0.9, -0.9, -0.3, 0.9)),
@@ -128,7 +79,7 @@ def test_update_subresource_constant_buffer(pair):
 
 @scene("Map WRITE_DISCARD of a DYNAMIC constant buffer between draws")
 def test_map_write_discard_constant_buffer(pair):
-    f = Frames(pair)
+    f = Steps(pair)
     dyn = pair.device.create_buffer(g.BufferDesc(16, g.BindFlag.CONSTANT_BUFFER, g.Usage.DYNAMIC,
                                                  g.CpuAccessFlag.WRITE))
     colors = [(1, 0, 0, 1), (0, 1, 0, 0.5), (0.2, 0.4, 1, 1)]
@@ -148,7 +99,7 @@ def test_map_write_discard_constant_buffer(pair):
 
 @scene("Map WRITE_NO_OVERWRITE: appending vertices to a DYNAMIC vertex buffer between draws")
 def test_map_write_no_overwrite_vertex_buffer(pair):
-    f = Frames(pair)
+    f = Steps(pair)
     quads = [quad(-0.9 + 0.6 * i, -0.8 + 0.2 * i, -0.3 + 0.6 * i, 0.6, color=c)
              for i, c in enumerate([(1, 0, 0, 1), (0, 1, 0, 1), (0, 0, 1, 1)])]
     vb = pair.device.create_buffer(g.BufferDesc(3 * quads[0].nbytes, g.BindFlag.VERTEX_BUFFER, g.Usage.DYNAMIC,
@@ -217,7 +168,7 @@ def test_map_write_discard_texture(pair):
     for y in range(8):
         mapped.data[y * mapped.row_pitch:y * mapped.row_pitch + 32] = data[y].reshape(-1)
     pair.ctx.unmap(dyn, 0)
-    f = Frames(pair)
+    f = Steps(pair)
     sample = Draw(layout=None, vs=FULLSCREEN_VS, ps=sampling_ps("textureSample(t, s, uv)"), samplers={0: POINT})
     pair.ctx.ps_set_shader_resources(0, [pair.device.create_shader_resource_view(dyn)])
     pair.draw_guest(sample, f.t, f.cache)

@@ -38,10 +38,12 @@ def test_depth_less(pair):
     depth_scene(pair, depth(C.LESS), depth(C.LESS), depth(C.ALWAYS))
 
 
-@scene("DepthFunc GREATER_EQUAL with a depth clear of 0")
+@scene("DepthFunc GREATER_EQUAL with a depth clear of 0 (equal depths pass)")
 def test_depth_greater_equal(pair):
-    depth_scene(pair, depth(C.GREATER_EQUAL), depth(C.GREATER_EQUAL), depth(C.ALWAYS),
-                replace(DEPTH, depth_clear=0.0))
+    coplanar = quad(-0.6, -0.9, 0.0, 0.8, z=0.3, color=(1, 1, 1, 1))  # NEAR's depth: passes where NEAR is
+    draws = [Draw(d, depth=depth(C.GREATER_EQUAL)) for d in (NEAR, SLANT, coplanar)]
+    pair.check(draws, replace(DEPTH, depth_clear=0.0), baseline=[replace(d, depth=depth(C.GREATER)) for d in draws],
+               min_changed=50)
 
 
 @scene("DepthFunc EQUAL: passes only where the stored depth is exactly the same")
@@ -57,7 +59,8 @@ def test_depth_always(pair):
 
 @scene("DepthEnable FALSE: no depth test and no depth writes")
 def test_depth_disabled(pair):
-    off = DepthStencil(g.DepthStencilDesc(depth_enable=False), {"depth_compare": "always", "depth_write_enabled": False})
+    off = DepthStencil(g.DepthStencilDesc(depth_enable=False),
+                       {"depth_compare": "always", "depth_write_enabled": False})
     mid = quad(-1, -0.2, 1, 0.2, z=0.2, color=(1, 1, 1, 1))  # in front of NEAR, behind SLANT's left
     draws = [Draw(NEAR, depth=depth(C.LESS)), Draw(SLANT, depth=off), Draw(mid, depth=depth(C.LESS))]
     pair.check(draws, DEPTH, baseline=[draws[0], replace(draws[1], depth=depth(C.LESS)), draws[2]], min_changed=50)

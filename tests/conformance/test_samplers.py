@@ -10,7 +10,7 @@ import wgpu
 from pvgpu import guest as g
 
 from . import direct, guest
-from .pair import W, H, Draw, draw as pair_draw, Sampler, Target, Texture, assert_same, changed_pixels, pattern
+from .pair import W, H, Draw, draw as pair_draw, Sampler, Texture, assert_same, changed_pixels, pattern
 from .scene import scene
 from .wgsl import FULLSCREEN_VS, sampling_ps
 
@@ -127,7 +127,10 @@ fn vs(@builtin(vertex_index) i: u32) -> @builtin(position) vec4<f32> {
     return vec4<f32>(p[i], 1.0);
 }
 """
-COMPARE_PS = sampling_ps("textureSampleCompare(t, s, uv, 0.45 + 0.1 * uv.y)", texture="texture_depth_2d",
+# The reference depth: 0.45..0.55 down the target, exactly 1.0 (the cleared depth) in its right
+# quarter, where LESS_EQUAL passes on cleared texels and LESS would not.
+COMPARE_PS = sampling_ps("textureSampleCompare(t, s, uv, select(0.45 + 0.1 * uv.y, 1.0, uv.x > 0.75))",
+                         texture="texture_depth_2d",
                          sampler="sampler_comparison", result="f32")
 DW, DH = 12, 8  # the depth texture: magnified 4x, so the linear comparison filter shows
 
@@ -192,3 +195,4 @@ def test_comparison_sampler_on_depth(pair):
     assert_same(actual, expected)
     assert len(np.unique(expected.reshape(-1, 4), axis=0)) > 3  # 0, 1 and filtered values between
     assert changed_pixels(expected, compare_direct(pair, "greater")) > 100
+    assert changed_pixels(expected, compare_direct(pair, "less")) > 20

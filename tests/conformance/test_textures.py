@@ -34,8 +34,9 @@ def slices(n: int, size: int = 4, seed: int = 20) -> list[np.ndarray]:
 
 @scene("CreateTexture2D with initial data, sampled through a TEXTURE2D view")
 def test_texture2d_initial_data(pair):
-    r = texture_scene(pair, Texture([pattern(12, seed=5, height=8)]), "textureSample(t, s, uv)", min_colors=90)
-    assert {tuple(c) for c in pattern(12, seed=5, height=8).reshape(-1, 4)} == {tuple(c) for c in r.frame.reshape(-1, 4)}
+    data = pattern(12, seed=5, height=8)
+    r = texture_scene(pair, Texture([data]), "textureSample(t, s, uv)", min_colors=90)
+    assert np.array_equal(r.frame[::4, ::4], data)  # each texel magnified 4x
 
 
 @scene("Texture2DArray (3 slices) sampled through a TEXTURE2DARRAY view")

@@ -3,6 +3,8 @@ host can do with each DXGI format (the control page's format table)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ...protocol.enums import DxgiFormat as F, FormatSupport as S
 
 TEXTURE_FORMATS: dict[F, str] = {
@@ -82,13 +84,71 @@ READ_WRITE_STORAGE_FORMATS = frozenset({"r32uint", "r32sint", "r32float"})
 #: Formats a swap chain may have.
 DISPLAY_FORMATS = frozenset({F.R8G8B8A8_UNORM, F.R8G8B8A8_UNORM_SRGB, F.B8G8R8A8_UNORM, F.B8G8R8A8_UNORM_SRGB})
 
-#: Formats a view may take instead of its resource's (same bits, other sRGB-ness).
-SRGB_PAIRS: dict[F, F] = {
-    F.R8G8B8A8_UNORM: F.R8G8B8A8_UNORM_SRGB,
-    F.R8G8B8A8_UNORM_SRGB: F.R8G8B8A8_UNORM,
-    F.B8G8R8A8_UNORM: F.B8G8R8A8_UNORM_SRGB,
-    F.B8G8R8A8_UNORM_SRGB: F.B8G8R8A8_UNORM,
+#: The format a wgpu view of a texture may take instead of the texture's own (WebGPU allows
+#: reinterpretation between sRGB twins only; textures are created with the twin as a view format).
+SRGB_TWINS: dict[str, str] = {"rgba8unorm": "rgba8unorm-srgb", "rgba8unorm-srgb": "rgba8unorm",
+                              "bgra8unorm": "bgra8unorm-srgb", "bgra8unorm-srgb": "bgra8unorm"}
+
+
+@dataclass(frozen=True)
+class Family:
+    """A TYPELESS DXGI format: the wgpu format of a texture created in it (`color`, or `depth`
+    when it has the DEPTH_STENCIL bind flag) and the typed views each allows: view format ->
+    (wgpu view format, aspect)."""
+
+    color: str | None
+    depth: str | None
+    color_views: dict
+    depth_views: dict
+
+
+_ALL, _DEPTH, _STENCIL = "all", "depth-only", "stencil-only"
+TYPELESS: dict[F, Family] = {
+    F.R8G8B8A8_TYPELESS: Family("rgba8unorm", None, {F.R8G8B8A8_UNORM: ("rgba8unorm", _ALL),
+                                                     F.R8G8B8A8_UNORM_SRGB: ("rgba8unorm-srgb", _ALL)}, {}),
+    F.B8G8R8A8_TYPELESS: Family("bgra8unorm", None, {F.B8G8R8A8_UNORM: ("bgra8unorm", _ALL),
+                                                     F.B8G8R8A8_UNORM_SRGB: ("bgra8unorm-srgb", _ALL)}, {}),
+    F.R32_TYPELESS: Family("r32float", "depth32float", {F.R32_FLOAT: ("r32float", _ALL)},
+                           {F.D32_FLOAT: ("depth32float", _ALL), F.R32_FLOAT: ("depth32float", _DEPTH)}),
+    F.R16_TYPELESS: Family("r16float", "depth16unorm", {F.R16_FLOAT: ("r16float", _ALL)},
+                           {F.D16_UNORM: ("depth16unorm", _ALL), F.R16_UNORM: ("depth16unorm", _DEPTH)}),
+    F.R24G8_TYPELESS: Family(None, "depth24plus-stencil8", {},
+                             {F.D24_UNORM_S8_UINT: ("depth24plus-stencil8", _ALL),
+                              F.R24_UNORM_X8_TYPELESS: ("depth24plus", _DEPTH),
+                              F.X24_TYPELESS_G8_UINT: ("stencil8", _STENCIL)}),
+    F.R32G8X24_TYPELESS: Family(None, "depth32float-stencil8", {},
+                                {F.D32_FLOAT_S8X24_UINT: ("depth32float-stencil8", _ALL),
+                                 F.R32_FLOAT_X8X24_TYPELESS: ("depth32float", _DEPTH),
+                                 F.X32_TYPELESS_G8X24_UINT: ("stencil8", _STENCIL)}),
 }
+
+
+def texture_format(fmt: F, depth_stencil: bool) -> str | None:
+    """The wgpu format of a texture created in `fmt` (with or without DEPTH_STENCIL binding)."""
+    family = TYPELESS.get(fmt)
+    if family is None:
+        return TEXTURE_FORMATS.get(fmt)
+    return family.depth if depth_stencil and family.depth else family.color
+
+
+def view_format(texture_dxgi: F, texture_wgpu: str, view: F) -> tuple[str, str] | None:
+    """(wgpu view format, aspect) of a view in format `view` of a texture, or None when D3D11
+    or WebGPU does not allow that view."""
+    family = TYPELESS.get(texture_dxgi)
+    if family is not None:
+        views = family.depth_views if texture_wgpu.startswith("depth") else family.color_views
+        return views.get(view)
+    if view == texture_dxgi:
+        return texture_wgpu, _ALL
+    twin = SRGB_TWINS.get(texture_wgpu)
+    if twin is not None and TEXTURE_FORMATS.get(view) == twin:
+        return twin, _ALL
+    return None
+
+
+def copy_compatible(a: str, b: str) -> bool:
+    """Whether textures of wgpu formats `a` and `b` can be copied into each other."""
+    return a.removesuffix("-srgb") == b.removesuffix("-srgb")
 
 VERTEX_FORMATS: dict[F, str] = {
     F.R32G32B32A32_FLOAT: "float32x4",
@@ -124,7 +184,10 @@ def format_support(features: frozenset[str]) -> dict[F, S]:
     table: dict[F, S] = {}
     for fmt in F:
         bits = S(0)
-        wgpu_format = TEXTURE_FORMATS.get(fmt)
+        wgpu_format = texture_format(fmt, False)
+        family = TYPELESS.get(fmt)
+        if family is not None and family.depth in available:
+            bits |= S.TEXTURE1D | S.TEXTURE2D | S.DEPTH_STENCIL | S.SHADER_LOAD | S.MULTISAMPLE_RENDERTARGET
         if wgpu_format in available:
             c = caps[wgpu_format]
             bits |= S.TEXTURE1D | S.TEXTURE2D | S.SHADER_LOAD | S.CPU_READBACK

@@ -67,6 +67,10 @@ class Texture:
         return max(1, self.depth >> mip)
 
     @property
+    def is_depth(self) -> bool:
+        return self.wgpu_format.startswith("depth")
+
+    @property
     def subresources(self) -> int:
         return self.mip_levels * self.array_size
 

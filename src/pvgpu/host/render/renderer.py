@@ -31,7 +31,10 @@ from ...protocol.spec import (
 from ...protocol.codec import STRUCT_LAYOUTS
 from ..errors import CommandError, invalid, unsupported
 from . import states as S
-from .formats import INDEX_FORMATS, SRGB_PAIRS, TEXTURE_FORMATS, VERTEX_FORMATS, format_support
+from .formats import (
+    INDEX_FORMATS, SRGB_TWINS, TYPELESS, VERTEX_FORMATS, copy_compatible, format_support, texture_format, view_format,
+)
+from .wgpu_ext import create_texture
 from .compute import ComputeCommands
 from .queries import QueryCommands
 from .objects import Buffer, BufferView, InputLayout, Query, Sampler, Shader, SwapChain, Texture, View, next_serial
@@ -360,7 +363,9 @@ class Renderer(ComputeCommands, QueryCommands):
             raise unsupported(f"format {fmt.name} cannot have unordered-access views on this host")
         if misc_flags & _BUFFER_ONLY_MISC:
             raise invalid(f"misc flags {ResourceMiscFlag(misc_flags & _BUFFER_ONLY_MISC)!r} are for buffers only")
-        wgpu_format = TEXTURE_FORMATS[fmt]
+        wgpu_format = texture_format(fmt, bool(bind_flags & BindFlag.DEPTH_STENCIL))
+        if wgpu_format is None:
+            raise invalid(f"{fmt.name} is a depth-stencil family: create it with the DEPTH_STENCIL bind flag")
         if misc_flags & ResourceMiscFlag.GENERATE_MIPS:
             want = BindFlag.RENDER_TARGET | BindFlag.SHADER_RESOURCE
             if bind_flags & want != want:
@@ -397,7 +402,7 @@ class Renderer(ComputeCommands, QueryCommands):
         _check_usage_rules(usage, bind_flags, cpu_access_flags, initial_data, "texture")
         if bind_flags & (BindFlag.VERTEX_BUFFER | BindFlag.INDEX_BUFFER | BindFlag.CONSTANT_BUFFER):
             raise invalid("a texture cannot be bound as a vertex, index or constant buffer")
-        is_depth = fmt in DEPTH_FORMATS
+        is_depth = wgpu_format.startswith("depth")
         if bind_flags & BindFlag.DEPTH_STENCIL and not is_depth:
             raise invalid(f"DEPTH_STENCIL binding needs a depth format, not {fmt.name}")
         if bind_flags & BindFlag.RENDER_TARGET and is_depth:
@@ -417,9 +422,10 @@ class Renderer(ComputeCommands, QueryCommands):
         if misc_flags & ResourceMiscFlag.SHARED:
             self._check_shareable(dimension, mips, array_size, sample_count, fmt)
         layers = depth if dimension == "3d" else array_size
-        texture = self.device.create_texture(size=(width, height, layers), mip_level_count=mips,
-                                             dimension="3d" if dimension == "3d" else "2d",
-                                             format=wgpu_format, usage=u, sample_count=sample_count)
+        twin = SRGB_TWINS.get(wgpu_format)
+        texture = create_texture(self.device, size=(width, height, layers), mip_level_count=mips,
+                                 dimension="3d" if dimension == "3d" else "2d", format=wgpu_format, usage=u,
+                                 sample_count=sample_count, view_formats=(twin,) if twin else ())
         tex = Texture(width, height, mips, fmt, wgpu_format, usage, bind_flags, cpu_access_flags, texture,
                       FORMAT_BYTES[fmt], misc_flags=misc_flags, array_size=array_size,
                       sample_count=sample_count, dimension=dimension, depth=depth)
@@ -454,7 +460,7 @@ class Renderer(ComputeCommands, QueryCommands):
             raise unsupported("shared resources are not offered by this host")
         if (dimension, mips, array_size, sample_count) != ("2d", 1, 1, 1):
             raise invalid("a shared resource is a Texture2D with one mip, one array slice and one sample (D3D11)")
-        if not self.format_caps[fmt] & FormatSupport.CPU_READBACK or fmt in DEPTH_FORMATS:
+        if not self.format_caps[fmt] & FormatSupport.CPU_READBACK or fmt in DEPTH_FORMATS or fmt in TYPELESS:
             raise unsupported(f"shared textures of format {fmt.name} are not offered")
 
     def _hold_shared(self, tex: Texture, surface: SharedSurface) -> None:
@@ -582,7 +588,7 @@ class Renderer(ComputeCommands, QueryCommands):
         """Write a subresource, or the box (left, top, front, right, bottom, back) of it
         (depth_pitch 0: slices follow each other tightly)."""
         mip, layer = self._split(tex, subresource)
-        if tex.format in DEPTH_FORMATS:
+        if tex.is_depth:
             raise unsupported("writing depth textures from the CPU is not offered")
         (w, h), d = tex.mip_size(mip), tex.mip_depth(mip)
         left, top, front, right, bottom, back = box if box is not None else (0, 0, 0, w, h, d)
@@ -634,10 +640,9 @@ class Renderer(ComputeCommands, QueryCommands):
                 raise unsupported("multisampled textures cannot be copied; resolve them first (ResolveSubresource)")
             if _shape(dst) != _shape(src):
                 raise invalid("textures differ in kind, size, mip count or array size")
-            if dst.bytes_per_texel != src.bytes_per_texel or (dst.format in DEPTH_FORMATS) != (
-                    src.format in DEPTH_FORMATS):
+            if dst.bytes_per_texel != src.bytes_per_texel or dst.is_depth != src.is_depth:
                 raise invalid(f"formats {src.format.name} and {dst.format.name} are not copy-compatible")
-            if dst.format != src.format and SRGB_PAIRS.get(dst.format) != src.format:
+            if not copy_compatible(dst.wgpu_format, src.wgpu_format):
                 raise unsupported(f"copies between {src.format.name} and {dst.format.name} are not offered")
             for m in range(dst.mip_levels):
                 w, h = dst.mip_size(m)
@@ -676,7 +681,7 @@ class Renderer(ComputeCommands, QueryCommands):
                               f"Texture{dst.dimension.upper()}")
             dst_mip, dst_layer = self._split(dst, dst_subresource)
             src_mip, src_layer = self._split(src, src_subresource)
-            if dst.format != src.format and SRGB_PAIRS.get(dst.format) != src.format:
+            if not copy_compatible(dst.wgpu_format, src.wgpu_format):
                 raise invalid(f"formats {src.format.name} and {dst.format.name} are not copy-compatible")
             (sw, sh), sd = src.mip_size(src_mip), src.mip_depth(src_mip)
             box = ((box_left, box_top, box_front, box_right, box_bottom, box_back) if has_box
@@ -691,7 +696,7 @@ class Renderer(ComputeCommands, QueryCommands):
                               f"does not fit destination mip {dst_mip} ({dw}x{dh}x{dd})")
             if dst is src and dst_subresource == src_subresource:
                 raise unsupported("copies within one subresource are not offered")
-            if dst.format in DEPTH_FORMATS and ((left, top, right, bottom, dst_x, dst_y) != (0, 0, sw, sh, 0, 0)
+            if dst.is_depth and ((left, top, right, bottom, dst_x, dst_y) != (0, 0, sw, sh, 0, 0)
                                                 or (dw, dh) != (sw, sh)):
                 raise unsupported("depth-stencil copies must cover whole subresources of the same size")
             if right == left or bottom == top or back == front:
@@ -778,20 +783,23 @@ class Renderer(ComputeCommands, QueryCommands):
         if not resource.bind_flags & need:
             raise invalid(f"the texture was not created with the {BindFlag(need).name} bind flag a {what} needs")
         fmt = resource.format if format == 0 else _format(format)
-        if fmt != resource.format:
-            if SRGB_PAIRS.get(resource.format) == fmt:
-                # wgpu-py 0.32 does not pass view_formats through to wgpu-native.
-                raise unsupported(f"a {what} of format {fmt.name} over a {resource.format.name} texture "
-                                  f"(sRGB reinterpretation) is not offered by this host yet")
-            raise invalid(f"a {what} of format {fmt.name} cannot view a {resource.format.name} texture")
+        if fmt in TYPELESS:
+            raise invalid(f"a {what} names a typed format, not {fmt.name}")
+        if (fmt in DEPTH_FORMATS) != (need == BindFlag.DEPTH_STENCIL) and fmt != resource.format:
+            raise invalid(f"a {what} {'needs' if need == BindFlag.DEPTH_STENCIL else 'cannot have'} a depth format "
+                          f"({fmt.name})")
+        found = view_format(resource.format, resource.wgpu_format, fmt)
+        if found is None:
+            raise invalid(f"a {what} of format {fmt.name} cannot view a {resource.format.name} texture"
+                          f"{' created as a depth-stencil' if resource.is_depth and resource.format in TYPELESS else ''}")
+        wfmt, aspect = found
         if base_mip >= resource.mip_levels or base_mip + mip_count > resource.mip_levels or mip_count < 1:
             raise invalid(f"mips {base_mip}..{base_mip + mip_count - 1} are outside the texture's "
                           f"{resource.mip_levels} mips")
         if slices < 1 or first_slice + slices > resource.array_size:
             raise invalid(f"array slices {first_slice}..{first_slice + slices - 1} are outside the texture's "
                           f"{resource.array_size}")
-        wfmt = TEXTURE_FORMATS[fmt]
-        view = resource.texture.create_view(format=wfmt, dimension=dimension, base_mip_level=base_mip,
+        view = resource.texture.create_view(format=wfmt, dimension=dimension, aspect=aspect, base_mip_level=base_mip,
                                             mip_level_count=mip_count, base_array_layer=first_slice,
                                             array_layer_count=slices)
         resource.view_count += 1
@@ -1361,7 +1369,7 @@ class Renderer(ComputeCommands, QueryCommands):
         if len(dst) < need:
             raise invalid(f"destination has {len(dst)} bytes, {d} slice(s) of {h} rows at pitch {dst_row_pitch} "
                           f"need {need}")
-        aspect = "depth-only" if resource.format in DEPTH_FORMATS else "all"
+        aspect = "depth-only" if resource.is_depth else "all"
         pixels = self.readback.texture(self._finish(), resource.texture, mip, w, h,
                                        resource.bytes_per_texel, aspect, layer, depth=d)
         out = np.frombuffer(dst, dtype=np.uint8)
