@@ -17,8 +17,8 @@
 #endif
 _Static_assert(sizeof(float) == 4, "pvgpu needs a 32-bit float");
 
-#define PVGPU_PROTOCOL_MAJOR 1u
-#define PVGPU_PROTOCOL_MINOR 1u
+#define PVGPU_PROTOCOL_MAJOR 2u
+#define PVGPU_PROTOCOL_MINOR 0u
 #define PVGPU_MAGIC 0x0001005550475650ULL  /* 'PVGPU\0\1\0' read as a little-endian uint64_t */
 #define PVGPU_CONTROL_PAGE_SIZE 4096u
 #define PVGPU_RECORD_ALIGN 16u
@@ -232,6 +232,10 @@ _Static_assert(sizeof(float) == 4, "pvgpu needs a 32-bit float");
 /* ClearFlag (flags) */
 #define PVGPU_CLEAR_FLAG_DEPTH 0x00000001u
 #define PVGPU_CLEAR_FLAG_STENCIL 0x00000002u
+
+/* DsvFlag (flags) */
+#define PVGPU_DSV_FLAG_READ_ONLY_DEPTH 0x00000001u
+#define PVGPU_DSV_FLAG_READ_ONLY_STENCIL 0x00000002u
 
 /* DxgiFormat */
 #define PVGPU_DXGI_FORMAT_UNKNOWN 0u
@@ -766,13 +770,15 @@ typedef struct PvgpuCmdCreateDepthStencilView {
     uint32_t format;
     uint32_t mip_slice;
     uint32_t array_slice;
+    uint32_t flags;  /* PVGPU_DSV_FLAG_* bits */
 } PvgpuCmdCreateDepthStencilView;
-_Static_assert(sizeof(PvgpuCmdCreateDepthStencilView) == 20, "PvgpuCmdCreateDepthStencilView must be 20 bytes");
+_Static_assert(sizeof(PvgpuCmdCreateDepthStencilView) == 24, "PvgpuCmdCreateDepthStencilView must be 24 bytes");
 _Static_assert(offsetof(PvgpuCmdCreateDepthStencilView, view) == 0, "PvgpuCmdCreateDepthStencilView.view must be at offset 0");
 _Static_assert(offsetof(PvgpuCmdCreateDepthStencilView, resource) == 4, "PvgpuCmdCreateDepthStencilView.resource must be at offset 4");
 _Static_assert(offsetof(PvgpuCmdCreateDepthStencilView, format) == 8, "PvgpuCmdCreateDepthStencilView.format must be at offset 8");
 _Static_assert(offsetof(PvgpuCmdCreateDepthStencilView, mip_slice) == 12, "PvgpuCmdCreateDepthStencilView.mip_slice must be at offset 12");
 _Static_assert(offsetof(PvgpuCmdCreateDepthStencilView, array_slice) == 16, "PvgpuCmdCreateDepthStencilView.array_slice must be at offset 16");
+_Static_assert(offsetof(PvgpuCmdCreateDepthStencilView, flags) == 20, "PvgpuCmdCreateDepthStencilView.flags must be at offset 20");
 
 /* PVGPU_OP_CREATE_SHADER_RESOURCE_VIEW: ID3D11Device::CreateShaderResourceView (format 0: the resource's; mip_levels 0xFFFFFFFF: all from most_detailed_mip; array_size counts 2D slices, 6 per cube; a 3D view has first_array_slice 0 and array_size 1). Buffer views: CREATE_BUFFER_SHADER_RESOURCE_VIEW. */
 typedef struct PvgpuCmdCreateShaderResourceView {

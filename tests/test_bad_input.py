@@ -552,7 +552,7 @@ def test_out_of_range_enum_flag_or_bool(guest, case):
                    format=DxgiFormat.D32_FLOAT, sample_count=1, sample_quality=0, usage=Usage.DEFAULT,
                    bind_flags=BindFlag.DEPTH_STENCIL, cpu_access_flags=0, misc_flags=0, initial_data_offset=0,
                    initial_data_size=0)
-        guest.emit("CREATE_DEPTH_STENCIL_VIEW", view=dsv, resource=depth, format=0, mip_slice=0, array_slice=0)
+        guest.emit("CREATE_DEPTH_STENCIL_VIEW", view=dsv, resource=depth, format=0, mip_slice=0, array_slice=0, flags=0)
         assert guest.sync() == []
         fields = dict(fields, view=dsv)
     seq = next_seq()

@@ -724,3 +724,13 @@ def test_sampling_one_mip_while_rendering_another(device):
     ctx.copy_resource(staging, tex)
     assert set(ctx.map(staging, 1, g.MapType.READ).data.tolist()) == {200}
     ctx.unmap(staging, 1)
+
+
+def test_depth_clip_disable_is_refused_clearly(device):
+    """wgpu-py 0.32 drops PrimitiveState.unclipped_depth, so pvgpu does not offer
+    DEPTH_CLIP_CONTROL and refuses DepthClipEnable = FALSE instead of ignoring it."""
+    assert not device.connection.accepted_features & g.Feature.DEPTH_CLIP_CONTROL
+    device.create_rasterizer_state(g.RasterizerDesc(depth_clip_enable=False))
+    with pytest.raises(HostReportedError) as info:
+        device.connection.finish()
+    assert "UNSUPPORTED" in str(info.value) and "DEPTH_CLIP_CONTROL" in str(info.value)

@@ -100,6 +100,11 @@ class Texture:
     view: dict = field(default_factory=dict)  # wgpu create_view keyword arguments
 
 
+#: Point and trilinear sampling, clamped (wgpu's sampler defaults are nearest, clamp-to-edge).
+POINT = Sampler(g.SamplerDesc(g.Filter.MIN_MAG_MIP_POINT), {})
+LINEAR = Sampler(g.SamplerDesc(g.Filter.MIN_MAG_MIP_LINEAR),
+                 {"mag_filter": "linear", "min_filter": "linear", "mipmap_filter": "linear"})
+
 #: Culling off; D3D11's clockwise front face (wgpu's default front face is counter-clockwise).
 NO_CULL = Raster(g.RasterizerDesc(cull_mode=g.CullMode.NONE), {"cull_mode": "none", "front_face": "cw"})
 
@@ -254,6 +259,17 @@ def gradient(x0=-1.0, y0=-1.0, x1=1.0, y1=1.0, z=0.5) -> np.ndarray:
 def pattern(size: int, seed: int = 1, height: int | None = None) -> np.ndarray:
     """Random RGBA8 texels, (height or size, size, 4)."""
     return np.random.default_rng(seed).integers(0, 256, (height or size, size, 4), dtype=np.uint8)
+
+
+def mip_chain(size: int, seed: int = 3, solid: bool = False) -> list[np.ndarray]:
+    """Every mip of a size x size texture: random texels, or one random color per mip."""
+    rng = np.random.default_rng(seed)
+    mips = []
+    while size:
+        mips.append(np.broadcast_to(rng.integers(0, 256, 4, dtype=np.uint8), (size, size, 4)).copy() if solid
+                    else rng.integers(0, 256, (size, size, 4), dtype=np.uint8))
+        size //= 2
+    return mips
 
 
 def assert_same(actual: np.ndarray, expected: np.ndarray, what: str = "frame") -> None:
@@ -511,6 +527,7 @@ class Pair:
         pipe = direct.pipeline(dev, d.vs, d.ps, buffers=buffers, primitive=primitive, depth_stencil=depth_stencil,
                                targets=targets, multisample=multisample)
         p.set_pipeline(pipe)
+
         def uniforms(constants: dict) -> dict:
             return {b: direct.uniform(direct.buffer(dev, a, wgpu.BufferUsage.UNIFORM)) for b, a in constants.items()}
         groups = {0: uniforms(d.vs_constants), 1: uniforms(d.constants)}

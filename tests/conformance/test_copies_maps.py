@@ -10,9 +10,8 @@ import wgpu
 from pvgpu import guest as g
 
 from . import direct
-from .pair import CLEAR, H, W, Draw, Steps, Target, Texture, assert_same, assert_varied, gradient, pattern, quad
+from .pair import CLEAR, POINT, H, W, Draw, Steps, Target, Texture, assert_same, assert_varied, gradient, pattern, quad
 from .scene import scene
-from .test_samplers import POINT
 from .wgsl import FULLSCREEN_VS, SOLID_PS, sampling_ps
 
 OVERLAY = quad(-0.3, -0.5, 0.9, 0.4, color=[(1, 1, 1, 1), (1, 0, 1, 1), (0, 1, 1, 1), (1, 1, 0, 1)])

@@ -105,9 +105,8 @@ def probes(values) -> list[Draw]:
 
 
 def stencil_scene(pair, draws, baseline, values, target=STENCIL):
-    r = pair.check(draws + probes(values), target, baseline=baseline + probes(values), min_changed=50,
-                   min_colors=3)
-    return r
+    return pair.check(draws + probes(values), target, baseline=baseline + probes(values), min_changed=50,
+                      min_colors=3)
 
 
 @scene("Two-sided stencil: front faces INCR_SAT, back faces DECR (wrapping below 0)")

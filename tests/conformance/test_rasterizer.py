@@ -60,21 +60,6 @@ def test_depth_bias(pair):
                min_changed=40)
 
 
-@scene("DepthClipEnable FALSE: geometry beyond the far plane is clamped, not clipped")
-def test_depth_clip_disabled(pair):
-    assert pair.device.connection.accepted_features & g.Feature.DEPTH_CLIP_CONTROL, \
-        "this host's adapter has depth-clip-control, so pvgpu must offer DEPTH_CLIP_CONTROL"
-    colors = [(1, 0, 0, 1), (0, 1, 0, 1), (0, 0, 1, 1), (1, 1, 1, 1)]
-    beyond = quad(-0.8, -0.6, 0.6, 0.8, z=[0.5, 1.5, 1.5, 0.5], color=colors)
-    unclipped = raster({"cull_mode": "none", "front_face": "cw", "unclipped_depth": True},
-                       cull_mode=g.CullMode.NONE, depth_clip_enable=False)
-    # wgpu-py 0.32 drops PrimitiveState.unclipped_depth, so the reference is the work D3D11
-    # asks for, drawn another way: without a depth buffer and with w = 1, not clipping at
-    # the far plane covers the whole quad with the same colors as a quad whose z is in range.
-    inside = quad(-0.8, -0.6, 0.6, 0.8, z=[0.5, 1.0, 1.0, 0.5], color=colors)
-    pair.check([Draw(beyond, raster=unclipped)], baseline=[Draw(beyond)], reference=[Draw(inside)], min_changed=100)
-
-
 SCISSOR = (5, 3, 31, 26)  # left, top, right, bottom
 
 

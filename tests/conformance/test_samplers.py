@@ -10,26 +10,14 @@ import wgpu
 from pvgpu import guest as g
 
 from . import direct, guest
-from .pair import W, H, Draw, draw as pair_draw, Sampler, Texture, assert_same, changed_pixels, pattern
+from .pair import (
+    LINEAR, POINT, W, H, Draw, Sampler, Texture, assert_same, changed_pixels, draw as pair_draw, mip_chain, pattern,
+)
 from .scene import scene
 from .wgsl import FULLSCREEN_VS, sampling_ps
 
 A = g.TextureAddressMode
-POINT = Sampler(g.SamplerDesc(g.Filter.MIN_MAG_MIP_POINT), {})  # wgpu's defaults: nearest, clamp-to-edge
-LINEAR = Sampler(g.SamplerDesc(g.Filter.MIN_MAG_MIP_LINEAR),
-                 {"mag_filter": "linear", "min_filter": "linear", "mipmap_filter": "linear"})
 ADDRESS = {A.WRAP: "repeat", A.MIRROR: "mirror-repeat", A.CLAMP: "clamp-to-edge"}
-
-
-def mip_chain(size: int, seed: int = 3, solid: bool = False) -> list[np.ndarray]:
-    """Every mip of a size x size texture: random texels, or one random color per mip."""
-    rng = np.random.default_rng(seed)
-    mips = []
-    while size:
-        mips.append(np.broadcast_to(rng.integers(0, 256, 4, dtype=np.uint8), (size, size, 4)).copy() if solid
-                    else rng.integers(0, 256, (size, size, 4), dtype=np.uint8))
-        size //= 2
-    return mips
 
 
 def sample_scene(pair, sampler: Sampler, baseline: Sampler, expr: str = "textureSample(t, s, uv)",

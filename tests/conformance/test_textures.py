@@ -8,9 +8,8 @@ import numpy as np
 
 from pvgpu import guest as g
 
-from .pair import Draw, Texture, pattern
+from .pair import POINT, Draw, Texture, mip_chain, pattern
 from .scene import scene
-from .test_samplers import POINT, mip_chain
 from .wgsl import FULLSCREEN_VS, sampling_ps
 
 S = g.SrvDimension

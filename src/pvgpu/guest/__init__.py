@@ -4,7 +4,7 @@ commands into memory shared with the pvgpu host. It never imports the host."""
 from __future__ import annotations
 
 from ..protocol.enums import (  # noqa: F401  (re-exported for D3D11-style code)
-    BindFlag, Blend, BlendOp, BufferViewFlag, ClearFlag, ComparisonFunc, CpuAccessFlag, CullMode, DepthWriteMask,
+    BindFlag, Blend, BlendOp, BufferViewFlag, ClearFlag, DsvFlag, ComparisonFunc, CpuAccessFlag, CullMode, DepthWriteMask,
     DxgiFormat, Feature, FormatSupport, QueryType, ResourceMiscFlag, SrvDimension, UavDimension,
     FillMode, Filter, InputClassification, MapType, PrimitiveTopology, StencilOp, TextureAddressMode, Usage,
 )

@@ -237,9 +237,11 @@ class Device:
                           mip_slice=mip_slice, array_slice=array_slice)
 
     def create_depth_stencil_view(self, resource: Texture, format: int = 0, mip_slice: int = 0,
-                                  array_slice: int = 0) -> DepthStencilView:
+                                  array_slice: int = 0, flags: int = 0) -> DepthStencilView:
+        """`flags`: DsvFlag.READ_ONLY_DEPTH / READ_ONLY_STENCIL (the texture may then also be
+        bound as a shader resource while the view is bound)."""
         return self._view(DepthStencilView, "CREATE_DEPTH_STENCIL_VIEW", resource, format=format,
-                          mip_slice=mip_slice, array_slice=array_slice)
+                          mip_slice=mip_slice, array_slice=array_slice, flags=flags)
 
     def create_shader_resource_view(self, resource: Texture | Buffer, format: int = 0, most_detailed_mip: int = 0,
                                     mip_levels: int = 0xFFFFFFFF, view_dimension: SrvDimension | None = None,

@@ -11,9 +11,11 @@ from ..errors import RenderError
 from ..protocol.enums import Feature
 
 #: wgpu features a session's device asks for when the adapter has them.
-OPTIONAL_FEATURES = ("depth-clip-control", "float32-filterable", "rg11b10ufloat-renderable",
+#: (Not depth-clip-control: wgpu-py 0.32 drops PrimitiveState.unclipped_depth, so pvgpu does
+#: not offer DEPTH_CLIP_CONTROL.)
+OPTIONAL_FEATURES = ("float32-filterable", "rg11b10ufloat-renderable",
                      "depth32float-stencil8", "polygon-mode-line", "timestamp-query",
-                     "timestamp-query-inside-encoders", "pipeline-statistics-query")
+                     "timestamp-query-inside-encoders", "pipeline-statistics-query", "indirect-first-instance")
 
 
 @functools.lru_cache(maxsize=1)
@@ -45,8 +47,6 @@ def offered_features() -> int:
     bits = Feature.WGSL_SHADERS | Feature.TEXTURE2D | Feature.HEADLESS_PRESENT | Feature.INSTANCING \
         | Feature.ANISOTROPIC_FILTERING | Feature.COMPUTE_SHADERS | Feature.TEXTURE1D | Feature.TEXTURE3D \
         | Feature.PREDICATION
-    if "depth-clip-control" in adapter().features:
-        bits |= Feature.DEPTH_CLIP_CONTROL
     if "polygon-mode-line" in adapter().features:
         bits |= Feature.FILL_WIREFRAME
     if {"timestamp-query", "timestamp-query-inside-encoders"} <= set(adapter().features):

@@ -263,6 +263,14 @@ class ClearFlag(enum.IntFlag):
     STENCIL = 2
 
 
+class DsvFlag(enum.IntFlag):
+    """D3D11_DSV_FLAG: a read-only aspect is tested but not written, and the texture may be
+    read by shaders (a shader-resource view) while the view is bound."""
+
+    READ_ONLY_DEPTH = 1
+    READ_ONLY_STENCIL = 2
+
+
 class DxgiFormat(enum.IntEnum):
     """Every DXGI_FORMAT Direct3D 11 defines (values are DXGI's; DXGI_FORMAT_420_OPAQUE is
     OPAQUE_420 here, a name may not start with a digit). UNKNOWN means "the resource's

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from .enums import (
     Blend, BlendOp, BindFlag, ClearFlag, ColorWriteFlag, ComparisonFunc, CpuAccessFlag,
-    CullMode, DepthWriteMask, DxgiFormat, FillMode, Filter, InputClassification, ObjectKind,
+    CullMode, DepthWriteMask, DsvFlag, DxgiFormat, FillMode, Filter, InputClassification, ObjectKind,
     PrimitiveTopology, QueryType, ResourceMiscFlag, ShaderLanguage, ShaderStage, SrvDimension, StencilOp,
     TextureAddressMode, UavDimension, Usage, BufferViewFlag, RESOURCE_KINDS, TEXTURE_KINDS,
 )
@@ -20,8 +20,8 @@ from .types import (
     obj, u32, u64,
 )
 
-PROTOCOL_MAJOR = 1
-PROTOCOL_MINOR = 1
+PROTOCOL_MAJOR = 2
+PROTOCOL_MINOR = 0
 
 K = ObjectKind
 
@@ -152,7 +152,7 @@ COMMANDS: tuple[Command, ...] = (
     command(7, "CREATE_DEPTH_STENCIL_VIEW",
             "ID3D11Device::CreateDepthStencilView (format 0: the resource's) of one mip and one array slice.",
             new_obj("view", K.DEPTH_STENCIL_VIEW), obj("resource", K.TEXTURE1D, K.TEXTURE2D), u32("format"),
-            u32("mip_slice"), u32("array_slice")),
+            u32("mip_slice"), u32("array_slice"), flags_field("flags", DsvFlag)),
     command(8, "CREATE_SHADER_RESOURCE_VIEW",
             "ID3D11Device::CreateShaderResourceView (format 0: the resource's; mip_levels "
             "0xFFFFFFFF: all from most_detailed_mip; array_size counts 2D slices, 6 per cube; a 3D "

@@ -99,6 +99,7 @@ class View:
     mip_count: int
     first_slice: int = 0
     slices: int = 1
+    read_only: int = 0  # DsvFlag bits of a depth-stencil view
     serial: int = field(default_factory=next_serial)
 
     @property

@@ -21,7 +21,7 @@ import wgpu
 
 from ...protocol import bindings as B
 from ...protocol.enums import (
-    BindFlag, ClearFlag, CpuAccessFlag, DxgiFormat, ErrorCode, FORMAT_BYTES, DEPTH_FORMATS, FormatSupport,
+    BindFlag, ClearFlag, CpuAccessFlag, DsvFlag, DxgiFormat, ErrorCode, FORMAT_BYTES, DEPTH_FORMATS, FormatSupport,
     QUERY_RESULT_BYTES, QueryType, ResourceMiscFlag, SrvDimension,
     InputClassification, PrimitiveTopology, ShaderStage, STENCIL_FORMATS, Usage,
 )
@@ -51,6 +51,7 @@ STRIPS = (PrimitiveTopology.LINESTRIP, PrimitiveTopology.TRIANGLESTRIP)
 MAX_TEXTURE_DIM = 16384
 MAX_TEXTURE3D_DIM = 2048  # D3D11_REQ_TEXTURE3D_U_V_OR_W_DIMENSION
 _DIMENSION_CAPS = {"1d": FormatSupport.TEXTURE1D, "2d": FormatSupport.TEXTURE2D, "3d": FormatSupport.TEXTURE3D}
+_READ_ONLY_ALL = DsvFlag.READ_ONLY_DEPTH | DsvFlag.READ_ONLY_STENCIL
 _BUFFER_MISC = int(ResourceMiscFlag.DRAWINDIRECT_ARGS | ResourceMiscFlag.BUFFER_ALLOW_RAW_VIEWS
                    | ResourceMiscFlag.BUFFER_STRUCTURED)
 _BUFFER_ONLY_MISC = int(ResourceMiscFlag.DRAWINDIRECT_ARGS | ResourceMiscFlag.BUFFER_ALLOW_RAW_VIEWS
@@ -258,12 +259,18 @@ class Renderer(ComputeCommands, QueryCommands):
     @staticmethod
     def _depth_attachment(dsv: View, clear) -> dict:
         depth_value, stencil_value = clear if clear else (None, None)
-        att = {"view": dsv.view,
-               "depth_load_op": "clear" if depth_value is not None else "load", "depth_store_op": "store",
-               "depth_clear_value": depth_value if depth_value is not None else 1.0}
+        att = {"view": dsv.view}
+        if dsv.read_only & DsvFlag.READ_ONLY_DEPTH:
+            att["depth_read_only"] = True
+        else:
+            att.update(depth_load_op="clear" if depth_value is not None else "load", depth_store_op="store",
+                       depth_clear_value=depth_value if depth_value is not None else 1.0)
         if dsv.format in STENCIL_FORMATS:
-            att.update(stencil_load_op="clear" if stencil_value is not None else "load", stencil_store_op="store",
-                       stencil_clear_value=stencil_value or 0)
+            if dsv.read_only & DsvFlag.READ_ONLY_STENCIL:
+                att["stencil_read_only"] = True
+            else:
+                att.update(stencil_load_op="clear" if stencil_value is not None else "load",
+                           stencil_store_op="store", stencil_clear_value=stencil_value or 0)
         return att
 
     def _materialize_clears(self, exclude=frozenset(), only: View | None = None) -> None:
@@ -817,9 +824,13 @@ class Renderer(ComputeCommands, QueryCommands):
         return self._view(resource, format, mip_slice, 1, BindFlag.RENDER_TARGET, "render-target view",
                           first_slice=array_slice)
 
-    def create_depth_stencil_view(self, resource, format, mip_slice, array_slice) -> View:
-        return self._view(resource, format, mip_slice, 1, BindFlag.DEPTH_STENCIL, "depth-stencil view",
+    def create_depth_stencil_view(self, resource, format, mip_slice, array_slice, flags) -> View:
+        view = self._view(resource, format, mip_slice, 1, BindFlag.DEPTH_STENCIL, "depth-stencil view",
                           first_slice=array_slice)
+        if flags & DsvFlag.READ_ONLY_STENCIL and view.format not in STENCIL_FORMATS:
+            raise invalid(f"READ_ONLY_STENCIL on a depth-stencil view of {view.format.name}, which has no stencil")
+        view.read_only = flags
+        return view
 
     def create_shader_resource_view(self, resource, format, view_dimension, most_detailed_mip, mip_levels,
                                     first_array_slice, array_size) -> View:
@@ -1025,7 +1036,7 @@ class Renderer(ComputeCommands, QueryCommands):
         mask = self.sample_mask & ((1 << samples) - 1)
         key = (vs.serial, ps.serial if ps else 0, layout.serial if layout else 0, strides, self.blend.serial,
                self.rasterizer.serial, self.depth_stencil.serial if dsv else -1, self.topology, strip_format,
-               rt_formats, dsv.wgpu_format if dsv else None, samples, mask)
+               rt_formats, dsv.wgpu_format if dsv else None, dsv.read_only if dsv else 0, samples, mask)
         pipeline = self._pipelines.get(key)
         if pipeline is not None:
             self.stats.pipeline_hits += 1
@@ -1052,13 +1063,16 @@ class Renderer(ComputeCommands, QueryCommands):
         depth_stencil = None
         if dsv:
             d = self.depth_stencil
-            depth_stencil = {"format": dsv.wgpu_format, "depth_write_enabled": d.depth_write,
+            depth_stencil = {"format": dsv.wgpu_format,
+                             "depth_write_enabled": d.depth_write and not dsv.read_only & DsvFlag.READ_ONLY_DEPTH,
                              "depth_compare": d.depth_compare, "depth_bias": r.depth_bias,
                              "depth_bias_slope_scale": r.slope_scaled_depth_bias,
                              "depth_bias_clamp": r.depth_bias_clamp}
             if dsv.format in STENCIL_FORMATS:
                 depth_stencil.update(stencil_front=d.stencil_front, stencil_back=d.stencil_back,
-                                     stencil_read_mask=d.stencil_read_mask, stencil_write_mask=d.stencil_write_mask)
+                                     stencil_read_mask=d.stencil_read_mask,
+                                     stencil_write_mask=0 if dsv.read_only & DsvFlag.READ_ONLY_STENCIL
+                                     else d.stencil_write_mask)
         fragment = None
         if ps is not None:
             targets = []
@@ -1066,8 +1080,8 @@ class Renderer(ComputeCommands, QueryCommands):
                 if fmt is None:
                     targets.append(None)
                     continue
-                blend, mask = self.blend.targets[i]
-                t = {"format": fmt, "write_mask": mask}
+                blend, write_mask = self.blend.targets[i]
+                t = {"format": fmt, "write_mask": write_mask}
                 if blend is not None:
                     t["blend"] = blend
                 targets.append(t)
@@ -1191,7 +1205,11 @@ class Renderer(ComputeCommands, QueryCommands):
         """Whether a subresource the shader-resource view covers is bound as an output of the
         same work: a render target or depth-stencil of a draw, an unordered-access view of a
         dispatch (D3D11 then unbinds the input; other mips or slices stay readable)."""
-        outputs = self.uavs.values() if stage == ShaderStage.COMPUTE else [*self.rtvs, self.dsv]
+        dsv = self.dsv
+        if dsv is not None and dsv.read_only == (_READ_ONLY_ALL if dsv.format in STENCIL_FORMATS
+                                                 else DsvFlag.READ_ONLY_DEPTH):
+            dsv = None  # a read-only depth-stencil view is an input, readable beside it
+        outputs = self.uavs.values() if stage == ShaderStage.COMPUTE else [*self.rtvs, dsv]
         for out in outputs:
             if out is None or out.resource is not srv.resource:
                 continue
@@ -1335,6 +1353,9 @@ class Renderer(ComputeCommands, QueryCommands):
         self._pending_clears[view] = (color_r, color_g, color_b, color_a)
 
     def clear_depth_stencil_view(self, view, clear_flags, depth, stencil) -> None:
+        if (clear_flags & ClearFlag.DEPTH and view.read_only & DsvFlag.READ_ONLY_DEPTH
+                or clear_flags & ClearFlag.STENCIL and view.read_only & DsvFlag.READ_ONLY_STENCIL):
+            raise invalid("ClearDepthStencilView of a read-only aspect of a depth-stencil view")
         if not 0.0 <= depth <= 1.0:
             raise invalid(f"depth clear value {depth} is outside [0, 1]")
         if self._pass is not None:
