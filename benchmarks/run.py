@@ -6,7 +6,7 @@ import platform
 
 from pvgpu.host import gpu
 
-from . import draw_cost, frame_time, ring_throughput
+from . import dispatch_cost, draw_cost, frame_time, ring_throughput
 
 
 def _row(name: str, value: str, baseline: str, ratio: str) -> str:
@@ -37,6 +37,9 @@ def main(quick: bool = False, frames: int = 200, size: tuple[int, int] = (640, 4
                f"{d['pvgpu_us'] / d['direct_us']:.2f}"))
     print(_row("  its pipeline cache hit rate", f"{d['hits'] / max(1, d['hits'] + d['misses']):.4f}",
                f"{d['hits']}/{d['hits'] + d['misses']}", ""))
+    c = dispatch_cost.measure(batches=5 if quick else 20, dispatches=1000)
+    print(_row("per dispatch with state changes, us", f"{c['pvgpu_us']:.1f}", f"{c['direct_us']:.1f} (direct)",
+               f"{c['pvgpu_us'] / c['direct_us']:.2f}"))
     if vm:
         from . import vm as vm_bench
         v = vm_bench.measure(min(frames, 30) if quick else min(frames, 60), width, height)

@@ -10,7 +10,9 @@
 - `bind(d, pass, pipeline, groups)`: bind groups {group: {binding: resource}} on a render or
   compute pass; empty groups below the highest used one are bound too (auto layouts need them).
 - `uniform(buffer)`: a whole buffer as a bind-group resource.
-- `dispatch(d, cs, groups, workgroups)`: one compute dispatch (entry point `cs`), submitted.
+- `dispatch(d, cs, groups, workgroups)`: one compute dispatch (entry point `cs`), submitted
+  (or `indirect`, recorded into an `encoder`, counted by a statistics query).
+- `storage(d, size, data)`: a STORAGE buffer; `read_volume(d, texture, w, h, depth)`: a 3D mip.
 - `readback(d, texture, w, h, ...)`: `queue.read_texture` as (height, width, bytes per texel).
 - `read_buffer(d, buffer, size)`: a buffer's bytes (copied through a MAP_READ buffer).
 - `generate_mips(d, texture, mips, layers)`: each mip drawn from the one above with a linear
@@ -82,17 +84,43 @@ def uniform(buf: wgpu.GPUBuffer) -> dict:
     return {"buffer": buf, "offset": 0, "size": buf.size}
 
 
-def dispatch(d: wgpu.GPUDevice, cs: str, groups: dict[int, dict], workgroups=(1, 1, 1)) -> None:
-    """Run compute shader `cs` (entry point `cs`) once with bind groups {group: {binding: resource}}."""
+def dispatch(d: wgpu.GPUDevice, cs: str, groups: dict[int, dict], workgroups=(1, 1, 1), *, indirect=None,
+             encoder=None, statistics=None) -> None:
+    """Run compute shader `cs` (entry point `cs`) once with bind groups {group: {binding: resource}}.
+    `indirect`: (buffer, offset) whose three counts replace `workgroups`; `encoder`: record into
+    it (the caller submits) instead of submitting; `statistics`: (query set, slot) of a
+    pipeline-statistics query around the dispatch."""
     pipe = d.create_compute_pipeline(layout="auto", compute={"module": d.create_shader_module(code=cs),
                                                              "entry_point": "cs"})
-    enc = d.create_command_encoder()
+    enc = encoder or d.create_command_encoder()
     p = enc.begin_compute_pass()
+    if statistics is not None:
+        p._begin_pipeline_statistics_query(*statistics)
     p.set_pipeline(pipe)
     bind(d, p, pipe, groups)
-    p.dispatch_workgroups(*workgroups)
+    if indirect is not None:
+        p.dispatch_workgroups_indirect(*indirect)
+    else:
+        p.dispatch_workgroups(*workgroups)
+    if statistics is not None:
+        p._end_pipeline_statistics_query()
     p.end()
-    d.queue.submit([enc.finish()])
+    if encoder is None:
+        d.queue.submit([enc.finish()])
+
+
+def storage(d: wgpu.GPUDevice, size: int, data: np.ndarray | bytes | None = None) -> wgpu.GPUBuffer:
+    """A STORAGE buffer of `size` bytes (zeros, or `data` followed by zeros), readable back."""
+    raw = b"" if data is None else (data.tobytes() if isinstance(data, np.ndarray) else bytes(data))
+    return buffer(d, raw + bytes(size - len(raw)), BU.STORAGE)
+
+
+def read_volume(d: wgpu.GPUDevice, tex: wgpu.GPUTexture, width: int, height: int, depth: int, bpp: int = 4,
+                mip: int = 0) -> np.ndarray:
+    """One mip of a 3D texture as (depth, height, width, bytes per texel)."""
+    data = d.queue.read_texture({"texture": tex, "mip_level": mip, "origin": (0, 0, 0)},
+                                {"bytes_per_row": width * bpp, "rows_per_image": height}, (width, height, depth))
+    return np.frombuffer(data, dtype=np.uint8).reshape(depth, height, width, bpp).copy()
 
 
 def readback(d: wgpu.GPUDevice, tex: wgpu.GPUTexture, width: int, height: int, bpp: int = 4, mip: int = 0,

@@ -89,7 +89,10 @@ class Sampler:
 @dataclass(eq=False)
 class Texture:
     """A texture both sides create from the same bytes: `subresources` in D3D11's order (slice
-    by slice, mip 0 first within a slice), each (h, w, 4) uint8, RGBA8."""
+    by slice, mip 0 first within a slice), each (h, w, 4) uint8, RGBA8. `dimension` "1d"
+    (subresources (1, w, 4)): CreateTexture1D on the guest, a native WebGPU 1D texture on the
+    direct side (which allows neither mips nor layers); "3d" (one (depth, h, w, 4) array per
+    mip): CreateTexture3D and a 3D texture."""
 
     subresources: list
     mips: int = 1
@@ -98,6 +101,7 @@ class Texture:
     generate_mips: bool = False  # GenerateMips on the guest, direct.generate_mips on wgpu, before the draw
     srv: dict = field(default_factory=dict)  # guest create_shader_resource_view keyword arguments
     view: dict = field(default_factory=dict)  # wgpu create_view keyword arguments
+    dimension: str = "2d"  # "1d", "2d" or "3d"
 
 
 #: Point and trilinear sampling, clamped (wgpu's sampler defaults are nearest, clamp-to-edge).
@@ -424,8 +428,18 @@ class Pair:
         misc = (ResourceMiscFlag.TEXTURECUBE if tex.cube else 0) | (
             ResourceMiscFlag.GENERATE_MIPS if tex.generate_mips else 0)
         bind = g.BindFlag.SHADER_RESOURCE | (g.BindFlag.RENDER_TARGET if tex.generate_mips else 0)
-        resource = self.device.create_texture2d(g.Texture2DDesc(w, h, mip_levels=tex.mips, array_size=tex.layers,
-                                                                bind_flags=bind, misc_flags=misc), tex.subresources)
+        if tex.dimension == "3d":
+            depth, h, w = tex.subresources[0].shape[:3]
+            resource = self.device.create_texture3d(g.Texture3DDesc(w, h, depth, mip_levels=tex.mips, bind_flags=bind,
+                                                                    misc_flags=misc), tex.subresources)
+        elif tex.dimension == "1d":
+            resource = self.device.create_texture1d(g.Texture1DDesc(w, mip_levels=tex.mips, array_size=tex.layers,
+                                                                    bind_flags=bind, misc_flags=misc),
+                                                    tex.subresources)
+        else:
+            resource = self.device.create_texture2d(g.Texture2DDesc(w, h, mip_levels=tex.mips, array_size=tex.layers,
+                                                                    bind_flags=bind, misc_flags=misc),
+                                                    tex.subresources)
         if tex.generate_mips:
             self.ctx.generate_mips(self.device.create_shader_resource_view(resource))
         return self.device.create_shader_resource_view(resource, **tex.srv)
@@ -486,7 +500,7 @@ class Pair:
     def _direct_texture(self, tex: Texture):
         dev = self.wgpu
         usage = wgpu.TextureUsage.RENDER_ATTACHMENT if tex.generate_mips else 0
-        resource = direct.texture(dev, tex.subresources, tex.mips, tex.layers, usage=usage)
+        resource = direct.texture(dev, tex.subresources, tex.mips, tex.layers, usage=usage, dimension=tex.dimension)
         if tex.generate_mips:
             direct.generate_mips(dev, resource, tex.mips, tex.layers)
         return resource.create_view(**tex.view)
@@ -577,14 +591,21 @@ class Steps:
             self.pair.draw_guest(d, self.t, self.cache)
         self.direct(*draws)
 
-    def direct(self, *draws: Draw) -> None:
-        """The draws on the direct side only (the scene recorded the guest side itself)."""
+    def direct(self, *draws: Draw, views: dict | None = None, statistics=None) -> None:
+        """The draws on the direct side only (the scene recorded the guest side itself).
+        `views`: id(Texture) -> (Texture, wgpu view) for textures the scene made itself
+        (default: made from each Texture's subresources); `statistics`: (query set, slot) of a
+        pipeline-statistics query around the pass."""
         p = self.encoder.begin_render_pass(color_attachments=[{"view": self.tex.create_view(), "load_op": self.load,
                                                                "store_op": "store", "clear_value": CLEAR}])
         self.load = "load"
-        views = self.pair.direct_views(draws)
+        if statistics is not None:
+            p._begin_pipeline_statistics_query(*statistics)
+        views = self.pair.direct_views(draws) if views is None else views
         for dr in draws:
             self.pair.draw_direct(p, dr, self.t, views)
+        if statistics is not None:
+            p._end_pipeline_statistics_query()
         p.end()
 
     def submit(self) -> None:

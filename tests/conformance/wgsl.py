@@ -1,8 +1,10 @@
 """WGSL shared by the scenes; both sides of a scene compile the same source.
 
-Binding convention (docs/protocol.md): `@group(0)` vertex stage, `@group(1)` pixel stage;
-constant buffer slot n is `@binding(n)`, sampler n `@binding(16 + n)`, shader resource n
-`@binding(32 + n)`; input element i is `@location(i)`. Entry points are named `vs` and `ps`.
+Binding convention (docs/protocol.md): `@group(0)` vertex stage, `@group(1)` pixel stage,
+`@group(2)` compute stage; constant buffer slot n is `@binding(n)`, sampler n
+`@binding(16 + n)`, shader resource n `@binding(32 + n)`, unordered-access view n
+`@binding(160 + n)`; input element i is `@location(i)`. Entry points are named `vs`, `ps`
+and `cs`. A Texture1D is a `texture_2d` of height 1 on the pvgpu side (sampled at v = 0.5).
 """
 
 from __future__ import annotations
@@ -79,4 +81,11 @@ fn ps(@location(0) uv: vec2<f32>) -> @location(0) vec4<f32> {{
     let r: {result} = {expr};
     return {ret};
 }}
+"""
+
+
+#: For FULLSCREEN_VS: a smooth gradient from uv, different in every channel (render-to-texture scenes).
+UV_PS = """
+@fragment
+fn ps(@location(0) uv: vec2<f32>) -> @location(0) vec4<f32> { return vec4<f32>(uv.x, uv.y, 1.0 - uv.x * uv.y, 1.0); }
 """

@@ -3,8 +3,9 @@ raw and typed buffer views, Dispatch, DispatchIndirect and the UAV clears.
 
 `ComputeCommands` is part of `Renderer` (a mixin, so that the session finds every command's
 method on one object); it uses the renderer's encoder, caches and bind-group builder.
-Each dispatch records a compute pass of its own after closing any open render pass, so
-D3D11's ordering between draws, copies and dispatches holds without extra barriers.
+Consecutive dispatches share one compute pass (WebGPU tracks usage per dispatch there); any
+other work closes it, as it closes a render pass, so D3D11's ordering between draws, copies
+and dispatches holds without extra barriers.
 """
 
 from __future__ import annotations
@@ -179,21 +180,26 @@ class ComputeCommands:
             self._pipelines[key] = pipeline
         else:
             self.stats.pipeline_hits += 1
-        groups = [self._empty_bind_group(pipeline, g) for g in (ShaderStage.VERTEX, ShaderStage.PIXEL)]
-        groups.append(self._bind_group(pipeline, key, ShaderStage.COMPUTE)[0])
-        self._materialize_clears()
-        self._end_pass()
-        self._check_query_room()
-        p = self.encoder.begin_compute_pass()
-        self._queries_begin_pass(p, render=False)
-        p.set_pipeline(pipeline)
-        for i, group in enumerate(groups):
-            p.set_bind_group(i, group)
+        group, group_key = self._bind_group(pipeline, key, ShaderStage.COMPUTE)
+        if self._pass is None or not self._pass_is_compute:
+            self._materialize_clears()
+            self._end_pass()
+            self._check_query_room()
+            self._pass = self.encoder.begin_compute_pass()
+            self._pass_is_compute = True
+            self._pass_state = {}
+            self._queries_begin_pass(self._pass, render=False)
+        p, st = self._pass, self._pass_state
+        if st.get("pipeline") is not pipeline:
+            p.set_pipeline(pipeline)
+            for i in (ShaderStage.VERTEX, ShaderStage.PIXEL):
+                p.set_bind_group(i, self._empty_bind_group(pipeline, i))
+            st["pipeline"] = pipeline
+            st.pop("group", None)
+        if st.get("group") != group_key:
+            p.set_bind_group(ShaderStage.COMPUTE, group)
+            st["group"] = group_key
         return p
-
-    def _end_compute_pass(self, p) -> None:
-        self._queries_end_pass(p)
-        p.end()
 
     def dispatch(self, thread_group_count_x, thread_group_count_y, thread_group_count_z) -> None:
         counts = (thread_group_count_x, thread_group_count_y, thread_group_count_z)
@@ -206,7 +212,6 @@ class ComputeCommands:
         p = self._compute_pass()
         if total:
             p.dispatch_workgroups(*counts)
-        self._end_compute_pass(p)
 
     def dispatch_indirect(self, args, aligned_byte_offset) -> None:
         if not args.misc_flags & ResourceMiscFlag.DRAWINDIRECT_ARGS:
@@ -221,7 +226,6 @@ class ComputeCommands:
         p = self._compute_pass()
         self._use(args)
         p.dispatch_workgroups_indirect(args.backing, aligned_byte_offset)
-        self._end_compute_pass(p)
 
     # --- clears ----------------------------------------------------------------------------------
     def clear_unordered_access_view_float(self, view, value_r, value_g, value_b, value_a) -> None:

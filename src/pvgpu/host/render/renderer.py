@@ -119,6 +119,7 @@ class Renderer(ComputeCommands, QueryCommands):
         self._bind_groups: dict[tuple, tuple] = {}
         self._encoder = None
         self._pass = None
+        self._pass_is_compute = False  # the open pass is a compute pass (dispatches share one)
         self.generation = 0
         self._pending_clears: dict[View, tuple] = {}
         self._renames = 0
@@ -203,6 +204,7 @@ class Renderer(ComputeCommands, QueryCommands):
             self._queries_end_pass(self._pass)
             self._pass.end()
             self._pass = None
+            self._pass_is_compute = False
             self._pass_state = {}
 
     def _finish(self) -> list:
@@ -1244,7 +1246,8 @@ class Renderer(ComputeCommands, QueryCommands):
                               f"{vp.min_depth}..{vp.max_depth}) reaches outside the {width}x{height} target")
         # Bind groups first: they may rename nothing, but they mark resources used.
         groups = [self._bind_group(pipeline, key, stage) for stage in (ShaderStage.VERTEX, ShaderStage.PIXEL)]
-        if self._pass is None:
+        if self._pass is None or self._pass_is_compute:
+            self._end_pass()
             self._begin_pass()
         p, st = self._pass, self._pass_state
         if st.get("pipeline") is not pipeline:
