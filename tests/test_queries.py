@@ -272,3 +272,4 @@ def test_pipeline_statistics_match_a_direct_wgpu_query(device, wgpu_device):
             stats["cs_invocations"]) == (vs, clipped_in, clipped_out, ps, cs)
     assert cs == 3 * 64 and ps >= SIZE * SIZE * 3 // 2 and clipped_in == 4
     assert stats["gs_invocations"] == stats["hs_invocations"] == stats["ds_invocations"] == 0
+    assert (stats["ia_vertices"], stats["ia_primitives"]) == (12, 4)  # from the draws' own arguments

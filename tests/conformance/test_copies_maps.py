@@ -73,7 +73,8 @@ def test_update_subresource_constant_buffer(pair):
         contents[start:start + len(data)] = data
         f.direct(Draw(vertices, ps=SOLID_PS, constants={0: contents.copy()}))  # what this draw must see
     frame = f.compare(min_colors=4)
-    assert tuple(frame[H // 2, 45]) == (0, 64, 128, 255)  # green replaced by the boxed 0.25
+    # green replaced by the boxed 0.25 (0.5 -> 127 or 128: GPUs round the tie either way)
+    assert np.abs(frame[H // 2, 45].astype(int) - (0, 64, 128, 255)).max() <= 1
 
 
 @scene("Map WRITE_DISCARD of a DYNAMIC constant buffer between draws")

@@ -109,8 +109,9 @@ def test_pipeline_statistics(pair):
     vs, clipper_in, clipper_out, ps, cs = (int(c) for c in counts)
     got = {k: stats[k] for k in ("vs_invocations", "c_invocations", "c_primitives", "ps_invocations",
                                  "cs_invocations")}
-    assert got == {"vs_invocations": vs, "c_invocations": clipper_in, "c_primitives": clipper_out,
-                   "ps_invocations": ps, "cs_invocations": cs}, f"pvgpu {got}, direct wgpu {vs, clipper_in, clipper_out, ps, cs}"
+    want = {"vs_invocations": vs, "c_invocations": clipper_in, "c_primitives": clipper_out, "ps_invocations": ps,
+            "cs_invocations": cs}
+    assert got == want, f"pvgpu {got}, direct wgpu {want}"
     # what D3D11 defines where wgpu has no counter: the input assembler's vertices and
     # triangles (non-indexed draws: 6 + 6 + 3 x 6 vertices), no geometry, hull or domain work
     assert (stats["ia_vertices"], stats["ia_primitives"]) == (30, 10)

@@ -148,6 +148,7 @@ class Query:
     active: bool = False
     slots: list = field(default_factory=list)  # occlusion query-set slots, one per render pass
     ended: bool = False  # End was recorded at least once
+    ia_counts: list = field(default_factory=lambda: [0, 0])  # PIPELINE_STATISTICS: IA vertices, primitives
     value: int | None = None  # the last result once the GPU has it (None while pending)
     serial: int = field(default_factory=next_serial)
 

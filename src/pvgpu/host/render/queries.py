@@ -15,7 +15,7 @@ import struct
 import numpy as np
 import wgpu
 
-from ...protocol.enums import ErrorCode, QUERY_RESULT_BYTES, QueryType
+from ...protocol.enums import ErrorCode, PrimitiveTopology, QUERY_RESULT_BYTES, QueryType
 from ..errors import CommandError, invalid, unsupported
 from .objects import Query
 
@@ -26,6 +26,19 @@ RESOLVE_STRIDE = 256  # resolve_query_set destinations are 256-byte aligned
 STATISTICS = ("vertex-shader-invocations", "clipper-invocations", "clipper-primitives-out",
               "fragment-shader-invocations", "compute-shader-invocations")
 _SPANNING = (QueryType.OCCLUSION, QueryType.OCCLUSION_PREDICATE, QueryType.PIPELINE_STATISTICS)
+
+
+def _primitives(elements: int, topology: int) -> int:
+    """Primitives the input assembler makes of `elements` vertices (or indices)."""
+    if topology == PrimitiveTopology.TRIANGLELIST:
+        return elements // 3
+    if topology == PrimitiveTopology.TRIANGLESTRIP:
+        return max(0, elements - 2)
+    if topology == PrimitiveTopology.LINELIST:
+        return elements // 2
+    if topology == PrimitiveTopology.LINESTRIP:
+        return max(0, elements - 1)
+    return elements
 
 
 class QueryCommands:
@@ -108,6 +121,7 @@ class QueryCommands:
             self._end_pass()  # the next pass opens with the query running
             self._active[family] = query
             query.slots = []
+            query.ia_counts = [0, 0]
         query.active = True
 
     def end_query(self, query, result) -> None:
@@ -137,9 +151,18 @@ class QueryCommands:
                                                  wgpu.BufferUsage.COPY_SRC)
             self.encoder._write_timestamp(self._timestamp_set, 0)
             self.encoder.resolve_query_set(self._timestamp_set, 0, 1, resolved, 0)
-        self._pending_queries.append((query, resolved, len(query.slots), result))
+        self._pending_queries.append((query, resolved, len(query.slots), result, tuple(query.ia_counts)))
         if len(self._pending_queries) >= MAX_PENDING_QUERIES:
             self.wait_idle()  # a guest that ends queries without ever fencing must not pile them up
+
+    def _count_input_assembly(self, elements: int, instances: int, topology: int) -> None:
+        """An active PIPELINE_STATISTICS query counts what the input assembler reads, from the
+        draw's own arguments (WebGPU has no such counter; indirect draws' counts stay on the
+        GPU and are not counted)."""
+        query = self._active.get(QueryType.PIPELINE_STATISTICS)
+        if query is not None:
+            query.ia_counts[0] += elements * instances
+            query.ia_counts[1] += _primitives(elements, topology) * instances
 
     def _drop_active_query(self, query) -> None:
         """A released query stops counting (D3D11 drops it)."""
@@ -151,7 +174,7 @@ class QueryCommands:
     def _complete_queries(self) -> None:
         """Write the results of ended queries (their work is finished) into the guest's ranges."""
         pending, self._pending_queries = self._pending_queries, []
-        for query, resolved, count, result in pending:
+        for query, resolved, count, result, (ia_vertices, ia_primitives) in pending:
             t = query.type
             width = len(STATISTICS) if t == QueryType.PIPELINE_STATISTICS else 1
             sums = np.zeros(width, dtype=np.uint64)
@@ -168,9 +191,9 @@ class QueryCommands:
                 struct.pack_into("<Q", result, 0, value)
             elif t == QueryType.PIPELINE_STATISTICS:
                 vs, clipped_in, clipped_out, ps, cs = (int(v) for v in sums)
-                # D3D11_QUERY_DATA_PIPELINE_STATISTICS; WebGPU has no input-assembler counters,
-                # geometry, hull or domain stages: IA counts are the vertex and clipper inputs.
-                struct.pack_into("<11Q", result, 0, vs, clipped_in, vs, 0, 0, clipped_in, clipped_out, ps, 0, 0, cs)
+                # D3D11_QUERY_DATA_PIPELINE_STATISTICS; no geometry, hull or domain stages here.
+                struct.pack_into("<11Q", result, 0, ia_vertices, ia_primitives, vs, 0, 0, clipped_in, clipped_out, ps,
+                                 0, 0, cs)
             else:  # TIMESTAMP_DISJOINT: wgpu timestamps count nanoseconds
                 struct.pack_into("<QI", result, 0, 1_000_000_000, 0)
             query.value = value

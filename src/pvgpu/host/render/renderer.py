@@ -1298,6 +1298,8 @@ class Renderer(ComputeCommands, QueryCommands):
                 p.set_index_buffer(buf.backing, fmt, offset)
                 st["ib"] = ib
         self.stats.draws += 1
+        if self._active:
+            self._count_input_assembly((indices or vertices)[1], instances[1], self.topology)
         return p
 
     def draw(self, vertex_count, start_vertex_location) -> None:
