@@ -354,7 +354,7 @@ def test_copy_resource_then_map_read_staging(host, device):
     ctx.unmap(staging, 0)
     assert mapped.row_pitch == 48 * 4
     pixels = mapped.data.reshape(32, 48, 4)
-    assert np.all(pixels == np.array([0, 128, 255, 255], np.uint8))
+    assert np.abs(pixels.astype(int) - [0, 128, 255, 255]).max() <= 1  # 0.5 is a tie GPUs round either way
 
 
 def test_update_subresource_box_and_map_read(device):

@@ -107,11 +107,12 @@ def test_pipeline_statistics(pair):
     f.compare(min_colors=4)
     counts = direct.read_buffer(d, resolved, 768).view(np.uint64).reshape(3, 32)[:, :5].sum(axis=0)
     vs, clipper_in, clipper_out, ps, cs = (int(c) for c in counts)
-    got = {k: stats[k] for k in ("vs_invocations", "c_invocations", "c_primitives", "ps_invocations",
-                                 "cs_invocations")}
-    want = {"vs_invocations": vs, "c_invocations": clipper_in, "c_primitives": clipper_out, "ps_invocations": ps,
-            "cs_invocations": cs}
+    got = {k: stats[k] for k in ("c_invocations", "c_primitives", "ps_invocations", "cs_invocations")}
+    want = {"c_invocations": clipper_in, "c_primitives": clipper_out, "ps_invocations": ps, "cs_invocations": cs}
     assert got == want, f"pvgpu {got}, direct wgpu {want}"
+    # Vertex-shader invocations may be fewer than the vertices read (D3D11 allows reuse, and
+    # the H100 shades pvgpu's instanced draw 18 times where the direct one took 30), never more.
+    assert 0 < stats["vs_invocations"] <= stats["ia_vertices"] and 0 < vs <= stats["ia_vertices"]
     # what D3D11 defines where wgpu has no counter: the input assembler's vertices and
     # triangles (non-indexed draws: 6 + 6 + 3 x 6 vertices), no geometry, hull or domain work
     assert (stats["ia_vertices"], stats["ia_primitives"]) == (30, 10)
