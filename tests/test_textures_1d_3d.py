@@ -43,6 +43,10 @@ fn ps(@location(0) uv: vec2<f32>) -> @location(0) vec4<f32> {{
     return textureSample(tex, smp, vec3<f32>(uv, uv.x * 0.8 + 0.1));
 }}
 """
+UV_PS = """
+@fragment
+fn ps(@location(0) uv: vec2<f32>) -> @location(0) vec4<f32> { return vec4<f32>(uv, 0.25, 1.0); }
+"""
 RAMP = np.stack([np.linspace(0, 255, 16), np.linspace(255, 0, 16), np.full(16, 64), np.full(16, 255)],
                 axis=1).astype(np.uint8)
 VOLUME = np.random.default_rng(3).integers(0, 256, (4, 8, 8, 4), dtype=np.uint8)  # depth, height, width, rgba
@@ -184,12 +188,60 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     assert len(np.unique(got[..., 2])) == 8  # every depth slice was written
 
 
+def test_render_targets_of_texture3d_slices(device, wgpu_device):
+    """A render-target view of one W slice of a Texture3D: a draw into slice 2 (loading what
+    the slice held) and a clear of slice 1; the other slices keep their initial data."""
+    ctx = device.get_immediate_context()
+    tex = device.create_texture3d(g.Texture3DDesc(8, 8, 4, bind_flags=g.BindFlag.RENDER_TARGET), VOLUME)
+    ctx.clear_render_target_view(device.create_render_target_view(tex, array_slice=1), (0.0, 0.5, 1.0, 1.0))
+    rtv = device.create_render_target_view(tex, array_slice=2)
+    ctx.om_set_render_targets([rtv])
+    ctx.rs_set_viewports([g.Viewport(0, 0, 4, 8)])  # the left half only: the right half keeps its texels
+    ctx.ia_set_primitive_topology(g.PrimitiveTopology.TRIANGLELIST)
+    ctx.rs_set_state(device.create_rasterizer_state(g.RasterizerDesc(cull_mode=g.CullMode.NONE)))
+    ctx.vs_set_shader(device.create_vertex_shader(FULLSCREEN_VS))
+    ctx.ps_set_shader(device.create_pixel_shader(UV_PS))
+    ctx.draw(3)
+    ctx.om_set_render_targets([])
+    staging = device.create_texture3d(g.Texture3DDesc(8, 8, 4, usage=g.Usage.STAGING, bind_flags=0,
+                                                      cpu_access_flags=g.CpuAccessFlag.READ))
+    ctx.copy_resource(staging, tex)
+    mapped = ctx.map(staging, 0, g.MapType.READ)
+    got = mapped.data.reshape(4, 8, 8, 4).copy()
+    ctx.unmap(staging, 0)
+
+    d = wgpu_device
+    target = d.create_texture(size=(8, 8, 1), format="rgba8unorm",
+                              usage=wgpu.TextureUsage.RENDER_ATTACHMENT | wgpu.TextureUsage.COPY_SRC |
+                              wgpu.TextureUsage.COPY_DST)
+    d.queue.write_texture({"texture": target}, VOLUME[2].tobytes(), {"bytes_per_row": 32}, (8, 8, 1))
+    pipeline = d.create_render_pipeline(
+        layout="auto", vertex={"module": d.create_shader_module(code=FULLSCREEN_VS), "entry_point": "vs"},
+        primitive={"topology": "triangle-list"},
+        fragment={"module": d.create_shader_module(code=UV_PS), "entry_point": "ps",
+                  "targets": [{"format": "rgba8unorm"}]})
+    enc = d.create_command_encoder()
+    p = enc.begin_render_pass(color_attachments=[{"view": target.create_view(), "load_op": "load",
+                                                  "store_op": "store"}])
+    p.set_pipeline(pipeline)
+    p.set_viewport(0, 0, 4, 8, 0, 1)
+    p.draw(3)
+    p.end()
+    d.queue.submit([enc.finish()])
+    drawn = readback(d, target, 8, 8)
+    assert np.abs(got[1].astype(int) - [0, 128, 255, 255]).max() <= 1  # the clear (0.5 rounds either way)
+    np.testing.assert_array_equal(got[2], drawn)
+    assert not np.array_equal(drawn[:, :4], VOLUME[2][:, :4]) and np.array_equal(drawn[:, 4:], VOLUME[2][:, 4:])
+    np.testing.assert_array_equal(got[0], VOLUME[0])
+    np.testing.assert_array_equal(got[3], VOLUME[3])
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda d: d.create_texture3d(g.Texture3DDesc(4, 4, 4, g.DxgiFormat.D32_FLOAT,
                                                   bind_flags=g.BindFlag.DEPTH_STENCIL)), "Texture3D"),
     (lambda d: d.create_texture3d(g.Texture3DDesc(4096, 4, 4)), "outside 1..2048"),
     (lambda d: d.create_render_target_view(d.create_texture3d(g.Texture3DDesc(
-        4, 4, 4, bind_flags=g.BindFlag.RENDER_TARGET))), "render-target view of a Texture3D"),
+        4, 4, 4, bind_flags=g.BindFlag.RENDER_TARGET)), array_slice=4), "W slice 4 is outside"),
     (lambda d: d.create_shader_resource_view(d.create_texture3d(g.Texture3DDesc(4, 4, 4)),
                                              view_dimension=g.SrvDimension.TEXTURE2D), "cannot view a Texture3D"),
     (lambda d: d.create_texture1d(g.Texture1DDesc(8, misc_flags=g.ResourceMiscFlag.TEXTURECUBE)), "cube"),

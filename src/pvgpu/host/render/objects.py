@@ -100,6 +100,7 @@ class View:
     first_slice: int = 0
     slices: int = 1
     read_only: int = 0  # DsvFlag bits of a depth-stencil view
+    depth_slice: Any = None  # render-target view of a Texture3D slice: (stand-in 2D texture, W slice)
     serial: int = field(default_factory=next_serial)
 
     @property

@@ -120,6 +120,7 @@ class Renderer(ComputeCommands, QueryCommands):
         self._encoder = None
         self._pass = None
         self._pass_is_compute = False  # the open pass is a compute pass (dispatches share one)
+        self._slice_targets: list[View] = []  # 3D-slice render targets of the open pass
         self.generation = 0
         self._pending_clears: dict[View, tuple] = {}
         self._renames = 0
@@ -206,6 +207,19 @@ class Renderer(ComputeCommands, QueryCommands):
             self._pass = None
             self._pass_is_compute = False
             self._pass_state = {}
+            for view in self._slice_targets:
+                self._copy_slice(view, into_3d=True)
+            self._slice_targets = []
+
+    def _copy_slice(self, view: View, into_3d: bool) -> None:
+        """Move a Texture3D slice's texels between the texture and the 2D stand-in its
+        render-target view draws into (wgpu-py 0.32 cannot attach a 3D texture's slice)."""
+        stand_in, w_slice = view.depth_slice
+        w, h = view.size
+        slice_ref = {"texture": view.resource.texture, "mip_level": view.base_mip, "origin": (0, 0, w_slice)}
+        stand_ref = {"texture": stand_in}
+        self.encoder.copy_texture_to_texture(stand_ref if into_3d else slice_ref,
+                                             slice_ref if into_3d else stand_ref, (w, h, 1))
 
     def _finish(self) -> list:
         """Close everything recorded so far into command buffers (not yet submitted)."""
@@ -246,6 +260,10 @@ class Renderer(ComputeCommands, QueryCommands):
                 colors.append(None)
                 continue
             clear = self._pending_clears.pop(v, None)
+            if v.depth_slice is not None:
+                if not clear:
+                    self._copy_slice(v, into_3d=False)  # the pass loads what the slice holds
+                self._slice_targets.append(v)
             colors.append({"view": v.view, "load_op": "clear" if clear else "load", "store_op": "store",
                            "clear_value": clear or (0, 0, 0, 0)})
             self._wrote(v.resource)
@@ -291,6 +309,8 @@ class Renderer(ComputeCommands, QueryCommands):
                 p = self.encoder.begin_render_pass(color_attachments=[
                     {"view": view.view, "load_op": "clear", "store_op": "store", "clear_value": clear}])
             p.end()
+            if view.depth_slice is not None:
+                self._copy_slice(view, into_3d=True)
 
     # --- resources ---------------------------------------------------------------------------
     def create_buffer(self, byte_width, usage, bind_flags, cpu_access_flags, misc_flags,
@@ -814,17 +834,23 @@ class Renderer(ComputeCommands, QueryCommands):
         resource.view_count += 1
         return View(resource, fmt, wfmt, view, base_mip, mip_count, first_slice, slices)
 
-    @staticmethod
-    def _no_3d_target(resource: Texture, what: str) -> None:
-        if resource.dimension == "3d":
-            # wgpu-py 0.32 does not pass a color attachment's depth slice through.
-            raise unsupported(f"a {what} of a Texture3D is not offered by this host yet (render to a 2D "
-                              f"texture and copy it into the slice with CopySubresourceRegion)")
-
     def create_render_target_view(self, resource, format, mip_slice, array_slice) -> View:
-        self._no_3d_target(resource, "render-target view")
-        return self._view(resource, format, mip_slice, 1, BindFlag.RENDER_TARGET, "render-target view",
-                          first_slice=array_slice)
+        """`array_slice` is the W slice for a Texture3D (one slice per view). wgpu-py 0.32 does
+        not pass a color attachment's depth slice through, so such a view draws into a 2D
+        stand-in that is copied from the slice before a pass loads it and back after it ends."""
+        if resource.dimension != "3d":
+            return self._view(resource, format, mip_slice, 1, BindFlag.RENDER_TARGET, "render-target view",
+                              first_slice=array_slice)
+        depth = resource.mip_depth(mip_slice)
+        if array_slice >= depth:
+            raise invalid(f"W slice {array_slice} is outside mip {mip_slice}'s {depth} depth slices")
+        view = self._view(resource, format, mip_slice, 1, BindFlag.RENDER_TARGET, "render-target view", "3d")
+        w, h = view.size
+        stand_in = self.device.create_texture(size=(w, h, 1), format=view.wgpu_format, usage=(
+            wgpu.TextureUsage.RENDER_ATTACHMENT | wgpu.TextureUsage.COPY_SRC | wgpu.TextureUsage.COPY_DST))
+        view.view = stand_in.create_view()
+        view.depth_slice = (stand_in, array_slice)
+        return view
 
     def create_depth_stencil_view(self, resource, format, mip_slice, array_slice, flags) -> View:
         view = self._view(resource, format, mip_slice, 1, BindFlag.DEPTH_STENCIL, "depth-stencil view",
