@@ -321,3 +321,26 @@ def test_unbound_uav_slot_writes_go_nowhere(device):
 @compute @workgroup_size(64) fn main(@builtin(global_invocation_id) id: vec3<u32>) { out[id.x] = 1u; }"""))
     ctx.dispatch(1)
     device.connection.finish()
+
+
+def test_two_views_of_one_buffer_are_two_bindings(device):
+    """Bound one after the other, views of different ranges of one buffer write their own
+    elements (the bind-group cache must tell them apart)."""
+    ctx = device.get_immediate_context()
+    buf = device.create_buffer(g.BufferDesc(512, g.BindFlag.UNORDERED_ACCESS, misc_flags=RAW))
+    views = [device.create_unordered_access_view(buf, g.DxgiFormat.R32_TYPELESS, first_element=first,
+                                                 num_elements=64, flags=g.BufferViewFlag.RAW) for first in (0, 64)]
+    ctx.cs_set_shader(device.create_compute_shader("""
+@group(2) @binding(160) var<storage, read_write> out: array<u32>;
+@compute @workgroup_size(1) fn main() { out[0] = out[0] + 1u; }"""))
+    for view in views:
+        ctx.cs_set_unordered_access_views(0, [view])
+        ctx.dispatch(1)
+    words = read_buffer(device, buf, 512).view(np.uint32)
+    assert (words[0], words[64]) == (1, 1)
+
+
+def test_unknown_uav_format_is_a_bad_enum(device):
+    tex = device.create_texture2d(g.Texture2DDesc(4, 4, bind_flags=g.BindFlag.UNORDERED_ACCESS))
+    device.create_unordered_access_view(tex, format=4000)
+    bad(device, ErrorCode.BAD_ENUM, substring="4000")

@@ -214,7 +214,11 @@ class Session:
         """Execute every published record; returns how many records were handled."""
         handled = 0
         if self.renderer.shared_textures:
-            self.renderer.sync_shared()
+            try:
+                self.renderer.sync_shared()
+            except (CommandError, wgpu.GPUError) as e:
+                self._report(getattr(e, "code", ErrorCode.HOST_GPU_ERROR), 0, 0,
+                             f"taking in a shared texture's contents: {getattr(e, 'detail', e)}")
         while True:
             try:
                 chunk = self.reader.read_chunk()
@@ -428,7 +432,7 @@ def _estimated_bytes(cmd: Any) -> int:
         return cmd.byte_width
     if isinstance(cmd, _TEXTURE_CREATES):
         texel = FORMAT_BYTES.get(cmd.format, 16)
-        mips = 4 / 3 if getattr(cmd, "mip_levels", 1) != 1 else 1
+        mips = 2 if getattr(cmd, "mip_levels", 1) != 1 else 1  # a full chain is at most twice the top mip
         return int(cmd.width * getattr(cmd, "height", 1) * getattr(cmd, "depth", 1) * texel * mips
                    * getattr(cmd, "array_size", 1))
     return 0

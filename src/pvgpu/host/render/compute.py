@@ -19,10 +19,14 @@ from ...protocol.enums import (
 )
 from ...protocol.spec import MAX_DISPATCH_GROUPS, MAX_UNORDERED_ACCESS_VIEWS
 from ..errors import CommandError, invalid, unsupported
+from .formats import format_enum as _format
 from .objects import Buffer, BufferView, Shader, Texture, View
 
-#: Groups (x*y*z) one dispatch may ask for: a cheap first line before the watchdog.
+#: Groups (x*y*z) one dispatch may ask for: a cheap first line before the watchdog (which alone
+#: bounds DispatchIndirect, whose counts the GPU reads).
 MAX_DISPATCH_GROUPS_TOTAL = 1 << 24
+#: UAV clears recorded before a submit (each holds a parameter buffer and a bind group).
+MAX_CLEARS_PER_SUBMIT = 256
 #: Typed buffer views: 32-bit channels only, since shaders read them as plain storage arrays.
 TYPED_BUFFER_FORMATS: dict[DxgiFormat, int] = {
     f: FORMAT_BYTES[f] // 4 for f in (
@@ -148,9 +152,9 @@ class ComputeCommands:
             first_array_slice, array_size = 0, 1
         elif dim in (UavDimension.TEXTURE1D, UavDimension.TEXTURE2D) and array_size != 1:
             raise invalid(f"a {dim.name} unordered-access view has one array slice")
-        fmt = resource.format if format == 0 else format
-        if not self.format_caps[DxgiFormat(fmt)] & FormatSupport.TYPED_UNORDERED_ACCESS_VIEW:
-            raise unsupported(f"{DxgiFormat(fmt).name} unordered-access views are not offered on this host")
+        fmt = resource.format if format == 0 else _format(format)
+        if not self.format_caps[fmt] & FormatSupport.TYPED_UNORDERED_ACCESS_VIEW:
+            raise unsupported(f"{fmt.name} unordered-access views are not offered on this host")
         return self._view(resource, format, mip_slice, 1, BindFlag.UNORDERED_ACCESS, "unordered-access view",
                           allowed[dim], first_array_slice, array_size)
 
@@ -177,7 +181,7 @@ class ComputeCommands:
             except wgpu.GPUError as e:
                 raise CommandError(ErrorCode.HOST_GPU_ERROR, "compute pipeline: " + " ".join(str(e).split())[:380]) \
                     from None
-            self._pipelines[key] = pipeline
+            self._cache_pipeline(key, pipeline)
         else:
             self.stats.pipeline_hits += 1
         group, group_key = self._bind_group(pipeline, key, ShaderStage.COMPUTE)
@@ -214,11 +218,7 @@ class ComputeCommands:
             p.dispatch_workgroups(*counts)
 
     def dispatch_indirect(self, args, aligned_byte_offset) -> None:
-        if not args.misc_flags & ResourceMiscFlag.DRAWINDIRECT_ARGS:
-            raise invalid("DispatchIndirect needs a buffer created with RESOURCE_MISC_DRAWINDIRECT_ARGS")
-        if aligned_byte_offset % 4 or aligned_byte_offset + 12 > args.byte_width:
-            raise invalid(f"12 bytes of arguments at offset {aligned_byte_offset} must be 4-byte aligned inside the "
-                          f"{args.byte_width}-byte buffer")
+        self._check_indirect_args(args, aligned_byte_offset, 12, "DispatchIndirect")
         if any(args is v.resource for v in self.uavs.values()):
             raise invalid("the argument buffer is bound as an unordered-access view of this dispatch")
         # The counts are the GPU's to read; WebGPU skips a dispatch whose counts exceed the
@@ -263,6 +263,9 @@ class ComputeCommands:
         return pipeline
 
     def _run_clear(self, pipeline, target, uniform: bytes, groups: tuple[int, int, int]) -> None:
+        if self._clears >= MAX_CLEARS_PER_SUBMIT:
+            self.submit()  # each clear holds a parameter buffer and a bind group until submitted
+        self._clears += 1
         params = self.device.create_buffer_with_data(data=uniform, usage=wgpu.BufferUsage.UNIFORM)
         group = self.device.create_bind_group(layout=pipeline.get_bind_group_layout(0), entries=[
             {"binding": 0, "resource": target}, {"binding": 1, "resource": {"buffer": params}}])
@@ -279,11 +282,11 @@ class ComputeCommands:
         n = view.components
         words = view.size // 4
         fill = np.zeros(8, dtype=np.uint32)
-        fill[:4] = (view.offset // 4, words, n, 0)
+        fill[:4] = (0, words, n, 0)
         fill[4:4 + n] = np.array(pattern[:n], dtype=np.int64).astype(np.uint32)
         pipeline = self._clear_pipeline(("buffer",), BUFFER_CLEAR_SHADER)
         groups = min(MAX_DISPATCH_GROUPS, -(-words // _CLEAR_GROUP))
-        self._run_clear(pipeline, {"buffer": buf.backing, "offset": 0, "size": buf.alloc_size}, fill.tobytes(),
+        self._run_clear(pipeline, {"buffer": buf.backing, "offset": view.offset, "size": view.size}, fill.tobytes(),
                         (groups, 1, 1))
         self._wrote(buf)
 

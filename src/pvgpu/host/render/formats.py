@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...protocol.enums import DxgiFormat as F, FormatSupport as S
+from ...protocol.enums import DxgiFormat as F, ErrorCode, FormatSupport as S
+from ..errors import CommandError
 
 TEXTURE_FORMATS: dict[F, str] = {
     F.R32G32B32A32_FLOAT: "rgba32float",
@@ -121,6 +122,14 @@ TYPELESS: dict[F, Family] = {
                                  F.R32_FLOAT_X8X24_TYPELESS: ("depth32float", _DEPTH),
                                  F.X32_TYPELESS_G8X24_UINT: ("stencil8", _STENCIL)}),
 }
+
+
+def format_enum(value: int) -> F:
+    """The DXGI format a plain u32 field names (a clear BAD_ENUM error for any other value)."""
+    try:
+        return F(value)
+    except ValueError:
+        raise CommandError(ErrorCode.BAD_ENUM, f"{value} is not a DXGI format this host knows") from None
 
 
 def texture_format(fmt: F, depth_stencil: bool) -> str | None:

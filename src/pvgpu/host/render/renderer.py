@@ -32,7 +32,8 @@ from ...protocol.codec import STRUCT_LAYOUTS
 from ..errors import CommandError, invalid, unsupported
 from . import states as S
 from .formats import (
-    INDEX_FORMATS, SRGB_TWINS, TYPELESS, VERTEX_FORMATS, copy_compatible, format_support, texture_format, view_format,
+    INDEX_FORMATS, SRGB_TWINS, TYPELESS, VERTEX_FORMATS, copy_compatible, format_enum as _format, format_support,
+    texture_format, view_format,
 )
 from .wgpu_ext import create_texture
 from .compute import ComputeCommands
@@ -54,8 +55,6 @@ _DIMENSION_CAPS = {"1d": FormatSupport.TEXTURE1D, "2d": FormatSupport.TEXTURE2D,
 _READ_ONLY_ALL = DsvFlag.READ_ONLY_DEPTH | DsvFlag.READ_ONLY_STENCIL
 _BUFFER_MISC = int(ResourceMiscFlag.DRAWINDIRECT_ARGS | ResourceMiscFlag.BUFFER_ALLOW_RAW_VIEWS
                    | ResourceMiscFlag.BUFFER_STRUCTURED)
-_BUFFER_ONLY_MISC = int(ResourceMiscFlag.DRAWINDIRECT_ARGS | ResourceMiscFlag.BUFFER_ALLOW_RAW_VIEWS
-                        | ResourceMiscFlag.BUFFER_STRUCTURED)
 MAX_BUFFER_BYTES = 1 << 30
 DUMMY_UNIFORM_BYTES = 65536
 MAX_CACHED_PIPELINES = 4096
@@ -124,6 +123,7 @@ class Renderer(ComputeCommands, QueryCommands):
         self.generation = 0
         self._pending_clears: dict[View, tuple] = {}
         self._renames = 0
+        self._clears = 0  # UAV clears recorded since the last submit
         self._make_dummies()
         self._init_queries(features)
         self._init_compute()
@@ -230,6 +230,7 @@ class Renderer(ComputeCommands, QueryCommands):
         enc, self._encoder = self._encoder, None
         self.generation += 1
         self._renames = 0
+        self._clears = 0
         self.stats.submits += 1
         return [enc.finish()]
 
@@ -390,8 +391,8 @@ class Renderer(ComputeCommands, QueryCommands):
             raise unsupported(f"format {fmt.name} cannot be read by shaders on this host")
         if bind_flags & BindFlag.UNORDERED_ACCESS and not caps & FormatSupport.TYPED_UNORDERED_ACCESS_VIEW:
             raise unsupported(f"format {fmt.name} cannot have unordered-access views on this host")
-        if misc_flags & _BUFFER_ONLY_MISC:
-            raise invalid(f"misc flags {ResourceMiscFlag(misc_flags & _BUFFER_ONLY_MISC)!r} are for buffers only")
+        if misc_flags & _BUFFER_MISC:
+            raise invalid(f"misc flags {ResourceMiscFlag(misc_flags & _BUFFER_MISC)!r} are for buffers only")
         wgpu_format = texture_format(fmt, bool(bind_flags & BindFlag.DEPTH_STENCIL))
         if wgpu_format is None:
             raise invalid(f"{fmt.name} is a depth-stencil family: create it with the DEPTH_STENCIL bind flag")
@@ -1123,11 +1124,15 @@ class Renderer(ComputeCommands, QueryCommands):
                 fragment=fragment)
         except wgpu.GPUError as e:
             raise CommandError(ErrorCode.HOST_GPU_ERROR, "pipeline: " + " ".join(str(e).split())[:400]) from None
+        self._cache_pipeline(key, pipeline)
+        return pipeline, key
+
+    def _cache_pipeline(self, key: tuple, pipeline) -> None:
         if len(self._pipelines) >= MAX_CACHED_PIPELINES:
             self._pipelines.clear()  # a guest cycling through states must not grow this forever
             self._bind_groups.clear()
+            self._empty_bind_groups.clear()
         self._pipelines[key] = pipeline
-        return pipeline, key
 
     def _empty_bind_group(self, pipeline, group: int):
         bg = self._empty_bind_groups.get((id(pipeline), group))
@@ -1165,9 +1170,9 @@ class Renderer(ComputeCommands, QueryCommands):
                 else:
                     v = self.uavs.get(slot)
                 if isinstance(v, BufferView):
-                    self._use(v.resource)
+                    (self._wrote if kind == "unordered_access" else self._use)(v.resource)
                     res = {"buffer": v.resource.backing, "offset": v.offset, "size": v.size}
-                    refs.append(v.resource.backing)
+                    refs.append((v.resource.backing, v.offset, v.size))
                 elif v is not None:
                     (self._wrote if kind == "unordered_access" else self._use)(v.resource)
                     res = v.view
@@ -1179,7 +1184,7 @@ class Renderer(ComputeCommands, QueryCommands):
                     res = self._dummy_view
                     refs.append(res)
             entries.append({"binding": binding, "resource": res})
-        cache_key = (key, group, tuple(id(r) for r in refs))
+        cache_key = (key, group, tuple(id(r) if not isinstance(r, tuple) else (id(r[0]), r[1], r[2]) for r in refs))
         hit = self._bind_groups.get(cache_key)
         if hit is not None:
             return hit[0], cache_key
@@ -1353,12 +1358,16 @@ class Renderer(ComputeCommands, QueryCommands):
             p.draw_indexed(index_count_per_instance, instance_count, start_index_location, base_vertex_location,
                            start_instance_location)
 
-    def _indirect(self, args, offset: int, size: int, indexed: bool):
+    @staticmethod
+    def _check_indirect_args(args, offset: int, size: int, what: str) -> None:
         if not args.misc_flags & ResourceMiscFlag.DRAWINDIRECT_ARGS:
-            raise invalid("an indirect draw needs a buffer created with RESOURCE_MISC_DRAWINDIRECT_ARGS")
+            raise invalid(f"{what} needs a buffer created with RESOURCE_MISC_DRAWINDIRECT_ARGS")
         if offset % 4 or offset + size > args.byte_width:
             raise invalid(f"{size} bytes of arguments at offset {offset} must be 4-byte aligned inside the "
                           f"{args.byte_width}-byte buffer")
+
+    def _indirect(self, args, offset: int, size: int, indexed: bool):
+        self._check_indirect_args(args, offset, size, "an indirect draw")
         # The counts are the GPU's to read: the vertex-range checks cannot apply (wgpu reads
         # out-of-range vertices robustly), and the watchdog bounds what the draw may cost.
         p = self._prepare_draw(indexed, None if indexed else (0, 0), (0, 0), (0, 0) if indexed else None)
@@ -1532,13 +1541,6 @@ _VIEW_DIMENSIONS = {
 
 def _shape(tex: Texture) -> tuple:
     return tex.dimension, tex.width, tex.height, tex.depth, tex.mip_levels, tex.array_size
-
-
-def _format(value: int) -> DxgiFormat:
-    try:
-        return DxgiFormat(value)
-    except ValueError:
-        raise CommandError(ErrorCode.BAD_ENUM, f"{value} is not a DXGI format this host knows") from None
 
 
 def _padded(data, multiple: int) -> bytes | memoryview:
