@@ -344,3 +344,51 @@ def test_unknown_uav_format_is_a_bad_enum(device):
     tex = device.create_texture2d(g.Texture2DDesc(4, 4, bind_flags=g.BindFlag.UNORDERED_ACCESS))
     device.create_unordered_access_view(tex, format=4000)
     bad(device, ErrorCode.BAD_ENUM, substring="4000")
+
+
+def test_empty_slots_of_every_declared_type_are_stood_in_for(device):
+    """Empty slots read zeros and drop writes, whatever the shader declares there; an empty
+    read-only and an empty writable slot in one dispatch never share a stand-in (wgpu would
+    then drop the whole command buffer, a clear recorded before it included)."""
+    ctx = device.get_immediate_context()
+    buf = device.create_buffer(g.BufferDesc(256, g.BindFlag.UNORDERED_ACCESS, misc_flags=RAW))
+    uav = device.create_unordered_access_view(buf, g.DxgiFormat.R32_TYPELESS, flags=g.BufferViewFlag.RAW)
+    ctx.clear_unordered_access_view_uint(uav, (7, 0, 0, 0))
+    ctx.cs_set_shader(device.create_compute_shader("""
+@group(2) @binding(32) var<storage, read> empty_in: array<u32>;
+@group(2) @binding(33) var volume: texture_3d<f32>;
+@group(2) @binding(34) var layers: texture_2d_array<u32>;
+@group(2) @binding(35) var depth: texture_depth_2d;
+@group(2) @binding(17) var shadow: sampler_comparison;
+@group(2) @binding(160) var<storage, read_write> out: array<u32>;
+@group(2) @binding(161) var<storage, read_write> empty_out: array<u32>;
+@group(2) @binding(162) var empty_image: texture_storage_2d<r32float, write>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) id: vec3<u32>) {
+    empty_out[id.x] = 5u;
+    textureStore(empty_image, vec2<i32>(0, 0), vec4<f32>(1.0));
+    let seen = empty_in[id.x] + u32(textureLoad(volume, vec3<i32>(0), 0).r) + textureLoad(layers, vec2<i32>(0), 0, 0).r
+             + u32(textureLoad(depth, vec2<i32>(0), 0)) + u32(textureSampleCompareLevel(depth, shadow, vec2<f32>(0.5), 2.0));
+    out[id.x] = out[id.x] + seen + 1u;
+}"""))
+    ctx.cs_set_unordered_access_views(0, [uav])
+    ctx.dispatch(1)
+    ctx.flush()
+    # the clear (7) survived; empty slots read 0 (a comparison against the empty depth fails: 0)
+    assert (read_buffer(device, buf, 256).view(np.uint32) == 8).all()
+    assert device.host_errors() == []
+
+
+def test_one_texture_mip_in_two_uav_slots_is_refused_up_front(device):
+    ctx = device.get_immediate_context()
+    tex = device.create_texture2d(g.Texture2DDesc(4, 4, g.DxgiFormat.R32_FLOAT, bind_flags=g.BindFlag.UNORDERED_ACCESS))
+    uav = device.create_unordered_access_view(tex)
+    ctx.clear_unordered_access_view_float(uav, (3.0, 0, 0, 0))
+    ctx.cs_set_shader(device.create_compute_shader("""
+@group(2) @binding(160) var a: texture_storage_2d<r32float, write>;
+@group(2) @binding(161) var b: texture_storage_2d<r32float, read_write>;
+@compute @workgroup_size(1) fn main() { textureStore(a, vec2<i32>(0), textureLoad(b, vec2<i32>(1))); }"""))
+    ctx.cs_set_unordered_access_views(0, [uav, uav])
+    ctx.dispatch(1)
+    bad(device, ErrorCode.INVALID_CALL, substring="two UAV slots")
+    assert (read_texture(device, tex, 4, 4).view(np.float32) == 3.0).all()  # the clear before it was kept

@@ -139,7 +139,7 @@ class Shader:
     stage: ShaderStage
     module: Any
     bindings: frozenset  # binding numbers in the stage's group
-    binding_types: dict = field(default_factory=dict)  # binding -> "buffer", "texture" or "sampler"
+    binding_types: dict = field(default_factory=dict)  # binding -> its declaration (shaders.declared_kind)
     serial: int = field(default_factory=next_serial)
 
 

@@ -38,6 +38,7 @@ from .formats import (
 from .wgpu_ext import create_texture
 from .compute import ComputeCommands
 from .queries import QueryCommands
+from .nulls import NullResources
 from .objects import Buffer, BufferView, InputLayout, Query, Sampler, Shader, SwapChain, Texture, View, next_serial
 from .readback import Readback
 from .shaders import compile_wgsl
@@ -56,7 +57,6 @@ _READ_ONLY_ALL = DsvFlag.READ_ONLY_DEPTH | DsvFlag.READ_ONLY_STENCIL
 _BUFFER_MISC = int(ResourceMiscFlag.DRAWINDIRECT_ARGS | ResourceMiscFlag.BUFFER_ALLOW_RAW_VIEWS
                    | ResourceMiscFlag.BUFFER_STRUCTURED)
 MAX_BUFFER_BYTES = 1 << 30
-DUMMY_UNIFORM_BYTES = 65536
 MAX_CACHED_PIPELINES = 4096
 MSAA_SAMPLES = 4  # WebGPU's one multisample count
 MAX_ARRAY_SIZE = 2048
@@ -124,7 +124,7 @@ class Renderer(ComputeCommands, QueryCommands):
         self._pending_clears: dict[View, tuple] = {}
         self._renames = 0
         self._clears = 0  # UAV clears recorded since the last submit
-        self._make_dummies()
+        self._make_helpers()
         self._init_queries(features)
         self._init_compute()
         self.reset_state()
@@ -178,17 +178,10 @@ class Renderer(ComputeCommands, QueryCommands):
         self._pass = self._encoder = None
         self.device.destroy()
 
-    def _make_dummies(self) -> None:
-        """Objects bound where a shader uses a slot the guest left empty: D3D11 reads zeros."""
+    def _make_helpers(self) -> None:
+        """Stand-ins for empty slots (nulls.py), and what GenerateMips draws with."""
         d = self.device
-        self._dummy_uniform = d.create_buffer(size=DUMMY_UNIFORM_BYTES, usage=wgpu.BufferUsage.UNIFORM,
-                                              label="pvgpu-null-cb")
-        tex = d.create_texture(size=(1, 1, 1), format="rgba8unorm", usage=wgpu.TextureUsage.TEXTURE_BINDING,
-                               label="pvgpu-null-srv")
-        self._dummy_view = tex.create_view()
-        self._dummy_storage = d.create_buffer(size=DUMMY_UNIFORM_BYTES, usage=wgpu.BufferUsage.STORAGE,
-                                              label="pvgpu-null-storage")
-        self._dummy_sampler = d.create_sampler()
+        self._nulls = NullResources(d)
         self._linear_sampler = d.create_sampler(mag_filter="linear", min_filter="linear")
         self._mip_pipelines: dict[str, wgpu.GPURenderPipeline] = {}
         self._empty_bind_groups: dict[tuple[int, int], wgpu.GPUBindGroup] = {}
@@ -1147,6 +1140,7 @@ class Renderer(ComputeCommands, QueryCommands):
         if shader is None or not shader.bindings:
             return self._empty_bind_group(pipeline, group), ()
         entries, refs = [], []
+        uav_textures: set = set()
         for binding in sorted(shader.bindings):
             kind, slot = B.slot_for(binding)
             if kind == "constant_buffer":
@@ -1156,11 +1150,11 @@ class Renderer(ComputeCommands, QueryCommands):
                     res = {"buffer": buf.backing, "offset": 0, "size": buf.alloc_size}
                     refs.append(buf.backing)
                 else:
-                    res = {"buffer": self._dummy_uniform, "offset": 0, "size": DUMMY_UNIFORM_BYTES}
-                    refs.append(self._dummy_uniform)
+                    res = self._nulls.get(shader.binding_types[binding])
+                    refs.append(res)
             elif kind == "sampler":
                 s = self.samplers[stage].get(slot)
-                res = s.sampler if s else self._dummy_sampler
+                res = s.sampler if s else self._nulls.get(shader.binding_types[binding])
                 refs.append(res)
             else:
                 if kind == "shader_resource":
@@ -1169,6 +1163,14 @@ class Renderer(ComputeCommands, QueryCommands):
                         v = None  # D3D11 unbinds a resource from input when it is bound as an output
                 else:
                     v = self.uavs.get(slot)
+                    if isinstance(v, View):
+                        # wgpu refuses one subresource bound twice for storage in one dispatch (and then
+                        # drops everything recorded with it), so it is refused here, up front
+                        where = (id(v.resource), v.base_mip)
+                        if where in uav_textures:
+                            raise invalid(f"UAV slot {slot}: a mip of a texture is bound in two UAV slots of one "
+                                          f"dispatch")
+                        uav_textures.add(where)
                 if isinstance(v, BufferView):
                     (self._wrote if kind == "unordered_access" else self._use)(v.resource)
                     res = {"buffer": v.resource.backing, "offset": v.offset, "size": v.size}
@@ -1177,11 +1179,8 @@ class Renderer(ComputeCommands, QueryCommands):
                     (self._wrote if kind == "unordered_access" else self._use)(v.resource)
                     res = v.view
                     refs.append(res)
-                elif shader.binding_types.get(binding) == "buffer":
-                    res = {"buffer": self._dummy_storage, "offset": 0, "size": DUMMY_UNIFORM_BYTES}
-                    refs.append(self._dummy_storage)
                 else:
-                    res = self._dummy_view
+                    res = self._nulls.get(shader.binding_types[binding])
                     refs.append(res)
             entries.append({"binding": binding, "resource": res})
         cache_key = (key, group, tuple(id(r) if not isinstance(r, tuple) else (id(r[0]), r[1], r[2]) for r in refs))

@@ -21,13 +21,13 @@ from .objects import Shader
 _ATTR = r"@(group|binding)\s*\(\s*(\d{1,6})\s*\)"
 #: `@group(g) @binding(b) var<space, access> name: type` (either attribute order).
 _DECL = re.compile(_ATTR + r"\s*" + _ATTR +
-                   r"\s*var\s*(?:<\s*(\w+)\s*(?:,\s*(\w+)\s*)?>)?\s*\w+\s*:\s*(\w+)")
+                   r"\s*var\s*(?:<\s*(\w+)\s*(?:,\s*(\w+)\s*)?>)?\s*(\w+)\s*:\s*(\w+)(?:\s*<([^>]*)>)?")
 _ENTRY = {ShaderStage.VERTEX: ("@vertex", re.compile(r"@vertex\b")),
           ShaderStage.PIXEL: ("@fragment", re.compile(r"@fragment\b")),
           ShaderStage.COMPUTE: ("@compute", re.compile(r"@compute\b"))}
 MAX_SHADER_BYTES = 1 << 20
 
-#: What each slot kind may declare: (address space, access, type prefix) -> the resource kind bound there.
+#: The categories of declaration, and which each slot kind may hold.
 _UNIFORM, _STORAGE_READ, _STORAGE_RW, _TEXTURE, _STORAGE_TEXTURE, _SAMPLER = (
     "uniform", "storage-read", "storage-read-write", "texture", "storage-texture", "sampler")
 _ALLOWED = {
@@ -38,22 +38,30 @@ _ALLOWED = {
 }
 
 
-def _declared_kind(space: str | None, access: str | None, type_name: str) -> str:
+def declared_kind(space: str | None, access: str | None, type_name: str, params: str | None) -> str:
+    """What a declaration needs bound: "uniform", "storage-read", "storage-read-write",
+    "sampler", "sampler-comparison", "texture:<view dimension>:<f32|u32|i32|depth>" or
+    "storage-texture:<view dimension>:<format>" (nulls.py makes a stand-in for each)."""
     if space == "uniform":
         return _UNIFORM
     if space == "storage":
         return _STORAGE_RW if access == "read_write" else _STORAGE_READ
-    if type_name.startswith("texture_storage"):
-        return _STORAGE_TEXTURE
-    if type_name.startswith("texture"):
-        return _TEXTURE
-    if type_name.startswith("sampler"):
+    if type_name == "sampler_comparison":
+        return "sampler-comparison"
+    if type_name == "sampler":
         return _SAMPLER
+    if type_name.startswith("texture_storage_"):
+        dim = type_name.removeprefix("texture_storage_").replace("_", "-")
+        return f"{_STORAGE_TEXTURE}:{dim}:{(params or '').split(',')[0].strip()}"
+    if type_name.startswith("texture_depth_"):
+        return f"{_TEXTURE}:{type_name.removeprefix('texture_depth_').replace('_', '-')}:depth"
+    if type_name.startswith("texture_"):
+        return f"{_TEXTURE}:{type_name.removeprefix('texture_').replace('_', '-')}:{(params or 'f32').strip()}"
     return f"var<{space or ''}> of type {type_name}"
 
 
 def declared_bindings(source: str, stage: ShaderStage) -> dict[int, str]:
-    """binding number -> "buffer" or "texture" (or "sampler"), for every binding the module declares."""
+    """binding number -> what it is declared as (`declared_kind`), for every binding the module declares."""
     out: dict[int, str] = {}
     for m in _DECL.finditer(source):
         attrs = {m.group(1): int(m.group(2)), m.group(3): int(m.group(4))}
@@ -67,14 +75,16 @@ def declared_bindings(source: str, stage: ShaderStage) -> dict[int, str]:
             kind, slot = slot_for(binding)
         except ValueError as e:
             raise invalid(f"{stage.name} shader: {e}") from None
-        declared = _declared_kind(m.group(5), m.group(6), m.group(7))
-        if declared not in _ALLOWED[kind]:
+        declared = declared_kind(m.group(5), m.group(6), m.group(8), m.group(9))
+        category = _SAMPLER if declared.startswith(_SAMPLER) else declared.split(":")[0]
+        if category not in _ALLOWED[kind]:
             raise invalid(f"{stage.name} shader: @binding({binding}) is {kind.replace('_', ' ')} slot {slot}, "
                           f"which holds a {' or '.join(sorted(_ALLOWED[kind]))}, not a {declared}")
         if kind == "unordered_access" and stage != ShaderStage.COMPUTE:
             raise unsupported(f"{stage.name} shader: unordered-access views are offered to compute shaders only")
-        out[binding] = "sampler" if declared == _SAMPLER else \
-            "texture" if declared in (_TEXTURE, _STORAGE_TEXTURE) else "buffer"
+        if len(re.findall(rf"\b{m.group(7)}\b", source)) > 1:
+            out[binding] = declared
+        # else: declared, never used: wgpu's derived layout leaves it out, and so does the binding
     return out
 
 
