@@ -118,3 +118,29 @@ def test_sharing_errors_are_clear(device, second):
     device.connection.finish()
     with pytest.raises(HostReportedError, match="released by its creator"):
         second.open_shared_resource(handle)
+
+
+def test_files_of_a_dead_worker_are_removed(host, device):
+    """A renderer worker that dies (crash, watchdog) leaves no shared-texture files behind."""
+    import os
+    import time
+
+    tex = device.create_texture2d(SHARED_RT)
+    tex.get_shared_handle()
+    (record,) = host.sessions.values()
+    folder = os.path.join(host.share_dir, f"session-{record.session_id}")
+    assert len(os.listdir(folder)) == 1
+    record.supervisor.proc.kill()
+    deadline = time.monotonic() + 20
+    while os.path.exists(folder):
+        assert time.monotonic() < deadline, "the dead worker's shared files are still there"
+        time.sleep(0.05)
+
+
+def test_shared_resources_per_guest_are_capped(device):
+    for _ in range(64):
+        device.create_texture2d(g.Texture2DDesc(4, 4, misc_flags=g.ResourceMiscFlag.SHARED))
+    device.connection.finish()
+    device.create_texture2d(g.Texture2DDesc(4, 4, misc_flags=g.ResourceMiscFlag.SHARED))
+    with pytest.raises(HostReportedError, match="COUNT_LIMIT.*64 shared resources"):
+        device.connection.finish()

@@ -151,7 +151,7 @@ class HostService:
             record = SessionRecord(session_id, thread, supervisor=supervisor)
         else:
             device, features = gpu.open_device()
-            session = Session(session_id, link, Renderer(device, features, self.share_dir), self.offered,
+            session = Session(session_id, link, Renderer(device, features, self.share_dir, session_id), self.offered,
                               self.presenters,
                               interrupt=link.interrupt.signal, plan=self.plan)
             thread = threading.Thread(target=self._run_session, args=(session,), name=f"pvgpu-session-{session_id}",

@@ -19,6 +19,7 @@ import logging
 import mmap
 import os
 import select
+import shutil
 import socket
 import struct
 import subprocess
@@ -33,6 +34,7 @@ import numpy as np
 from ..protocol.enums import DeviceStatus, ErrorCode, GuestState
 from ..transport.control import log_error
 from ..transport.local import HostLink
+from .render.sharing import session_dir
 
 log = logging.getLogger("pvgpu.host")
 
@@ -183,7 +185,7 @@ def worker_main(config: dict) -> int:
     link = _WorkerLink(region, EventFd(fds["doorbell"]), EventFd(fds["interrupt"]), ctl)
     presenters = [_FrameForwarder(link, fds["frames"], lock)] if config["forward_frames"] else []
     device, features = gpu.open_device()
-    session = Session(config["session_id"], link, Renderer(device, features, config["share_dir"]), config["offered"],
+    session = Session(config["session_id"], link, Renderer(device, features, config["share_dir"], config["session_id"]), config["offered"],
                       presenters,
                       interrupt=link.interrupt.signal, plan=plan,
                       initial_status=DeviceStatus(config["initial_status"]),
@@ -320,10 +322,17 @@ class WorkerSupervisor:
             log.warning("session %d: %s; killing its renderer", self.session_id, self._kill_reason)
             self.proc.kill()
 
+    def _forget_shared_files(self) -> None:
+        """Remove the shared-texture files this session's worker made (it is gone; holders in
+        other sessions keep their open copies)."""
+        if self.share_dir is not None:
+            shutil.rmtree(session_dir(self.share_dir, self.session_id), ignore_errors=True)
+
     def _worker_died(self) -> None:
         code = self.proc.wait()
         self.ctl.close()
         self.ctl = None
+        self._forget_shared_files()
         reason = self._kill_reason or f"the renderer process exited unexpectedly (code {code})"
         self._kill_reason = ""
         log.warning("session %d: device lost: %s", self.session_id, reason)
@@ -357,6 +366,7 @@ class WorkerSupervisor:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self._forget_shared_files()
         self._busy_since = None
         self._watchdog_map.close()
         os.close(self._watchdog_fd)

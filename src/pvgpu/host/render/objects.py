@@ -59,6 +59,7 @@ class Texture:
     dimension: str = "2d"  # D3D11's kind: "1d", "2d" or "3d"
     depth: int = 1  # 3D textures only
     shared: Any = None  # the SharedSurface of a RESOURCE_MISC_SHARED texture
+    shared_version: int = 0  # the surface version this texture holds
 
     def mip_size(self, mip: int) -> tuple[int, int]:
         return max(1, self.width >> mip), max(1, self.height >> mip)
@@ -84,7 +85,8 @@ class Texture:
         for m in range(self.mip_levels):
             w, h = self.mip_size(m)
             total += w * h * self.mip_depth(m) * self.bytes_per_texel
-        return total * self.array_size
+        host_copy = self.shared.nbytes if self.shared is not None and self.shared.created else 0
+        return total * self.array_size + host_copy
 
 
 @dataclass(eq=False)

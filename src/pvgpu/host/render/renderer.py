@@ -12,6 +12,7 @@ session with ids already resolved to objects and heap ranges already checked.
 
 from __future__ import annotations
 
+import shutil
 import struct
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -42,7 +43,7 @@ from .nulls import NullResources
 from .objects import Buffer, BufferView, InputLayout, Query, Sampler, Shader, SwapChain, Texture, View, next_serial
 from .readback import Readback
 from .shaders import compile_wgsl
-from .sharing import SharedSurface
+from .sharing import SharedSurface, session_dir
 
 TOPOLOGIES = {
     PrimitiveTopology.POINTLIST: "point-list", PrimitiveTopology.LINELIST: "line-list",
@@ -80,6 +81,7 @@ fn vs(@builtin(vertex_index) i: u32) -> VOut {
 fn fs(v: VOut) -> @location(0) vec4<f32> { return textureSampleLevel(src, smp, v.uv, 0.0); }
 """
 SHARED_DESC = STRUCT_LAYOUTS["SharedTextureDesc"]
+MAX_SHARED_SURFACES = 64  # shared textures (created or opened) one guest may hold
 #: Vertices (times instances) one draw may ask for: a cheap first line before the watchdog.
 MAX_DRAW_INVOCATIONS = 1 << 26
 
@@ -102,10 +104,13 @@ class Stats:
 
 
 class Renderer(ComputeCommands, QueryCommands):
-    def __init__(self, device: wgpu.GPUDevice, features: frozenset[str] = frozenset(), share_dir: str | None = None):
+    def __init__(self, device: wgpu.GPUDevice, features: frozenset[str] = frozenset(), share_dir: str | None = None,
+                 session_id: int = 0):
         """`share_dir`: the service's directory for shared textures (None: sharing not offered)."""
         self.device = device
         self.share_dir = share_dir
+        self._share_home = session_dir(share_dir, session_id) if share_dir else None
+        self._surfaces: dict[int, list] = {}  # handle -> [SharedSurface, textures of this session holding it]
         self.shared_textures: list[Texture] = []  # RESOURCE_MISC_SHARED textures this session holds
         self._dirty_shared: set[Texture] = set()  # ... written since their contents were last published
         self.queue = device.queue
@@ -169,6 +174,8 @@ class Renderer(ComputeCommands, QueryCommands):
     def release(self) -> None:
         """Give the GPU device and everything cached on it back (the session is over)."""
         self.release_shared()
+        if self._share_home is not None:
+            shutil.rmtree(self._share_home, ignore_errors=True)
         self.reset_state()
         self._pipelines.clear()
         self._bind_groups.clear()
@@ -471,10 +478,11 @@ class Renderer(ComputeCommands, QueryCommands):
                     self.readback.idle = False
                     off += n
         if misc_flags & ResourceMiscFlag.SHARED:
-            surface = opened or SharedSurface.create(self.share_dir, width, height, fmt, bind_flags, tex.bytes_per_texel)
+            surface = opened or SharedSurface.create(self._share_home, width, height, fmt, bind_flags,
+                                                     tex.bytes_per_texel)
             self._hold_shared(tex, surface)
             if initial_data is not None and opened is None:
-                surface.publish(np.frombuffer(initial_data[:tex.nbytes], dtype=np.uint8))
+                tex.shared_version = surface.publish(np.frombuffer(initial_data[:surface.nbytes], dtype=np.uint8))
         return tex
 
     # --- shared resources ----------------------------------------------------------------------
@@ -485,15 +493,26 @@ class Renderer(ComputeCommands, QueryCommands):
             raise invalid("a shared resource is a Texture2D with one mip, one array slice and one sample (D3D11)")
         if not self.format_caps[fmt] & FormatSupport.CPU_READBACK or fmt in DEPTH_FORMATS or fmt in TYPELESS:
             raise unsupported(f"shared textures of format {fmt.name} are not offered")
+        self._check_surface_room()
+
+    def _check_surface_room(self) -> None:
+        if len(self._surfaces) >= MAX_SHARED_SURFACES:
+            raise CommandError(ErrorCode.COUNT_LIMIT, f"this guest already holds {MAX_SHARED_SURFACES} shared "
+                                                      f"resources")
 
     def _hold_shared(self, tex: Texture, surface: SharedSurface) -> None:
         tex.shared = surface
+        self._surfaces.setdefault(surface.handle, [surface, 0])[1] += 1
         self.shared_textures.append(tex)
 
     def _drop_shared(self, tex: Texture) -> None:
         self.shared_textures.remove(tex)
         self._dirty_shared.discard(tex)
-        tex.shared.close()
+        held = self._surfaces[tex.shared.handle]
+        held[1] -= 1
+        if held[1] == 0:
+            del self._surfaces[tex.shared.handle]
+            tex.shared.close()
         tex.shared = None
 
     def release_shared(self) -> None:
@@ -513,15 +532,22 @@ class Renderer(ComputeCommands, QueryCommands):
             raise unsupported("shared resources are not offered by this host")
         if desc is None or len(desc) < SHARED_DESC.size:
             raise invalid(f"the desc range of OpenSharedResource needs {SHARED_DESC.size} bytes")
-        surface = SharedSurface.open(self.share_dir, handle)
-        if surface is None:
-            raise invalid(f"no shared resource has handle {handle:#x} (never created, or released by its creator)")
+        held = self._surfaces.get(handle)
+        if held is not None:  # opened again by this session: one host mapping serves both
+            surface = held[0]
+        else:
+            self._check_surface_room()
+            surface = SharedSurface.open(self.share_dir, handle)
+            if surface is None:
+                raise invalid(f"no shared resource has handle {handle:#x} (never created, or released by its "
+                              f"creator)")
         try:
             tex = self._create_texture("2d", surface.width, surface.height, 1, 1, 1, surface.format, 1, 0,
                                        Usage.DEFAULT, surface.bind_flags, 0, ResourceMiscFlag.SHARED, None,
                                        opened=surface)
         except BaseException:
-            surface.close()
+            if held is None:
+                surface.close()
             raise
         self._import_shared(tex)
         SHARED_DESC.struct.pack_into(desc, 0, *SHARED_DESC.values_to_wire(
@@ -529,9 +555,10 @@ class Renderer(ComputeCommands, QueryCommands):
         return tex
 
     def _import_shared(self, tex: Texture) -> None:
-        data = tex.shared.newer()
-        if data is None:
+        found = tex.shared.newer(tex.shared_version)
+        if found is None:
             return
+        tex.shared_version, data = found
         if tex.used_generation == self.generation:
             self.submit()  # recorded work reads the old contents
         row = tex.shared.row_bytes
@@ -553,7 +580,7 @@ class Renderer(ComputeCommands, QueryCommands):
             tex = self._dirty_shared.pop()
             pixels = self.readback.texture(self._finish(), tex.texture, 0, tex.width, tex.height,
                                            tex.bytes_per_texel)
-            tex.shared.publish(pixels)
+            tex.shared_version = tex.shared.publish(pixels)
 
     def destroy(self, obj) -> None:
         """The guest released `obj`. As in D3D11 the context keeps what is bound (it holds its

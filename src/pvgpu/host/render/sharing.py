@@ -15,6 +15,10 @@ version to odd while they write and to even when done; readers copy without the 
 keep the copy only if the version was even and unchanged across it (a seqlock).
 
 Handles are random 62-bit numbers: a guest can open only what it was given the handle of.
+Each session creates its files in a directory of its own (`session_dir`), which the
+supervisor removes when that session's worker ends, however it ends; a process that still
+has a file open keeps its contents. Space is reserved when a file is made, so a full tmpfs
+is a clear error, never a SIGBUS when the copy is written later.
 """
 
 from __future__ import annotations
@@ -27,12 +31,18 @@ import struct
 
 import numpy as np
 
-from ...protocol.enums import DxgiFormat
+from ...protocol.enums import DxgiFormat, ErrorCode
+from ..errors import CommandError
 
 MAGIC = 0x53485650  # "PVHS"
 _HEADER = struct.Struct("<IIIIII")  # magic, width, height, format, bind flags, bytes per texel
 _VERSION_OFFSET = 32
 HEADER_SIZE = 64
+
+
+def session_dir(share_dir: str, session_id: int) -> str:
+    """Where session `session_id` creates its shared textures' files."""
+    return os.path.join(share_dir, f"session-{session_id}")
 
 
 class SharedSurface:
@@ -47,7 +57,6 @@ class SharedSurface:
         self.width, self.height, self.format, self.bind_flags, self.bytes_per_texel = \
             _HEADER.unpack_from(self.map, 0)[1:]
         self._version = np.frombuffer(self.map, dtype=np.uint64, count=1, offset=_VERSION_OFFSET)
-        self.seen_version = 0  # the version this session's texture holds
 
     @property
     def row_bytes(self) -> int:
@@ -58,18 +67,23 @@ class SharedSurface:
         return self.row_bytes * self.height
 
     @classmethod
-    def create(cls, share_dir: str, width: int, height: int, format: DxgiFormat, bind_flags: int,
+    def create(cls, directory: str, width: int, height: int, format: DxgiFormat, bind_flags: int,
                bytes_per_texel: int) -> "SharedSurface":
+        os.makedirs(directory, mode=0o700, exist_ok=True)
         while True:
             handle = secrets.randbits(62) | 1
-            path = _path(share_dir, handle)
+            path = _path(directory, handle)
             try:
                 fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
                 break
             except FileExistsError:
                 continue
         try:
-            os.ftruncate(fd, HEADER_SIZE + width * height * bytes_per_texel)
+            try:
+                os.posix_fallocate(fd, 0, HEADER_SIZE + width * height * bytes_per_texel)
+            except OSError as e:
+                raise CommandError(ErrorCode.QUOTA, f"the host has no room for the shared texture's copy "
+                                                    f"({e.strerror})") from None
             os.pwrite(fd, _HEADER.pack(MAGIC, width, height, int(format), bind_flags, bytes_per_texel), 0)
             return cls(path, handle, fd, created=True)
         except BaseException:
@@ -79,45 +93,48 @@ class SharedSurface:
 
     @classmethod
     def open(cls, share_dir: str, handle: int) -> "SharedSurface | None":
-        """The surface with this handle, or None if there is none (never created, or released)."""
+        """The surface with this handle in any session's directory, or None if there is none
+        (never created, or released by its creator)."""
         if not 0 < handle < 1 << 62:
             return None
-        try:
-            fd = os.open(_path(share_dir, handle), os.O_RDWR | os.O_CLOEXEC)
-        except FileNotFoundError:
-            return None
-        try:
-            if os.fstat(fd).st_size < HEADER_SIZE or \
-                    _HEADER.unpack(os.pread(fd, _HEADER.size, 0))[0] != MAGIC:
+        for entry in sorted(os.listdir(share_dir)):
+            path = _path(os.path.join(share_dir, entry), handle)
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            try:
+                if os.fstat(fd).st_size < HEADER_SIZE or _HEADER.unpack(os.pread(fd, _HEADER.size, 0))[0] != MAGIC:
+                    os.close(fd)
+                    return None
+                return cls(path, handle, fd, created=False)
+            except BaseException:
                 os.close(fd)
-                return None
-            return cls(_path(share_dir, handle), handle, fd, created=False)
-        except BaseException:
-            os.close(fd)
-            raise
+                raise
+        return None
 
-    def publish(self, pixels: np.ndarray) -> None:
-        """Write the texture's contents (height rows of row_bytes) for the other holders."""
+    def publish(self, pixels: np.ndarray) -> int:
+        """Write the texture's contents (height rows of row_bytes) for the other holders;
+        returns the version they now have."""
         fcntl.flock(self.fd, fcntl.LOCK_EX)
         try:
             version = int(self._version[0])
             self._version[0] = version + 1
             np.frombuffer(self.map, dtype=np.uint8, count=self.nbytes, offset=HEADER_SIZE)[:] = pixels.reshape(-1)
             self._version[0] = version + 2
-            self.seen_version = version + 2
+            return version + 2
         finally:
             fcntl.flock(self.fd, fcntl.LOCK_UN)
 
-    def newer(self) -> bytes | None:
-        """The contents, if another holder published newer ones than this session holds."""
+    def newer(self, than: int) -> tuple[int, bytes] | None:
+        """(version, contents), if a holder published a version other than `than` since."""
         version = int(self._version[0])
-        if version == self.seen_version or version % 2:
+        if version == than or version % 2:
             return None
         data = bytes(self.map[HEADER_SIZE:HEADER_SIZE + self.nbytes])
         if int(self._version[0]) != version:
             return None  # a writer came in meanwhile: take the next one
-        self.seen_version = version
-        return data
+        return version, data
 
     def close(self) -> None:
         self._version = None
