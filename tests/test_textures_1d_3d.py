@@ -252,3 +252,18 @@ def test_1d_3d_rules_are_clear_errors(device, make, message):
     make(device)
     with pytest.raises(HostReportedError, match=message):
         device.connection.finish()
+
+
+def test_reading_back_a_thin_tall_volume_goes_in_bounded_slices(device):
+    """A 1x512x512 R8 volume's rows pad to 256 bytes each (64 MiB in one copy): the host reads
+    it in slices of bounded size, and every texel comes back where it belongs."""
+    from pvgpu.host.render.readback import MAX_STAGING_BYTES
+    assert 256 * 512 * 512 > MAX_STAGING_BYTES
+    ctx = device.get_immediate_context()
+    volume = np.random.default_rng(9).integers(0, 256, (512, 512, 1), dtype=np.uint8)
+    desc = dict(usage=g.Usage.STAGING, bind_flags=0, cpu_access_flags=g.CpuAccessFlag.READ | g.CpuAccessFlag.WRITE)
+    staging = device.create_texture3d(g.Texture3DDesc(1, 512, 512, g.DxgiFormat.R8_UNORM, **desc))
+    ctx.update_subresource(staging, 0, None, volume)
+    mapped = ctx.map(staging, 0, g.MapType.READ)
+    np.testing.assert_array_equal(mapped.data.reshape(volume.shape), volume)
+    ctx.unmap(staging, 0)

@@ -11,6 +11,10 @@ import numpy as np
 import wgpu
 
 
+#: The largest staging buffer kept for reuse; bigger reads go in slices of rows.
+MAX_STAGING_BYTES = 32 << 20
+
+
 def _align(n: int, a: int) -> int:
     return (n + a - 1) // a * a
 
@@ -28,11 +32,12 @@ class Readback:
         size = max(4096, 1 << (size - 1).bit_length())
         buf = self._buffers.get(size)
         if buf is None:
-            if len(self._buffers) > 8:
-                self._buffers.clear()
             buf = self.device.create_buffer(size=size, usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST,
                                             label="pvgpu-readback")
-            self._buffers[size] = buf
+            if size <= MAX_STAGING_BYTES:
+                if len(self._buffers) > 8:
+                    self._buffers.clear()
+                self._buffers[size] = buf
         return buf
 
     def _wait(self, buffer, size: int) -> None:
@@ -45,16 +50,42 @@ class Readback:
     def texture(self, command_buffers: list, texture, mip: int, width: int, height: int,
                 bytes_per_texel: int, aspect: str = "all", layer: int = 0, depth: int = 1) -> np.ndarray:
         """Submit `command_buffers` plus a copy of one mip (of array slice `layer`, or `depth`
-        slices of a 3D texture); returns (depth*height, width*bpp) uint8."""
+        slices of a 3D texture); returns (depth*height, width*bpp) uint8. A copy whose padded
+        rows would need more than MAX_STAGING_BYTES goes in slices of rows (depth aspects,
+        which WebGPU copies whole only, go in one)."""
         row = width * bytes_per_texel
         padded = _align(row, 256)
+        if padded * height * depth <= MAX_STAGING_BYTES or aspect != "all":
+            return self._rows(command_buffers, texture, mip, (0, 0, layer), (width, height, depth), row, padded,
+                              aspect)
+        out = np.empty((depth * height, row), dtype=np.uint8)
+        step = max(1, MAX_STAGING_BYTES // padded)  # rows per copy
+        if height <= step:  # whole depth slices per copy
+            slices = step // height
+            for z in range(0, depth, slices):
+                n = min(slices, depth - z)
+                out[z * height:(z + n) * height] = self._rows(command_buffers, texture, mip, (0, 0, z),
+                                                              (width, height, n), row, padded, aspect)
+                command_buffers = []
+            return out
+        for z in range(depth):
+            for y in range(0, height, step):
+                n = min(step, height - y)
+                origin = (0, y, z if depth > 1 else layer)
+                out[z * height + y:z * height + y + n] = self._rows(command_buffers, texture, mip, origin,
+                                                                    (width, n, 1), row, padded, aspect)
+                command_buffers = []
+        return out
+
+    def _rows(self, command_buffers: list, texture, mip: int, origin: tuple, extent: tuple, row: int, padded: int,
+              aspect: str) -> np.ndarray:
+        width, height, depth = extent
         rows = height * depth
         buf = self._buffer(padded * rows)
         enc = self.device.create_command_encoder()
         enc.copy_texture_to_buffer(
-            {"texture": texture, "mip_level": mip, "origin": (0, 0, layer), "aspect": aspect},
-            {"buffer": buf, "offset": 0, "bytes_per_row": padded, "rows_per_image": height},
-            (width, height, depth))
+            {"texture": texture, "mip_level": mip, "origin": origin, "aspect": aspect},
+            {"buffer": buf, "offset": 0, "bytes_per_row": padded, "rows_per_image": height}, extent)
         self.device.queue.submit([*command_buffers, enc.finish()])
         self._wait(buf, padded * rows)
         self.idle = True

@@ -1462,11 +1462,11 @@ class Renderer(ComputeCommands, QueryCommands):
         out = np.frombuffer(dst, dtype=np.uint8)
         if dst_row_pitch == row and (d == 1 or dst_depth_pitch == row * h):
             out[:row * h * d] = pixels.reshape(-1)
-        else:
-            for z in range(d):
-                for y in range(h):
-                    at = z * dst_depth_pitch + y * dst_row_pitch
-                    out[at:at + row] = pixels[z * h + y]
+        else:  # every row at its pitch: a strided view of the destination, one copy
+            depth_pitch = dst_depth_pitch if d > 1 else 0
+            rows = np.lib.stride_tricks.as_strided(out, shape=(d, h, row), strides=(depth_pitch, dst_row_pitch, 1),
+                                                   writeable=True)
+            rows[...] = pixels.reshape(d, h, row)
 
     def map_write_discard(self, resource, subresource, src_row_pitch, src) -> None:
         if resource.usage != Usage.DYNAMIC or not resource.cpu_access_flags & CpuAccessFlag.WRITE:
