@@ -142,6 +142,7 @@ class Shader:
     module: Any
     bindings: frozenset  # binding numbers in the stage's group
     binding_types: dict = field(default_factory=dict)  # binding -> its declaration (shaders.declared_kind)
+    slots: tuple = ()  # (binding, slot kind, slot, declaration) in binding order, for the bind-group builder
     serial: int = field(default_factory=next_serial)
 
 

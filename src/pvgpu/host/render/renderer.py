@@ -20,11 +20,10 @@ from types import SimpleNamespace
 import numpy as np
 import wgpu
 
-from ...protocol import bindings as B
 from ...protocol.enums import (
     BindFlag, ClearFlag, CpuAccessFlag, DsvFlag, DxgiFormat, ErrorCode, FORMAT_BYTES, DEPTH_FORMATS, FormatSupport,
-    QUERY_RESULT_BYTES, QueryType, ResourceMiscFlag, SrvDimension,
-    InputClassification, PrimitiveTopology, ShaderStage, STENCIL_FORMATS, Usage,
+    InputClassification, PrimitiveTopology, ResourceMiscFlag, ShaderStage, SrvDimension, STENCIL_FORMATS,
+    Usage,
 )
 from ...protocol.spec import (
     APPEND_ALIGNED_ELEMENT, MAX_CONSTANT_BUFFERS, MAX_SAMPLERS, MAX_SHADER_RESOURCES, MAX_VERTEX_BUFFERS,
@@ -1166,23 +1165,20 @@ class Renderer(ComputeCommands, QueryCommands):
         group = int(stage)
         if shader is None or not shader.bindings:
             return self._empty_bind_group(pipeline, group), ()
-        entries, refs = [], []
-        uav_textures: set = set()
-        for binding in sorted(shader.bindings):
-            kind, slot = B.slot_for(binding)
+        entries, refs, ident = [], [], []
+        uav_textures = None
+        for binding, kind, slot, declared in shader.slots:
             if kind == "constant_buffer":
                 buf = self.constant_buffers[stage].get(slot)
                 if buf is not None:
                     self._use(buf)
                     res = {"buffer": buf.backing, "offset": 0, "size": buf.alloc_size}
-                    refs.append(buf.backing)
+                    keep = buf.backing
                 else:
-                    res = self._nulls.get(shader.binding_types[binding])
-                    refs.append(res)
+                    res = keep = self._nulls.get(declared)
             elif kind == "sampler":
                 s = self.samplers[stage].get(slot)
-                res = s.sampler if s else self._nulls.get(shader.binding_types[binding])
-                refs.append(res)
+                res = keep = s.sampler if s else self._nulls.get(declared)
             else:
                 if kind == "shader_resource":
                     v = self.shader_resources[stage].get(slot)
@@ -1193,24 +1189,28 @@ class Renderer(ComputeCommands, QueryCommands):
                     if isinstance(v, View):
                         # wgpu refuses one subresource bound twice for storage in one dispatch (and then
                         # drops everything recorded with it), so it is refused here, up front
+                        uav_textures = uav_textures or set()
                         where = (id(v.resource), v.base_mip)
                         if where in uav_textures:
                             raise invalid(f"UAV slot {slot}: a mip of a texture is bound in two UAV slots of one "
                                           f"dispatch")
                         uav_textures.add(where)
-                if isinstance(v, BufferView):
-                    (self._wrote if kind == "unordered_access" else self._use)(v.resource)
-                    res = {"buffer": v.resource.backing, "offset": v.offset, "size": v.size}
-                    refs.append((v.resource.backing, v.offset, v.size))
-                elif v is not None:
-                    (self._wrote if kind == "unordered_access" else self._use)(v.resource)
-                    res = v.view
-                    refs.append(res)
+                if v is None:
+                    res = keep = self._nulls.get(declared)
                 else:
-                    res = self._nulls.get(shader.binding_types[binding])
-                    refs.append(res)
+                    (self._wrote if kind == "unordered_access" else self._use)(v.resource)
+                    if isinstance(v, BufferView):
+                        res = {"buffer": v.resource.backing, "offset": v.offset, "size": v.size}
+                        keep = v.resource.backing
+                        ident.append((id(keep), v.offset, v.size))
+                        refs.append(keep)
+                        entries.append({"binding": binding, "resource": res})
+                        continue
+                    res = keep = v.view
+            refs.append(keep)
+            ident.append(id(keep))
             entries.append({"binding": binding, "resource": res})
-        cache_key = (key, group, tuple(id(r) if not isinstance(r, tuple) else (id(r[0]), r[1], r[2]) for r in refs))
+        cache_key = (key, group, tuple(ident))
         hit = self._bind_groups.get(cache_key)
         if hit is not None:
             return hit[0], cache_key

@@ -106,4 +106,5 @@ def compile_wgsl(device: wgpu.GPUDevice, code: bytes, stage: ShaderStage) -> Sha
     except wgpu.GPUError as e:
         first = str(e).strip().splitlines()
         raise CommandError(ErrorCode.HOST_GPU_ERROR, "WGSL: " + " ".join(first)[:400]) from None
-    return Shader(stage, module, frozenset(bindings), bindings)
+    slots = tuple((b, *slot_for(b), bindings[b]) for b in sorted(bindings))
+    return Shader(stage, module, frozenset(bindings), bindings, slots)
