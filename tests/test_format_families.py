@@ -13,16 +13,9 @@ from pvgpu import guest as g
 from pvgpu.errors import HostReportedError
 
 from test_render_features import W, H, direct_target, guest_target, presented, readback
+from test_texture_arrays import VS as FULLSCREEN_VS  # a full-screen triangle with uv
 
 F = g.DxgiFormat
-FULLSCREEN_VS = """
-struct VOut { @builtin(position) pos: vec4<f32>, @location(0) uv: vec2<f32> };
-@vertex
-fn vs(@builtin(vertex_index) i: u32) -> VOut {
-    let xy = vec2<f32>(f32((i << 1u) & 2u), f32(i & 2u));
-    return VOut(vec4<f32>(xy * 2.0 - 1.0, 0.0, 1.0), vec2<f32>(xy.x, 1.0 - xy.y));
-}
-"""
 #: a gradient, written through the sRGB view (so encoded) and read back through the UNORM one.
 GRADIENT_PS = """
 @fragment

@@ -12,15 +12,8 @@ from pvgpu import guest as g
 from pvgpu.errors import HostReportedError
 
 from test_render_features import W, H, direct_target, guest_target, presented, readback
+from test_texture_arrays import VS as FULLSCREEN_VS  # a full-screen triangle with uv
 
-FULLSCREEN_VS = """
-struct VOut { @builtin(position) pos: vec4<f32>, @location(0) uv: vec2<f32> };
-@vertex
-fn vs(@builtin(vertex_index) i: u32) -> VOut {
-    let xy = vec2<f32>(f32((i << 1u) & 2u), f32(i & 2u));
-    return VOut(vec4<f32>(xy * 2.0 - 1.0, 0.0, 1.0), vec2<f32>(xy.x, 1.0 - xy.y));
-}
-"""
 #: pvgpu's convention: a Texture1D is a texture_2d of height 1, sampled at v = 0.5.
 PS_1D_AS_2D = """
 @group(1) @binding(16) var smp: sampler;
