@@ -45,6 +45,18 @@ RAMP = np.stack([np.linspace(0, 255, 16), np.linspace(255, 0, 16), np.full(16, 6
 VOLUME = np.random.default_rng(3).integers(0, 256, (4, 8, 8, 4), dtype=np.uint8)  # depth, height, width, rgba
 
 
+def read_volume(device: g.Device, tex, width: int, height: int, depth: int) -> np.ndarray:
+    """Mip 0 of an RGBA8 Texture3D as (depth, height, width, 4), through a STAGING copy and Map."""
+    ctx = device.get_immediate_context()
+    staging = device.create_texture3d(g.Texture3DDesc(width, height, depth, usage=g.Usage.STAGING, bind_flags=0,
+                                                      cpu_access_flags=g.CpuAccessFlag.READ))
+    ctx.copy_resource(staging, tex)
+    mapped = ctx.map(staging, 0, g.MapType.READ)
+    got = mapped.data.reshape(depth, height, width, 4).copy()
+    ctx.unmap(staging, 0)
+    return got
+
+
 def draw_fullscreen(device: g.Device, ps: str, srv: g.ShaderResourceView, filter=g.Filter.MIN_MAG_MIP_LINEAR):
     chain, rtv = guest_target(device)
     ctx = device.get_immediate_context()
@@ -163,12 +175,7 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     ctx.cs_set_shader(device.create_compute_shader(code))
     ctx.cs_set_unordered_access_views(0, [device.create_unordered_access_view(tex)])
     ctx.dispatch(2, 2, 2)
-    staging = device.create_texture3d(g.Texture3DDesc(8, 8, 8, usage=g.Usage.STAGING, bind_flags=0,
-                                                      cpu_access_flags=g.CpuAccessFlag.READ))
-    ctx.copy_resource(staging, tex)
-    mapped = ctx.map(staging, 0, g.MapType.READ)
-    got = mapped.data.reshape(8, 8, 8, 4).copy()
-    ctx.unmap(staging, 0)
+    got = read_volume(device, tex, 8, 8, 8)
 
     d = wgpu_device
     vol = d.create_texture(size=(8, 8, 8), dimension="3d", format="rgba8unorm",
@@ -196,12 +203,7 @@ def test_render_targets_of_texture3d_slices(device, wgpu_device):
     ctx.ps_set_shader(device.create_pixel_shader(UV_PS))
     ctx.draw(3)
     ctx.om_set_render_targets([])
-    staging = device.create_texture3d(g.Texture3DDesc(8, 8, 4, usage=g.Usage.STAGING, bind_flags=0,
-                                                      cpu_access_flags=g.CpuAccessFlag.READ))
-    ctx.copy_resource(staging, tex)
-    mapped = ctx.map(staging, 0, g.MapType.READ)
-    got = mapped.data.reshape(4, 8, 8, 4).copy()
-    ctx.unmap(staging, 0)
+    got = read_volume(device, tex, 8, 8, 4)
 
     d = wgpu_device
     target = d.create_texture(size=(8, 8, 1), format="rgba8unorm",

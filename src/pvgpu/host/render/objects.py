@@ -27,6 +27,7 @@ class Buffer:
     alloc_size: int
     misc_flags: int = 0
     structure_byte_stride: int = 0
+    shared: Any = None  # buffers are never shared (D3D11 shares 2D textures only)
     serial: int = field(default_factory=next_serial)
     used_generation: int = -1  # encoder generation that last referenced the backing
 

@@ -160,7 +160,7 @@ class Renderer(ComputeCommands, QueryCommands):
     def _wrote(self, resource) -> None:
         """`resource` is written by recorded work (shared textures publish such writes)."""
         resource.used_generation = self.generation
-        if getattr(resource, "shared", None) is not None:
+        if resource.shared is not None:
             self._dirty_shared.add(resource)
 
     def drop_recorded_work(self) -> None:
