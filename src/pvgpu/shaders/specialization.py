@@ -1,0 +1,55 @@
+"""What a translated shader is specialized on: what WGSL fixes when the module is compiled
+but D3D11 leaves to bind time. The host builds one from what is bound (and from the other
+stage, for the varyings); it is part of the pipeline cache key, so it must stay a small,
+hashable value. Every field has a default that follows the shader's own declarations, which
+is what `pvgpu shader wgsl` prints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: Texture sample kinds a t# slot can be specialized to (WGSL `texture_*<f32|u32|i32>` or
+#: `texture_depth_*`; "unfilterable" is f32 read from a format WebGPU cannot filter).
+TEXTURE_KINDS = ("float", "unfilterable", "depth", "uint", "sint")
+#: Interpolation of a linked varying (WGSL `@interpolate`).
+INTERPOLATIONS = ("perspective", "perspective-centroid", "perspective-sample", "linear", "linear-centroid",
+                  "linear-sample", "flat")
+
+
+@dataclass(frozen=True)
+class Varying:
+    """One inter-stage value: a signature element (semantic name upper-cased, index) carried
+    at `location` with `interpolation`, as a vec4 of `scalar` ("f32", "u32" or "i32") whose
+    .x is the element's first component."""
+    semantic: str
+    index: int
+    location: int
+    interpolation: str = "perspective"
+    scalar: str = "f32"
+
+
+@dataclass(frozen=True)
+class Specialization:
+    """Bind-time facts a translation depends on; each tuple is sorted (slot, value) pairs.
+
+    - `vertex_inputs`: VS input register -> scalar type of the attribute the input layout feeds
+      it ("f32", "u32", "i32"); registers not listed use their signature's component type.
+    - `varyings`: the linked interface (VS outputs or PS inputs); None: each user element of the
+      shader's own signature at location = its position among them, interpolation from the
+      declarations (PS) or "perspective"/"flat" by type (VS).
+    - `textures`: t# -> one of TEXTURE_KINDS; not listed: from the declared return type
+      (float -> "float", uint -> "uint", sint -> "sint").
+    - `storage_formats`: u# of a typed texture UAV -> its WebGPU storage format; not listed:
+      rgba32float / rgba32uint / rgba32sint by the declared return type.
+    - `constant_buffer_sizes`: cb# -> vec4 count of the bound range when it is smaller than
+      declared (reads past it give 0, as D3D11 says); not listed: the declared size.
+    """
+    vertex_inputs: tuple[tuple[int, str], ...] = ()
+    varyings: tuple[Varying, ...] | None = None
+    textures: tuple[tuple[int, str], ...] = ()
+    storage_formats: tuple[tuple[int, str], ...] = ()
+    constant_buffer_sizes: tuple[tuple[int, int], ...] = ()
+
+
+DEFAULT = Specialization()
