@@ -1,0 +1,1 @@
+"""DXBC programs (decoded, `pvgpu.shaders.ir`) written as WGSL modules; sans-IO."""
