@@ -185,14 +185,14 @@ class Writer:
     def tmp(self, expr: str, wgsl_type: str) -> str:
         """A fresh `let` holding `expr` (of `wgsl_type`); returns its name."""
         self._tmp += 1
-        name = f"t{self._tmp}"
+        name = f"tmp{self._tmp}"
         self.line(f"let {name}: {wgsl_type} = {expr};")
         return name
 
     def var(self, expr: str, wgsl_type: str) -> str:
         """A fresh function-scope `var`."""
         self._tmp += 1
-        name = f"t{self._tmp}"
+        name = f"tmp{self._tmp}"
         self.line(f"var {name}: {wgsl_type} = {expr};")
         return name
 
