@@ -44,12 +44,16 @@ class Specialization:
       rgba32float / rgba32uint / rgba32sint by the declared return type.
     - `constant_buffer_sizes`: cb# -> vec4 count of the bound range when it is smaller than
       declared (reads past it give 0, as D3D11 says); not listed: the declared size.
+    - `typed_buffers`: "t3" / "u1" of a typed buffer view -> the 32-bit values per element of
+      the bound view's format (1..4: R32, R32G32, R32G32B32, R32G32B32A32); not listed: 4, or 1
+      for a typed UAV the shader reads (D3D11 reads typed UAVs of R32 formats only).
     """
     vertex_inputs: tuple[tuple[int, str], ...] = ()
     varyings: tuple[Varying, ...] | None = None
     textures: tuple[tuple[int, str], ...] = ()
     storage_formats: tuple[tuple[int, str], ...] = ()
     constant_buffer_sizes: tuple[tuple[int, int], ...] = ()
+    typed_buffers: tuple[tuple[str, int], ...] = ()
 
 
 DEFAULT = Specialization()
