@@ -41,7 +41,8 @@ class Specialization:
     - `textures`: t# -> one of TEXTURE_KINDS; not listed: from the declared return type
       (float -> "float", uint -> "uint", sint -> "sint").
     - `storage_formats`: u# of a typed texture UAV -> its WebGPU storage format; not listed:
-      rgba32float / rgba32uint / rgba32sint by the declared return type.
+      rgba32float / rgba32uint / rgba32sint by the declared return type (r32float / r32uint /
+      r32sint where the shader also reads it: D3D11 reads typed UAVs of R32 formats only).
     - `constant_buffer_sizes`: cb# -> vec4 count of the bound range when it is smaller than
       declared (reads past it give 0, as D3D11 says); not listed: the declared size.
     - `typed_buffers`: "t3" / "u1" of a typed buffer view -> the 32-bit values per element of
