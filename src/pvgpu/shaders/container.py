@@ -15,7 +15,7 @@ start of the chunk body).
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterable, Sequence
 
 from . import ir
@@ -64,6 +64,12 @@ _ELEMENT = struct.Struct("<5I4B")  # name offset, index, system value, type, reg
 _RDEF_HEADER = struct.Struct("<7I")
 _BINDING = struct.Struct("<8I")
 _RD11_TAGS = (b"RD11", b"\x13\x13\x44\x25")
+#: fxc writes 0 as the system value of these pixel-shader outputs; the name says which they are.
+PIXEL_OUTPUT_SYSTEM_VALUES = {
+    "SV_TARGET": ir.SystemValue.TARGET, "SV_DEPTH": ir.SystemValue.DEPTH,
+    "SV_DEPTHGREATEREQUAL": ir.SystemValue.DEPTH_GREATER_EQUAL, "SV_DEPTHLESSEQUAL": ir.SystemValue.DEPTH_LESS_EQUAL,
+    "SV_COVERAGE": ir.SystemValue.COVERAGE, "SV_STENCILREF": ir.SystemValue.STENCIL_REF,
+}
 
 
 def _fourcc_text(raw: bytes) -> str:
@@ -260,7 +266,10 @@ def _chunk_table(blob: memoryview) -> list[tuple[str, int, int]]:
 
 def parse(blob: bytes | bytearray | memoryview) -> ir.ShaderBlob:
     """Check and read a DXBC container. Raises ShaderInvalid (or ShaderUnsupported for a
-    program Direct3D 11 cannot run) naming the chunk and offset at fault."""
+    program Direct3D 11 cannot run) naming the chunk and offset at fault.
+
+    A pixel shader's SV_Target/SV_Depth/SV_Coverage/SV_StencilRef outputs, which fxc stores
+    with system value 0, get their D3D_NAME (TARGET, DEPTH, ...) here, as fxc's listing shows."""
     view = memoryview(blob).cast("B") if isinstance(blob, memoryview) else memoryview(blob)
     if len(view) < HEADER_SIZE:
         raise ShaderInvalid(f"DXBC blob of {len(view)} bytes: shorter than its {HEADER_SIZE}-byte header")
@@ -301,8 +310,17 @@ def parse(blob: bytes | bytearray | memoryview) -> ir.ShaderBlob:
         raise ShaderInvalid("no shader program chunk (SHDR/SHEX): a root signature or effect? "
                             f"(chunks: {', '.join(names) or 'none'})")
     _, program_type, major, minor, tokens = program
+    if program_type == ir.ProgramType.PIXEL and "outputs" in fields:
+        fields["outputs"] = tuple(_named_pixel_output(element) for element in fields["outputs"])
     return ir.ShaderBlob(program_type=program_type, major=major, minor=minor, tokens=tokens,
                          chunks=names, **fields)
+
+
+def _named_pixel_output(element: ir.SignatureElement) -> ir.SignatureElement:
+    if element.system_value != ir.SystemValue.UNDEFINED:
+        return element
+    named = PIXEL_OUTPUT_SYSTEM_VALUES.get(element.semantic_name.upper())
+    return replace(element, system_value=named) if named is not None else element
 
 
 def _signature_fourcc(role: str, elements: Sequence[ir.SignatureElement], geometry_sm5: bool) -> str:
@@ -323,13 +341,18 @@ def build(program_tokens: bytes, inputs: Sequence[ir.SignatureElement] = (),
           extra_chunks: Iterable[tuple[str, bytes]] = ()) -> bytes:
     """A valid container: ISGN, OSGN (OSG5 for an SM5 geometry shader, the *1 forms where an
     element has a min precision), PCSG when there are patch constants, SHDR (SM4) or SHEX
-    (SM5), then `extra_chunks` as given; the checksum computed."""
+    (SM5), then `extra_chunks` as given; the checksum computed. Pixel-shader outputs are
+    written with system value 0 where fxc writes 0 (see `parse`)."""
     tokens = bytes(program_tokens)
     if len(tokens) < 8 or len(tokens) % 4:
         raise ShaderInvalid(f"program of {len(tokens)} bytes: needs whole dwords, version and length first")
     version = _U32.unpack_from(tokens, 0)[0]
     major, kind = (version >> 4) & 0xF, version >> 16
     geometry_sm5 = kind == ir.ProgramType.GEOMETRY and major >= 5
+    if kind == ir.ProgramType.PIXEL:
+        outputs = tuple(replace(element, system_value=ir.SystemValue.UNDEFINED)
+                        if element.system_value in PIXEL_OUTPUT_SYSTEM_VALUES.values() else element
+                        for element in outputs)
     chunks: list[tuple[str, bytes]] = []
     for role, elements in (("inputs", inputs), ("outputs", outputs), ("patch_constants", patch_constants)):
         elements = tuple(elements)
