@@ -23,7 +23,9 @@ Tables extracted:
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import struct
 import os
 import re
 import subprocess
@@ -189,6 +191,7 @@ def extract_instruction_tables(source: str) -> tuple[list[dict], dict]:
             "line": row_lines[table][idx],
             "shader": name,
             "variable": var,
+            "blob": blob_name(source, "test_shader_instructions", var),
             "cb0": [f"0x{w:08x}" for w in words(inp_b)],
             "format": "R32G32B32A32_FLOAT" if table == "tests" else "R32G32B32A32_UINT",
             "expected": [f"0x{w:08x}" for w in words(out_b)],
@@ -207,10 +210,81 @@ def extract_instruction_tables(source: str) -> tuple[list[dict], dict]:
     return rows, meta
 
 
-# Simpler test functions: one pixel shader, a constant buffer (or none), one colour expected
-# everywhere on the target.  Stated by hand after reading each function; `lines` points at
-# the check.  cb0 words are the 32-bit patterns the test uploads.
-SIMPLE_SCENES: list[dict] = []
+@functools.lru_cache(maxsize=None)
+def blob_name(source: str, function: str, variable: str) -> str:
+    """The corpus file name of the `variable` array inside `function`: NAME__N, N counting the
+    arrays of that name from the top of the file (how /work/shared/dxbc names them)."""
+    body, _ = function_body(source, function)
+    start = source.index(body)
+    pattern = re.compile(r"\b(?:DWORD|uint32_t)\s+%s\[\]" % re.escape(variable))
+    m = pattern.search(source, start)
+    if not m or m.start() > start + len(body):
+        raise SystemExit(f"{variable} not found in {function}")
+    return f"{variable}__{len(pattern.findall(source, 0, m.start()))}"
+
+
+def _fbits(*values: float) -> list[str]:
+    return [f"0x{struct.unpack('<I', struct.pack('<f', v))[0]:08x}" for v in values]
+
+
+def _u(*values: int) -> list[str]:
+    return [f"0x{v & 0xFFFFFFFF:08x}" for v in values]
+
+
+GREEN, BLUE = (0.0, 1.0, 0.0, 1.0), (0.0, 0.0, 1.0, 1.0)
+
+# Simpler test functions: one pixel shader (no vertex inputs, no textures), cb0 (or nothing),
+# one value expected on the whole target (vkd3d clears it to white first, as the runner does;
+# the runner's full-screen triangle is front-facing).  Stated by hand after reading each
+# function; `check` quotes the check, `cb0` is what the test uploads (root constants count as
+# cb0).  RGBA8 expectations are the texel as vkd3d's check_sub_resource_uint reads it
+# (0xAABBGGRR), compared per byte within max_diff.
+SIMPLE_SCENES: list[dict] = [
+    *[{"function": "test_immediate_constant_buffer", "variable": "ps_code", "cb0": _u(i, 0, 0, 0),
+       "format": "R32G32B32A32_FLOAT", "expected": _fbits(*e), "compare": "float_ulps", "ulps": 0,
+       "check": "check_sub_resource_vec4(..., &expected_result[i], 0)"}
+      for i, e in enumerate([(310.0, 2.0, 76.0, 1.0), (111.0, 7.0, 83.5, 1.0), (212.0, 2139095040.0, 0.5, 1.0),
+                             (-513.0, 4286578688.0, 0.75, 1.0), (-318.0, 2143289344.0, -0.5, 1.0),
+                             (0.0, 0.0, 0.0, 1.0)])],
+    *[{"function": "test_discard_instruction", "variable": "ps_discard_nz_code", "cb0": _u(v, 0, 0, 0),
+       "format": "R8G8B8A8_UNORM", "expected": _u(0xFFFFFFFF if v else 0xFF007F00), "compare": "color",
+       "max_diff": 1, "check": "check_sub_resource_uint(..., values[i].x ? 0xffffffff : 0xff007f00, 1)"}
+      for v in (0x0000000, 0x0000001, 0x8000000, 0xFFFFFFF)],
+    *[{"function": "test_discard_instruction", "variable": "ps_discard_z_code", "cb0": _u(v, 0, 0, 0),
+       "format": "R8G8B8A8_UNORM", "expected": _u(0xFF00FF00 if v else 0xFFFFFFFF), "compare": "color",
+       "max_diff": 1, "check": "check_sub_resource_uint(..., values[i].x ? 0xff00ff00 : 0xffffffff, 1)"}
+      for v in (0x0000000, 0x0000001, 0x8000000, 0xFFFFFFF)],
+    {"function": "test_root_constants", "variable": "ps_uint_constant_code", "cb0": _u(0, 1, 0, 2),
+     "format": "R32G32B32A32_FLOAT", "expected": _fbits(0.0, 1.0, 0.0, 2.0), "compare": "float_ulps", "ulps": 0,
+     "check": "expected_result = constants (0, 1, 0, 2) as floats; check_sub_resource_vec4(..., 0)"},
+    {"function": "test_command_list_initial_pipeline_state", "variable": "ps_code", "cb0": [],
+     "format": "R8G8B8A8_UNORM", "expected": _u(0xFF804000), "compare": "color", "max_diff": 1,
+     "check": "check_sub_resource_uint(..., 0xff804000, 1)"},
+    {"function": "test_face_culling", "variable": "ps_color_code", "cb0": _fbits(*GREEN),
+     "format": "R8G8B8A8_UNORM", "expected": _u(0xFF00FF00), "compare": "color", "max_diff": 0,
+     "check": "root constants = green; check_sub_resource_uint(..., 0xff00ff00, 0)"},
+    {"function": "test_face_culling", "variable": "ps_front_code", "cb0": [],
+     "format": "R8G8B8A8_UNORM", "expected": _u(0xFF00FF00), "compare": "color", "max_diff": 0,
+     "check": "front-facing triangle: check_sub_resource_uint(..., 0xff00ff00, 0) (back-facing: 0xffff0000)"},
+    *[{"function": "test_queue_wait", "variable": "ps_code", "cb0": _fbits(*c),
+       "format": "R8G8B8A8_UNORM", "expected": _u(e), "compare": "color", "max_diff": 0,
+       "check": f"cb = {name}; check_readback_data_uint(..., 0x{e:08x}, 0)"}
+      for name, c, e in (("green", GREEN, 0xFF00FF00), ("blue", BLUE, 0xFFFF0000))],
+    {"function": "test_depth_read_only_view", "variable": "ps_code", "cb0": _fbits(*GREEN),
+     "format": "R8G8B8A8_UNORM", "expected": _u(0xFF00FF00), "compare": "color", "max_diff": 0,
+     "check": "root constants = green; check_sub_resource_uint(..., 0xff00ff00, 0) (the depth part is not used)"},
+]
+
+
+def scene_rows(source: str) -> list[dict]:
+    rows = []
+    for i, sc in enumerate(SIMPLE_SCENES):
+        body, first_line = function_body(source, sc["function"])
+        blob = blob_name(source, sc["function"], sc["variable"])
+        rows.append({"table": "scenes", "index": i, "line": first_line, "function": sc["function"],
+                     "shader": f"{sc['function'][5:]}.{sc['variable'].replace('_code', '')}", "variable": sc["variable"], "blob": blob,
+                     **{k: v for k, v in sc.items() if k not in ("function", "variable")}})
+    return rows
 
 
 def main(argv=None) -> int:
@@ -221,6 +295,7 @@ def main(argv=None) -> int:
     with open(args.d3d12_c, encoding="utf-8", errors="replace") as f:
         source = f.read()
     rows, meta = extract_instruction_tables(source)
+    rows += scene_rows(source)
     for i, r in enumerate(rows):
         r["id"] = f"{r['shader']}-{sum(1 for q in rows[:i] if q['shader'] == r['shader'])}"
     doc = {
@@ -235,12 +310,13 @@ def main(argv=None) -> int:
             "cb0/expected are little-endian 32-bit words; cb0 is the 48-byte buffer (src0, src1, src2) bound at b0.",
             "compare=float_ulps: vkd3d's compare_float (sign-magnitude to two's-complement ordering, |a-b| <= ulps, no NaN special case).",
             "compare=exact: every bit of all four channels.",
+            "compare=color: an RGBA8 texel as a 32-bit word (0xAABBGGRR), each byte within max_diff (vkd3d's compare_color).",
+            "table=scenes: rows stated by hand from simpler test functions (see SIMPLE_SCENES in the script; `check` quotes vkd3d's check).",
+            "blob: the corpus file /work/shared/dxbc/vkd3d-d3d12/<blob>.dxbc.",
             "flags: is_mesa_bug (vkd3d marks bug_if on Mesa), skip_on_warp, is_float64 (needs shader doubles), is_todo (vkd3d todo), todo_on_nvidia.",
-            "corpus blob: /work/shared/dxbc/vkd3d-d3d12/<variable>__0.dxbc (index.json: function test_shader_instructions).",
         ],
         "instructions": meta,
         "rows": rows,
-        "scenes": SIMPLE_SCENES,
     }
     with open(args.out, "w") as f:
         json.dump(doc, f, indent=1)
