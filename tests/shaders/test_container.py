@@ -271,6 +271,7 @@ def test_small_blob_layout():
     assert shader.inputs == PS_INPUTS and shader.outputs == PS_OUTPUTS
     assert struct.unpack_from("<I", blob, 24)[0] == len(blob)
     assert container.parse(bytearray(blob)) == shader == container.parse(memoryview(blob))
+    assert container.parse(memoryview(blob).cast("I")) == shader
 
 
 def test_sm5_geometry_writes_osg5_with_streams():

@@ -22,8 +22,8 @@ from . import ir
 from .checksum import HEADER_SKIP, checksum, with_checksum
 from .errors import ShaderInvalid, ShaderUnsupported
 
-__all__ = ["parse", "build", "write_signature", "checksum", "with_checksum", "MAX_CHUNKS",
-           "MAX_SIGNATURE_ELEMENTS"]
+__all__ = ["parse", "build", "write_signature", "assemble_chunks", "parse_signature", "parse_resources",
+           "checksum", "with_checksum", "MAX_CHUNKS", "MAX_SIGNATURE_ELEMENTS"]
 
 MAGIC = b"DXBC"
 HEADER_SIZE = 32
@@ -270,7 +270,7 @@ def parse(blob: bytes | bytearray | memoryview) -> ir.ShaderBlob:
 
     A pixel shader's SV_Target/SV_Depth/SV_Coverage/SV_StencilRef outputs, which fxc stores
     with system value 0, get their D3D_NAME (TARGET, DEPTH, ...) here, as fxc's listing shows."""
-    view = memoryview(blob).cast("B") if isinstance(blob, memoryview) else memoryview(blob)
+    view = memoryview(blob if isinstance(blob, bytes) else bytes(blob))
     if len(view) < HEADER_SIZE:
         raise ShaderInvalid(f"DXBC blob of {len(view)} bytes: shorter than its {HEADER_SIZE}-byte header")
     if bytes(view[:4]) != MAGIC:
