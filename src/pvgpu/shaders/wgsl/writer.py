@@ -35,7 +35,10 @@ MAX_NESTING = 64
 LOOP_BUDGET = 1 << 16
 #: Registers of one file (temps, inputs, ...) a declaration may ask for (D3D11: 4096 temps).
 MAX_REGISTERS = 4096
+#: Lines of WGSL one translation may produce (switch fallthrough copies case bodies).
+MAX_LINES = 200_000
 _HANDLER_MODULES = ("alu", "flow", "interface", "resources")
+_OPTIONAL_MODULES = ("interface", "resources")
 
 _U = ir.OperandType
 
@@ -45,9 +48,9 @@ def _load_handlers() -> dict[str, Handler]:
     for name in _HANDLER_MODULES:
         try:
             module = importlib.import_module(f"{__package__}.{name}")
-        except ModuleNotFoundError as e:
-            if e.name == f"{__package__}.{name}":
-                continue
+        except ImportError:
+            if name in _OPTIONAL_MODULES:
+                continue  # resources.py is written separately; core works without it
             raise
         merged.update(getattr(module, "HANDLERS", {}))
     return merged
@@ -140,6 +143,9 @@ class Writer:
         self.pc = 0
         self.ins: ir.Instruction | None = None
         self.depth = 0
+        self.blocks: list[str] = []  # open flow-control blocks: "if", "else", "loop", "switch"
+        self.calls: dict[int | None, set[int]] = {}  # function (None: main) -> labels it calls
+        self.current_function: int | None = None
         self.temps = 0
         self.indexable: dict[int, tuple[int, int]] = {}  # x# -> (size, components)
         self.icb: tuple[int, ...] | None = None
@@ -155,6 +161,7 @@ class Writer:
         self._lines: list[str] = []
         self._indent = 1
         self._tmp = 0
+        self._count = 0
         self._nonconst = False
         self.entry: list[str] = []  # the entry point and its structs (interface.py)
 
@@ -162,6 +169,9 @@ class Writer:
 
     def line(self, text: str) -> None:
         self._lines.append("    " * self._indent + text)
+        self._count += 1
+        if self._count > MAX_LINES:
+            self.unsupported(self.ins, f"the translation exceeds {MAX_LINES} lines")
 
     @contextmanager
     def block(self, header: str) -> Iterator[None]:
@@ -181,6 +191,21 @@ class Writer:
     def close(self, footer: str = "}") -> None:
         self._indent -= 1
         self.line(footer)
+
+    def reopen(self) -> None:
+        """After `close("} else {")`: the block goes on."""
+        self._indent += 1
+
+    @contextmanager
+    def capture(self) -> Iterator[list[str]]:
+        """Redirects emitted lines into the yielded list (a function body), at indent 1."""
+        saved, saved_indent = self._lines, self._indent
+        lines: list[str] = []
+        self._lines, self._indent = lines, 1
+        try:
+            yield lines
+        finally:
+            self._lines, self._indent = saved, saved_indent
 
     def tmp(self, expr: str, wgsl_type: str) -> str:
         """A fresh `let` holding `expr` (of `wgsl_type`); returns its name."""
@@ -494,7 +519,7 @@ class Writer:
                 body_end = i
                 break
         self.emit_range(0, body_end)
-        if self.depth != 0:
+        if self.depth != 0 or self.blocks:
             self.invalid(None, "a flow-control block is not closed at the end of the program")
         main_lines = self._lines
         from . import flow
