@@ -38,7 +38,7 @@ MAX_REGISTERS = 4096
 #: Lines of WGSL one translation may produce (switch fallthrough copies case bodies).
 MAX_LINES = 200_000
 _HANDLER_MODULES = ("alu", "flow", "interface", "resources")
-_OPTIONAL_MODULES = ("interface", "resources")
+_OPTIONAL_MODULES = ("resources",)
 
 _U = ir.OperandType
 
@@ -161,6 +161,7 @@ class Writer:
         self._lines: list[str] = []
         self._indent = 1
         self._tmp = 0
+        self._tmp_types: dict[str, str] = {}
         self._count = 0
         self._nonconst = False
         self.entry: list[str] = []  # the entry point and its structs (interface.py)
@@ -212,6 +213,7 @@ class Writer:
         self._tmp += 1
         name = f"tmp{self._tmp}"
         self.line(f"let {name}: {wgsl_type} = {expr};")
+        self._tmp_types[name] = wgsl_type
         return name
 
     def var(self, expr: str, wgsl_type: str) -> str:
@@ -312,6 +314,8 @@ class Writer:
                 self.invalid(self.ins, f"cb{slot} is not declared")
             size = self.constant_buffers[slot]
             i = self._index_value(op.indices[1])
+            if size == 0:
+                return "vec4<u32>()", None
             if isinstance(i, int):
                 return (f"cb{slot}[{i}]" if i < size else "vec4<u32>()"), None
             iv = self.tmp(i, "u32")
@@ -451,6 +455,9 @@ class Writer:
             return
         comps = mask_components(op.mask) if op.components == 4 else [0]
         if not comps:
+            return
+        if self._tmp_types.get(value) == kind:
+            self.dst_packed(op, value if len(comps) == 1 else f"{vec(kind, len(comps))}({value})", kind, saturate)
             return
         if len(comps) == 4:
             self.dst_packed(op, f"vec4<{kind}>({value})", kind, saturate)
