@@ -17,7 +17,7 @@
 #endif
 _Static_assert(sizeof(float) == 4, "pvgpu needs a 32-bit float");
 
-#define PVGPU_PROTOCOL_MAJOR 2u
+#define PVGPU_PROTOCOL_MAJOR 3u
 #define PVGPU_PROTOCOL_MINOR 0u
 #define PVGPU_MAGIC 0x0001005550475650ULL  /* 'PVGPU\0\1\0' read as a little-endian uint64_t */
 #define PVGPU_CONTROL_PAGE_SIZE 4096u
@@ -55,6 +55,9 @@ _Static_assert(sizeof(float) == 4, "pvgpu needs a 32-bit float");
 #define PVGPU_OBJECT_KIND_TEXTURE3D 16u
 #define PVGPU_OBJECT_KIND_UNORDERED_ACCESS_VIEW 17u
 #define PVGPU_OBJECT_KIND_COMPUTE_SHADER 18u
+#define PVGPU_OBJECT_KIND_GEOMETRY_SHADER 19u
+#define PVGPU_OBJECT_KIND_HULL_SHADER 20u
+#define PVGPU_OBJECT_KIND_DOMAIN_SHADER 21u
 
 /* QueryType */
 #define PVGPU_QUERY_TYPE_EVENT 0u
@@ -228,6 +231,7 @@ _Static_assert(sizeof(float) == 4, "pvgpu needs a 32-bit float");
 
 /* ShaderLanguage */
 #define PVGPU_SHADER_LANGUAGE_WGSL 1u
+#define PVGPU_SHADER_LANGUAGE_DXBC 2u
 
 /* ClearFlag (flags) */
 #define PVGPU_CLEAR_FLAG_DEPTH 0x00000001u
@@ -454,7 +458,7 @@ static inline uint32_t pvgpu_record_size(uint32_t payload_bytes)
 #define PVGPU_OP_CREATE_RASTERIZER_STATE 10u  /* ID3D11Device::CreateRasterizerState. */
 #define PVGPU_OP_CREATE_DEPTH_STENCIL_STATE 11u  /* ID3D11Device::CreateDepthStencilState. */
 #define PVGPU_OP_CREATE_SAMPLER_STATE 12u  /* ID3D11Device::CreateSamplerState. */
-#define PVGPU_OP_CREATE_INPUT_LAYOUT 13u  /* ID3D11Device::CreateInputLayout. */
+#define PVGPU_OP_CREATE_INPUT_LAYOUT 13u  /* ID3D11Device::CreateInputLayout. `semantic_names`: element i's name is the i-th NUL-terminated ASCII string (at most 63 characters). `shader_bytecode`: the DXBC vertex shader the layout is made for; its input signature is matched by semantic name (case-insensitive) and index, each element feeding the matching signature element's @location (its position in the signature); a signature element no layout element matches is refused, extra layout elements are allowed. Without bytecode (a WGSL vertex shader), element i feeds @location(i). */
 #define PVGPU_OP_CREATE_VERTEX_SHADER 14u  /* ID3D11Device::CreateVertexShader; the code is read from the heap. */
 #define PVGPU_OP_CREATE_PIXEL_SHADER 15u  /* ID3D11Device::CreatePixelShader; the code is read from the heap. */
 #define PVGPU_OP_SET_RENDER_TARGETS 16u  /* ID3D11DeviceContext::OMSetRenderTargets. */
@@ -509,6 +513,9 @@ static inline uint32_t pvgpu_record_size(uint32_t payload_bytes)
 #define PVGPU_OP_SET_PREDICATION 65u  /* ID3D11DeviceContext::SetPredication: while set, draws, dispatches, clears and copies are skipped when the predicate's result equals `value`. The host waits for the predicate's result here. */
 #define PVGPU_OP_GET_SHARED_HANDLE 66u  /* IDXGIResource::GetSharedHandle of a RESOURCE_MISC_SHARED texture: the host writes the u64 handle into `result` by the time a following FENCE completes. */
 #define PVGPU_OP_OPEN_SHARED_RESOURCE 67u  /* ID3D11Device::OpenSharedResource: `texture` becomes this guest's id for the shared texture; the host writes its description (SharedTextureDesc) into `desc` by the time a following FENCE completes. */
+#define PVGPU_OP_CREATE_GEOMETRY_SHADER 68u  /* ID3D11Device::CreateGeometryShader. Not offered yet (WebGPU has no geometry stage): refused with UNSUPPORTED. */
+#define PVGPU_OP_CREATE_HULL_SHADER 69u  /* ID3D11Device::CreateHullShader. Not offered yet (WebGPU has no tessellation): refused with UNSUPPORTED. */
+#define PVGPU_OP_CREATE_DOMAIN_SHADER 70u  /* ID3D11Device::CreateDomainShader. Not offered yet (WebGPU has no tessellation): refused with UNSUPPORTED. */
 
 /* ---- array elements ---- */
 
@@ -533,9 +540,9 @@ _Static_assert(offsetof(PvgpuRenderTargetBlend, dest_blend_alpha) == 20, "PvgpuR
 _Static_assert(offsetof(PvgpuRenderTargetBlend, blend_op_alpha) == 24, "PvgpuRenderTargetBlend.blend_op_alpha must be at offset 24");
 _Static_assert(offsetof(PvgpuRenderTargetBlend, write_mask) == 28, "PvgpuRenderTargetBlend.write_mask must be at offset 28");
 
-/* D3D11_INPUT_ELEMENT_DESC without the semantic name */
+/* D3D11_INPUT_ELEMENT_DESC; the semantic names travel in CREATE_INPUT_LAYOUT's `semantic_names` range */
 typedef struct PvgpuInputElement {
-    uint32_t semantic_index;  /* kept for drivers; element i feeds WGSL @location(i) */
+    uint32_t semantic_index;  /* matched with the name (CREATE_INPUT_LAYOUT's semantic_names) against a DXBC vertex shader's input signature */
     uint32_t format;  /* PVGPU_DXGI_FORMAT_* */
     uint32_t input_slot;
     uint32_t aligned_byte_offset;  /* 0xFFFFFFFF: right after the previous element */
@@ -912,15 +919,23 @@ _Static_assert(offsetof(PvgpuCmdCreateSamplerState, min_lod) == 48, "PvgpuCmdCre
 _Static_assert(offsetof(PvgpuCmdCreateSamplerState, max_lod) == 52, "PvgpuCmdCreateSamplerState.max_lod must be at offset 52");
 
 #define PVGPU_CREATE_INPUT_LAYOUT_ELEMENT_SIZE 24u  /* PvgpuInputElement */
-/* PVGPU_OP_CREATE_INPUT_LAYOUT: ID3D11Device::CreateInputLayout. */
+/* PVGPU_OP_CREATE_INPUT_LAYOUT: ID3D11Device::CreateInputLayout. `semantic_names`: element i's name is the i-th NUL-terminated ASCII string (at most 63 characters). `shader_bytecode`: the DXBC vertex shader the layout is made for; its input signature is matched by semantic name (case-insensitive) and index, each element feeding the matching signature element's @location (its position in the signature); a signature element no layout element matches is refused, extra layout elements are allowed. Without bytecode (a WGSL vertex shader), element i feeds @location(i). */
 typedef struct PvgpuCmdCreateInputLayout {
     uint32_t layout;  /* new INPUT_LAYOUT id */
     uint32_t element_count;  /* number of array elements (at most 32) */
+    uint64_t semantic_names_offset;  /* heap offset of semantic_names */
+    uint64_t semantic_names_size;  /* byte size of semantic_names (0: none) */
+    uint64_t shader_bytecode_offset;  /* heap offset of shader_bytecode */
+    uint64_t shader_bytecode_size;  /* byte size of shader_bytecode (0: none) */
     /* followed by element_count PvgpuInputElement elements (PVGPU_CREATE_INPUT_LAYOUT_ELEMENT_SIZE bytes each) */
 } PvgpuCmdCreateInputLayout;
-_Static_assert(sizeof(PvgpuCmdCreateInputLayout) == 8, "PvgpuCmdCreateInputLayout must be 8 bytes");
+_Static_assert(sizeof(PvgpuCmdCreateInputLayout) == 40, "PvgpuCmdCreateInputLayout must be 40 bytes");
 _Static_assert(offsetof(PvgpuCmdCreateInputLayout, layout) == 0, "PvgpuCmdCreateInputLayout.layout must be at offset 0");
 _Static_assert(offsetof(PvgpuCmdCreateInputLayout, element_count) == 4, "PvgpuCmdCreateInputLayout.element_count must be at offset 4");
+_Static_assert(offsetof(PvgpuCmdCreateInputLayout, semantic_names_offset) == 8, "PvgpuCmdCreateInputLayout.semantic_names_offset must be at offset 8");
+_Static_assert(offsetof(PvgpuCmdCreateInputLayout, semantic_names_size) == 16, "PvgpuCmdCreateInputLayout.semantic_names_size must be at offset 16");
+_Static_assert(offsetof(PvgpuCmdCreateInputLayout, shader_bytecode_offset) == 24, "PvgpuCmdCreateInputLayout.shader_bytecode_offset must be at offset 24");
+_Static_assert(offsetof(PvgpuCmdCreateInputLayout, shader_bytecode_size) == 32, "PvgpuCmdCreateInputLayout.shader_bytecode_size must be at offset 32");
 
 /* PVGPU_OP_CREATE_VERTEX_SHADER: ID3D11Device::CreateVertexShader; the code is read from the heap. */
 typedef struct PvgpuCmdCreateVertexShader {
@@ -1604,6 +1619,45 @@ _Static_assert(offsetof(PvgpuCmdOpenSharedResource, _pad0) == 4, "PvgpuCmdOpenSh
 _Static_assert(offsetof(PvgpuCmdOpenSharedResource, handle) == 8, "PvgpuCmdOpenSharedResource.handle must be at offset 8");
 _Static_assert(offsetof(PvgpuCmdOpenSharedResource, desc_offset) == 16, "PvgpuCmdOpenSharedResource.desc_offset must be at offset 16");
 _Static_assert(offsetof(PvgpuCmdOpenSharedResource, desc_size) == 24, "PvgpuCmdOpenSharedResource.desc_size must be at offset 24");
+
+/* PVGPU_OP_CREATE_GEOMETRY_SHADER: ID3D11Device::CreateGeometryShader. Not offered yet (WebGPU has no geometry stage): refused with UNSUPPORTED. */
+typedef struct PvgpuCmdCreateGeometryShader {
+    uint32_t shader;  /* new GEOMETRY_SHADER id */
+    uint32_t language;  /* PVGPU_SHADER_LANGUAGE_* */
+    uint64_t code_offset;  /* heap offset of code */
+    uint64_t code_size;  /* byte size of code (0: none) */
+} PvgpuCmdCreateGeometryShader;
+_Static_assert(sizeof(PvgpuCmdCreateGeometryShader) == 24, "PvgpuCmdCreateGeometryShader must be 24 bytes");
+_Static_assert(offsetof(PvgpuCmdCreateGeometryShader, shader) == 0, "PvgpuCmdCreateGeometryShader.shader must be at offset 0");
+_Static_assert(offsetof(PvgpuCmdCreateGeometryShader, language) == 4, "PvgpuCmdCreateGeometryShader.language must be at offset 4");
+_Static_assert(offsetof(PvgpuCmdCreateGeometryShader, code_offset) == 8, "PvgpuCmdCreateGeometryShader.code_offset must be at offset 8");
+_Static_assert(offsetof(PvgpuCmdCreateGeometryShader, code_size) == 16, "PvgpuCmdCreateGeometryShader.code_size must be at offset 16");
+
+/* PVGPU_OP_CREATE_HULL_SHADER: ID3D11Device::CreateHullShader. Not offered yet (WebGPU has no tessellation): refused with UNSUPPORTED. */
+typedef struct PvgpuCmdCreateHullShader {
+    uint32_t shader;  /* new HULL_SHADER id */
+    uint32_t language;  /* PVGPU_SHADER_LANGUAGE_* */
+    uint64_t code_offset;  /* heap offset of code */
+    uint64_t code_size;  /* byte size of code (0: none) */
+} PvgpuCmdCreateHullShader;
+_Static_assert(sizeof(PvgpuCmdCreateHullShader) == 24, "PvgpuCmdCreateHullShader must be 24 bytes");
+_Static_assert(offsetof(PvgpuCmdCreateHullShader, shader) == 0, "PvgpuCmdCreateHullShader.shader must be at offset 0");
+_Static_assert(offsetof(PvgpuCmdCreateHullShader, language) == 4, "PvgpuCmdCreateHullShader.language must be at offset 4");
+_Static_assert(offsetof(PvgpuCmdCreateHullShader, code_offset) == 8, "PvgpuCmdCreateHullShader.code_offset must be at offset 8");
+_Static_assert(offsetof(PvgpuCmdCreateHullShader, code_size) == 16, "PvgpuCmdCreateHullShader.code_size must be at offset 16");
+
+/* PVGPU_OP_CREATE_DOMAIN_SHADER: ID3D11Device::CreateDomainShader. Not offered yet (WebGPU has no tessellation): refused with UNSUPPORTED. */
+typedef struct PvgpuCmdCreateDomainShader {
+    uint32_t shader;  /* new DOMAIN_SHADER id */
+    uint32_t language;  /* PVGPU_SHADER_LANGUAGE_* */
+    uint64_t code_offset;  /* heap offset of code */
+    uint64_t code_size;  /* byte size of code (0: none) */
+} PvgpuCmdCreateDomainShader;
+_Static_assert(sizeof(PvgpuCmdCreateDomainShader) == 24, "PvgpuCmdCreateDomainShader must be 24 bytes");
+_Static_assert(offsetof(PvgpuCmdCreateDomainShader, shader) == 0, "PvgpuCmdCreateDomainShader.shader must be at offset 0");
+_Static_assert(offsetof(PvgpuCmdCreateDomainShader, language) == 4, "PvgpuCmdCreateDomainShader.language must be at offset 4");
+_Static_assert(offsetof(PvgpuCmdCreateDomainShader, code_offset) == 8, "PvgpuCmdCreateDomainShader.code_offset must be at offset 8");
+_Static_assert(offsetof(PvgpuCmdCreateDomainShader, code_size) == 16, "PvgpuCmdCreateDomainShader.code_size must be at offset 16");
 
 /* ---- control page (the first PVGPU_CONTROL_PAGE_SIZE bytes of the region) ---- */
 

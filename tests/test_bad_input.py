@@ -49,6 +49,9 @@ OP = {name: layout.opcode for name, layout in codec.BY_NAME.items()}
 RGBA8 = int(DxgiFormat.R8G8B8A8_UNORM)
 U64_MAX = (1 << 64) - 1
 
+#: CREATE_INPUT_LAYOUT without semantic names or shader bytecode (element i feeds @location(i))
+NO_NAMES = dict(semantic_names_offset=0, semantic_names_size=0, shader_bytecode_offset=0, shader_bytecode_size=0)
+
 
 # --- host and guests -------------------------------------------------------------------------------
 class FrameSink:
@@ -531,7 +534,8 @@ def _enum_cases():
                                                          format=9999, sample_count=1, bind_flags=8), None, new),
         "element_bool_2": ("CREATE_BLEND_STATE", dict(state=new), [(2,) + rt[1:]], new),
         "element_write_mask_0x10": ("CREATE_BLEND_STATE", dict(state=new), [rt[:-1] + (0x10,)], new),
-        "element_input_format_9999": ("CREATE_INPUT_LAYOUT", dict(layout=new), [(0, 9999, 0, 0, 0, 0)], new),
+        "element_input_format_9999": ("CREATE_INPUT_LAYOUT", dict(layout=new, **NO_NAMES), [(0, 9999, 0, 0, 0, 0)],
+                                      new),
         "stage_3": ("SET_CONSTANT_BUFFERS", dict(stage=3, start_slot=0), [(0,)], None),
         "clear_flags_4": ("CLEAR_DEPTH_STENCIL_VIEW", dict(view="dsv", clear_flags=ClearFlag.DEPTH | 4, depth=1.0),
                           None, None),
@@ -618,7 +622,7 @@ def _count_cases():
     def input_elements(seq):
         n = MAX_INPUT_ELEMENTS + 1
         return "CREATE_INPUT_LAYOUT", record("CREATE_INPUT_LAYOUT", seq, [(0, 16, 0, 0, 0, 0)] * n,
-                                             layout=0x3300_0001)
+                                             layout=0x3300_0001, **NO_NAMES)
 
     def vertex_slots_past_end(seq):  # each count is fine, start_slot + count is not
         return "SET_VERTEX_BUFFERS", record("SET_VERTEX_BUFFERS", seq, [(0, 0, 0)] * 2, start_slot=31)
@@ -1083,7 +1087,7 @@ def test_draw_reading_past_its_buffers_is_rejected_alone(guest, draw):
     for shader_id, code, op in ((vs, RANGE_VS, "CREATE_VERTEX_SHADER"), (ps, RANGE_PS, "CREATE_PIXEL_SHADER")):
         off, size = guest.conn.upload(code.encode())
         guest.emit(op, shader=shader_id, language=1, code_offset=off, code_size=size)
-    guest.emit("CREATE_INPUT_LAYOUT", [(0, int(g.DxgiFormat.R32G32_FLOAT), 0, 0, 0, 0)], layout=layout)
+    guest.emit("CREATE_INPUT_LAYOUT", [(0, int(g.DxgiFormat.R32G32_FLOAT), 0, 0, 0, 0)], layout=layout, **NO_NAMES)
     guest.emit("SET_RENDER_TARGETS", [(target.rtv,)], depth_stencil_view=0)
     guest.emit("SET_VIEWPORTS", [(0.0, 0.0, 8.0, 8.0, 0.0, 1.0)])
     guest.emit("SET_INPUT_LAYOUT", layout=layout)

@@ -72,7 +72,8 @@ def test_c_encoded_stream_decodes_in_python(include_dir: Path, tmp_path: Path) -
             bind_flags=BindFlag.VERTEX_BUFFER | BindFlag.SHADER_RESOURCE, cpu_access_flags=0,
             misc_flags=0, structure_byte_stride=16, initial_data_offset=0x1_0000_0123,
             initial_data_size=256)),
-        (2, Commands.CreateInputLayout(layout=9, element_count=2, elements=[
+        (2, Commands.CreateInputLayout(layout=9, element_count=2, semantic_names_offset=0, semantic_names_size=0,
+                                       shader_bytecode_offset=0, shader_bytecode_size=0, elements=[
             Commands.InputElement(semantic_index=0, format=DxgiFormat.R32G32B32_FLOAT, input_slot=0,
                                   aligned_byte_offset=0,
                                   input_slot_class=InputClassification.PER_VERTEX_DATA,
@@ -102,7 +103,7 @@ def test_c_encoded_stream_decodes_in_python(include_dir: Path, tmp_path: Path) -
         opcode, flags, size, seq = codec.read_header(data, offset)
         headers.append((opcode, size))
         offset += size
-    assert headers == [(1, 64), (13, 80), (0, 48), (17, 48), (32, 32), (35, 48), (40, 16), (39, 32)]
+    assert headers == [(1, 64), (13, 112), (0, 48), (17, 48), (32, 32), (35, 48), (40, 16), (39, 32)]
 
 
 def python_stream() -> bytes:

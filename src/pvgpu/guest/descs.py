@@ -134,7 +134,8 @@ class SamplerDesc:
 
 @dataclass
 class InputElementDesc:
-    """Element i of a layout feeds WGSL @location(i); the semantic name is for the reader."""
+    """D3D11_INPUT_ELEMENT_DESC. With a DXBC vertex shader the name and index are matched against its
+    input signature; with a WGSL one, element i of a layout feeds @location(i)."""
 
     semantic_name: str
     semantic_index: int

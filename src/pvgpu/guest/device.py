@@ -151,6 +151,18 @@ class ComputeShader(DeviceChild):
     kind = ObjectKind.COMPUTE_SHADER
 
 
+class GeometryShader(DeviceChild):
+    kind = ObjectKind.GEOMETRY_SHADER
+
+
+class HullShader(DeviceChild):
+    kind = ObjectKind.HULL_SHADER
+
+
+class DomainShader(DeviceChild):
+    kind = ObjectKind.DOMAIN_SHADER
+
+
 def _bytes_of(data) -> memoryview:
     if isinstance(data, np.ndarray):
         data = np.ascontiguousarray(data)
@@ -360,12 +372,21 @@ class Device:
                              border_color_b=b, border_color_a=a, min_lod=desc.min_lod, max_lod=desc.max_lod)
         return state
 
-    def create_input_layout(self, elements: Sequence[InputElementDesc], shader_bytecode=None) -> InputLayout:
-        """Element i feeds WGSL @location(i) (`shader_bytecode` is accepted for D3D11's shape)."""
+    def create_input_layout(self, elements: Sequence[InputElementDesc],
+                            shader_bytecode: bytes | str | None = None) -> InputLayout:
+        """ID3D11Device::CreateInputLayout. With a DXBC vertex shader's bytecode, the host matches
+        the elements to its input signature by semantic name (case-insensitive) and index, as
+        D3D11 does; with WGSL (or None), element i feeds @location(i)."""
         layout = InputLayout(self, self._new_id())
         items = [(e.semantic_index, e.format, e.input_slot, e.aligned_byte_offset, e.input_slot_class,
                   e.instance_data_step_rate) for e in elements]
-        self.connection.emit("CREATE_INPUT_LAYOUT", items, layout=layout.id)
+        names = b"".join(e.semantic_name.encode("ascii") + b"\0" for e in elements)
+        n_off, n_size = self.connection.upload(names) if names else (0, 0)
+        b_off = b_size = 0
+        if isinstance(shader_bytecode, (bytes, bytearray, memoryview)) and bytes(shader_bytecode[:4]) == b"DXBC":
+            b_off, b_size = self.connection.upload(bytes(shader_bytecode))
+        self.connection.emit("CREATE_INPUT_LAYOUT", items, layout=layout.id, semantic_names_offset=n_off,
+                             semantic_names_size=n_size, shader_bytecode_offset=b_off, shader_bytecode_size=b_size)
         return layout
 
     def create_query(self, query_type: QueryType) -> Query:
@@ -402,23 +423,40 @@ class Device:
         """ID3D11Device::CreatePredicate (an OCCLUSION_PREDICATE query, for SetPredication)."""
         return self.create_query(QueryType.OCCLUSION_PREDICATE)
 
-    def _create_shader(self, cls, opcode: str, code: str | bytes, language: ShaderLanguage):
+    def _create_shader(self, cls, opcode: str, code: str | bytes, language: ShaderLanguage | None):
+        """`code`: WGSL source (str) or a DXBC blob (bytes starting b"DXBC"), as the language says;
+        language None tells them apart that way."""
         data = code.encode("utf-8") if isinstance(code, str) else bytes(code)
+        if language is None:
+            language = ShaderLanguage.DXBC if data[:4] == b"DXBC" else ShaderLanguage.WGSL
         off, size = self.connection.upload(data)
         shader = cls(self, self._new_id())
         self.connection.emit(opcode, shader=shader.id, language=language, code_offset=off, code_size=size)
         return shader
 
-    def create_vertex_shader(self, code: str | bytes, language: ShaderLanguage = ShaderLanguage.WGSL) -> VertexShader:
+    def create_vertex_shader(self, code: str | bytes, language: ShaderLanguage | None = None) -> VertexShader:
+        """ID3D11Device::CreateVertexShader: DXBC bytecode (bytes) or WGSL source (str)."""
         return self._create_shader(VertexShader, "CREATE_VERTEX_SHADER", code, language)
 
-    def create_pixel_shader(self, code: str | bytes, language: ShaderLanguage = ShaderLanguage.WGSL) -> PixelShader:
+    def create_pixel_shader(self, code: str | bytes, language: ShaderLanguage | None = None) -> PixelShader:
+        """ID3D11Device::CreatePixelShader: DXBC bytecode (bytes) or WGSL source (str)."""
         return self._create_shader(PixelShader, "CREATE_PIXEL_SHADER", code, language)
 
-    def create_compute_shader(self, code: str | bytes,
-                              language: ShaderLanguage = ShaderLanguage.WGSL) -> ComputeShader:
-        """A WGSL module with one @compute entry point; its resources live in @group(2)."""
+    def create_compute_shader(self, code: str | bytes, language: ShaderLanguage | None = None) -> ComputeShader:
+        """DXBC bytecode, or a WGSL module with one @compute entry point (resources in @group(2))."""
         return self._create_shader(ComputeShader, "CREATE_COMPUTE_SHADER", code, language)
+
+    def create_geometry_shader(self, code: str | bytes, language: ShaderLanguage | None = None) -> "GeometryShader":
+        """Recorded as D3D11 would; the host refuses it (UNSUPPORTED) until it emulates the stage."""
+        return self._create_shader(GeometryShader, "CREATE_GEOMETRY_SHADER", code, language)
+
+    def create_hull_shader(self, code: str | bytes, language: ShaderLanguage | None = None) -> "HullShader":
+        """Recorded as D3D11 would; the host refuses it (UNSUPPORTED) until it emulates tessellation."""
+        return self._create_shader(HullShader, "CREATE_HULL_SHADER", code, language)
+
+    def create_domain_shader(self, code: str | bytes, language: ShaderLanguage | None = None) -> "DomainShader":
+        """Recorded as D3D11 would; the host refuses it (UNSUPPORTED) until it emulates tessellation."""
+        return self._create_shader(DomainShader, "CREATE_DOMAIN_SHADER", code, language)
 
     # --- DXGI ------------------------------------------------------------------------------
     def create_swap_chain(self, desc: SwapChainDesc):

@@ -25,6 +25,9 @@ class ObjectKind(enum.IntEnum):
     TEXTURE3D = 16
     UNORDERED_ACCESS_VIEW = 17
     COMPUTE_SHADER = 18
+    GEOMETRY_SHADER = 19
+    HULL_SHADER = 20
+    DOMAIN_SHADER = 21
 
 
 TEXTURE_KINDS = (ObjectKind.TEXTURE1D, ObjectKind.TEXTURE2D, ObjectKind.TEXTURE3D)
@@ -255,7 +258,8 @@ class ShaderStage(enum.IntEnum):
 
 
 class ShaderLanguage(enum.IntEnum):
-    WGSL = 1
+    WGSL = 1  # UTF-8 WGSL source under pvgpu's binding convention
+    DXBC = 2  # a DXBC container (fxc's output, shader model 4.0-5.0), translated by the host
 
 
 class ClearFlag(enum.IntFlag):

@@ -20,7 +20,7 @@ from .types import (
     obj, u32, u64,
 )
 
-PROTOCOL_MAJOR = 2
+PROTOCOL_MAJOR = 3
 PROTOCOL_MINOR = 0
 
 K = ObjectKind
@@ -72,13 +72,14 @@ RENDER_TARGET_BLEND = StructSpec("RenderTargetBlend", _fields(
 ), "D3D11_RENDER_TARGET_BLEND_DESC")
 
 INPUT_ELEMENT = StructSpec("InputElement", _fields(
-    u32("semantic_index", "kept for drivers; element i feeds WGSL @location(i)"),
+    u32("semantic_index", "matched with the name (CREATE_INPUT_LAYOUT's semantic_names) against a DXBC "
+        "vertex shader's input signature"),
     enum_field("format", DxgiFormat),
     u32("input_slot"),
     u32("aligned_byte_offset", "0xFFFFFFFF: right after the previous element"),
     enum_field("input_slot_class", InputClassification),
     u32("instance_data_step_rate", "0 for per-vertex data, 1 for per-instance data"),
-), "D3D11_INPUT_ELEMENT_DESC without the semantic name")
+), "D3D11_INPUT_ELEMENT_DESC; the semantic names travel in CREATE_INPUT_LAYOUT's `semantic_names` range")
 
 VIEWPORT = StructSpec("Viewport", _fields(
     f32("top_left_x"), f32("top_left_y"), f32("width"), f32("height"), f32("min_depth"), f32("max_depth"),
@@ -180,9 +181,15 @@ COMMANDS: tuple[Command, ...] = (
             enum_field("address_w", TextureAddressMode), f32("mip_lod_bias"), u32("max_anisotropy"),
             enum_field("comparison_func", ComparisonFunc), _rgba("border_color"), f32("min_lod"),
             f32("max_lod")),
-    command(13, "CREATE_INPUT_LAYOUT", "ID3D11Device::CreateInputLayout.",
+    command(13, "CREATE_INPUT_LAYOUT",
+            "ID3D11Device::CreateInputLayout. `semantic_names`: element i's name is the i-th NUL-terminated ASCII "
+            "string (at most 63 characters). `shader_bytecode`: the DXBC vertex shader the layout is made for; "
+            "its input signature is matched by semantic name (case-insensitive) and index, each element feeding "
+            "the matching signature element's @location (its position in the signature); a signature element "
+            "no layout element matches is refused, extra layout elements are allowed. Without bytecode (a WGSL "
+            "vertex shader), element i feeds @location(i).",
             new_obj("layout", K.INPUT_LAYOUT), count("element_count", MAX_INPUT_ELEMENTS),
-            array=INPUT_ELEMENT),
+            heap_range("semantic_names"), heap_range("shader_bytecode"), array=INPUT_ELEMENT),
     command(14, "CREATE_VERTEX_SHADER", "ID3D11Device::CreateVertexShader; the code is read from the heap.",
             new_obj("shader", K.VERTEX_SHADER), enum_field("language", ShaderLanguage), heap_range("code")),
     command(15, "CREATE_PIXEL_SHADER", "ID3D11Device::CreatePixelShader; the code is read from the heap.",
@@ -354,6 +361,17 @@ COMMANDS: tuple[Command, ...] = (
             "ID3D11Device::OpenSharedResource: `texture` becomes this guest's id for the shared texture; the "
             "host writes its description (SharedTextureDesc) into `desc` by the time a following FENCE completes.",
             new_obj("texture", K.TEXTURE2D), u64("handle"), heap_range("desc")),
+    command(68, "CREATE_GEOMETRY_SHADER",
+            "ID3D11Device::CreateGeometryShader. Not offered yet (WebGPU has no geometry stage): refused "
+            "with UNSUPPORTED.",
+            new_obj("shader", K.GEOMETRY_SHADER), enum_field("language", ShaderLanguage), heap_range("code")),
+    command(69, "CREATE_HULL_SHADER",
+            "ID3D11Device::CreateHullShader. Not offered yet (WebGPU has no tessellation): refused with UNSUPPORTED.",
+            new_obj("shader", K.HULL_SHADER), enum_field("language", ShaderLanguage), heap_range("code")),
+    command(70, "CREATE_DOMAIN_SHADER",
+            "ID3D11Device::CreateDomainShader. Not offered yet (WebGPU has no tessellation): refused with "
+            "UNSUPPORTED.",
+            new_obj("shader", K.DOMAIN_SHADER), enum_field("language", ShaderLanguage), heap_range("code")),
 )
 
 BY_NAME: dict[str, Command] = {c.name: c for c in COMMANDS}

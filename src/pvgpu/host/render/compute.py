@@ -19,6 +19,7 @@ from ...protocol.enums import (
 )
 from ...protocol.spec import MAX_DISPATCH_GROUPS, MAX_UNORDERED_ACCESS_VIEWS
 from ..errors import CommandError, invalid, unsupported
+from . import dxbc
 from .formats import format_enum as _format
 from .objects import Buffer, BufferView, Shader, Texture, View
 
@@ -93,7 +94,7 @@ class ComputeCommands:
 
     # --- shaders and views ---------------------------------------------------------------------
     def create_compute_shader(self, language, code) -> Shader:
-        return self._shader(code, ShaderStage.COMPUTE)
+        return self._shader(language, code, ShaderStage.COMPUTE)
 
     def _buffer_view(self, buffer: Buffer, format: int, first_element: int, num_elements: int, flags: int,
                      need: BindFlag, what: str) -> BufferView:
@@ -171,7 +172,9 @@ class ComputeCommands:
         cs = self.shaders[ShaderStage.COMPUTE]
         if cs is None:
             raise invalid("dispatch without a compute shader")
-        key = ("compute", cs.serial)
+        spec = dxbc.stage_spec(cs, self, ShaderStage.COMPUTE) if isinstance(cs, dxbc.DxbcProgram) else None
+        key = ("compute", cs.serial, spec)
+        cs = self._variant(ShaderStage.COMPUTE, cs, spec)
         pipeline = self._pipelines.get(key)
         if pipeline is None:
             self.stats.pipeline_misses += 1

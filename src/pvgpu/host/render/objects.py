@@ -134,6 +134,8 @@ class InputLayout:
     elements: tuple  # (location, format str, slot, offset, per_instance)
     slots: tuple  # sorted input slots used
     slot_reads: dict  # slot -> (per_instance, bytes read past a record's start)
+    named: tuple = ()  # (NAME, semantic index, format str, slot, offset, per_instance) for DXBC matching
+    matched: dict = field(default_factory=dict)  # DXBC vertex shader serial -> its elements (as `elements`)
     serial: int = field(default_factory=next_serial)
 
 

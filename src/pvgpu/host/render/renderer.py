@@ -12,6 +12,7 @@ session with ids already resolved to objects and heap ranges already checked.
 
 from __future__ import annotations
 
+import os
 import shutil
 import struct
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ import wgpu
 
 from ...protocol.enums import (
     BindFlag, ClearFlag, CpuAccessFlag, DsvFlag, DxgiFormat, ErrorCode, FORMAT_BYTES, DEPTH_FORMATS, FormatSupport,
-    InputClassification, PrimitiveTopology, ResourceMiscFlag, ShaderStage, SrvDimension, STENCIL_FORMATS,
+    InputClassification, PrimitiveTopology, ResourceMiscFlag, ShaderLanguage, ShaderStage, SrvDimension, STENCIL_FORMATS,
     Usage,
 )
 from ...protocol.spec import (
@@ -41,6 +42,7 @@ from .queries import QueryCommands
 from .nulls import NullResources
 from .objects import Buffer, BufferView, InputLayout, Query, Sampler, Shader, SwapChain, Texture, View, next_serial
 from .readback import Readback
+from . import dxbc
 from .shaders import compile_wgsl
 from .sharing import SharedSurface, session_dir
 
@@ -109,6 +111,8 @@ class Renderer(ComputeCommands, QueryCommands):
         self.device = device
         self.share_dir = share_dir
         self._share_home = session_dir(share_dir, session_id) if share_dir else None
+        if share_dir:
+            dxbc.use_cache_dir(os.path.join(share_dir, "shader-cache"))
         self._surfaces: dict[int, list] = {}  # handle -> [SharedSurface, textures of this session holding it]
         self.shared_textures: list[Texture] = []  # RESOURCE_MISC_SHARED textures this session holds
         self._dirty_shared: set[Texture] = set()  # ... written since their contents were last published
@@ -143,7 +147,8 @@ class Renderer(ComputeCommands, QueryCommands):
         self.index_buffer: tuple[Buffer, str, int] | None = None
         self.topology: int | None = None
         self.input_layout: InputLayout | None = None
-        self.shaders: dict[ShaderStage, Shader | None] = {s: None for s in ShaderStage}
+        self.shaders: dict[ShaderStage, Shader | dxbc.DxbcProgram | None] = {s: None for s in ShaderStage}
+        self.variants: dict[ShaderStage, Shader | None] = {s: None for s in ShaderStage}  # what draws compile
         self.uavs: dict[int, View | BufferView] = {}
         self.constant_buffers = {s: {} for s in ShaderStage}
         self.shader_resources = {s: {} for s in ShaderStage}
@@ -914,7 +919,8 @@ class Renderer(ComputeCommands, QueryCommands):
         desc = S.sampler_descriptor(SimpleNamespace(**c))
         return Sampler(self.device.create_sampler(**desc))
 
-    def create_input_layout(self, elements) -> InputLayout:
+    def create_input_layout(self, elements, semantic_names=None, shader_bytecode=None) -> InputLayout:
+        names = dxbc.parse_semantic_names(semantic_names, len(elements)) if semantic_names is not None else None
         out = []
         ends: dict[int, int] = {}
         for i, e in enumerate(elements):
@@ -940,18 +946,48 @@ class Renderer(ComputeCommands, QueryCommands):
             if len(kinds) > 1:
                 raise invalid(f"input slot {slot} mixes per-vertex and per-instance elements")
         reads = {slot: (any(per for (_, _, s, _, per) in out if s == slot), end) for slot, end in ends.items()}
-        return InputLayout(tuple(out), tuple(sorted(ends)), reads)
+        named = ()
+        if names is not None:
+            named = tuple((n.upper(), e.semantic_index, *rest[1:]) for n, e, rest in zip(names, elements, out))
+            if len({(n, i) for (n, i, *_r) in named}) != len(named):
+                raise invalid("the input layout names one semantic (name and index) twice")
+        if shader_bytecode is not None:
+            if names is None:
+                raise invalid("matching a layout to shader bytecode needs the elements' semantic names")
+            dxbc.match_layout(named, dxbc.vertex_signature(shader_bytecode))
+        return InputLayout(tuple(out), tuple(sorted(ends)), reads, named)
 
-    def create_vertex_shader(self, language, code) -> Shader:
-        return self._shader(code, ShaderStage.VERTEX)
+    def create_vertex_shader(self, language, code) -> Shader | dxbc.DxbcProgram:
+        return self._shader(language, code, ShaderStage.VERTEX)
 
-    def create_pixel_shader(self, language, code) -> Shader:
-        return self._shader(code, ShaderStage.PIXEL)
+    def create_pixel_shader(self, language, code) -> Shader | dxbc.DxbcProgram:
+        return self._shader(language, code, ShaderStage.PIXEL)
 
-    def _shader(self, code, stage: ShaderStage) -> Shader:
+    def _shader(self, language, code, stage: ShaderStage) -> Shader | dxbc.DxbcProgram:
+        if language == ShaderLanguage.DXBC:
+            return dxbc.create_program(code, stage, self.device, compile_wgsl)
         if code is None:
             raise invalid("shader code is empty")
         return compile_wgsl(self.device, bytes(code), stage)
+
+    def _refuse_stage(self, stage: str):
+        raise unsupported(f"{stage} shaders are not offered: WebGPU has no {stage} stage, and pvgpu does not "
+                          f"emulate it yet")
+
+    def create_geometry_shader(self, language, code):
+        self._refuse_stage("geometry")
+
+    def create_hull_shader(self, language, code):
+        self._refuse_stage("hull")
+
+    def create_domain_shader(self, language, code):
+        self._refuse_stage("domain")
+
+    def _variant(self, stage: ShaderStage, shader, spec) -> Shader:
+        """The compiled shader a draw or dispatch uses for `stage`, remembered for its bind group."""
+        v = shader.variant(self.device, spec, compile_wgsl) if isinstance(shader, dxbc.DxbcProgram) else shader
+        self.variants[stage] = v
+        return v
 
     # --- pipeline state --------------------------------------------------------------------
     def set_render_targets(self, depth_stencil_view, views) -> None:
@@ -1073,6 +1109,10 @@ class Renderer(ComputeCommands, QueryCommands):
             raise invalid("draw without a primitive topology")
         ps = self.shaders[ShaderStage.PIXEL]
         layout = self.input_layout
+        elements = layout.elements if layout else ()
+        vs_spec = ps_spec = None
+        if isinstance(vs, dxbc.DxbcProgram) or isinstance(ps, dxbc.DxbcProgram):
+            elements, vs_spec, ps_spec = self._dxbc_specs(vs, ps, layout)
         strides = tuple(self.vertex_buffers[s][1] if s in self.vertex_buffers else 0
                         for s in (layout.slots if layout else ()))
         rt_formats = tuple(v.wgpu_format if v is not None else None for v in self.rtvs)
@@ -1084,7 +1124,11 @@ class Renderer(ComputeCommands, QueryCommands):
         mask = self.sample_mask & ((1 << samples) - 1)
         key = (vs.serial, ps.serial if ps else 0, layout.serial if layout else 0, strides, self.blend.serial,
                self.rasterizer.serial, self.depth_stencil.serial if dsv else -1, self.topology, strip_format,
-               rt_formats, dsv.wgpu_format if dsv else None, dsv.read_only if dsv else 0, samples, mask)
+               rt_formats, dsv.wgpu_format if dsv else None, dsv.read_only if dsv else 0, samples, mask,
+               vs_spec, ps_spec)
+        vs = self._variant(ShaderStage.VERTEX, vs, vs_spec)
+        if ps is not None:
+            ps = self._variant(ShaderStage.PIXEL, ps, ps_spec)
         pipeline = self._pipelines.get(key)
         if pipeline is not None:
             self.stats.pipeline_hits += 1
@@ -1096,7 +1140,7 @@ class Renderer(ComputeCommands, QueryCommands):
         if layout:
             for slot, stride in zip(layout.slots, strides):
                 attrs = [{"format": f, "offset": off, "shader_location": loc}
-                         for (loc, f, s, off, _) in layout.elements if s == slot]
+                         for (loc, f, s, off, _) in elements if s == slot]
                 per_instance = any(per for (_, _, s, _, per) in layout.elements if s == slot)
                 buffers.append({"array_stride": stride, "step_mode": "instance" if per_instance else "vertex",
                                 "attributes": attrs})
@@ -1146,6 +1190,26 @@ class Renderer(ComputeCommands, QueryCommands):
         self._cache_pipeline(key, pipeline)
         return pipeline, key
 
+    def _dxbc_specs(self, vs, ps, layout) -> tuple:
+        """(vertex attributes, VS specialization, PS specialization) for a draw with a DXBC stage."""
+        vs_out = ps_in = None
+        if isinstance(vs, dxbc.DxbcProgram):
+            vs_out, ps_in = dxbc.linked(vs, ps)
+        elements = layout.elements if layout else ()
+        vs_spec = ps_spec = None
+        if isinstance(vs, dxbc.DxbcProgram):
+            if layout is not None and layout.named:
+                elements = layout.matched.get(vs.serial)
+                if elements is None:
+                    signature = tuple((e.semantic_name.upper(), e.semantic_index, i)
+                                      for i, e in enumerate(vs.source.blob.inputs)
+                                      if e.system_value == dxbc.SystemValue.UNDEFINED)
+                    elements = layout.matched[vs.serial] = dxbc.match_layout(layout.named, signature)
+            vs_spec = dxbc.stage_spec(vs, self, ShaderStage.VERTEX, vs_out, elements)
+        if isinstance(ps, dxbc.DxbcProgram):
+            ps_spec = dxbc.stage_spec(ps, self, ShaderStage.PIXEL, ps_in)
+        return elements, vs_spec, ps_spec
+
     def _cache_pipeline(self, key: tuple, pipeline) -> None:
         if len(self._pipelines) >= MAX_CACHED_PIPELINES:
             self._pipelines.clear()  # a guest cycling through states must not grow this forever
@@ -1161,7 +1225,7 @@ class Renderer(ComputeCommands, QueryCommands):
         return bg
 
     def _bind_group(self, pipeline, key, stage: ShaderStage):
-        shader = self.shaders[stage]
+        shader = self.variants[stage] if self.shaders[stage] is not None else None
         group = int(stage)
         if shader is None or not shader.bindings:
             return self._empty_bind_group(pipeline, group), ()
