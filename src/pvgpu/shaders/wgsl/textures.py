@@ -312,21 +312,32 @@ def ld_ms(w: "Writer", ins: ir.Instruction) -> None:
     _store_vec4(w, ins, w.tmp(value, f"vec4<{tex.scalar}>"), tex.scalar, ops[2])
 
 
-def _resinfo_helper(w: "Writer", entry: Texture | StorageTexture) -> str:
-    """fn(t, mip: u32) -> vec4<u32>: (sizes D3D reports for the dimension, 0 where none, mip count);
-    sizes are 0 for a mip past the last, the count stays."""
-    d = entry.dim
-    name = f"resinfo_{_ident(entry.wgsl_type)}"
-    mips = not d.ms and isinstance(entry, Texture)
-    levels = "textureNumLevels(t)" if mips else "1u"
-    size = "textureDimensions(t, mip)" if mips else "textureDimensions(t)"
-    layers = "textureNumLayers(t)" if d.array else "0u"
+def _resinfo_parts(d: Dim, t: str, s: str) -> list[str]:
+    layers = f"textureNumLayers({t})" if d.array else "0u"
     if d.one_d:
-        parts = ["s.x", layers, "0u"]
-    elif d.coords == 2 or d.cube:
-        parts = ["s.x", "s.y", layers if d.array else "0u"]
-    else:
-        parts = ["s.x", "s.y", "s.z"]
+        return [f"{s}.x", layers, "0u"]
+    if d.coords == 2 or d.cube:
+        return [f"{s}.x", f"{s}.y", layers]
+    return [f"{s}.x", f"{s}.y", f"{s}.z"]
+
+
+def _resinfo_value(w: "Writer", entry: Texture | StorageTexture, mip: str) -> str:
+    """A vec4<u32> expression: (sizes D3D reports for the dimension, 0 where none, mip count);
+    sizes are 0 for a mip past the last, the count stays. Storage textures are queried inline
+    (naga counts a storage texture passed to a function as read)."""
+    d = entry.dim
+    if isinstance(entry, StorageTexture) or d.ms:
+        s = w.tmp(f"textureDimensions({entry.name})", f"vec{d.wgsl_coords}<u32>" if d.coords < 3 else "vec3<u32>")
+        full = f"vec4<u32>({', '.join(_resinfo_parts(d, entry.name, s))}, 1u)"
+        return f"select(vec4<u32>(0u, 0u, 0u, 1u), {full}, {mip} == 0u)"
+    return f"{_resinfo_helper(w, entry)}({entry.name}, {mip})"
+
+
+def _resinfo_helper(w: "Writer", entry: Texture) -> str:
+    name = f"resinfo_{_ident(entry.wgsl_type)}"
+    levels = "textureNumLevels(t)"
+    size = "textureDimensions(t, mip)"
+    parts = _resinfo_parts(entry.dim, "t", "s")
     code = f"""fn {name}(t: {entry.wgsl_type}, mip: u32) -> vec4<u32> {{
     let levels = {levels};
     if (mip >= levels) {{
@@ -342,7 +353,7 @@ def resinfo(w: "Writer", ins: ir.Instruction) -> None:
     """resinfo[_uint|_rcpFloat] dst, mip level, resource."""
     ops = _operands(w, ins, 3)
     entry = slot_of(w, ins, ops[2], Texture, StorageTexture)
-    info = w.tmp(f"{_resinfo_helper(w, entry)}({entry.name}, {w.src(ops[1], 'u32', 1)})", "vec4<u32>")
+    info = w.tmp(_resinfo_value(w, entry, w.tmp(w.src(ops[1], "u32", 1), "u32")), "vec4<u32>")
     how = ins.resinfo_type or ir.ResInfoType.FLOAT
     if how == ir.ResInfoType.UINT:
         _store_vec4(w, ins, info, "u32", ops[2])
