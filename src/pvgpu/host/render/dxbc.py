@@ -21,20 +21,17 @@ import tempfile
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import wgpu
 
 from ...protocol.enums import ShaderStage
-from ...shaders import container
+from ...shaders import container, translate
 from ...shaders.errors import ShaderError, ShaderUnsupported
 from ...shaders.ir import ProgramType, SystemValue
 from ...shaders.specialization import DEFAULT, Specialization
 from ..errors import CommandError, invalid, unsupported
 from .objects import BufferView, Shader, next_serial
-
-if TYPE_CHECKING:
-    from ...shaders import translate
 
 MAX_DXBC_BYTES = 1 << 20
 MAX_CACHE_FILES = 2048  # translations shared through the service's tmpfs folder
@@ -88,7 +85,6 @@ def load(code: bytes) -> tuple[bytes, translate.DxbcShader]:
     shader = LOADED.get(digest)
     if shader is None:
         try:
-            from ...shaders import translate  # noqa: PLC0415 (imported on first DXBC use)
             shader = translate.load(code)
         except ShaderError as e:
             raise _command_error(e) from None
@@ -129,7 +125,6 @@ def wgsl_for(digest: bytes, shader: translate.DxbcShader, spec: Specialization) 
     if source is None:
         start = time.perf_counter()
         try:
-            from ...shaders import translate  # noqa: PLC0415
             source = translate.to_wgsl(shader, spec)
         except ShaderError as e:
             raise _command_error(e) from None
@@ -292,7 +287,6 @@ def linked(vs: DxbcProgram, ps: Any) -> tuple:
     hit = vs.links.get(ps.serial)
     if hit is None:
         try:
-            from ...shaders import translate  # noqa: PLC0415
             hit = translate.link(vs.source, ps.source)
         except ShaderError as e:
             raise _command_error(e) from None
