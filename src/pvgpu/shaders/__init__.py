@@ -8,3 +8,8 @@
 
 Nothing in this package imports wgpu or does I/O.
 """
+
+from .decoder import decode
+from .disasm import disassemble
+
+__all__ = ["decode", "disassemble"]
