@@ -191,6 +191,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return bench_main(quick=args.quick, frames=args.frames, size=args.size, vm=not args.no_vm)
 
 
+# --- pvgpu shader (issue 8: DXBC tools; the code is in cli_shader.py) ---------------------------
+def cmd_shader(args: argparse.Namespace) -> int:
+    from . import cli_shader
+    return cli_shader.main(args)
+# --- end pvgpu shader -----------------------------------------------------------------------------
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pvgpu", description="A paravirtual GPU: D3D11-style commands from a guest, "
                                                           "executed by the host on wgpu.")
@@ -246,6 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--size", type=parse_size, default=(640, 480), help="frame size (default 640x480)")
     b.add_argument("--no-vm", action="store_true", help="skip the VM measurements (they boot QEMU guests)")
     b.set_defaults(func=cmd_bench)
+
+    from .cli_shader import add_parser as add_shader_parser  # pvgpu shader (issue 8)
+    add_shader_parser(sub, cmd_shader)
     return p
 
 
