@@ -181,8 +181,8 @@ def test_relative_indices_and_modifiers():
     # mov r0.x, -|cb1[r2.y + 5].z|  (select-1 of a relative constant buffer read)
     relative = reg(0, 2, comps=2, mode=2, sel=1)
     cb = [2 | 2 << 2 | 2 << 4 | 8 << 12 | 2 << 20 | 3 << 25 | 1 << 31, 1 | 3 << 6, 1, 5, *relative]
-    p = decode(program(op(0x36, *reg(0, 0, sel=1), *cb)))
-    src = p.instructions[0].operands[1]
+    p = decode(program(op(0x68, 3), op(0x36, *reg(0, 0, sel=1), *cb)))
+    src = p.instructions[1].operands[1]
     assert src.modifier == Modifier.NEG | Modifier.ABS
     assert src.indices[0].immediate == 1 and src.indices[0].relative is None
     assert src.indices[1].representation == IndexRepresentation.IMMEDIATE32_PLUS_RELATIVE
@@ -244,6 +244,11 @@ def test_declarations():
     (program(op(0x3E), kind=9), "program type 9"),
     (program([0x35 | 3 << 11, 3, 1]), "immediate constant buffer of 1 dwords"),
     (program([0x35 | 3 << 11]), "without its length"),
+    (program(op(0x68, 2), op(0x36, *reg(0, 5), *reg(0, 0, mode=1, sel=0xE4))), "r5 used but dcl_temps declares 2"),
+    (program(op(0x68, 2), op(0x36, *reg(0, 0), *reg(3, 1, 0, mode=1, sel=0xE4))), "x1 used but not declared"),
+    (program(op(0x68, 1), op(0x2D, *reg(0, 0), *reg(0, 0, mode=1), *reg(7, 200, mode=1))), "resource register 200"),
+    (program(op(0x68, 1), op(0x36, *reg(0, 0), *reg(8, 0, 5000, mode=1))), "cb0\\[5000\\] is past"),
+    (program(op(0x5F, *reg(1, 40, sel=0xF))), "input register 40"),
 ])
 def test_bad_token_streams(tokens, message):
     with pytest.raises((ShaderInvalid, ShaderUnsupported), match=message.replace("(", r"\(")):

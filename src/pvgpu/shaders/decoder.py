@@ -329,6 +329,60 @@ def _instruction(words: tuple[int, ...], pos: int, program_end: int, major: int,
                        values=tuple(trailing), **fields), end
 
 
+#: Register files of a fixed size in D3D11 (register number = last index for 2-D inputs).
+_REGISTER_LIMITS = {
+    OperandType.INPUT: 32, OperandType.OUTPUT: 32, OperandType.SAMPLER: 16, OperandType.RESOURCE: 128,
+    OperandType.CONSTANT_BUFFER: 15, OperandType.UNORDERED_ACCESS_VIEW: 64, OperandType.STREAM: 4,
+}
+#: In shader model 5.1 these are indexed by range id and space, not by slot.
+_SM51_RANGED = frozenset({OperandType.SAMPLER, OperandType.RESOURCE, OperandType.CONSTANT_BUFFER,
+                          OperandType.UNORDERED_ACCESS_VIEW})
+
+
+class _Registers:
+    """What the declarations so far make addressable: temps, x#, g#."""
+
+    def __init__(self, sm51: bool):
+        self.temps = 0
+        self.indexable: set[int] = set()
+        self.shared: set[int] = set()
+        self.sm51 = sm51
+
+    def declare(self, ins: Instruction) -> None:
+        if ins.name == "dcl_temps":
+            self.temps = max(self.temps, ins.values[0])
+        elif ins.name == "dcl_indexableTemp":
+            self.indexable.add(ins.values[0])
+        elif ins.name in ("dcl_tgsm_raw", "dcl_tgsm_structured") and ins.operands[0].indices:
+            self.shared.add(ins.operands[0].indices[0].immediate)
+
+    def check(self, operand: Operand, ins: Instruction) -> None:
+        for index in operand.indices:
+            if index.relative is not None:
+                self.check(index.relative, ins)
+        if not operand.indices or operand.indices[0].relative is not None:
+            return
+        number = operand.indices[0].immediate
+        kind = operand.type
+        problem = None
+        if kind == OperandType.TEMP and number >= self.temps:
+            problem = f"r{number} used but dcl_temps declares {self.temps}"
+        elif kind == OperandType.INDEXABLE_TEMP and number not in self.indexable:
+            problem = f"x{number} used but not declared"
+        elif kind == OperandType.THREAD_GROUP_SHARED_MEMORY and number not in self.shared and ins.opcode not in (0x9F, 0xA0):
+            problem = f"g{number} used but not declared"
+        elif kind in _REGISTER_LIMITS and not (self.sm51 and kind in _SM51_RANGED):
+            last = operand.indices[-1] if kind == OperandType.INPUT else operand.indices[0]
+            if last.relative is None and last.immediate >= _REGISTER_LIMITS[kind]:
+                problem = f"{kind.name.lower()} register {last.immediate} (at most {_REGISTER_LIMITS[kind] - 1})"
+            elif kind == OperandType.CONSTANT_BUFFER and len(operand.indices) == 2:
+                row = operand.indices[1]
+                if row.relative is None and row.immediate >= MAX_CONSTANT_BUFFER_VECTORS:
+                    problem = f"cb{number}[{row.immediate}] is past the largest constant buffer"
+        if problem:
+            raise ShaderInvalid(f"{ins.name}: {problem}", ins.offset)
+
+
 def decode(tokens: bytes) -> Program:
     """Decode a SHDR/SHEX chunk body: version token, length token, then the instructions."""
     size = len(tokens)
@@ -347,10 +401,15 @@ def decode(tokens: bytes) -> Program:
     if length < 2 or length > len(words):
         raise ShaderInvalid(f"program length {length} dwords outside the chunk's {len(words)}", 1)
     instructions: list[Instruction] = []
+    registers = _Registers((major, minor) >= (5, 1))
     pos = 2
     while pos < length:
         if len(instructions) >= MAX_INSTRUCTIONS:
             raise ShaderInvalid(f"more than {MAX_INSTRUCTIONS} instructions", pos)
         instruction, pos = _instruction(words, pos, length, major, minor)
+        registers.declare(instruction)
+        if instruction.name != "dcl_constantbuffer":
+            for operand in instruction.operands:
+                registers.check(operand, instruction)
         instructions.append(instruction)
     return Program(type=ProgramType(type_code), major=major, minor=minor, instructions=tuple(instructions))
