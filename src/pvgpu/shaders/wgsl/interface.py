@@ -253,6 +253,8 @@ def _check_element(w: Writer, e: ir.SignatureElement, allowed: set[ir.SystemValu
     if e.system_value != _S.UNDEFINED and e.system_value not in allowed:
         w.unsupported(None, f"{where} {e.semantic_name}{e.semantic_index}: system value "
                             f"{e.system_value.name} is not supported here")
+    if e.system_value in (_S.DEPTH, _S.DEPTH_GREATER_EQUAL, _S.DEPTH_LESS_EQUAL, _S.COVERAGE):
+        return  # not in a register (fxc stores register 0xFFFFFFFF)
     if e.register >= 32:
         w.invalid(None, f"{where} {e.semantic_name}{e.semantic_index}: register {e.register} is out of range")
     if not e.mask & 0xF:

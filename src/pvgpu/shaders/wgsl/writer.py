@@ -340,6 +340,42 @@ class Writer:
             return name, None
         self.unsupported(self.ins, f"operand type {t.name} is not supported here")
 
+    def _relative_io(self, op: ir.Operand) -> bool:
+        return (op.type in (_U.INPUT, _U.OUTPUT) and len(op.indices) == 1
+                and op.indices[0].relative is not None)
+
+    def _index_expr(self, index: ir.Index) -> str:
+        value = self._index_value(index)
+        return u32_literal(value) if isinstance(value, int) else value
+
+    def _io_registers(self, op: ir.Operand) -> list[int]:
+        elements = self.blob.inputs if op.type == _U.INPUT else self.blob.outputs
+        regs = sorted({e.register for e in elements if e.register < 32})
+        target = self.input_registers if op.type == _U.INPUT else self.output_registers
+        target.update(regs)
+        return regs
+
+    def _io_reader(self, op: ir.Operand) -> str:
+        """A function reading v[i] / o[i] (relative indexing over the signature's registers;
+        any other index reads 0)."""
+        p = "v" if op.type == _U.INPUT else "o"
+        cases = "".join(f"        case {r}u: {{ return {p}{r}; }}\n" for r in self._io_registers(op))
+        return self.helper(f"read_{p}", f"""fn read_{p}(i: u32) -> vec4<u32> {{
+    switch i {{
+{cases}        default: {{ return vec4<u32>(); }}
+    }}
+}}""")
+
+    def _io_writer(self, op: ir.Operand) -> str:
+        p = "v" if op.type == _U.INPUT else "o"
+        cases = "".join(f"        case {r}u: {{ {p}{r} = select({p}{r}, bits, mask); }}\n"
+                        for r in self._io_registers(op))
+        return self.helper(f"write_{p}", f"""fn write_{p}(i: u32, bits: vec4<u32>, mask: vec4<bool>) {{
+    switch i {{
+{cases}        default: {{}}
+    }}
+}}""")
+
     def _special_ok(self) -> set[ir.OperandType]:
         if self.stage == ir.ProgramType.COMPUTE:
             return {_U.INPUT_THREAD_ID, _U.INPUT_THREAD_GROUP_ID, _U.INPUT_THREAD_ID_IN_GROUP,
@@ -394,6 +430,10 @@ class Writer:
         n = len(comps)
         if op.type in (_U.IMMEDIATE32, _U.IMMEDIATE64):
             expr = self._immediate(op, kind, comps)
+        elif self._relative_io(op):
+            sw = swizzle_text(comps)
+            bits = f"{self._io_reader(op)}({self._index_expr(op.indices[0])}).{sw}"
+            expr = bits if kind == "u32" else f"bitcast<{vec(kind, n)}>({bits})"
         else:
             reg, cond = self._register(op, write=False)
             sw = swizzle_text(comps)
@@ -429,6 +469,14 @@ class Writer:
         if saturate and kind == "f32":
             value = f"{self.sat_helper(n)}({value})"
         bits = value if kind == "u32" else f"bitcast<{vec('u32', n)}>({value})"
+        if self._relative_io(op):
+            t = self.tmp(bits, vec("u32", n))
+            full = ", ".join((f"{t}.{COMPONENTS[comps.index(c)]}" if n > 1 else t) if c in comps else "0u"
+                             for c in range(4))
+            flags = ", ".join("true" if c in comps else "false" for c in range(4))
+            self.line(f"{self._io_writer(op)}({self._index_expr(op.indices[0])}, vec4<u32>({full}), "
+                      f"vec4<bool>({flags}));")
+            return
         reg, cond = self._register(op, write=True)
         if cond == "false":
             return
