@@ -3,13 +3,11 @@ SM5 forms the corpora lack, built by hand."""
 
 from __future__ import annotations
 
-import struct
-
 import pytest
 
 from pvgpu.shaders.decoder import decode
 from pvgpu.shaders.disasm import disassemble, immediate_text, signature_lines
-from pvgpu.shaders.ir import (ComponentType, SignatureElement, SystemValue)
+from pvgpu.shaders.ir import ComponentType, SignatureElement, SystemValue
 
 from .test_decoder import CORPUS, corpus_files, op, program, program_chunk, reg
 

@@ -3,6 +3,9 @@
 Operand kinds come from the opcode table; how an immediate is shown follows fxc: float
 operands as `%f`, integer operands in decimal when small and in hex otherwise, untyped
 operands (`mov`, `movc`) by looking at the bits.
+
+The upper-case tables below are the assembly syntax's names for the token format's enums;
+the assembler reads them to go the other way.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from .ir import (ComponentType, Index, Instruction, Interpolation, Modifier, Ope
                  ResInfoType, ResourceDimension, ReturnType, SamplerMode, Selection, ShaderBlob, SignatureElement,
                  SyncFlag, SystemValue)
 
-_REGISTER_NAMES = {
+REGISTER_NAMES = {
     OperandType.TEMP: "r", OperandType.INPUT: "v", OperandType.OUTPUT: "o", OperandType.INDEXABLE_TEMP: "x",
     OperandType.SAMPLER: "s", OperandType.RESOURCE: "t", OperandType.CONSTANT_BUFFER: "cb",
     OperandType.IMMEDIATE_CONSTANT_BUFFER: "icb", OperandType.LABEL: "l", OperandType.INPUT_PRIMITIVEID: "vPrim",
@@ -36,10 +39,10 @@ _REGISTER_NAMES = {
     OperandType.OUTPUT_STENCIL_REF: "oStencilRef", OperandType.INNER_COVERAGE: "vInnerCoverage",
 }
 #: Register files whose every index is bracketed (no register number glued to the name).
-_BRACKETED = frozenset({OperandType.IMMEDIATE_CONSTANT_BUFFER, OperandType.INPUT_CONTROL_POINT,
+BRACKETED = frozenset({OperandType.IMMEDIATE_CONSTANT_BUFFER, OperandType.INPUT_CONTROL_POINT,
                         OperandType.OUTPUT_CONTROL_POINT, OperandType.INPUT_PATCH_CONSTANT})
 
-_DIMENSION_NAMES = {
+DIMENSION_NAMES = {
     ResourceDimension.UNKNOWN: "unknown", ResourceDimension.BUFFER: "buffer",
     ResourceDimension.TEXTURE1D: "texture1d", ResourceDimension.TEXTURE2D: "texture2d",
     ResourceDimension.TEXTURE2DMS: "texture2dms", ResourceDimension.TEXTURE3D: "texture3d",
@@ -48,22 +51,22 @@ _DIMENSION_NAMES = {
     ResourceDimension.TEXTURECUBEARRAY: "texturecubearray", ResourceDimension.RAW_BUFFER: "raw_buffer",
     ResourceDimension.STRUCTURED_BUFFER: "structured_buffer",
 }
-_RETURN_TYPE_NAMES = {
+RETURN_TYPE_NAMES = {
     ReturnType.UNORM: "unorm", ReturnType.SNORM: "snorm", ReturnType.SINT: "sint", ReturnType.UINT: "uint",
     ReturnType.FLOAT: "float", ReturnType.MIXED: "mixed", ReturnType.DOUBLE: "double",
     ReturnType.CONTINUED: "continued", ReturnType.UNUSED: "unused",
 }
-_INTERPOLATION_NAMES = {
+INTERPOLATION_NAMES = {
     Interpolation.UNDEFINED: "", Interpolation.CONSTANT: "constant", Interpolation.LINEAR: "linear",
     Interpolation.LINEAR_CENTROID: "linear centroid", Interpolation.LINEAR_NOPERSPECTIVE: "linear noperspective",
     Interpolation.LINEAR_NOPERSPECTIVE_CENTROID: "linear noperspective centroid",
     Interpolation.LINEAR_SAMPLE: "linear sample",
     Interpolation.LINEAR_NOPERSPECTIVE_SAMPLE: "linear noperspective sample",
 }
-_SAMPLER_MODE_NAMES = {SamplerMode.DEFAULT: "mode_default", SamplerMode.COMPARISON: "mode_comparison",
+SAMPLER_MODE_NAMES = {SamplerMode.DEFAULT: "mode_default", SamplerMode.COMPARISON: "mode_comparison",
                        SamplerMode.MONO: "mode_mono"}
 #: D3D10_SB_NAME numbers of `_siv`/`_sgv` declarations (the raw dword) as fxc prints them.
-_DECLARATION_NAME_TEXT = (
+SYSTEM_VALUE_NAMES = (
     "undefined", "position", "clip_distance", "cull_distance", "rendertarget_array_index",
     "viewport_array_index", "vertex_id", "primitive_id", "instance_id", "is_front_face", "sample_index",
     "finalQuadUeq0EdgeTessFactor", "finalQuadVeq0EdgeTessFactor", "finalQuadUeq1EdgeTessFactor",
@@ -71,25 +74,27 @@ _DECLARATION_NAME_TEXT = (
     "finalTriUeq0EdgeTessFactor", "finalTriVeq0EdgeTessFactor", "finalTriWeq0EdgeTessFactor",
     "finalTriInsideTessFactor", "finalLineDetailTessFactor", "finalLineDensityTessFactor",
 )
-_GLOBAL_FLAG_NAMES = ("refactoringAllowed", "enableDoublePrecisionFloatOps", "forceEarlyDepthStencil",
+GLOBAL_FLAG_NAMES = ("refactoringAllowed", "enableDoublePrecisionFloatOps", "forceEarlyDepthStencil",
                       "enableRawAndStructuredBuffers", "skipOptimization", "enableMinimumPrecision",
                       "enable11_1DoubleExtensions", "enable11_1ShaderExtensions")
-_PRIMITIVES = {1: "point", 2: "line", 3: "triangle", 6: "lineadj", 7: "triangleadj",
+PRIMITIVES = {1: "point", 2: "line", 3: "triangle", 6: "lineadj", 7: "triangleadj",
                **{7 + n: f"patch{n}" for n in range(1, 33)}}
-_TOPOLOGIES = {1: "pointlist", 2: "linelist", 3: "linestrip", 4: "trianglelist", 5: "trianglestrip",
+TOPOLOGIES = {1: "pointlist", 2: "linelist", 3: "linestrip", 4: "trianglelist", 5: "trianglestrip",
                10: "linelist_adj", 11: "linestrip_adj", 12: "trianglelist_adj", 13: "trianglestrip_adj"}
-_TESSELLATOR = {
+TESSELLATOR = {
     "dcl_tessellator_domain": {1: "domain_isoline", 2: "domain_tri", 3: "domain_quad"},
     "dcl_tessellator_partitioning": {1: "partitioning_integer", 2: "partitioning_pow2",
                                      3: "partitioning_fractional_odd", 4: "partitioning_fractional_even"},
     "dcl_tessellator_output_primitive": {1: "output_point", 2: "output_line", 3: "output_triangle_cw",
                                          4: "output_triangle_ccw"},
 }
+#: `sync` flags as mnemonic suffixes, in fxc's order.
+SYNC_SUFFIXES = ((SyncFlag.UAV_MEMORY_GLOBAL, "_uglobal"), (SyncFlag.UAV_MEMORY_GROUP, "_ugroup"),
+                 (SyncFlag.THREAD_GROUP_SHARED_MEMORY, "_g"), (SyncFlag.THREADS_IN_GROUP, "_t"))
 _MICRO = Decimal("0.000001")
 _WIDE = Context(prec=64)  # float32's largest value has 39 digits before the point
 _OPENS = frozenset({"if", "else", "loop", "switch"})
 _CLOSES = frozenset({"else", "endif", "endloop", "endswitch"})
-_CASE_LIKE = frozenset({"case", "default"})
 
 
 # --- immediates -----------------------------------------------------------------------------------
@@ -145,14 +150,14 @@ def _index_text(index: Index) -> str:
 
 
 def _register(operand: Operand) -> str:
-    name = _REGISTER_NAMES.get(operand.type, f"reg{int(operand.type)}")
+    name = REGISTER_NAMES.get(operand.type, f"reg{int(operand.type)}")
     indices = list(operand.indices)
-    if operand.type in _BRACKETED or not indices or indices[0].relative is not None:
+    if operand.type in BRACKETED or not indices or indices[0].relative is not None:
         return name + "".join(f"[{_index_text(i)}]" for i in indices)
     return name + str(indices[0].immediate) + "".join(f"[{_index_text(i)}]" for i in indices[1:])
 
 
-def _components(operand: Operand, destination: bool) -> str:
+def _components(operand: Operand) -> str:
     if operand.components != 4:
         return ""
     if operand.selection == Selection.MASK:
@@ -162,12 +167,12 @@ def _components(operand: Operand, destination: bool) -> str:
     return "." + "".join("xyzw"[c] for c in operand.swizzle)
 
 
-def operand_text(operand: Operand, kind: str = "x", destination: bool = False) -> str:
+def operand_text(operand: Operand, kind: str = "x") -> str:
     """One operand: register, index, components, modifiers (or an `l(...)` immediate)."""
     if operand.type in (OperandType.IMMEDIATE32, OperandType.IMMEDIATE64):
         text = _immediate(operand, kind)
     else:
-        text = _register(operand) + _components(operand, destination)
+        text = _register(operand) + _components(operand)
     if operand.modifier & Modifier.ABS:
         text = f"|{text}|"
     if operand.modifier & Modifier.NEG:
@@ -178,20 +183,17 @@ def operand_text(operand: Operand, kind: str = "x", destination: bool = False) -
 # --- instructions ----------------------------------------------------------------------------------
 
 def _return_types_text(types) -> str:
-    return "(" + ",".join(_RETURN_TYPE_NAMES[t] for t in types) + ")"
+    return "(" + ",".join(RETURN_TYPE_NAMES[t] for t in types) + ")"
 
 
 def _mnemonic(ins: Instruction, info: opcodes.OpcodeInfo) -> str:
     name = ins.name
     if name == "sync":
-        flags = ins.sync_flags
-        return name + "".join(suffix for flag, suffix in (
-            (SyncFlag.UAV_MEMORY_GLOBAL, "_uglobal"), (SyncFlag.UAV_MEMORY_GROUP, "_ugroup"),
-            (SyncFlag.THREAD_GROUP_SHARED_MEMORY, "_g"), (SyncFlag.THREADS_IN_GROUP, "_t")) if flags & flag)
+        return name + "".join(suffix for flag, suffix in SYNC_SUFFIXES if ins.sync_flags & flag)
     if ins.sample_offsets is not None:
         name += "_aoffimmi(%d,%d,%d)" % ins.sample_offsets
     if ins.resource_dimension is not None:
-        dimension = _DIMENSION_NAMES[ins.resource_dimension]
+        dimension = DIMENSION_NAMES[ins.resource_dimension]
         if ins.resource_dimension == ResourceDimension.STRUCTURED_BUFFER:
             dimension += f", stride={ins.structure_stride or 0}"
         name += f"_indexable({dimension})"
@@ -212,7 +214,7 @@ def _mnemonic(ins: Instruction, info: opcodes.OpcodeInfo) -> str:
 
 def _plain(ins: Instruction, info: opcodes.OpcodeInfo) -> str:
     kinds = info.operands
-    texts = [operand_text(op, kind.type, kind.is_destination) for op, kind in zip(ins.operands, kinds)]
+    texts = [operand_text(op, kind.type) for op, kind in zip(ins.operands, kinds)]
     if info.name == "fcall":
         texts.append(str(ins.values[0]) if ins.values else "0")
     mnemonic = _mnemonic(ins, info)
@@ -235,7 +237,7 @@ def _declaration(ins: Instruction, info: opcodes.OpcodeInfo, program: Program) -
     if info.has(opcodes.Control.CUSTOM_DATA):
         return f"// {name}: {len(ins.data)} dwords"
     if name == "dcl_globalFlags":
-        flags = [text for bit, text in enumerate(_GLOBAL_FLAG_NAMES) if ins.flags >> bit & 1]
+        flags = [text for bit, text in enumerate(GLOBAL_FLAG_NAMES) if ins.flags >> bit & 1]
         return f"{name} {' | '.join(flags)}" if flags else name
     if name == "dcl_constantbuffer":
         cb = ins.operands[0]
@@ -249,9 +251,9 @@ def _declaration(ins: Instruction, info: opcodes.OpcodeInfo, program: Program) -
         space = f", space={values[-1]}" if len(cb.indices) == 3 and len(values) > 1 else ""
         return f"{name} {text}, {access}{space}"
     if name == "dcl_sampler":
-        return f"{name} {op[0]}, {_SAMPLER_MODE_NAMES[ins.sampler_mode]}"
+        return f"{name} {op[0]}, {SAMPLER_MODE_NAMES[ins.sampler_mode]}"
     if name in ("dcl_resource", "dcl_uav_typed"):
-        dimension = _DIMENSION_NAMES[ins.resource_dimension]
+        dimension = DIMENSION_NAMES[ins.resource_dimension]
         if ins.sample_count and ins.resource_dimension in (ResourceDimension.TEXTURE2DMS,
                                                            ResourceDimension.TEXTURE2DMSARRAY):
             dimension += f"({ins.sample_count})"
@@ -261,7 +263,7 @@ def _declaration(ins: Instruction, info: opcodes.OpcodeInfo, program: Program) -
         tail = f", {values[0]}" if name == "dcl_uav_structured" else ""
         return f"{name}{_uav_suffix(ins)} {op[0]}{tail}"
     if name in ("dcl_input_ps", "dcl_input_ps_siv", "dcl_input_ps_sgv"):
-        mode = _INTERPOLATION_NAMES[ins.interpolation]
+        mode = INTERPOLATION_NAMES[ins.interpolation]
         text = f"{name} {mode} {op[0]}" if mode else f"{name} {op[0]}"
         return text + (f", {_sv_text(values[0])}" if name != "dcl_input_ps" else "")
     if name in ("dcl_input_siv", "dcl_input_sgv", "dcl_output_siv", "dcl_output_sgv"):
@@ -269,12 +271,12 @@ def _declaration(ins: Instruction, info: opcodes.OpcodeInfo, program: Program) -
     if name == "dcl_indexableTemp":
         return f"{name} x{values[0]}[{values[1]}], {values[2]}"
     if name == "dcl_inputprimitive":
-        return f"{name} {_PRIMITIVES.get(ins.flags & 0x3F, ins.flags & 0x3F)}"
+        return f"{name} {PRIMITIVES.get(ins.flags & 0x3F, ins.flags & 0x3F)}"
     if name == "dcl_outputtopology":
-        return f"{name} {_TOPOLOGIES.get(ins.flags & 0x7F, ins.flags & 0x7F)}"
-    if name in _TESSELLATOR:
+        return f"{name} {TOPOLOGIES.get(ins.flags & 0x7F, ins.flags & 0x7F)}"
+    if name in TESSELLATOR:
         code = ins.flags & 0x7
-        return f"{name} {_TESSELLATOR[name].get(code, code)}"
+        return f"{name} {TESSELLATOR[name].get(code, code)}"
     if name in ("dcl_input_control_point_count", "dcl_output_control_point_count"):
         return f"{name} {ins.flags & 0x3F}"
     if name == "dcl_hs_max_tessfactor":
@@ -301,7 +303,7 @@ def _uav_suffix(ins: Instruction) -> str:
 
 
 def _sv_text(code: int) -> str:
-    return _DECLARATION_NAME_TEXT[code] if code < len(_DECLARATION_NAME_TEXT) else str(code)
+    return SYSTEM_VALUE_NAMES[code] if code < len(SYSTEM_VALUE_NAMES) else str(code)
 
 
 def instruction_text(ins: Instruction, program: Program) -> str:
