@@ -416,6 +416,8 @@ class Writer:
         return f"{vec(kind, len(lits))}({', '.join(lits)})"
 
     def _source_components(self, op: ir.Operand, count: int) -> list[int]:
+        if op.type in (_U.IMMEDIATE32, _U.IMMEDIATE64):
+            return [0] * count if len(op.values) == 1 else list(range(count))
         if op.components == 1 or op.selection == ir.Selection.SELECT1:
             return [op.swizzle[0]] * count
         if op.selection == ir.Selection.MASK:
