@@ -379,7 +379,7 @@ def sampleinfo(w: "Writer", ins: ir.Instruction) -> None:
     """sampleinfo[_uint] dst, resource: (count, 0, 0, 0), as float unless _uint."""
     ops = _operands(w, ins, 2)
     count = w.tmp(_sample_count(w, ins, ops[1]), "u32")
-    as_uint = bool(ins.flags & 1)
+    as_uint = ins.resinfo_type == ir.ResInfoType.UINT
     if as_uint:
         _store_vec4(w, ins, f"vec4<u32>({count}, 0u, 0u, 0u)", "u32", ops[1])
     else:
