@@ -33,8 +33,9 @@ class Varying:
 class Specialization:
     """Bind-time facts a translation depends on; each tuple is sorted (slot, value) pairs.
 
-    - `vertex_inputs`: VS input register -> scalar type of the attribute the input layout feeds
-      it ("f32", "u32", "i32"); registers not listed use their signature's component type.
+    - `vertex_inputs`: VS input location (the element's position in the ISGN) -> scalar type
+      of the attribute the input layout feeds it ("f32", "u32", "i32"); locations not listed
+      use their signature element's component type.
     - `varyings`: the linked interface (VS outputs or PS inputs); None: each user element of the
       shader's own signature at location = its position among them, interpolation from the
       declarations (PS) or "perspective"/"flat" by type (VS).
