@@ -6,7 +6,7 @@ import platform
 
 from pvgpu.host import gpu
 
-from . import dispatch_cost, draw_cost, frame_time, ring_throughput
+from . import dispatch_cost, draw_cost, frame_time, ring_throughput, shader_translation
 
 
 def _row(name: str, value: str, baseline: str, ratio: str) -> str:
@@ -40,6 +40,9 @@ def main(quick: bool = False, frames: int = 200, size: tuple[int, int] = (640, 4
     c = dispatch_cost.measure(batches=5 if quick else 20, dispatches=1000)
     print(_row("per dispatch with state changes, us", f"{c['pvgpu_us']:.1f}", f"{c['direct_us']:.1f} (direct)",
                f"{c['pvgpu_us'] / c['direct_us']:.2f}"))
+    shaders = shader_translation.measure(quick=quick)  # issue 8: DXBC translation, None without the corpora
+    for name, value, baseline, ratio in shader_translation.rows(shaders) if shaders else ():
+        print(_row(name, value, baseline, ratio))
     if vm:
         from . import vm as vm_bench
         v = vm_bench.measure(min(frames, 30) if quick else min(frames, 60), width, height)
@@ -49,6 +52,8 @@ def main(quick: bool = False, frames: int = 200, size: tuple[int, int] = (640, 4
         print(_row("doorbell+fence round trip, us", f"{v['vm_doorbell']['median_us']:.0f} (VM)",
                    f"{v['local_doorbell']['median_us']:.0f} (local)",
                    f"{v['vm_doorbell']['median_us'] / v['local_doorbell']['median_us']:.2f}"))
+    print("\n".join(shader_translation.notes(shaders)) if shaders else
+          f"DXBC shader rows skipped: no corpora at {shader_translation.corpus_root()}")
     print(f"host errors during the run: {pv['errors']}")
     print(f"pvgpu/direct frame-time ratio: {ratio:.2f}")
     return 0
