@@ -403,3 +403,49 @@ def test_comparison_needs_a_depth_texture_specialization():
     assert "texture_depth_2d" in to_wgsl(cs(prog))
     with pytest.raises(ShaderUnsupported, match="t0 is sampled with comparison"):
         to_wgsl(cs(prog), Specialization(textures=((0, "float"),)))
+
+
+def test_ld_ms_sampleinfo_and_samplepos(wgpu_device):
+    import wgpu
+    tex = wgpu_device.create_texture(size=(4, 4, 1), format="rgba8uint", sample_count=4,
+                                     usage=wgpu.TextureUsage.RENDER_ATTACHMENT | wgpu.TextureUsage.TEXTURE_BINDING)
+    encoder = wgpu_device.create_command_encoder()
+    rp = encoder.begin_render_pass(color_attachments=[{"view": tex.create_view(), "load_op": "clear",
+                                                       "store_op": "store", "clear_value": (1, 2, 3, 4)}])
+    rp.end()
+    wgpu_device.queue.submit([encoder.finish()])
+    _, plain = texture(wgpu_device, np.zeros((2, 2, 4), np.uint32), "rgba32uint")
+    t0 = slot(T.RESOURCE, 0)
+    shader = cs([
+        ins("dcl_resource", t0, resource_dimension=D.TEXTURE2DMS, return_types=(R.UINT,) * 4, sample_count=4),
+        dcl_texture(1, D.TEXTURE2D, R.UINT), dcl_uav_raw(0), dcl_temps(1),
+        ins("ld_ms", r(0), imm(1, 1, 0, 0), t0, imm(2)),
+        store(0, rs(0)),
+        ins("ld_ms", r(0), imm(1, 1, 0, 0), t0, imm(4)),      # no sample 4
+        store(16, rs(0)),
+        ins("ld_ms", r(0), imm(4, 0, 0, 0), t0, imm(0)),      # past the width
+        store(32, rs(0)),
+        ins("sampleinfo", r(0), t0, resinfo_type=ir.ResInfoType.UINT),
+        store(48, rs(0)),
+        ins("sampleinfo", r(0), slot(T.RESOURCE, 0, "xxxx")),
+        store(64, rs(0)),
+        ins("samplepos", r(0), t0, imm(1)),
+        store(80, rs(0)),
+        ins("samplepos", r(0), t0, imm(5)),                   # past the count
+        store(96, rs(0)),
+        ins("sampleinfo", r(0), slot(T.RESOURCE, 1), resinfo_type=ir.ResInfoType.UINT),  # not multisampled
+        store(112, rs(0)),
+        ins("resinfo", r(0), imm(0), t0, resinfo_type=ir.ResInfoType.UINT),
+        store(128, rs(0)),
+    ])
+    out = dispatch(wgpu_device, shader, {"t0": tex.create_view(), "t1": plain, "u0": out_buffer(36)})["u0"]
+    out = out.reshape(9, 4)
+    assert out[0].tolist() == [1, 2, 3, 4]
+    assert out[1].tolist() == [0, 0, 0, 0]
+    assert out[2].tolist() == [0, 0, 0, 0]
+    assert out[3].tolist() == [4, 0, 0, 0]
+    assert as_float(out[4]).tolist() == [4.0] * 4
+    assert as_float(out[5]).tolist() == [6 / 16, -2 / 16, 0.0, 0.0]
+    assert as_float(out[6]).tolist() == [0.0] * 4
+    assert out[7].tolist() == [0, 0, 0, 0]
+    assert out[8].tolist() == [4, 4, 0, 1]
