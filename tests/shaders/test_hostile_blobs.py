@@ -291,3 +291,69 @@ def test_recursion_is_refused():
               op(LABEL_OP, *reg(LABEL, 0, comps=0, sel=0)), op(CALL, *reg(LABEL, 0, comps=0, sel=0)))
     error = refused(blob)
     assert re.search(r"recurs", str(error), re.IGNORECASE), str(error)
+
+
+# --- through the host ------------------------------------------------------------------------------------
+
+DCL_INPUT, DCL_OUTPUT_SIV = 0x5F, 0x67
+VS_INPUTS = (element("POSITION", 0),)
+VS_OUTPUTS = (element("SV_Position", 0, ir.SystemValue.POSITION),)
+PASS_VS = container.build(program(op(DCL_INPUT, *reg(INPUT, 0)), op(DCL_OUTPUT_SIV, *reg(OUTPUT, 0), 1),
+                                  op(MOV, *reg(OUTPUT, 0), *src(INPUT, 0)), op(RET), kind=1),
+                          VS_INPUTS, VS_OUTPUTS)
+COLOUR = (1.0, 0.5, 0.25, 1.0)
+COLOUR_PS = container.build(program(op(DCL_OUTPUT, *reg(OUTPUT, 0)),
+                                    op(MOV, *reg(OUTPUT, 0), *imm(*struct.unpack("<4I", struct.pack("<4f", *COLOUR)))),
+                                    op(RET)), (), PS_OUTPUTS)
+
+HOST_CASES = {
+    "truncated container": VALID_PS[:40],
+    "wrong checksum": CONTAINER_CASES["wrong checksum"][0],
+    "chunk offset past the end": CONTAINER_CASES["chunk offset past the end"][0],
+    "unknown opcode": PROGRAM_CASES["unknown opcode"][0],
+    "r5 with dcl_temps 2": PROGRAM_CASES["r5 with dcl_temps 2"][0],
+    "dcl_temps 1000000000": PROGRAM_CASES["dcl_temps 1000000000"][0],
+    "1000 nested ifs": PROGRAM_CASES["1000 nested ifs"][0],
+    "loop without endloop": PROGRAM_CASES["loop without endloop"][0],
+}
+
+
+def test_hostile_blobs_through_the_host_are_errors_and_the_session_goes_on(host, device):
+    """Each hostile blob given to create_pixel_shader is a host error naming DXBC (the
+    translator's reason carried along); the same session then creates valid DXBC shaders and
+    draws with them: the worker did not die."""
+    from pvgpu import guest as g  # noqa: PLC0415
+    from pvgpu.errors import HostReportedError  # noqa: PLC0415
+
+    from conformance import guest as gh  # noqa: PLC0415
+    np = pytest.importorskip("numpy")
+
+    for name, blob in HOST_CASES.items():
+        expected = str(refused(blob))
+        device.create_pixel_shader(blob)
+        with pytest.raises(HostReportedError) as e:
+            device.connection.finish()
+        text = str(e.value)
+        assert "DXBC" in text and expected.split(" (at token")[0][:60] in text, f"{name}: {text}"
+
+    ctx = device.get_immediate_context()
+    vs = device.create_vertex_shader(PASS_VS)
+    ps = device.create_pixel_shader(COLOUR_PS)
+    layout = device.create_input_layout([g.InputElementDesc("POSITION", 0, g.DxgiFormat.R32G32B32A32_FLOAT)], PASS_VS)
+    quad = np.array([(-1, -1, 0.5, 1), (-1, 1, 0.5, 1), (0, 1, 0.5, 1),
+                     (-1, -1, 0.5, 1), (0, 1, 0.5, 1), (0, -1, 0.5, 1)], np.float32)
+    vb = device.create_buffer(g.BufferDesc(quad.nbytes, g.BindFlag.VERTEX_BUFFER), quad)
+    chain, rtv = gh.swap_chain_target(device, 16, 16)
+    ctx.om_set_render_targets([rtv])
+    ctx.clear_render_target_view(rtv, (0, 0, 1, 1))
+    ctx.ia_set_input_layout(layout)
+    ctx.ia_set_vertex_buffers(0, [vb], [16])
+    ctx.ia_set_primitive_topology(g.PrimitiveTopology.TRIANGLELIST)
+    ctx.vs_set_shader(vs)
+    ctx.ps_set_shader(ps)
+    ctx.rs_set_viewports([g.Viewport(0, 0, 16, 16)])
+    ctx.draw(6, 0)
+    chain.present()
+    frame = gh.presented(host, chain)
+    assert (frame[:, :8] == (255, 128, 64, 255)).all(), frame[:, :8].reshape(-1, 4)[:4]
+    assert (frame[:, 8:] == (0, 0, 255, 255)).all()
