@@ -46,6 +46,7 @@ INSTANCED = POS_COLOR + (
 # The wgpu side's own tables (written from the WebGPU spec, not imported from pvgpu).
 VERTEX_FORMATS = {F.R32G32_FLOAT: ("float32x2", 8), F.R32G32B32_FLOAT: ("float32x3", 12),
                   F.R32G32B32A32_FLOAT: ("float32x4", 16), F.R32_UINT: ("uint32", 4),
+                  F.R32G32B32A32_UINT: ("uint32x4", 16),
                   F.R8G8B8A8_UNORM: ("unorm8x4", 4)}
 TOPOLOGIES = {g.PrimitiveTopology.POINTLIST: "point-list", g.PrimitiveTopology.LINELIST: "line-list",
               g.PrimitiveTopology.LINESTRIP: "line-strip", g.PrimitiveTopology.TRIANGLELIST: "triangle-list",
@@ -186,8 +187,8 @@ class Draw:
     indices: np.ndarray | None = None
     call: Call | None = None
     topology: g.PrimitiveTopology = g.PrimitiveTopology.TRIANGLELIST
-    vs: str = COLOR_VS
-    ps: str | None = COLOR_PS
+    vs: str | bytes = COLOR_VS  # WGSL, or DXBC bytecode (guest side only: pass the direct side a `reference`)
+    ps: str | bytes | None = COLOR_PS
     blend: Blend | None = None  # None: D3D11's default blend state
     raster: Raster | None = NO_CULL  # None: D3D11's default (cull back, clockwise front)
     depth: DepthStencil | None = None  # None: D3D11's default depth-stencil state
@@ -379,7 +380,9 @@ class Pair:
         vbs = [dev.create_buffer(g.BufferDesc(a.nbytes, g.BindFlag.VERTEX_BUFFER), a)
                for a in (d.vertices, d.instances) if a is not None]
         if d.layout is not None and vbs:
-            ctx.ia_set_input_layout(self._guest_state(cache, tuple(d.layout), dev.create_input_layout))
+            # A DXBC vertex shader (bytes): the layout is matched to its input signature by semantic.
+            key = (tuple(d.layout), d.vs if isinstance(d.vs, bytes) else None)
+            ctx.ia_set_input_layout(self._guest_state(cache, key, lambda k: dev.create_input_layout(*k)))
             ctx.ia_set_vertex_buffers(0, vbs, [a.strides[0] for a in (d.vertices, d.instances) if a is not None])
         else:
             ctx.ia_set_input_layout(None)
