@@ -163,3 +163,52 @@ def texture(device, data: np.ndarray | list[np.ndarray], fmt: str, *, dimension:
                                    {"offset": 0, "bytes_per_row": row, "rows_per_image": h}, (w, h, d))
     view = tex.create_view(dimension=view_dimension) if view_dimension else tex.create_view()
     return tex, view
+
+
+_TARGET = re.compile(r"@location\((\d+)\)\s+target\d+:\s*vec4<(f32|u32|i32)>")
+_TARGET_FORMATS = {"f32": "rgba32float", "u32": "rgba32uint", "i32": "rgba32sint"}
+
+
+def render(device, shader: DxbcShader, bindings: dict[str, object], size: tuple[int, int] = (4, 4),
+           spec: Specialization = DEFAULT) -> dict[int, np.ndarray]:
+    """Draws a full-screen triangle with a translated pixel shader and `bindings` (t#/s# names
+    -> texture views and samplers) in group 1; returns location -> texels (h, w, 4) uint32."""
+    import wgpu
+
+    from .harness import _vertex_shader
+    wgsl = to_wgsl(shader, spec)
+    width, height = size
+    targets = {int(m.group(1)): m.group(2) for m in _TARGET.finditer(wgsl)}
+    ps_module = device.create_shader_module(code=wgsl)
+    vs_module = device.create_shader_module(code=_vertex_shader(wgsl, {}))
+    n = max(targets) + 1
+    pipeline = device.create_render_pipeline(
+        layout="auto", vertex={"module": vs_module, "entry_point": "main"},
+        fragment={"module": ps_module, "entry_point": "main",
+                  "targets": [{"format": _TARGET_FORMATS[targets[i]]} if i in targets else None for i in range(n)]},
+        primitive={"topology": wgpu.PrimitiveTopology.triangle_list})
+    entries = []
+    for m in _DECL.finditer(wgsl):
+        group, binding, name = int(m.group(1)), int(m.group(2)), m.group(3)
+        assert group == 1 and binding == binding_for(_KINDS[name[0]], int(name[1:])), m.group(0)
+        if len(re.findall(rf"\b{name}\b", wgsl)) >= 2:
+            entries.append({"binding": binding, "resource": bindings[name]})
+    textures = {loc: device.create_texture(size=(width, height, 1), format=_TARGET_FORMATS[kind],
+                                           usage=wgpu.TextureUsage.RENDER_ATTACHMENT | wgpu.TextureUsage.COPY_SRC)
+                for loc, kind in targets.items()}
+    encoder = device.create_command_encoder()
+    rp = encoder.begin_render_pass(color_attachments=[
+        {"view": textures[i].create_view(), "load_op": "clear", "store_op": "store", "clear_value": (0, 0, 0, 0)}
+        if i in textures else None for i in range(n)])
+    rp.set_pipeline(pipeline)
+    rp.set_bind_group(0, device.create_bind_group(layout=pipeline.get_bind_group_layout(0), entries=[]))
+    rp.set_bind_group(1, device.create_bind_group(layout=pipeline.get_bind_group_layout(1), entries=entries))
+    rp.draw(3)
+    rp.end()
+    device.queue.submit([encoder.finish()])
+    out = {}
+    for loc, tex in textures.items():
+        raw = device.queue.read_texture({"texture": tex}, {"bytes_per_row": width * 16, "rows_per_image": height},
+                                        (width, height, 1))
+        out[loc] = np.frombuffer(bytes(raw), dtype=np.uint32).reshape(height, width, 4).copy()
+    return out

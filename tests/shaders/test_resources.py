@@ -449,3 +449,55 @@ def test_ld_ms_sampleinfo_and_samplepos(wgpu_device):
     assert as_float(out[6]).tolist() == [0.0] * 4
     assert out[7].tolist() == [0, 0, 0, 0]
     assert out[8].tolist() == [4, 4, 0, 1]
+
+
+# ----- implicit derivatives (pixel shaders) -----
+
+def _mip_texture(device):
+    """8x8 rgba16float with 4 mips; mip m is (m + 1) in red everywhere."""
+    mips = [np.full((8 >> m, 8 >> m, 4), m + 1, np.float16) for m in range(4)]
+    return texture(device, mips, "rgba16float")[1]
+
+
+def test_sample_bias_grad_and_lod_from_derivatives(wgpu_device):
+    from .harness import ps
+    from .resource_harness import render
+    o = lambda n, mask="xyzw": dst(T.OUTPUT, n, mask)  # noqa: E731
+    res, s0 = slot(T.RESOURCE, 0), sampler(0)
+    shader = ps([
+        dcl_texture(0, D.TEXTURE2D), dcl_sampler(0), dcl_temps(1),
+        ins("mul", r(0, "xy"), src(T.INPUT, 0, "xyxx"), imm(0.25, 0.25, 0.0, 0.0)),  # uv: a 4x4 target over 8x8 texels
+        ins("sample", o(0), rs(0, "xyxx"), res, s0),
+        ins("sample_b", o(1), rs(0, "xyxx"), res, s0, imm(1.0)),
+        ins("sample_d", o(2), rs(0, "xyxx"), res, s0, imm(0.5, 0.0, 0.0, 0.0), imm(0.0, 0.5, 0.0, 0.0)),
+        ins("lod", o(3), rs(0, "xyxx"), slot(T.RESOURCE, 0, "xyzw"), s0),
+    ], targets=("f32", "f32", "f32", "f32"), position=0)
+    smp = wgpu_device.create_sampler(mipmap_filter="nearest")
+    out = render(wgpu_device, shader, {"t0": _mip_texture(wgpu_device), "s0": smp})
+    px = {loc: as_float(v[1, 1]).tolist() for loc, v in out.items()}
+    assert px[0][0] == 2.0  # two texels per pixel: mip 1
+    assert px[1][0] == 3.0  # bias 1: mip 2
+    assert px[2][0] == 3.0  # gradients of 4 texels: mip 2
+    assert px[3] == [1.0, 1.0, 0.0, 0.0]  # (clamped, unclamped, 0, 0)
+
+
+def test_sample_c_in_a_pixel_shader(wgpu_device):
+    from .harness import ps
+    from .resource_harness import render
+    depth = np.full((4, 4, 1), 16384, np.uint16)  # 0.25
+    _, view = texture(wgpu_device, depth, "depth16unorm")
+    cmp = wgpu_device.create_sampler(compare="greater")
+    res, s0 = slot(T.RESOURCE, 0, "xxxx"), sampler(0)
+    shader = ps([
+        dcl_texture(0, D.TEXTURE2D), dcl_sampler(0, comparison=True), dcl_texture(1, D.TEXTURE2D), dcl_sampler(1),
+        dcl_temps(1),
+        ins("mul", r(0, "xy"), src(T.INPUT, 0, "xyxx"), imm(0.25, 0.25, 0.0, 0.0)),
+        ins("sample_c", dst(T.OUTPUT, 0, "x"), rs(0, "xyxx"), res, s0, imm(0.5)),   # 0.5 > 0.25
+        ins("sample_c", dst(T.OUTPUT, 0, "y"), rs(0, "xyxx"), res, s0, imm(0.125)),
+        ins("sample", dst(T.OUTPUT, 1), rs(0, "xyxx"), slot(T.RESOURCE, 1), sampler(1)),
+    ], targets=("f32", "f32"), position=0)
+    spec = Specialization(textures=((1, "depth"),))
+    out = render(wgpu_device, shader, {"t0": view, "s0": cmp, "t1": view,
+                                       "s1": wgpu_device.create_sampler()}, spec=spec)
+    assert as_float(out[0][2, 2])[:2].tolist() == [1.0, 0.0]
+    assert as_float(out[1][2, 2]).tolist() == [0.25000381469726562, 0.0, 0.0, 1.0]  # depth reads (d, 0, 0, 1)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from .. import ir
 from . import atomics, memory, textures
-from .slots import (DEFAULT_KIND, DIMS, RETURN_SCALAR, Buffer, Sampler, StorageTexture, Texture, binding, declare,
+from .slots import (DEFAULT_KIND, DIMS, KIND_SCALAR, RETURN_SCALAR, Buffer, Sampler, StorageTexture, Texture, binding, declare,
                     format_scalar, operand_name, usage)
 
 if TYPE_CHECKING:
@@ -75,6 +75,8 @@ def dcl_resource(w: "Writer", ins: ir.Instruction) -> None:
     slot = op.indices[0].immediate
     compared = name in usage(w).compared_textures
     kind = kinds.get(slot) or ("depth" if compared else DEFAULT_KIND[return_type])
+    if kind not in KIND_SCALAR:
+        w.invalid(ins, f"the specialization gives {name} the unknown texture kind {kind!r}")
     if kind == "depth" and not shape.depth_ok:
         w.unsupported(ins, f"{name}: a {dim.name.lower()} cannot be a depth texture in WGSL")
     if compared and kind != "depth":

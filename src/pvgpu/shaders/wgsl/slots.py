@@ -221,6 +221,8 @@ def slot_number(w: "Writer", ins: ir.Instruction, op: ir.Operand) -> int:
 
 def binding(w: "Writer", ins: ir.Instruction, op: ir.Operand) -> tuple[str, int]:
     """(name, @binding number) of a declared t#/s#/u# operand; ShaderInvalid beyond the slot ranges."""
+    if PREFIXES.get(op.type, (None, None))[1] is None:
+        w.invalid(ins, f"declares a {op.type.name} operand, not a resource, sampler or UAV")
     prefix, kind = PREFIXES[op.type]
     n = slot_number(w, ins, op)
     try:
