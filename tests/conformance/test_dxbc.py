@@ -366,3 +366,372 @@ def test_dxbc_basic_pixel_lighting_textured(pair):
     guest_draw = replace(ref, vs=blob("BasicEffect_VSBasicPixelLightingTx"), ps=blob("BasicEffect_PSBasicPixelLightingTx"),
                          layout=reordered)
     run(pair, [(guest_draw, ref)], min_colors=100)
+
+
+# AlphaTestEffect ---------------------------------------------------------------------------------
+def alpha_constants(test) -> np.ndarray:
+    """AlphaTestEffect's cbuffer (8 registers): DiffuseColor c0, AlphaTest c1 (reference,
+    epsilon, value if the comparison holds, value if not: negative discards), FogColor c2,
+    FogVector c3, WorldViewProj c4-7."""
+    cb = np.zeros((8, 4), np.float32)
+    cb[0] = (1.0, 0.9, 0.8, 1.0)
+    cb[1] = test
+    cb[2, :3] = (0.6, 0.2, 0.4)
+    cb[3] = (0.3, -0.3, 0.0, 0.4)
+    cb[4:8] = WVP
+    return cb
+
+
+VS_ALPHA_TEST = cbuffer(0, 8) + f"""
+struct VOut {{ @builtin(position) pos: vec4<f32>, @location(0) diffuse: vec4<f32>, @location(1) specular: vec4<f32>,
+               @location(2) uv: vec2<f32> }};
+@vertex
+fn vs(@location(0) p: vec4<f32>, @location(1) uv: vec2<f32>) -> VOut {{
+    return VOut(m4(p, 4u), cb.c[0], vec4<f32>(0.0, 0.0, 0.0, {fog_factor("p", 3)}), uv);
+}}
+"""
+PS_ALPHA_TEST_LT_GT = cbuffer(1, 3) + fog(2) + sampled(0) + samplers(0) + """
+@fragment
+fn ps(@location(0) diffuse: vec4<f32>, @location(1) specular: vec4<f32>, @location(2) uv: vec2<f32>)
+      -> @location(0) vec4<f32> {
+    let color = textureSample(t0, s0, uv) * diffuse;
+    if (select(cb.c[1].w, cb.c[1].z, color.a < cb.c[1].x) < 0.0) {
+        discard;
+    }
+    return fog(color, specular.w);
+}
+"""
+VS_ALPHA_TEST_NOFOG = cbuffer(0, 8) + """
+struct VOut { @builtin(position) pos: vec4<f32>, @location(0) diffuse: vec4<f32>, @location(1) uv: vec2<f32> };
+@vertex
+fn vs(@location(0) p: vec4<f32>, @location(1) uv: vec2<f32>) -> VOut { return VOut(m4(p, 4u), cb.c[0], uv); }
+"""
+PS_ALPHA_TEST_EQ_NE_NOFOG = cbuffer(1, 2) + sampled(0) + samplers(0) + """
+@fragment
+fn ps(@location(0) diffuse: vec4<f32>, @location(1) uv: vec2<f32>) -> @location(0) vec4<f32> {
+    let color = textureSample(t0, s0, uv) * diffuse;
+    if (select(cb.c[1].w, cb.c[1].z, abs(color.a - cb.c[1].x) < cb.c[1].y) < 0.0) {
+        discard;
+    }
+    return color;
+}
+"""
+
+
+def alpha_scene(pair, vs, ps, vs_wgsl, ps_wgsl, test, passing):
+    m = mesh((POSITION, TEXCOORD))
+    tex = Texture([pattern(8, seed=31)])
+    kw = dict(textures={0: tex}, samplers={0: POINT}, **m)
+    cb = alpha_constants(test)
+    drawn = effect(vs, ps, vs_wgsl, ps_wgsl, vs_constants={0: cb}, constants={0: cb[:3]}, **kw)
+    # baseline: the same effect with a test that keeps every pixel
+    keep = alpha_constants((0.0, 0.0, 1.0, 1.0))
+    base = replace(drawn[1], vs_constants={0: keep}, constants={0: keep[:3]})
+    r = run(pair, [drawn], baseline=[base], min_changed=50, min_colors=8)
+    kept = np.count_nonzero((r.frame != np.round(np.array((0.1, 0.2, 0.3, 1.0)) * 255)).any(-1))
+    assert 0 < kept < r.frame.shape[0] * r.frame.shape[1], "the alpha test kept all or none of the pixels"
+    return r
+
+
+@scene("CreatePixelShader DXBC: AlphaTestEffect PSAlphaTestLtGt (discard_nz where alpha < reference; fog)")
+def test_dxbc_alpha_test_less(pair):
+    alpha_scene(pair, "AlphaTestEffect_VSAlphaTest", "AlphaTestEffect_PSAlphaTestLtGt", VS_ALPHA_TEST,
+                PS_ALPHA_TEST_LT_GT, (0.5, 0.0, -1.0, 1.0), passing=None)
+
+
+@scene("CreatePixelShader DXBC: AlphaTestEffect PSAlphaTestEqNeNoFog (discard where |alpha - reference| "
+       "is not below epsilon)")
+def test_dxbc_alpha_test_equal(pair):
+    alpha_scene(pair, "AlphaTestEffect_VSAlphaTestNoFog", "AlphaTestEffect_PSAlphaTestEqNeNoFog",
+                VS_ALPHA_TEST_NOFOG, PS_ALPHA_TEST_EQ_NE_NOFOG, (0.5, 0.3, 1.0, -1.0), passing=None)
+
+
+# DualTextureEffect --------------------------------------------------------------------------------
+VS_DUAL_TEXTURE = cbuffer(0, 7) + f"""
+struct VOut {{ @builtin(position) pos: vec4<f32>, @location(0) diffuse: vec4<f32>, @location(1) specular: vec4<f32>,
+               @location(2) uv: vec4<f32> }};
+@vertex
+fn vs(@location(0) p: vec4<f32>, @location(1) uv0: vec2<f32>, @location(2) uv1: vec2<f32>) -> VOut {{
+    return VOut(m4(p, 3u), cb.c[0], vec4<f32>(0.0, 0.0, 0.0, {fog_factor("p", 2)}), vec4<f32>(uv0, uv1));
+}}
+"""
+PS_DUAL_TEXTURE = cbuffer(1, 2) + fog(1) + sampled(0, 1) + samplers(0, 1) + """
+@fragment
+fn ps(@location(0) diffuse: vec4<f32>, @location(1) specular: vec4<f32>, @location(2) uv: vec4<f32>)
+      -> @location(0) vec4<f32> {
+    let overlay = textureSample(t1, s1, uv.zw) * diffuse;
+    let base = textureSample(t0, s0, uv.xy) * vec4<f32>(2.0, 2.0, 2.0, 1.0);
+    return fog(overlay * base, specular.w);
+}
+"""
+
+
+@scene("CreateVertexShader/CreatePixelShader DXBC: DualTextureEffect (two textures, two samplers, two "
+       "texture coordinates packed in one register)")
+def test_dxbc_dual_texture(pair):
+    m = mesh((POSITION, TEXCOORD, TEXCOORD1))
+    cb = np.zeros((7, 4), np.float32)
+    cb[0] = (0.8, 0.9, 0.7, 1.0)
+    cb[1, :3] = (0.2, 0.1, 0.5)
+    cb[2] = (-0.3, 0.2, 0.0, 0.3)
+    cb[3:7] = WVP
+    tex0, tex1 = Texture([pattern(4, seed=41)]), Texture([pattern(8, seed=42)])
+    drawn = effect("DualTextureEffect_VSDualTexture", "DualTextureEffect_PSDualTexture", VS_DUAL_TEXTURE,
+                   PS_DUAL_TEXTURE, vs_constants={0: cb}, constants={0: cb[:2]}, textures={0: tex0, 1: tex1},
+                   samplers={0: POINT, 1: LINEAR}, **m)
+    base = replace(drawn[1], textures={0: tex0, 1: Texture([pattern(8, seed=43)])})
+    run(pair, [drawn], baseline=[base], min_changed=200, min_colors=100)
+
+
+# EnvironmentMapEffect ----------------------------------------------------------------------------
+VS_ENV_MAP = cbuffer(0, 24) + lights(directions=4, diffuse=7, specular=None, diffuse_color=2, emissive=3,
+                                      specular_color=0) + f"""
+struct VOut {{ @builtin(position) pos: vec4<f32>, @location(0) diffuse: vec4<f32>, @location(1) specular: vec4<f32>,
+               @location(2) uv: vec2<f32>, @location(3) env: vec3<f32> }};
+@vertex
+fn vs(@location(0) p: vec4<f32>, @location(1) n: vec3<f32>, @location(2) uv: vec2<f32>) -> VOut {{
+    let normal = normalize(m3(n, 17u));
+    let eye = normalize(cb.c[10].xyz - m4(p, 13u).xyz);
+    let l = lights(eye, normal);
+    let env = -eye - 2.0 * dot(-eye, normal) * normal;
+    return VOut(m4(p, 20u), vec4<f32>(l[0], cb.c[2].w), vec4<f32>(vec3<f32>(cb.c[1].x), {fog_factor("p", 12)}),
+                uv, env);
+}}
+"""
+PS_ENV_MAP = cbuffer(1, 12) + fog(11) + sampled(0, 1, cube=(1,)) + samplers(0, 1) + """
+@fragment
+fn ps(@location(0) diffuse: vec4<f32>, @location(1) specular: vec4<f32>, @location(2) uv: vec2<f32>,
+      @location(3) env: vec3<f32>) -> @location(0) vec4<f32> {
+    let e = textureSample(t1, s1, env);
+    let color = textureSample(t0, s0, uv) * diffuse;
+    let c = vec4<f32>(color.rgb + specular.rgb * (e.rgb * color.a - color.rgb), color.a);
+    return fog(c, specular.w);
+}
+"""
+
+
+def cube_faces(size: int = 4, seed: int = 51) -> list:
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, (size, size, 4), dtype=np.uint8) for _ in range(6)]
+
+
+@scene("CreateVertexShader/CreatePixelShader DXBC: EnvironmentMapEffect VSEnvMap + PSEnvMap (reflection vector "
+       "into a cube texture, diffuse lights, fog)")
+def test_dxbc_environment_map(pair):
+    m = mesh((POSITION, NORMAL, TEXCOORD))
+    cb = np.zeros((24, 4), np.float32)
+    cb[0] = (0.5, 0.4, 0.3, 0.0)  # EnvironmentMapSpecular, FresnelFactor
+    cb[1, 0] = 0.7  # EnvironmentMapAmount
+    cb[2] = (0.9, 0.8, 0.7, 0.9)
+    cb[3, :3] = (0.05, 0.05, 0.1)
+    cb[4:7, :3] = LIGHT_DIRS
+    cb[7:10, :3] = LIGHT_DIFFUSE
+    cb[10, :3] = (0.2, 0.3, 2.5)
+    cb[11, :3] = (0.3, 0.5, 0.7)
+    cb[12] = (0.2, 0.2, 0.0, 0.1)
+    cb[13:17] = WORLD
+    cb[17:20] = WORLD_INV_T
+    cb[20:24] = WVP
+    cube = Texture(cube_faces(), layers=6, cube=True, view={"dimension": "cube"})
+    drawn = effect("EnvironmentMapEffect_VSEnvMap", "EnvironmentMapEffect_PSEnvMap", VS_ENV_MAP, PS_ENV_MAP,
+                   vs_constants={0: cb}, constants={0: cb[:12]},
+                   textures={0: Texture([pattern(8, seed=52)]), 1: cube}, samplers={0: LINEAR, 1: LINEAR}, **m)
+    base = replace(drawn[1], textures={0: drawn[1].textures[0],
+                                       1: Texture(cube_faces(seed=53), layers=6, cube=True, view={"dimension": "cube"})})
+    run(pair, [drawn], baseline=[base], min_changed=100, min_colors=100)
+
+
+# SkinnedEffect ------------------------------------------------------------------------------------
+VS_SKINNED = cbuffer(0, 242) + lights() + f"""
+struct VOut {{ @builtin(position) pos: vec4<f32>, @location(0) diffuse: vec4<f32>, @location(1) specular: vec4<f32>,
+               @location(2) uv: vec2<f32> }};
+fn bone_row(b: vec4<u32>, w: vec4<f32>, row: u32) -> vec4<f32> {{
+    let i = b * 3u + vec4<u32>(26u + row);
+    return cb.c[i.y] * w.y + cb.c[i.x] * w.x + cb.c[i.z] * w.z + cb.c[i.w] * w.w;
+}}
+@vertex
+fn vs(@location(0) p: vec4<f32>, @location(1) n: vec3<f32>, @location(2) uv: vec2<f32>,
+      @location(3) bones: vec4<u32>, @location(4) weights: vec4<f32>) -> VOut {{
+    let r0 = bone_row(bones, weights, 0u);
+    let r1 = bone_row(bones, weights, 1u);
+    let r2 = bone_row(bones, weights, 2u);
+    let sp = vec4<f32>(dot(p, r0), dot(p, r1), dot(p, r2), p.w);
+    let sn = vec3<f32>(dot(n, r0.xyz), dot(n, r1.xyz), dot(n, r2.xyz));
+    let normal = normalize(m3(sn, 19u));
+    let eye = normalize(cb.c[12].xyz - m4(sp, 15u).xyz);
+    let l = lights(eye, normal);
+    return VOut(m4(sp, 22u), vec4<f32>(l[0], cb.c[0].w), vec4<f32>(l[1], {fog_factor("sp", 14)}), uv);
+}}
+"""
+PS_SKINNED_VERTEX_LIGHTING = cbuffer(1, 14) + fog(13) + sampled(0) + samplers(0) + """
+@fragment
+fn ps(@location(0) diffuse: vec4<f32>, @location(1) specular: vec4<f32>, @location(2) uv: vec2<f32>)
+      -> @location(0) vec4<f32> {
+    let color = textureSample(t0, s0, uv) * diffuse;
+    return fog(vec4<f32>(color.rgb + specular.rgb * color.a, color.a), specular.w);
+}
+"""
+
+
+def bones(count: int, seed: int) -> np.ndarray:
+    """`count` bone matrices as 3 rows each (rotation-ish 3x3 and a translation column)."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros((count * 3, 4), np.float32)
+    for b in range(count):
+        m = np.eye(3) + rng.uniform(-0.25, 0.25, (3, 3))
+        out[3 * b:3 * b + 3, :3] = m
+        out[3 * b:3 * b + 3, 3] = rng.uniform(-0.15, 0.15, 3)
+    return out
+
+
+@scene("CreateVertexShader DXBC: SkinnedEffect VSSkinnedVertexLightingFourBones (uint4 BLENDINDICES, bone "
+       "matrices read with dynamic constant-buffer indexing cb0[r0.x + 26]) + PSSkinnedVertexLighting")
+def test_dxbc_skinned(pair):
+    m = mesh((POSITION, NORMAL, TEXCOORD, BLENDINDICES, BLENDWEIGHT))
+    cb = np.zeros((242, 4), np.float32)
+    cb[:26] = basic_constants(fog=(0.2, -0.3, 0.0, 0.35))
+    cb[26:26 + 18] = bones(6, seed=61)
+    tex = Texture([pattern(8, seed=62)])
+    drawn = effect("SkinnedEffect_VSSkinnedVertexLightingFourBones", "SkinnedEffect_PSSkinnedVertexLighting",
+                   VS_SKINNED, PS_SKINNED_VERTEX_LIGHTING, vs_constants={0: cb}, constants={0: cb[:14]},
+                   textures={0: tex}, samplers={0: LINEAR}, **m)
+    other = cb.copy()
+    other[26:26 + 18] = bones(6, seed=63)
+    run(pair, [drawn], baseline=[replace(drawn[1], vs_constants={0: other})], min_changed=100, min_colors=100)
+
+
+# PostProcess and ToneMap: full-screen triangle from SV_VertexID -----------------------------------
+VS_QUAD = """
+struct VOut { @builtin(position) pos: vec4<f32>, @location(0) uv: vec2<f32> };
+@vertex
+fn vs(@builtin(vertex_index) id: u32) -> VOut {
+    let uv = vec2<f32>(f32((id << 1u) & 2u), f32(id & 2u));
+    return VOut(vec4<f32>(uv.x * 2.0 - 1.0, uv.y * -2.0 + 1.0, 0.0, 1.0), uv);
+}
+"""
+
+
+def post_ps(body: str, registers: int = 0) -> str:
+    head = cbuffer(1, registers) if registers else ""
+    return head + sampled(0) + samplers(0) + f"""
+@fragment
+fn ps(@location(0) uv: vec2<f32>) -> @location(0) vec4<f32> {{
+{body}
+}}
+"""
+
+
+PS_MONOCHROME = post_ps("""    let c = textureSample(t0, s0, uv);
+    let grey = dot(c.rgb, vec3<f32>(0.2125, 0.7154, 0.0721));
+    return vec4<f32>(grey, grey, grey, c.a);""")
+PS_SEPIA = post_ps("""    let c = textureSample(t0, s0, uv);
+    return vec4<f32>(dot(c.rgb, vec3<f32>(0.393, 0.769, 0.189)), dot(c.rgb, vec3<f32>(0.349, 0.686, 0.168)),
+                     dot(c.rgb, vec3<f32>(0.272, 0.534, 0.131)), c.a);""")
+PS_DOWNSCALE_2X2 = post_ps("""    var sum = vec4<f32>(0.0);
+    for (var i = 0u; i < 4u; i++) {
+        sum += textureSample(t0, s0, uv + cb.c[i].xy);
+    }
+    return sum * 0.25;""", 32)
+PS_GAUSSIAN_5X5 = post_ps("""    var sum = vec4<f32>(0.0);
+    for (var i = 0u; i < 13u; i++) {
+        sum += cb.c[i + 16u] * textureSample(t0, s0, uv + cb.c[i].xy);
+    }
+    return sum;""", 32)
+PS_BLOOM_EXTRACT = post_ps("""    let c = textureSample(t0, s0, uv);
+    return clamp((c - cb.c[16]) / (1.0 - cb.c[16]), vec4<f32>(0.0), vec4<f32>(1.0));""", 32)
+PS_REINHARD = post_ps("""    let c = textureSample(t0, s0, uv);
+    let x = c.rgb * cb.c[0].x;
+    return vec4<f32>(x / (c.rgb * cb.c[0].x + 1.0), c.a);""", 1)
+PS_ACES = post_ps("""    let c = textureSample(t0, s0, uv);
+    let x = c.rgb * cb.c[0].x;
+    return vec4<f32>(clamp((x * (x * 2.51 + 0.03)) / (x * (x * 2.43 + 0.59) + 0.14), vec3<f32>(0.0), vec3<f32>(1.0)),
+                     c.a);""", 1)
+
+SOURCE = pattern(16, seed=71)
+
+
+def post_scene(pair, vs: str, ps: str, ps_wgsl: str, constants: np.ndarray | None = None, sampler=LINEAR,
+               min_colors: int = 50):
+    """A PostProcess / ToneMap pixel shader over the full-screen triangle of VSQuad (no input
+    layout), reading a 16x16 RGBA8 texture; the baseline shows the texture as it is."""
+    kw = dict(layout=None, call=pair_draw(3), textures={0: Texture([SOURCE])}, samplers={0: sampler})
+    drawn = effect(vs, ps, VS_QUAD, ps_wgsl, constants={} if constants is None else {0: constants}, **kw)
+    copy = Draw(vs=VS_QUAD, ps=post_ps("    return textureSample(t0, s0, uv);"), **kw)
+    return run(pair, [drawn], baseline=[copy], min_changed=200, min_colors=min_colors)
+
+
+@scene("CreateVertexShader/CreatePixelShader DXBC: PostProcess VSQuad (SV_VertexID) + PSMonochrome (a "
+       "swizzled resource operand t0.xwyz)")
+def test_dxbc_postprocess_monochrome(pair):
+    r = post_scene(pair, "PostProcess_VSQuad", "PostProcess_PSMonochrome", PS_MONOCHROME)
+    assert (r.frame[..., 0] == r.frame[..., 1]).all()
+
+
+@scene("CreatePixelShader DXBC: PostProcess PSSepia (three dp3 with literal rows)")
+def test_dxbc_postprocess_sepia(pair):
+    post_scene(pair, "PostProcess_VSQuad", "PostProcess_PSSepia", PS_SEPIA)
+
+
+def offsets(n: int, step: float = 1 / 16) -> np.ndarray:
+    cb = np.zeros((32, 4), np.float32)
+    ring = [(-1, -1), (1, -1), (-1, 1), (1, 1), (0, -2), (0, 2), (-2, 0), (2, 0), (0, 0), (-1, 0), (1, 0), (0, -1),
+            (0, 1)]
+    cb[:n, :2] = np.array(ring[:n], np.float32) * step * 0.5
+    return cb
+
+
+@scene("CreatePixelShader DXBC: PostProcess PSDownScale2x2 (loop, breakc_nz, cb0[r1.x + 0] dynamic indexing)")
+def test_dxbc_postprocess_downscale(pair):
+    post_scene(pair, "PostProcess_VSQuad", "PostProcess_PSDownScale2x2", PS_DOWNSCALE_2X2, offsets(4))
+
+
+@scene("CreatePixelShader DXBC: PostProcess PSGaussianBlur5x5 (13 taps, offsets cb0[i], weights cb0[i + 16])")
+def test_dxbc_postprocess_gaussian_blur(pair):
+    cb = offsets(13)
+    w = np.random.default_rng(72).uniform(0.2, 1.0, (13, 4))
+    cb[16:29] = w / w.sum(0)
+    post_scene(pair, "PostProcess_VSQuad", "PostProcess_PSGaussianBlur5x5", PS_GAUSSIAN_5X5, cb)
+
+
+@scene("CreatePixelShader DXBC: PostProcess PSBloomExtract (div_sat by a threshold)")
+def test_dxbc_postprocess_bloom_extract(pair):
+    cb = np.zeros((32, 4), np.float32)
+    cb[16] = (0.3, 0.4, 0.25, 0.2)
+    post_scene(pair, "PostProcess_VSQuad", "PostProcess_PSBloomExtract", PS_BLOOM_EXTRACT, cb)
+
+
+@scene("CreateVertexShader/CreatePixelShader DXBC: ToneMap VSQuad + PSReinhard (exposure from cb0[0].x)")
+def test_dxbc_tonemap_reinhard(pair):
+    post_scene(pair, "ToneMap_VSQuad", "ToneMap_PSReinhard", PS_REINHARD, np.array([[2.5, 0, 0, 0]], np.float32))
+
+
+@scene("CreatePixelShader DXBC: ToneMap PSACESFilmic (rational curve, div_sat)")
+def test_dxbc_tonemap_aces(pair):
+    post_scene(pair, "ToneMap_VSQuad", "ToneMap_PSACESFilmic", PS_ACES, np.array([[1.5, 0, 0, 0]], np.float32))
+
+
+# SpriteEffect -------------------------------------------------------------------------------------
+VS_SPRITE = cbuffer(0, 4) + """
+struct VOut { @builtin(position) pos: vec4<f32>, @location(0) color: vec4<f32>, @location(1) uv: vec2<f32> };
+@vertex
+fn vs(@location(0) p: vec4<f32>, @location(1) c: vec4<f32>, @location(2) uv: vec2<f32>) -> VOut {
+    return VOut(p.x * cb.c[0] + p.y * cb.c[1] + p.z * cb.c[2] + p.w * cb.c[3], c, uv);
+}
+"""
+PS_SPRITE = sampled(0) + samplers(0) + """
+@fragment
+fn ps(@location(0) c: vec4<f32>, @location(1) uv: vec2<f32>) -> @location(0) vec4<f32> {
+    return textureSample(t0, s0, uv) * c;
+}
+"""
+
+
+@scene("CreateVertexShader/CreatePixelShader DXBC: SpriteEffect (SV_Position is the signature's third "
+       "register; the layout lists it first)")
+def test_dxbc_sprite(pair):
+    m = mesh((POSITION, COLOR, TEXCOORD))
+    # SpriteBatch's transform: pixels to clip space, here a 2x2 scale with a twist (rows dotted by columns)
+    cb = rows([[0.9, -0.1, 0.0, 0.0], [0.2, 0.8, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.02, -0.05, 0.0, 1.0]])
+    drawn = effect("SpriteEffect_SpriteVertexShader", "SpriteEffect_SpritePixelShader", VS_SPRITE, PS_SPRITE,
+                   vs_constants={0: cb}, textures={0: Texture([pattern(8, seed=81)])}, samplers={0: POINT}, **m)
+    run(pair, [drawn], min_colors=50)
