@@ -257,7 +257,7 @@ class _Context:
 
 
 def _immediate(cursor: _Cursor, wide: bool) -> Operand:
-    start = cursor.pos
+    start = cursor.pos - 1  # at the l or d
     cursor.expect("(", "after l/d")
     close = cursor.text.find(")", cursor.pos)
     if close < 0:
@@ -418,7 +418,7 @@ def _split_arguments(text: str) -> list[tuple[int, str]]:
             start = i + 1
     if text[start:].strip() or pieces:
         pieces.append((start, text[start:]))
-    return pieces
+    return [(at + len(piece) - len(piece.lstrip()), piece.strip()) for at, piece in pieces]
 
 
 def _parse_operand(line: _Line, offset: int, text: str, role: str) -> Operand:
@@ -556,7 +556,8 @@ class _Parser:
             at, text = arguments.pop()
             values = (_integer(text, line, offset + at, "fcall's body"),)
         if len(arguments) != len(kinds):
-            raise _fail(line, offset, f"{head.name} takes {len(kinds)} operand{'s' * (len(kinds) != 1)}, "
+            first = offset + len(rest) - len(rest.lstrip())
+            raise _fail(line, first, f"{head.name} takes {len(kinds)} operand{'s' * (len(kinds) != 1)}, "
                                       f"found {len(arguments)}")
         operands = tuple(_parse_operand(line, offset + at, text, kind.role)
                          for (at, text), kind in zip(arguments, kinds))
@@ -1023,7 +1024,16 @@ def parse(text: str) -> Assembled:
     return Assembled(program=program,
                      inputs=tuple(inputs) if inputs is not None else derived_inputs,
                      outputs=tuple(outputs) if outputs is not None else derived_outputs,
-                     patch_constants=tuple(parser.signatures.get("patch_constants", ())))
+                     patch_constants=_patch_constants(program, parser.signatures.get("patch_constants", ())))
+
+
+def _patch_constants(program: Program, elements) -> tuple[SignatureElement, ...]:
+    """Patch constants are a hull shader's outputs but a domain shader's inputs; their table
+    (read as outputs, like `disasm` prints it) gives a domain shader's read mask as
+    `mask & ~never-written`."""
+    if program.type != ProgramType.DOMAIN:
+        return tuple(elements)
+    return tuple(replace(e, rw_mask=e.mask & e.rw_mask) for e in elements)
 
 
 def assemble(text: str) -> bytes:
