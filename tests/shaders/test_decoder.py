@@ -159,11 +159,12 @@ def test_instruction_fields():
            *reg(6, 0, comps=0, sel=0), extended=True),  # sample_aoffimmi(-1,1,0)
         op(0x3D, *reg(0, 0), *reg(4, comps=1, sel=0)[:1], 0, *reg(7, 1, mode=1, sel=0xE4), controls=2),
         op(0xBE, controls=0b1011),  # sync_uglobal_g_t
+        op(0x15),
         op(0x3E),
         kind=0)
     p = decode(tokens)
     names = [i.name for i in p.instructions]
-    assert names == ["dcl_temps", "mov", "if", "sample", "resinfo", "sync", "ret"]
+    assert names == ["dcl_temps", "mov", "if", "sample", "resinfo", "sync", "endif", "ret"]
     mov = p.instructions[1]
     assert mov.saturate and mov.operands[0].mask == 0b0011
     assert mov.operands[1].values == (1, 2, 3, 4) and mov.operands[1].components == 4
@@ -174,7 +175,7 @@ def test_instruction_fields():
     assert p.instructions[4].resinfo_type == ResInfoType.UINT
     assert p.instructions[5].sync_flags == (SyncFlag.THREADS_IN_GROUP | SyncFlag.THREAD_GROUP_SHARED_MEMORY
                                             | SyncFlag.UAV_MEMORY_GLOBAL)
-    assert [i.offset for i in p.instructions] == [2, 4, 12, 15, 25, 32, 33]
+    assert [i.offset for i in p.instructions] == [2, 4, 12, 15, 25, 32, 33, 34]
 
 
 def test_relative_indices_and_modifiers():
@@ -249,6 +250,12 @@ def test_declarations():
     (program(op(0x68, 1), op(0x2D, *reg(0, 0), *reg(0, 0, mode=1), *reg(7, 200, mode=1))), "resource register 200"),
     (program(op(0x68, 1), op(0x36, *reg(0, 0), *reg(8, 0, 5000, mode=1))), "cb0\\[5000\\] is past"),
     (program(op(0x5F, *reg(1, 40, sel=0xF))), "input register 40"),
+    (program(op(0x30), op(0x15)), "endif without its if"),
+    (program(op(0x30), op(0x3E)), "loop block not closed"),
+    (program(op(0x12)), "else without if"),
+    (program(op(0x02)), "break outside a loop or switch"),
+    (program(op(0x06, *reg(4, comps=1, sel=0)[:1], 0)), "case outside a switch"),
+    (program(*[op(0x30)] * 65), "nested deeper than 64"),
 ])
 def test_bad_token_streams(tokens, message):
     with pytest.raises((ShaderInvalid, ShaderUnsupported), match=message.replace("(", r"\(")):

@@ -25,6 +25,7 @@ MAX_THREADS_PER_GROUP = 1024
 MAX_RELATIVE_DEPTH = 4
 MAX_INSTRUCTIONS = 200_000
 MAX_EXTENDED_TOKENS = 4
+MAX_NESTING = 64
 
 _COMPONENTS = {0: 0, 1: 1, 2: 4}
 _INDEX_REPRESENTATIONS = {r.value: r for r in IndexRepresentation}
@@ -369,7 +370,7 @@ class _Registers:
             problem = f"r{number} used but dcl_temps declares {self.temps}"
         elif kind == OperandType.INDEXABLE_TEMP and number not in self.indexable:
             problem = f"x{number} used but not declared"
-        elif kind == OperandType.THREAD_GROUP_SHARED_MEMORY and number not in self.shared and ins.opcode not in (0x9F, 0xA0):
+        elif kind == OperandType.THREAD_GROUP_SHARED_MEMORY and number not in self.shared:
             problem = f"g{number} used but not declared"
         elif kind in _REGISTER_LIMITS and not (self.sm51 and kind in _SM51_RANGED):
             last = operand.indices[-1] if kind == OperandType.INPUT else operand.indices[0]
@@ -381,6 +382,45 @@ class _Registers:
                     problem = f"cb{number}[{row.immediate}] is past the largest constant buffer"
         if problem:
             raise ShaderInvalid(f"{ins.name}: {problem}", ins.offset)
+
+
+_BLOCK_ENDS = {"endif": ("if", "else"), "endloop": ("loop",), "endswitch": ("switch",)}
+_PHASES = frozenset({"hs_decls", "hs_control_point_phase", "hs_fork_phase", "hs_join_phase"})
+
+
+class _Blocks:
+    """Flow control must nest properly and not too deeply (D3D11 allows 64 levels), so a
+    translator can walk it without surprises."""
+
+    def __init__(self) -> None:
+        self.open: list[str] = []
+
+    def step(self, ins: Instruction) -> None:
+        name = ins.name
+        if name in ("if", "loop", "switch"):
+            if len(self.open) >= MAX_NESTING:
+                raise ShaderInvalid(f"{name}: flow control nested deeper than {MAX_NESTING}", ins.offset)
+            self.open.append(name)
+        elif name == "else":
+            if not self.open or self.open[-1] != "if":
+                raise ShaderInvalid("else without if", ins.offset)
+            self.open[-1] = "else"
+        elif name in _BLOCK_ENDS:
+            if not self.open or self.open[-1] not in _BLOCK_ENDS[name]:
+                raise ShaderInvalid(f"{name} without its {_BLOCK_ENDS[name][0]}", ins.offset)
+            self.open.pop()
+        elif name in ("case", "default") and (not self.open or self.open[-1] != "switch"):
+            raise ShaderInvalid(f"{name} outside a switch", ins.offset)
+        elif name in ("break", "breakc") and not ({"loop", "switch"} & set(self.open)):
+            raise ShaderInvalid(f"{name} outside a loop or switch", ins.offset)
+        elif name in ("continue", "continuec") and "loop" not in self.open:
+            raise ShaderInvalid(f"{name} outside a loop", ins.offset)
+        elif name in _PHASES or name == "label":
+            self.finish(ins.offset)
+
+    def finish(self, offset: int) -> None:
+        if self.open:
+            raise ShaderInvalid(f"{self.open[-1]} block not closed", offset)
 
 
 def decode(tokens: bytes) -> Program:
@@ -402,14 +442,17 @@ def decode(tokens: bytes) -> Program:
         raise ShaderInvalid(f"program length {length} dwords outside the chunk's {len(words)}", 1)
     instructions: list[Instruction] = []
     registers = _Registers((major, minor) >= (5, 1))
+    blocks = _Blocks()
     pos = 2
     while pos < length:
         if len(instructions) >= MAX_INSTRUCTIONS:
             raise ShaderInvalid(f"more than {MAX_INSTRUCTIONS} instructions", pos)
         instruction, pos = _instruction(words, pos, length, major, minor)
         registers.declare(instruction)
+        blocks.step(instruction)
         if instruction.name != "dcl_constantbuffer":
             for operand in instruction.operands:
                 registers.check(operand, instruction)
         instructions.append(instruction)
+    blocks.finish(length)
     return Program(type=ProgramType(type_code), major=major, minor=minor, instructions=tuple(instructions))
