@@ -73,3 +73,43 @@ def test_corpus_resource_shaders_translate_and_wgpu_accepts_them(wgpu_device):
     assert counts["with resources"] >= 160
     assert counts["accepted"] >= counts["with resources"] - 40
     assert counts["refused by the resource writer"] <= 9, report
+
+
+def test_mutated_resource_shaders_are_refused_cleanly_or_accepted_by_wgpu(wgpu_device):
+    """A short fuzz: corpus programs that use resources, a few dwords mutated, re-containered
+    (checksummed); each must translate to WGSL wgpu accepts or raise ShaderError, nothing else."""
+    import random
+    import struct
+
+    from pvgpu.shaders import container
+    seeds = []
+    for path in _blobs():
+        try:
+            shader = translate.load(path.read_bytes())
+        except ShaderError:
+            continue
+        if _uses_resources(shader):
+            seeds.append(shader.blob)
+    rng = random.Random(8)
+    outcomes: collections.Counter = collections.Counter()
+    rejected = []
+    for _ in range(400):
+        blob = rng.choice(seeds)
+        tokens = bytearray(blob.tokens)
+        for _ in range(rng.randint(1, 3)):
+            i = rng.randrange(2, len(tokens) // 4)
+            word = struct.unpack_from("<I", tokens, 4 * i)[0]
+            word ^= (1 << rng.randrange(32)) if rng.random() < 0.6 else rng.getrandbits(8)
+            struct.pack_into("<I", tokens, 4 * i, word)
+        try:
+            wgsl = translate.to_wgsl(translate.load(container.build(bytes(tokens), blob.inputs, blob.outputs)))
+        except ShaderError:
+            outcomes["refused"] += 1
+            continue
+        outcomes["translated"] += 1
+        try:
+            wgpu_device.create_shader_module(code=wgsl)
+        except Exception as e:  # noqa: BLE001
+            rejected.append(str(e).strip().splitlines()[-1][:200])
+    assert outcomes["translated"] > 20, outcomes
+    assert not rejected, rejected

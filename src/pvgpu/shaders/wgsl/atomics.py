@@ -83,7 +83,8 @@ def atomic(w: "Writer", ins: ir.Instruction) -> None:
     kind = "i32" if how in ("max", "min") else "u32"
     vals = [w.tmp(w.src(s, kind, 1), kind) for s in srcs]
     old = w.var("0u", "u32")
-    ptr = f"&{buf.name}[{index}]"
+    # a fixed-size array indexed by a constant past its end is a compile error in WGSL, guarded or not
+    ptr = f"&{buf.name}[min({index}, {buf.words - 1}u)]" if buf.shared else f"&{buf.name}[{index}]"
     with w.block(f"if ({ok})"):
         if fn is not None:
             w.line(f"{old} = {fn}({ptr}, {vals[0]});")
