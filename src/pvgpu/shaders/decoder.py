@@ -4,12 +4,19 @@ Driven by `opcodes`: each row's layout says which operands and dwords follow the
 token. The guest is hostile, so every read is bounds-checked against the instruction's own
 length, every enum is checked, and absurd sizes are refused; problems raise `ShaderInvalid`
 (or `ShaderUnsupported` for a well-formed program of a model pvgpu does not take) naming the
-token offset of the instruction.
+token offset of the instruction. After each instruction, register numbers are checked against
+the declarations before it and D3D11's register-file sizes, and flow control must nest.
+
+`Instruction.values` of a declaration holds all its plain dwords in token order (also those
+decoded into a field: a resource's packed return type, a `_siv`'s D3D10_SB_NAME number).
+Relative indices keep their representation: fxc writes RELATIVE when the immediate part is 0
+(`r0.x + 0`) and IMMEDIATE32_PLUS_RELATIVE otherwise.
 """
 
 from __future__ import annotations
 
 import struct
+
 from . import opcodes
 from .errors import ShaderInvalid, ShaderUnsupported
 from .ir import (Index, IndexRepresentation, Instruction, Interpolation, Modifier, Operand, OperandType,
