@@ -496,14 +496,18 @@ class Tally:
         for key, record in other.findings.items():
             if key in self.findings:
                 self.findings[key]["count"] += record["count"]
-            else:
-                self.findings[key] = record
+            elif "file" in record:
+                self.findings[key] = dict(record)
 
 
-def _finding(tally: Tally, key: str, record: dict, blob: bytes, wgsl: str | None, out: Path) -> None:
-    if key in tally.findings:
-        tally.findings[key]["count"] += 1
+def _finding(tally: Tally, seen: set, key: str, record: dict, blob: bytes, wgsl: str | None, out: Path) -> None:
+    """Count a finding; its first occurrence in this worker writes the reproducer and sends
+    the full record (later ones only a count: the coordinator merges by key)."""
+    if key in seen:
+        entry = tally.findings.setdefault(key, {"count": 0})
+        entry["count"] += 1
         return
+    seen.add(key)
     digest = hashlib.sha1(blob).hexdigest()[:10]
     out.mkdir(parents=True, exist_ok=True)
     name = re.sub(r"[^A-Za-z0-9]+", "-", f"{record['stage']}-{record['kind']}")[:40] + f"-{digest}"
@@ -524,6 +528,7 @@ def worker(job: int, jobs: int, args, queue) -> None:
     child = WgpuChild() if args.wgpu_every else None
     out = Path(args.out)
     tally = Tally()
+    seen: set = set()
     last = time.monotonic()
     translated = 0
     start = time.perf_counter()
@@ -539,10 +544,10 @@ def worker(job: int, jobs: int, args, queue) -> None:
         record = dict(index=index, seed=args.seed, how=how, stage=outcome.stage, kind=outcome.kind,
                       message=outcome.message[:1500], where=outcome.where)
         if outcome.is_finding:
-            _finding(tally, f"{outcome.stage}|{outcome.kind}|{outcome.where}", record, blob, None, out)
+            _finding(tally, seen, f"{outcome.stage}|{outcome.kind}|{outcome.where}", record, blob, None, out)
         elif outcome.seconds > args.time_limit:
             record.update(kind="Slow", message=f"{outcome.seconds:.2f} s of CPU")
-            _finding(tally, f"{outcome.stage}|Slow", record, blob, None, out)
+            _finding(tally, seen, f"{outcome.stage}|Slow", record, blob, None, out)
         if outcome.wgsl is not None:
             translated += 1
             if child is not None and translated % args.wgpu_every == 0:
@@ -550,7 +555,7 @@ def worker(job: int, jobs: int, args, queue) -> None:
                 tally.wgpu[status] += 1
                 if status != "ok":
                     record.update(stage="wgpu", kind=f"wgpu-{status}", message=message[:3000], where="")
-                    _finding(tally, f"wgpu|{status}|{normalized(_wgpu_gist(message))}", record, blob,
+                    _finding(tally, seen, f"wgpu|{status}|{normalized(_wgpu_gist(message))}", record, blob,
                              outcome.wgsl, out)
         now = time.monotonic()
         if now - last > 1.0:

@@ -1,0 +1,144 @@
+"""A short run of the DXBC fuzz campaign (benchmarks/shader_fuzz.py) in the suite, the
+regression inputs it found (tests/shaders/data/fuzz/), and checks that the harness itself
+sees a crash, a hang and a wgpu rejection. The long campaign: `python
+benchmarks/shader_fuzz.py --count 1000000 --jobs 2` (figures in benchmarks/RESULTS.md)."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "benchmarks"))
+import shader_fuzz as fuzz  # noqa: E402
+
+sys.path.remove(str(REPO / "benchmarks"))
+
+translate = pytest.importorskip("pvgpu.shaders.translate")
+DATA = Path(__file__).parent / "data" / "fuzz"
+#: inputs of the in-suite run; its figures (about 1 ms each here) keep it to a few seconds
+COUNT = 1500
+WGPU_SAMPLES = 4
+
+
+@pytest.fixture(scope="module")
+def seeds():
+    if not fuzz.CORPUS.is_dir():
+        pytest.skip(f"the DXBC corpora are not at {fuzz.CORPUS} (see ../shared/dxbc/README.md)")
+    return fuzz.load_seeds(fuzz.CORPUS)
+
+
+@pytest.fixture(autouse=True)
+def cpu_timer():
+    previous = signal.signal(signal.SIGPROF, fuzz._on_timeout)
+    yield
+    signal.setitimer(signal.ITIMER_PROF, 0)
+    signal.signal(signal.SIGPROF, previous)
+
+
+def describe(outcome: fuzz.Outcome, how: str) -> str:
+    return f"{how}: {outcome.stage} {outcome.kind} at {outcome.where}: {outcome.message}"
+
+
+def test_mutants_are_deterministic_and_keep_the_checksum(seeds):
+    from pvgpu.shaders import container  # noqa: PLC0415
+    from pvgpu.shaders.errors import ShaderError  # noqa: PLC0415
+    assert fuzz.mutant(seeds, 7, 123) == fuzz.mutant(seeds, 7, 123)
+    assert fuzz.mutant(seeds, 7, 123) != fuzz.mutant(seeds, 7, 124)
+    checksum_refusals = 0
+    for index in range(300):
+        blob, _ = fuzz.mutant(seeds, 7, index)
+        try:
+            container.parse(blob)
+        except ShaderError as e:
+            checksum_refusals += "checksum" in str(e)
+    assert checksum_refusals == 0  # re-checksummed: the mutations reach past the checksum
+
+
+def test_short_campaign(seeds):
+    """COUNT mutants of the corpus through container, decoder, load and writer: only
+    ShaderError escapes, none takes 2 s; a sample of the translations compiled by wgpu in a
+    child process is accepted; a fair share of the mutants reach the writer and translate."""
+    findings, outcomes, translated = [], {}, []
+    start = time.perf_counter()
+    for index in range(COUNT):
+        blob, how = fuzz.mutant(seeds, 20260, index)
+        outcome = fuzz.run_one(blob, translate, time_limit=2.0)
+        outcomes[outcome.stage] = outcomes.get(outcome.stage, 0) + 1
+        if outcome.is_finding or outcome.seconds > 2.0:
+            findings.append(describe(outcome, f"input 20260:{index} ({how})"))
+        if outcome.wgsl is not None:
+            translated.append((how, outcome.wgsl))
+    elapsed = time.perf_counter() - start
+    assert not findings, "\n".join(findings[:10])
+    assert outcomes.get("translated", 0) > COUNT // 20, outcomes
+    assert outcomes.get("writer", 0) > 0 and outcomes.get("decoder", 0) > 0, outcomes
+    child = fuzz.WgpuChild()
+    try:
+        step = max(1, len(translated) // WGPU_SAMPLES)
+        for how, wgsl in translated[::step][:WGPU_SAMPLES]:
+            status, message = child.check(wgsl)
+            assert status == "ok", f"{how}: wgpu {status}: {message[:2000]}\n{wgsl[:3000]}"
+    finally:
+        child.close()
+    print(f"{COUNT} inputs in {elapsed:.1f} s: {outcomes}")
+
+
+def regression_inputs() -> list[Path]:
+    return sorted(DATA.glob("*.dxbc")) if DATA.is_dir() else []
+
+
+@pytest.mark.parametrize("path", regression_inputs(), ids=lambda p: p.stem)
+def test_regression_inputs(path):
+    """Inputs the campaign once found (a crash, a hang, WGSL wgpu refused): now refused
+    cleanly, or translated into WGSL that wgpu accepts."""
+    outcome = fuzz.run_one(path.read_bytes(), translate, time_limit=2.0)
+    assert not outcome.is_finding, describe(outcome, path.name)
+    if outcome.wgsl is not None:
+        child = fuzz.WgpuChild()
+        try:
+            status, message = child.check(outcome.wgsl)
+        finally:
+            child.close()
+        assert status == "ok", f"{path.name}: wgpu {status}: {message[:2000]}"
+
+
+# --- the harness sees what it hunts ------------------------------------------------------------------
+
+def fake_translate(load=None, to_wgsl=None):
+    return SimpleNamespace(load=load or (lambda code: code), to_wgsl=to_wgsl or (lambda shader: "fn f() {}"))
+
+
+def test_harness_reports_a_crash_with_its_place(seeds):
+    def load(code):
+        return {}["missing"]
+    outcome = fuzz.run_one(seeds[0].blob, fake_translate(load=load))
+    assert outcome.is_finding and outcome.kind == "KeyError" and "missing" in outcome.message
+
+
+def test_harness_stops_a_hang():
+    def to_wgsl(shader):
+        while True:
+            pass
+    start = time.perf_counter()
+    outcome = fuzz.run_one(b"", fake_translate(to_wgsl=to_wgsl), time_limit=0.3)
+    assert outcome.is_finding and outcome.kind == "Timeout" and outcome.stage == "writer"
+    assert time.perf_counter() - start < 10
+
+
+def test_harness_sees_a_wgpu_rejection_and_a_dead_child():
+    child = fuzz.WgpuChild()
+    try:
+        assert child.check("@compute @workgroup_size(1) fn main() {}") == ("ok", "")
+        status, message = child.check("fn main( {")
+        assert status == "rejected" and message
+        child.proc.kill()
+        child.proc.wait()
+        assert child.check("@compute @workgroup_size(1) fn main() {}")[0] == "ok"  # a fresh child
+    finally:
+        child.close()
