@@ -116,7 +116,7 @@ def struct_fields(decl: str) -> list[str]:
         f = f.strip()
         if not f:
             continue
-        names.append(re.findall(r"(\w+)\s*$", f)[0])
+        names.append(re.findall(r"(\w+)\s*(?:\[[^\]]*\]\s*)*$", f)[0])
     return names
 
 
@@ -287,6 +287,77 @@ def scene_rows(source: str) -> list[dict]:
     return rows
 
 
+def dump_table(source: str, function: str, table: str, extra: tuple[str, ...] = ()) -> list[dict]:
+    """Every row of `table` in `function` as {field: bytes} (shader fields: the code array's
+    name), by compiling the declaration verbatim; `extra` names other arrays of the function
+    the declaration needs (copied too)."""
+    body, _ = function_body(source, function)
+    decl = table_declaration(body, table)
+    prog = [C_PRELUDE, "typedef struct named_shader D3D12_SHADER_BYTECODE;",
+            "#define ARRAY_SIZE(x) (sizeof(x) / sizeof(*(x)))"]
+    for m in re.finditer(r"D3D12_SHADER_BYTECODE\s+(\w+)\s*=\s*\{\s*(\w+)\s*,", body):
+        prog.append(f'static const struct named_shader {m.group(1)} = {{"{m.group(1)}", "{m.group(2)}"}};')
+    for name in extra:
+        m = re.search(r"static const [^;=]*\b%s\[\]\s*=\s*\{[^;]*\};" % re.escape(name), body)
+        prog.append(m.group(0))
+    prog.append(decl)
+    fields = struct_fields(decl)
+    ptr = {f for f in fields if re.search(r"\*\s*%s\s*;" % f, decl)}
+    prog.append("int main(void)\n{\n    size_t i;")
+    prog.append(f"    for (i = 0; i < ARRAY_SIZE({table}); ++i) {{")
+    for f in fields:
+        if f in ptr:
+            prog.append(f'        printf("{f}=%s\\t", {table}[i].{f}->var);')
+        else:
+            prog.append(f'        printf("{f}="); hex(&{table}[i].{f}, sizeof({table}[i].{f})); printf("\\t");')
+    prog.append('        printf("\\n");\n    }\n    return 0;\n}')
+    rows = []
+    for line in run_c("\n".join(prog)).splitlines():
+        row = {}
+        for part in line.rstrip("\t").split("\t"):
+            k, v = part.split("=", 1)
+            row[k] = v if k in ptr else bytes.fromhex(v)
+        rows.append(row)
+    return rows
+
+
+def _words(b: bytes) -> list[str]:
+    return [f"0x{int.from_bytes(b[k:k + 4], 'little'):08x}" for k in range(0, len(b), 4)]
+
+
+def compute_rows(source: str) -> list[dict]:
+    """Compute shaders with a raw-buffer UAV (or two) and cb0: each row's UAV contents before
+    and after one Dispatch(1, 1, 1)."""
+    rows = []
+    fn = "test_compute_shader_instructions"
+    _, line = function_body(source, fn)
+    for i, r in enumerate(dump_table(source, fn, "tests")):
+        blob = blob_name(source, fn, r["cs"])
+        rows.append({"table": "compute", "index": i, "line": line, "function": fn,
+                     "shader": r["cs"].replace("_code", ""), "variable": r["cs"], "blob": blob,
+                     "cb0": _words(r["u"] + r["s"]), "groups": [1, 1, 1],
+                     "uavs": [{"slot": 0, "raw_bytes": 512, "initial": _words(r["input_data"]),
+                               "expected": _words(r["expected_data"])}],
+                     "check": "get_readback_uint(buffer, j) == expected_data[j] for the 10 words"})
+    fn = "test_atomic_instructions"
+    _, line = function_body(source, fn)
+    for i, r in enumerate(dump_table(source, fn, "tests", extra=("instructions",))):
+        blob = blob_name(source, fn, "cs_atomics_code")
+        rows.append({"table": "compute", "index": i, "line": line, "function": fn,
+                     "shader": "cs_atomics", "variable": "cs_atomics_code", "blob": blob,
+                     "cb0": _words(r["v"] + r["i"]), "groups": [1, 1, 1],
+                     "uavs": [{"slot": 0, "raw_bytes": len(r["input"]), "initial": _words(r["input"]),
+                               "expected": _words(r["expected_result"])},
+                              {"slot": 1, "raw_bytes": len(r["input"]), "initial": _words(bytes(len(r["input"]))),
+                               "expected": _words(r["input"])}],
+                     "check": "cs_buffer == expected_result (imm_atomic_* results), cs_buffer2 == input "
+                              "(the original values the imm_ forms return)",
+                     **({"is_mesa_bug": True} if int.from_bytes(r["i"][:4], "little", signed=True) < 0 else {})})
+    for k, r in enumerate(rows):
+        r["id"] = f"{r['shader']}-{sum(1 for q in rows[:k] if q['shader'] == r['shader'])}"
+    return rows
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("d3d12_c")
@@ -313,10 +384,12 @@ def main(argv=None) -> int:
             "compare=color: an RGBA8 texel as a 32-bit word (0xAABBGGRR), each byte within max_diff (vkd3d's compare_color).",
             "table=scenes: rows stated by hand from simpler test functions (see SIMPLE_SCENES in the script; `check` quotes vkd3d's check).",
             "blob: the corpus file /work/shared/dxbc/vkd3d-d3d12/<blob>.dxbc.",
+            "compute: cs rows; cb0 at slot 0, raw-buffer UAVs (slot, size, initial words, expected words after Dispatch(groups)); is_mesa_bug: vkd3d's bug_if for negative imax/imin inputs on old radv.",
             "flags: is_mesa_bug (vkd3d marks bug_if on Mesa), skip_on_warp, is_float64 (needs shader doubles), is_todo (vkd3d todo), todo_on_nvidia.",
         ],
         "instructions": meta,
         "rows": rows,
+        "compute": compute_rows(source),
     }
     with open(args.out, "w") as f:
         json.dump(doc, f, indent=1)
