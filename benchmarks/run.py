@@ -41,8 +41,8 @@ def main(quick: bool = False, frames: int = 200, size: tuple[int, int] = (640, 4
     print(_row("per dispatch with state changes, us", f"{c['pvgpu_us']:.1f}", f"{c['direct_us']:.1f} (direct)",
                f"{c['pvgpu_us'] / c['direct_us']:.2f}"))
     shaders = shader_translation.measure(quick=quick)  # issue 8: DXBC translation, None without the corpora
-    for name, value, baseline, ratio in shader_translation.rows(shaders) if shaders else ():
-        print(_row(name, value, baseline, ratio))
+    for shader_row in shader_translation.rows(shaders) if shaders else ():
+        print(_row(*shader_row))
     if vm:
         from . import vm as vm_bench
         v = vm_bench.measure(min(frames, 30) if quick else min(frames, 60), width, height)
