@@ -7,15 +7,20 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from pvgpu.demo.direct import DirectCube
 
 W, H, FRAMES = 160, 120, 6
 
 
-def test_cube_frames_match_direct_wgpu(host, wgpu_device):
+@pytest.mark.parametrize("shaders", ["wgsl", "dxbc"])
+def test_cube_frames_match_direct_wgpu(host, wgpu_device, shaders):
+    """With DXBC shaders the host translates the bytecode; the frames must still be the ones
+    direct wgpu draws with the scene's WGSL."""
     out = subprocess.run([sys.executable, "-m", "pvgpu.cli", "demo", "--guest-only", "--socket", host.socket_path,
-                          "--frames", str(FRAMES), "--size", f"{W}x{H}"], capture_output=True, text=True, timeout=120)
+                          "--frames", str(FRAMES), "--size", f"{W}x{H}", "--shaders", shaders],
+                         capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     (session_id, frames), = host.frames.items()
     assert len(frames) == FRAMES

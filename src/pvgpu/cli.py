@@ -41,9 +41,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.guest_only:
         from .demo import guest_cube
         if args.device:
-            guest_cube.run_on_device(args.device, args.frames, width, height)
+            guest_cube.run_on_device(args.device, args.frames, width, height, shaders=args.shaders)
         else:
-            guest_cube.run(args.socket, args.frames, width, height)
+            guest_cube.run(args.socket, args.frames, width, height, shaders=args.shaders)
         return 0
 
     from .demo.progress import ProgressReporter
@@ -58,14 +58,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
         presenters.append(png)
     progress = ProgressReporter(args.frames)
     presenters.append(progress)
-    print(f"pvgpu demo: {args.frames} frames of {width}x{height} on {gpu.describe_adapter()}", file=sys.stderr)
+    print(f"pvgpu demo: {args.frames} frames of {width}x{height} ({args.shaders.upper()} shaders) on "
+          f"{gpu.describe_adapter()}", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="pvgpu-") as tmp:
         socket_path = os.path.join(tmp, "host.sock")
         started = time.perf_counter()
         with HostService(socket_path, region_size=args.region_size, presenters=presenters) as service:
             guest = subprocess.run(
                 [sys.executable, "-m", "pvgpu.cli", "demo", "--guest-only", "--socket", socket_path,
-                 "--frames", str(args.frames), "--size", f"{width}x{height}"],
+                 "--frames", str(args.frames), "--size", f"{width}x{height}", "--shaders", args.shaders],
                 stderr=subprocess.PIPE, text=True)
             errors = sum(r.stats.errors for r in service.sessions.values())
         progress.close()
@@ -210,6 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                          "'' writes none)")
     d.add_argument("--size", type=parse_size, default=(640, 480), help="WIDTHxHEIGHT (default 640x480)")
     d.add_argument("--region-size", type=parse_bytes, default="64M", help="shared region size (default 64M)")
+    d.add_argument("--shaders", choices=("wgsl", "dxbc"), default="wgsl",
+                   help="the cube's shaders as WGSL source or as DXBC bytecode the host translates (default wgsl)")
     d.add_argument("--guest-only", action="store_true", help="run only the guest half against --socket")
     d.add_argument("--socket", default=DEFAULT_SOCKET, help="host socket for --guest-only")
     d.add_argument("--device", default="", help="with --guest-only inside a VM: the ivshmem PCI device "

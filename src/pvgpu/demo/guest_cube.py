@@ -6,8 +6,13 @@ from .. import guest as g
 from . import scene
 
 
+SHADER_KINDS = ("wgsl", "dxbc")
+
+
 class GuestCube:
-    def __init__(self, device: g.Device, width: int, height: int):
+    def __init__(self, device: g.Device, width: int, height: int, shaders: str = "wgsl"):
+        """`shaders`: "wgsl" (the scene's WGSL source) or "dxbc" (the same shaders as DXBC
+        bytecode, as a Direct3D 11 program passes them; the host translates them)."""
         self.device = device
         self.ctx = device.get_immediate_context()
         self.width, self.height = width, height
@@ -27,12 +32,19 @@ class GuestCube:
                                                         bind_flags=g.BindFlag.DEPTH_STENCIL))
         self.dsv = device.create_depth_stencil_view(depth)
         self.rtv = device.create_render_target_view(self.swap_chain.get_buffer(0))
-        self.vs = device.create_vertex_shader(scene.VERTEX_SHADER)
-        self.ps = device.create_pixel_shader(scene.PIXEL_SHADER)
+        if shaders == "dxbc":
+            from .dxbc_shaders import PIXEL_SHADER_DXBC, VERTEX_SHADER_DXBC
+            vs_code, ps_code = VERTEX_SHADER_DXBC, PIXEL_SHADER_DXBC
+        elif shaders == "wgsl":
+            vs_code, ps_code = scene.VERTEX_SHADER, scene.PIXEL_SHADER
+        else:
+            raise ValueError(f"shaders must be one of {', '.join(SHADER_KINDS)}, not {shaders!r}")
+        self.vs = device.create_vertex_shader(vs_code)
+        self.ps = device.create_pixel_shader(ps_code)
         self.layout = device.create_input_layout([
             g.InputElementDesc("POSITION", 0, g.DxgiFormat.R32G32B32_FLOAT, 0, 0),
             g.InputElementDesc("TEXCOORD", 0, g.DxgiFormat.R32G32_FLOAT, 0, 12),
-        ])
+        ], vs_code)
         self.depth_state = device.create_depth_stencil_state(g.DepthStencilDesc())
         self.rasterizer = device.create_rasterizer_state(g.RasterizerDesc(cull_mode=g.CullMode.BACK))
 
@@ -58,19 +70,20 @@ class GuestCube:
         self.swap_chain.present(0)
 
 
-def run(socket_path: str, frames: int, width: int, height: int, timeout: float = 60.0) -> int:
+def run(socket_path: str, frames: int, width: int, height: int, timeout: float = 60.0, shaders: str = "wgsl") -> int:
     """Connect to the host at `socket_path` and draw `frames` frames; returns frames drawn."""
-    return draw(g.connect(socket_path, timeout=timeout), frames, width, height)
+    return draw(g.connect(socket_path, timeout=timeout), frames, width, height, shaders)
 
 
-def run_on_device(device_path: str, frames: int, width: int, height: int, timeout: float = 60.0) -> int:
+def run_on_device(device_path: str, frames: int, width: int, height: int, timeout: float = 60.0,
+                  shaders: str = "wgsl") -> int:
     """The same inside a VM, through the ivshmem PCI device."""
-    return draw(g.open_device(device_path, timeout=timeout), frames, width, height)
+    return draw(g.open_device(device_path, timeout=timeout), frames, width, height, shaders)
 
 
-def draw(device: g.Device, frames: int, width: int, height: int) -> int:
+def draw(device: g.Device, frames: int, width: int, height: int, shaders: str = "wgsl") -> int:
     try:
-        cube = GuestCube(device, width, height)
+        cube = GuestCube(device, width, height, shaders)
         for i in range(frames):
             cube.draw_frame(i)
         cube.swap_chain.wait_idle()
