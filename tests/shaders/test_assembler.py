@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pvgpu.shaders import assembler, container, decoder, disasm, encoder, ir
+from pvgpu.shaders import assembler, container, decoder, disasm, encoder, ir, opcodes
 from pvgpu.shaders.errors import ShaderError, ShaderInvalid
 
 REPO = Path(__file__).resolve().parents[2]
@@ -385,3 +385,78 @@ def test_mistakes_name_line_and_column(line, message):
 def test_no_profile_is_an_error():
     with pytest.raises(ShaderInvalid, match="no profile line"):
         assembler.assemble("mov r0.x, r1.x\n")
+
+
+# --- every instruction of the table, not only the corpora's -----------------------------------------
+
+_UNWRAPPABLE = {"else", "endif", "endloop", "endswitch", "case", "default", "switch", "label", "call", "callc",
+                "abort", "debug_break", "loop"}
+
+
+def _synthetic(info: opcodes.OpcodeInfo) -> ir.Instruction:
+    """One instance of a table row: every operand of its kind, every control field set."""
+    C = opcodes.Control
+
+    def register(kind: ir.OperandType, number: int, **shape) -> ir.Operand:
+        return ir.Operand(type=kind, indices=(ir.Index(number),), **shape)
+
+    none = dict(components=0, selection=ir.Selection.MASK, mask=0, swizzle=(0, 0, 0, 0))
+    operands = []
+    for k in info.operands:
+        if k.role == "D" and k.type == "r":
+            operands.append(register(ir.OperandType.UNORDERED_ACCESS_VIEW, 1, selection=ir.Selection.MASK, mask=1))
+        elif k.role == "D":
+            operands.append(register(ir.OperandType.TEMP, len(operands), selection=ir.Selection.MASK, mask=0b1011))
+        elif k.type == "r":
+            operands.append(register(ir.OperandType.RESOURCE, 2, swizzle=(1, 0, 2, 3)))
+        elif k.type == "s":
+            operands.append(register(ir.OperandType.SAMPLER, 3, **none))
+        elif k.type == "*":
+            operands.append(register(ir.OperandType.STREAM, 1, **none))
+        else:
+            modifier = ir.Modifier.NEG if k.type == "f" else ir.Modifier.ABS if k.type == "i" else ir.Modifier.NONE
+            operands.append(register(ir.OperandType.TEMP, 5, swizzle=(3, 1, 2, 0), modifier=modifier))
+    fields: dict = {}
+    if info.has(C.SATURATE):
+        fields["saturate"] = True
+    if info.has(C.TEST):
+        fields["test_nonzero"] = info.number % 2 == 0
+    if info.has(C.PRECISE):
+        fields["precise_mask"] = 0b0101
+    if info.has(C.RESINFO):
+        fields["resinfo_type"] = ir.ResInfoType.RCP_FLOAT
+    if info.has(C.SAMPLEINFO):
+        fields["resinfo_type"] = ir.ResInfoType.UINT
+    if info.has(C.SYNC):
+        fields["sync_flags"] = ir.SyncFlag(0b1011)
+    if info.group == opcodes.Group.RESOURCE and any(k.type == "r" and k.role == "S" for k in info.operands):
+        fields["resource_dimension"] = ir.ResourceDimension.TEXTURE2DARRAY
+        fields["return_types"] = (ir.ReturnType.FLOAT, ir.ReturnType.UINT, ir.ReturnType.SINT, ir.ReturnType.UNORM)
+        if info.name.startswith(("sample", "ld", "gather4")) and "_po" not in info.name:
+            fields["sample_offsets"] = (-1, 2, 0)
+    return ir.Instruction(name=info.name, opcode=info.number, operands=tuple(operands), **fields)
+
+
+def test_every_instruction_of_the_opcode_table_round_trips_through_its_disassembly():
+    checked = []
+    for info in opcodes.OPCODES:
+        if info.is_declaration or info.group in (opcodes.Group.INTERFACE, opcodes.Group.HULL_PHASE) \
+                or info.name in _UNWRAPPABLE:
+            continue
+        geometry = info.group == opcodes.Group.GEOMETRY
+        header = assembler.parse(("gs_5_0" if geometry else "ps_5_0") + """
+dcl_temps 8
+dcl_resource_texture2darray (float,float,float,float) t2
+dcl_sampler s3, mode_default
+dcl_uav_typed_texture2d (float,float,float,float) u1
+""" + ("dcl_stream m1\n" if geometry else "") + "loop\nendloop\nendif\n").program.instructions
+        *declarations, loop, endloop, endif = header
+        ins = _synthetic(info)
+        body = (loop, ins, endif, endloop) if info.name == "if" else (loop, ins, endloop)
+        program = ir.Program(ir.ProgramType.GEOMETRY if geometry else ir.ProgramType.PIXEL, 5, 0,
+                             tuple(declarations) + body)
+        tokens = encoder.encode(program)
+        text = disasm.disassemble(decoder.decode(tokens))
+        assert encoder.encode(assembler.parse(text).program) == tokens, (info.name, text)
+        checked.append(info.name)
+    assert len(checked) == 172 and {"sample_d_cl_s", "imm_atomic_cmp_exch", "swapc", "dfma", "sync"} <= set(checked)
