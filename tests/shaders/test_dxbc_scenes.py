@@ -228,6 +228,67 @@ def test_dxbc_scene(scene: Scene, results):
     assert not lines, f"{scene.name} (PS {scene.ps}.dxbc, VS {scene.vs}.dxbc):\n" + "\n".join(lines)
 
 
+def _draw_strip(device, vs_blob: str, ps_blob: str, layout: list, vertices: np.ndarray, cb0: bytes | None):
+    """A 32x32 R8G8B8A8_UNORM target cleared to white, a 4-vertex triangle strip from `vertices`
+    through the corpus VS/PS with `layout` (matched to the VS signature by semantic), cb0 bound
+    to both stages; returns the target's texels as 0xAABBGGRR words (32, 32)."""
+    from conformance.guest import read_texture
+
+    ctx = device.get_immediate_context()
+    vs_code = (CORPUS / f"{vs_blob}.dxbc").read_bytes()
+    tex = device.create_texture2d(g.Texture2DDesc(32, 32, F.R8G8B8A8_UNORM, bind_flags=g.BindFlag.RENDER_TARGET))
+    rtv = device.create_render_target_view(tex)
+    ctx.om_set_render_targets([rtv])
+    ctx.clear_render_target_view(rtv, (1.0, 1.0, 1.0, 1.0))
+    ctx.rs_set_state(None)
+    ctx.rs_set_viewports([g.Viewport(0, 0, 32, 32)])
+    ctx.ia_set_input_layout(device.create_input_layout(layout, vs_code))
+    vb = device.create_buffer(g.BufferDesc(vertices.nbytes, g.BindFlag.VERTEX_BUFFER), vertices.tobytes())
+    ctx.ia_set_vertex_buffers(0, [vb], [vertices.strides[0]])
+    ctx.ia_set_primitive_topology(g.PrimitiveTopology.TRIANGLESTRIP)
+    ctx.vs_set_shader(device.create_vertex_shader(vs_code))
+    ctx.ps_set_shader(device.create_pixel_shader((CORPUS / f"{ps_blob}.dxbc").read_bytes()))
+    cbs = [device.create_buffer(g.BufferDesc(256, g.BindFlag.CONSTANT_BUFFER), cb0 + bytes(256 - len(cb0)))] \
+        if cb0 is not None else [None]
+    ctx.vs_set_constant_buffers(0, cbs)
+    ctx.ps_set_constant_buffers(0, cbs)
+    ctx.draw(4)
+    ctx.ia_set_input_layout(None)
+    ctx.ia_set_primitive_topology(g.PrimitiveTopology.TRIANGLELIST)
+    return np.ascontiguousarray(read_texture(device, tex)).view("<u4")[..., 0]
+
+
+def test_vs_ps_relative_addressing_scene(session):
+    """vkd3d test_vs_ps_relative_addressing: the VS picks color[index.xyz] of its inputs (v#
+    relative addressing) into o[1..3], the PS returns its input color[index.w]; cb0 = {1, 2, 0,
+    1} in both stages; vkd3d checks the whole target is 0xff00ff00."""
+    vertex = np.dtype([("pos", "<f4", 4), ("color", "<u4", 3)])
+    vertices = np.array([((-1, -1, 0, 1), (0xFFFFFF00, 0xFF00, 0xFF00FF00)),
+                         ((-1, 1, 0, 1), (0xFFFFFF00, 0xFF00, 0xFF00FF00)),
+                         ((1, -1, 0, 1), (0xFFFFFF00, 0xFF00, 0xFF00FF00)),
+                         ((1, 1, 0, 1), (0xFFFFFF00, 0xFF00, 0xFF00FF00))], vertex)
+    layout = [g.InputElementDesc("SV_POSITION", 0, F.R32G32B32A32_FLOAT, 0, 0),
+              g.InputElementDesc("COLOR", 0, F.R8G8B8A8_UNORM, 0, 16),
+              g.InputElementDesc("COLOR", 1, F.R8G8B8A8_UNORM, 0, 20),
+              g.InputElementDesc("COLOR", 2, F.R8G8B8A8_UNORM, 0, 24)]
+    got = _draw_strip(session, "vs_code__28", "ps_code__45", layout, vertices, struct.pack("<4I", 1, 2, 0, 1))
+    wrong = np.argwhere(got != 0xFF00FF00)
+    assert not len(wrong), f"{len(wrong)} texels differ from 0xff00ff00; values seen: {[f'{v:08x}' for v in np.unique(got)]}"
+
+
+def test_unused_interpolated_input_scene(session):
+    """vkd3d test_unused_interpolated_input: fxc packs COLOR0.xy (unused) and COLOR1.zw
+    (nointerpolation) into one PS input register; the PS returns COLOR1 twice; vertex 2's
+    colour is never the provoking one; vkd3d checks texel (8, 8) is 0xff00ff00."""
+    vertex = np.dtype([("pos", "<f4", 2), ("color", "<f4", 4)])
+    vertices = np.array([((-1, -1), (0, 1, 0, 1)), ((-1, 1), (0, 1, 0, 1)),
+                         ((1, -1), (1, 0, 1, 0)), ((1, 1), (0, 1, 0, 1))], vertex)
+    layout = [g.InputElementDesc("POSITION", 0, F.R32G32_FLOAT, 0, 0),
+              g.InputElementDesc("COLOR", 0, F.R32G32B32A32_FLOAT, 0, 8)]
+    got = _draw_strip(session, "vs_code__30", "ps_code__47", layout, vertices, None)
+    assert f"{got[8, 8]:08x}" == "ff00ff00"
+
+
 COMPUTE = DOC.get("compute", [])
 
 
