@@ -371,7 +371,7 @@ def wgpu_child() -> int:
 
 def _progress_printer(total: int, quiet: bool):
     tty = sys.stderr.isatty()
-    last = {"t": 0.0}
+    last = {"t": time.monotonic()}  # the first line after a moment, not at once
 
     def show(phase: str, done: int) -> None:
         if quiet or total < 20:
