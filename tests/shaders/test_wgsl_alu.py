@@ -179,6 +179,11 @@ def test_all_immediate_sources_are_not_folded(wgpu_device):
         ins("udiv", dst(T.OUTPUT, 0, "z"), dst(T.NULL, 0, "z"), imm(5), imm(0)),
         ins("ineg", dst(T.OUTPUT, 0, "w"), imm(0x80000000))])
     assert [int(x) for x in o0] == [0x7F800000, 0x7F800000, 0xFFFFFFFF, 0x80000000]
+    o0, o1 = _one_pixel(wgpu_device, [
+        ins("umul", dst(T.OUTPUT, 0), dst(T.OUTPUT, 1), imm(0xFFFFFFFF), imm(0xFFFFFFFF)),
+        ins("imad", dst(T.OUTPUT, 1, "y"), imm(0x7FFFFFFF), imm(4), imm(0x7FFFFFFF)),
+        ins("ishl", dst(T.OUTPUT, 1, "z"), imm(0xFFFFFFFF), imm(36))], targets=("u32", "u32"))
+    assert int(o0[0]) == 0xFFFFFFFE and [int(x) for x in o1] == [1, 0x7FFFFFFB, 0xFFFFFFF0, 1]
 
 
 def test_immediate_nan_bits_survive_mov(wgpu_device):

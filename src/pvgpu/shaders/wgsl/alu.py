@@ -24,7 +24,7 @@ def _dst_mask(op: ir.Operand) -> int:
 
 
 def _splat(kind: str, n: int, literal: str) -> str:
-    return f"{vec(kind, n)}({literal})"
+    return literal if n == 1 else f"{vec(kind, n)}({literal})"
 
 
 def _helper(w: Writer, name: str, n: int, params: str, ret: str, body: str) -> str:

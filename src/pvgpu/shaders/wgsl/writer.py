@@ -534,9 +534,9 @@ class Writer:
     # ----- the program -----
 
     def sources_all_immediate(self, ins: ir.Instruction) -> bool:
-        srcs = [o for o in ins.operands if o.type != _U.NULL]
-        return bool(srcs) and all(o.type in (_U.IMMEDIATE32, _U.IMMEDIATE64) or o is ins.operands[0]
-                                  for o in srcs) and len(ins.operands) > 1
+        """No source operand reads a register (then naga would fold the expression)."""
+        sources = ins.operands[TWO_DESTINATIONS.get(ins.name, 1):]
+        return bool(sources) and all(o.type in (_U.IMMEDIATE32, _U.IMMEDIATE64) for o in sources)
 
     def emit(self, ins: ir.Instruction) -> None:
         handler = handlers().get(ins.name)
@@ -614,6 +614,9 @@ class Writer:
         parts += self.entry
         return "\n".join(parts) + "\n"
 
+
+#: Instructions with two destination operands (the others have one).
+TWO_DESTINATIONS = {name: 2 for name in ("udiv", "umul", "imul", "uaddc", "usubb", "swapc", "sincos")}
 
 SPECIAL_REGISTERS: dict[ir.OperandType, str] = {
     _U.INPUT_THREAD_ID: "vThreadID",
