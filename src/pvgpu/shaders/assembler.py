@@ -36,7 +36,7 @@ import re
 import struct
 from dataclasses import dataclass, field, replace
 
-from . import container, encoder, ir, opcodes
+from . import container, encoder, opcodes
 from .errors import ShaderInvalid
 from .ir import (ComponentType, Index, IndexRepresentation, Instruction, Interpolation, Modifier, Operand,
                  OperandType, Program, ProgramType, ResInfoType, ResourceDimension, ReturnType, SamplerMode,
@@ -609,7 +609,7 @@ class _Parser:
         if name == "dcl_globalFlags":
             no_suffixes()
             flags = 0
-            for at, part in ((0, p) for p in rest.split("|")):
+            for part in rest.split("|"):
                 key = part.strip().lower()
                 if not key:
                     continue

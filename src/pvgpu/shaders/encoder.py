@@ -12,16 +12,9 @@ import struct
 
 from . import opcodes
 from .errors import ShaderInvalid
-from .ir import (Index, IndexRepresentation, Instruction, Modifier, Operand, OperandType, Program, Selection)
+from .ir import Index, IndexRepresentation, Instruction, Modifier, Operand, Program, Selection
 
 _COMPONENT_CODES = {0: 0, 1: 1, 4: 2}
-#: Control bits (11..23 of the opcode token) each control owns, as (low bit, width).
-_CONTROL_BITS: dict[opcodes.Control, tuple[int, int]] = {
-    opcodes.Control.SATURATE: (13, 1), opcodes.Control.TEST: (18, 1), opcodes.Control.PRECISE: (19, 4),
-    opcodes.Control.RESINFO: (11, 2), opcodes.Control.SAMPLEINFO: (11, 1), opcodes.Control.SYNC: (11, 4),
-    opcodes.Control.INTERPOLATION: (11, 4), opcodes.Control.SAMPLER_MODE: (11, 4),
-    opcodes.Control.CB_ACCESS: (11, 1),
-}
 #: Opcodes fxc pads with one zero dword after their operands (see decoder._PADDED).
 _PADDED = frozenset({0x6E})
 
@@ -180,4 +173,4 @@ def encode(program: Program) -> bytes:
     return struct.pack(f"<{len(words) + 2}I", version, len(words) + 2, *words)
 
 
-__all__ = ["encode", "encode_instruction", "encode_operand", "OperandType"]
+__all__ = ["encode", "encode_instruction", "encode_operand"]
