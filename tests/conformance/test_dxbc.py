@@ -735,3 +735,131 @@ def test_dxbc_sprite(pair):
     drawn = effect("SpriteEffect_SpriteVertexShader", "SpriteEffect_SpritePixelShader", VS_SPRITE, PS_SPRITE,
                    vs_constants={0: cb}, textures={0: Texture([pattern(8, seed=81)])}, samplers={0: POINT}, **m)
     run(pair, [drawn], min_colors=50)
+
+
+# NormalMapEffect ----------------------------------------------------------------------------------
+PS_NORMAL_MAP_NOFOG_SPEC = cbuffer(1, 13) + lights() + sampled(0, 2) + samplers(0) + """
+@fragment
+fn ps(@location(0) pos_ws: vec4<f32>, @location(1) normal: vec3<f32>, @location(2) diffuse: vec4<f32>,
+      @location(3) uv: vec2<f32>) -> @location(0) vec4<f32> {
+    // Utilities.fxh's CalculateTBN from the screen-space derivatives of position and uv
+    let p = pos_ws.xyz;
+    let dp1 = dpdx(p);
+    let dp2 = dpdy(p);
+    let duv1 = dpdx(uv);
+    let duv2 = dpdy(uv);
+    let c = cross(dp1, dp2);
+    let i0 = cross(dp2, c);
+    let i1 = cross(c, dp1);
+    let t = normalize(duv1.x * i0 + duv2.x * i1);
+    let b = normalize(duv1.y * i0 + duv2.y * i1);
+    // TwoChannelNormalX2, then PeturbNormal
+    let xy = textureSample(t2, s0, uv).xy * 2.0 - 1.0;
+    let local = vec3<f32>(xy, sqrt(1.0 - dot(xy, xy)));
+    let n = normalize(local.x * t + local.y * b + local.z * normal);
+    let eye = normalize(cb.c[12].xyz - p);
+    let l = lights(eye, n);
+    let color = textureSample(t0, s0, uv) * diffuse;
+    return vec4<f32>(color.rgb * l[0] + l[1] * color.a, color.a);
+}
+"""
+
+
+@scene("CreatePixelShader DXBC: NormalMapEffect PSNormalPixelLightingTxNoFogSpec (deriv_rtx/deriv_rty "
+       "tangent frame, a two-channel normal map in t2, three lights per pixel)")
+def test_dxbc_normal_map(pair):
+    m = mesh((POSITION, NORMAL, TEXCOORD))
+    cb = basic_constants()
+    rng = np.random.default_rng(91)
+    normals = rng.integers(77, 179, (8, 8, 4), dtype=np.uint8)  # |xy| stays below 1 (no sqrt of a negative)
+    diffuse = Texture([pattern(8, seed=92)])
+    drawn = effect("NormalMapEffect_VSNormalPixelLightingTx", "NormalMapEffect_PSNormalPixelLightingTxNoFogSpec",
+                   vs_pixel_lighting(True), PS_NORMAL_MAP_NOFOG_SPEC, vs_constants={0: cb}, constants={0: cb[:13]},
+                   textures={0: diffuse, 2: Texture([normals])}, samplers={0: LINEAR}, **m)
+    flat = np.full((8, 8, 4), 128, np.uint8)
+    run(pair, [drawn], baseline=[replace(drawn[1], textures={0: diffuse, 2: Texture([flat])})], min_changed=100,
+        min_colors=100)
+
+
+# PBREffect ----------------------------------------------------------------------------------------
+VS_PBR_CONSTANT = cbuffer(0, 23) + """
+struct VOut { @builtin(position) pos: vec4<f32>, @location(0) uv: vec2<f32>, @location(1) pos_ws: vec4<f32>,
+              @location(2) normal: vec3<f32>, @location(3) diffuse: vec4<f32> };
+@vertex
+fn vs(@location(0) p: vec4<f32>, @location(1) n: vec3<f32>, @location(2) uv: vec2<f32>) -> VOut {
+    return VOut(m4(p, 8u), uv, vec4<f32>(m4(p, 1u).xyz, 1.0), normalize(m3(n, 5u)), cb.c[22]);
+}
+"""
+PS_PBR_CONSTANT = cbuffer(1, 24) + sampled(4, 5, cube=(4, 5)) + samplers(1) + """
+@fragment
+fn ps(@location(1) pos_ws: vec4<f32>, @location(2) normal: vec3<f32>) -> @location(0) vec4<f32> {
+    let albedo = cb.c[22].xyz;
+    let metallic = cb.c[23].x;
+    let roughness = cb.c[23].y;
+    let v = normalize(cb.c[0].xyz - pos_ws.xyz);
+    let n = normalize(normal);
+    let n_dot_v = clamp(dot(n, v), 0.0, 1.0);
+    let alpha = roughness * roughness;
+    let c_diff = metallic * -albedo + albedo;
+    let c_spec = metallic * (albedo - 0.04) + 0.04;
+    let fv = pow5(1.0 - n_dot_v);
+    let alpha2 = alpha * alpha;
+    let k = alpha2 * 0.25;
+    var acc = vec3<f32>(0.0);
+    for (var i = 0u; i < 3u; i++) {
+        let l = normalize(-cb.c[16u + i].xyz);
+        let h = normalize(l + v);
+        let n_dot_l = clamp(dot(n, l), 0.0, 1.0);
+        let l_dot_h = clamp(dot(l, h), 0.0, 1.0);
+        let n_dot_h = clamp(dot(n, h), 0.0, 1.0);
+        // Disney diffuse
+        let fd90 = l_dot_h * l_dot_h * (roughness + roughness) - 0.5;
+        let fd = (fd90 * fv + 1.0) * (fd90 * pow5(1.0 - n_dot_l) + 1.0);
+        // GGX distribution, Schlick Fresnel, visibility
+        let dd = n_dot_h * n_dot_h * (alpha2 - 1.0) + 1.0;
+        let d = alpha2 / max(dd * dd * 3.141593, 0.000001);
+        let f = (1.0 - c_spec) * pow5(1.0 - l_dot_h) + c_spec;
+        let vis = 1.0 / (k * (1.0 - l_dot_h * l_dot_h) + l_dot_h * l_dot_h);
+        let specular = vis * (d * f);
+        acc += (n_dot_l * cb.c[19u + i].xyz) * (c_diff * fd + specular);
+    }
+    let irradiance = textureSample(t5, s1, n).rgb;
+    let lod = f32(bitcast<i32>(cb.c[23].z)) * roughness;
+    let r = n * -(2.0 * dot(-v, n)) - v;
+    let radiance = textureSampleLevel(t4, s1, r, lod).rgb;
+    return vec4<f32>(c_spec * radiance + (c_diff * irradiance + acc), cb.c[22].w);
+}
+fn pow5(x: f32) -> f32 { let x2 = x * x; return x * (x2 * x2); }
+"""
+
+
+def cube_mips(size: int, mips: int, seed: int) -> list:
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, (size >> m, size >> m, 4), dtype=np.uint8) for _ in range(6) for m in range(mips)]
+
+
+@scene("CreateVertexShader/CreatePixelShader DXBC: PBREffect VSConstant + PSConstant (a loop over three lights "
+       "with dynamic cb indexing, an irradiance cube t5, sample_l of a mipped radiance cube t4 at an itof'd "
+       "integer constant times roughness)")
+def test_dxbc_pbr_constant(pair):
+    m = mesh((POSITION, NORMAL, TEXCOORD))
+    cb = np.zeros((25, 4), np.float32)
+    cb[0, :3] = (0.2, 0.3, 2.5)
+    cb[1:5] = WORLD
+    cb[5:8] = WORLD_INV_T
+    cb[8:12] = WVP
+    cb[12:16] = WVP
+    cb[16:19, :3] = LIGHT_DIRS
+    cb[19:22, :3] = [(0.8, 0.6, 0.5), (0.2, 0.5, 0.3), (0.4, 0.25, 0.7)]
+    cb[22] = (0.8, 0.5, 0.3, 0.9)  # ConstantAlbedo, Alpha
+    cb[23, :2] = (0.4, 0.55)  # ConstantMetallic, ConstantRoughness
+    cb[23, 2] = np.array([3], np.int32).view(np.float32)[0]  # NumRadianceMipLevels (an int)
+    cb[23, 3], cb[24, 0] = 32, 32
+    radiance = Texture(cube_mips(8, 3, seed=101), mips=3, layers=6, cube=True, view={"dimension": "cube"})
+    irradiance = Texture(cube_mips(4, 1, seed=102), layers=6, cube=True, view={"dimension": "cube"})
+    drawn = effect("PBREffect_VSConstant", "PBREffect_PSConstant", VS_PBR_CONSTANT, PS_PBR_CONSTANT,
+                   vs_constants={0: cb[:23]}, constants={0: cb[:24]}, textures={4: radiance, 5: irradiance},
+                   samplers={1: LINEAR}, **m)
+    rough = cb.copy()
+    rough[23, 1] = 0.9
+    run(pair, [drawn], baseline=[replace(drawn[1], constants={0: rough[:24]})], min_changed=100, min_colors=100)
