@@ -289,6 +289,53 @@ def test_unused_interpolated_input_scene(session):
     assert f"{got[8, 8]:08x}" == "ff00ff00"
 
 
+TEXTURE = DOC.get("texture", [])
+
+
+@pytest.fixture(scope="module")
+def texture_results(session) -> list[int]:
+    """The texture rows drawn as one pass: a pixel per row, t0 from the row, one readback."""
+    from conformance.guest import read_texture
+
+    device = session
+    ctx = device.get_immediate_context()
+    tex = device.create_texture2d(g.Texture2DDesc(len(TEXTURE), 1, F.R8G8B8A8_UNORM, bind_flags=g.BindFlag.RENDER_TARGET))
+    rtv = device.create_render_target_view(tex)
+    ctx.om_set_render_targets([rtv])
+    ctx.clear_render_target_view(rtv, (1.0, 1.0, 1.0, 1.0))
+    ctx.rs_set_state(None)
+    ctx.ia_set_input_layout(None)
+    ctx.ia_set_primitive_topology(g.PrimitiveTopology.TRIANGLELIST)
+    ctx.vs_set_shader(device.create_vertex_shader((CORPUS / f"{FULLSCREEN_VS}.dxbc").read_bytes()))
+    shaders, views = {}, {}
+    for x, r in enumerate(TEXTURE):
+        if r["blob"] not in shaders:
+            shaders[r["blob"]] = device.create_pixel_shader((CORPUS / f"{r['blob']}.dxbc").read_bytes())
+        ctx.ps_set_shader(shaders[r["blob"]])
+        for t in r["textures"]:
+            key = (t["format"], t["width"], t["height"], tuple(t["texels"]))
+            if key not in views:
+                res = device.create_texture2d(g.Texture2DDesc(t["width"], t["height"], FORMATS[t["format"]][0]),
+                                              _words(t["texels"]))
+                views[key] = device.create_shader_resource_view(res)
+            ctx.ps_set_shader_resources(t["slot"], [views[key]])
+        cb = _words(r["cb0"])
+        ctx.ps_set_constant_buffers(0, [device.create_buffer(g.BufferDesc(256, g.BindFlag.CONSTANT_BUFFER),
+                                                             cb + bytes(256 - len(cb)))])
+        ctx.rs_set_viewports([g.Viewport(x, 0, 1, 1)])
+        ctx.draw(3)
+    ctx.ps_set_shader_resources(0, [None])
+    return [int(v) for v in np.ascontiguousarray(read_texture(device, tex)).view("<u4")[0, :, 0]]
+
+
+@pytest.mark.parametrize("row", TEXTURE, ids=[r["id"] for r in TEXTURE])
+def test_dxbc_texture_scene(row, texture_results):
+    """vkd3d test_texture_ld: Load from a 4x4 texture with immediate texel offsets."""
+    got = texture_results[TEXTURE.index(row)]
+    assert not _mismatch(row, [got]), (f"{row['id']} ({row['blob']}.dxbc): cb0 {' '.join(w[2:] for w in row['cb0'])} "
+                                       f"expected {row['expected'][0][2:]} got {got:08x}")
+
+
 COMPUTE = DOC.get("compute", [])
 
 

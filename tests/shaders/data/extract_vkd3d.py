@@ -358,6 +358,24 @@ def compute_rows(source: str) -> list[dict]:
     return rows
 
 
+def texture_rows(source: str) -> list[dict]:
+    """test_texture_ld: ps_ld reads t0 (a 4x4 R8G8B8A8_UNORM texture) with Load and immediate
+    offsets chosen by cb0; one RGBA8 colour expected on the target per row."""
+    fn = "test_texture_ld"
+    body, line = function_body(source, fn)
+    m = re.search(r"texture_data\[\]\s*=\s*\{([^}]*)\}", body)
+    texels = [f"0x{int(v, 16):08x}" for v in re.findall(r"0x[0-9a-fA-F]+", m.group(1))]
+    rows = []
+    for i, r in enumerate(dump_table(source, fn, "tests")):
+        rows.append({"table": "texture", "index": i, "line": line, "function": fn, "shader": "texture_ld.ps_ld",
+                     "variable": "ps_ld_code", "blob": blob_name(source, fn, "ps_ld_code"),
+                     "id": f"texture_ld.ps_ld-{i}", "cb0": _words(r["constants"]),
+                     "textures": [{"slot": 0, "format": "R8G8B8A8_UNORM", "width": 4, "height": 4, "texels": texels}],
+                     "format": "R8G8B8A8_UNORM", "expected": _words(r["expected_color"]), "compare": "color",
+                     "max_diff": 0, "check": "check_sub_resource_uint(..., tests[i].expected_color, 0)"})
+    return rows
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("d3d12_c")
@@ -384,12 +402,14 @@ def main(argv=None) -> int:
             "compare=color: an RGBA8 texel as a 32-bit word (0xAABBGGRR), each byte within max_diff (vkd3d's compare_color).",
             "table=scenes: rows stated by hand from simpler test functions (see SIMPLE_SCENES in the script; `check` quotes vkd3d's check).",
             "blob: the corpus file /work/shared/dxbc/vkd3d-d3d12/<blob>.dxbc.",
+            "texture: PS rows that also bind shader resources (slot, format, size, texels as 0xAABBGGRR words).",
             "compute: cs rows; cb0 at slot 0, raw-buffer UAVs (slot, size, initial words, expected words after Dispatch(groups)); is_mesa_bug: vkd3d's bug_if for negative imax/imin inputs on old radv.",
             "flags: is_mesa_bug (vkd3d marks bug_if on Mesa), skip_on_warp, is_float64 (needs shader doubles), is_todo (vkd3d todo), todo_on_nvidia.",
         ],
         "instructions": meta,
         "rows": rows,
         "compute": compute_rows(source),
+        "texture": texture_rows(source),
     }
     with open(args.out, "w") as f:
         json.dump(doc, f, indent=1)
