@@ -9,6 +9,12 @@ full-screen triangle from the same corpus (test_root_constants' vs_color, DXBC t
 scenes pair other corpus vertex shaders with pixel shaders (varyings linked by semantic,
 SV_IsFrontFace with both windings).
 
+Also: vkd3d's compute rows (tgsm and raw-buffer atomics, imm_atomic_* results; DXBC compute
+shaders, cb0 and raw UAVs, one Dispatch each), test_texture_ld's rows (Load with immediate
+offsets from a bound 4x4 texture), and two vertex-buffer scenes (relative addressing of VS
+inputs/outputs and PS inputs; a packed, partly unused nointerpolation input), their input
+layouts matched to the DXBC VS signature by semantic.
+
 One host service and one guest session serve the whole module; each shader's draws are
 followed by a fence so that a refusal (the host's error log) is charged to its own scene.
 """
