@@ -49,6 +49,13 @@ class Specialization:
     - `typed_buffers`: "t3" / "u1" of a typed buffer view -> the 32-bit values per element of
       the bound view's format (1..4: R32, R32G32, R32G32B32, R32G32B32A32); not listed: 4, or 1
       for a typed UAV the shader reads (D3D11 reads typed UAVs of R32 formats only).
+    - `features`: the wgpu features of the host device that translations may use
+      ("clip-distances", "primitive-index", "texture-atomic", "shader-early-depth-test", ...);
+      what needs a feature the host lacks is refused, naming it. Constant for a device.
+    - `sample_count`: the render targets' sample count (`sampleinfo` of the rasterizer,
+      `samplepos` of it); 0: unknown (refused).
+    - `base_instance`: the draw's StartInstanceLocation, for a VS that reads SV_InstanceID (WGSL's
+      instance_index counts from it, D3D11's SV_InstanceID from 0); 0 otherwise.
     """
     vertex_inputs: tuple[tuple[int, str], ...] = ()
     varyings: tuple[Varying, ...] | None = None
@@ -56,6 +63,9 @@ class Specialization:
     storage_formats: tuple[tuple[int, str], ...] = ()
     constant_buffer_sizes: tuple[tuple[int, int], ...] = ()
     typed_buffers: tuple[tuple[str, int], ...] = ()
+    features: frozenset[str] = frozenset()
+    sample_count: int = 0
+    base_instance: int = 0
 
 
 DEFAULT = Specialization()
