@@ -57,6 +57,7 @@ NORMAL = el("NORMAL", F.R32G32B32_FLOAT)
 TEXCOORD = el("TEXCOORD", F.R32G32_FLOAT)
 TEXCOORD1 = el("TEXCOORD", F.R32G32_FLOAT, 1)
 COLOR = el("COLOR", F.R32G32B32A32_FLOAT)
+TANGENT = el("TANGENT", F.R32G32B32A32_FLOAT)
 BLENDINDICES = el("BLENDINDICES", F.R32G32B32A32_UINT)
 BLENDWEIGHT = el("BLENDWEIGHT", F.R32G32B32A32_FLOAT)
 
@@ -77,6 +78,7 @@ def grid() -> dict[str, np.ndarray]:
         "TEXCOORD0": np.stack([u * 1.5, v * 1.25], 1),
         "TEXCOORD1": np.stack([1 - v, u], 1),
         "COLOR": rng.uniform(0.2, 1.0, (N * N, 4)),
+        "TANGENT": rng.uniform(-1.0, 1.0, (N * N, 4)),
         "BLENDINDICES": rng.integers(0, 6, (N * N, 4)).astype(np.uint32),
         "BLENDWEIGHT": (lambda w: w / w.sum(1, keepdims=True))(rng.uniform(0.1, 1.0, (N * N, 4))),
     }
@@ -418,7 +420,7 @@ fn ps(@location(0) diffuse: vec4<f32>, @location(1) uv: vec2<f32>) -> @location(
 """
 
 
-def alpha_scene(pair, vs, ps, vs_wgsl, ps_wgsl, test, passing):
+def alpha_scene(pair, vs, ps, vs_wgsl, ps_wgsl, test):
     m = mesh((POSITION, TEXCOORD))
     tex = Texture([pattern(8, seed=31)])
     kw = dict(textures={0: tex}, samplers={0: POINT}, **m)
@@ -436,14 +438,14 @@ def alpha_scene(pair, vs, ps, vs_wgsl, ps_wgsl, test, passing):
 @scene("CreatePixelShader DXBC: AlphaTestEffect PSAlphaTestLtGt (discard_nz where alpha < reference; fog)")
 def test_dxbc_alpha_test_less(pair):
     alpha_scene(pair, "AlphaTestEffect_VSAlphaTest", "AlphaTestEffect_PSAlphaTestLtGt", VS_ALPHA_TEST,
-                PS_ALPHA_TEST_LT_GT, (0.5, 0.0, -1.0, 1.0), passing=None)
+                PS_ALPHA_TEST_LT_GT, (0.5, 0.0, -1.0, 1.0))
 
 
 @scene("CreatePixelShader DXBC: AlphaTestEffect PSAlphaTestEqNeNoFog (discard where |alpha - reference| "
        "is not below epsilon)")
 def test_dxbc_alpha_test_equal(pair):
     alpha_scene(pair, "AlphaTestEffect_VSAlphaTestNoFog", "AlphaTestEffect_PSAlphaTestEqNeNoFog",
-                VS_ALPHA_TEST_NOFOG, PS_ALPHA_TEST_EQ_NE_NOFOG, (0.5, 0.3, 1.0, -1.0), passing=None)
+                VS_ALPHA_TEST_NOFOG, PS_ALPHA_TEST_EQ_NE_NOFOG, (0.5, 0.3, 1.0, -1.0))
 
 
 # DualTextureEffect --------------------------------------------------------------------------------
@@ -863,3 +865,95 @@ def test_dxbc_pbr_constant(pair):
     rough = cb.copy()
     rough[23, 1] = 0.9
     run(pair, [drawn], baseline=[replace(drawn[1], constants={0: rough[:24]})], min_changed=100, min_colors=100)
+
+
+# More PostProcess / ToneMap -------------------------------------------------------------------------
+PS_SATURATE_SRGB = post_ps("""    let c = textureSample(t0, s0, uv);
+    let x = clamp(c.rgb * cb.c[0].x, vec3<f32>(0.0), vec3<f32>(1.0));
+    return vec4<f32>(exp2(log2(x) * 0.454545), c.a);""", 1)
+PS_BLOOM_COMBINE = cbuffer(1, 19) + sampled(0, 1) + samplers(0) + """
+fn adjust(c: vec4<f32>, saturation: f32) -> vec4<f32> {
+    let grey = dot(c.rgb, vec3<f32>(0.2125, 0.7154, 0.0721));
+    return saturation * (c - grey) + grey;
+}
+@fragment
+fn ps(@location(0) uv: vec2<f32>) -> @location(0) vec4<f32> {
+    let base = adjust(textureSample(t0, s0, uv), cb.c[16].x) * cb.c[17];
+    let bloom = adjust(textureSample(t1, s0, uv), cb.c[16].y) * cb.c[18];
+    return base * (1.0 - clamp(bloom, vec4<f32>(0.0), vec4<f32>(1.0))) + bloom;
+}
+"""
+
+
+@scene("CreatePixelShader DXBC: ToneMap PSSaturate_SRGB (mul_sat, then log/exp for the 1/2.2 gamma)")
+def test_dxbc_tonemap_saturate_srgb(pair):
+    post_scene(pair, "ToneMap_VSQuad", "ToneMap_PSSaturate_SRGB", PS_SATURATE_SRGB,
+               np.array([[1.7, 0, 0, 0]], np.float32))
+
+
+@scene("CreatePixelShader DXBC: PostProcess PSBloomCombine (two textures through one sampler, mov_sat)")
+def test_dxbc_postprocess_bloom_combine(pair):
+    cb = np.zeros((19, 4), np.float32)
+    cb[16, :2] = (0.6, 1.4)  # base and bloom saturation
+    cb[17] = (0.9, 0.8, 1.0, 1.0)  # base intensity
+    cb[18] = (1.3, 1.1, 0.7, 0.8)  # bloom intensity
+    kw = dict(layout=None, call=pair_draw(3), textures={0: Texture([SOURCE]), 1: Texture([pattern(8, seed=111)])},
+              samplers={0: LINEAR})
+    drawn = effect("PostProcess_VSQuad", "PostProcess_PSBloomCombine", VS_QUAD, PS_BLOOM_COMBINE,
+                   constants={0: cb}, **kw)
+    base = replace(drawn[1], textures={0: Texture([SOURCE]), 1: Texture([pattern(8, seed=112)])})
+    run(pair, [drawn], baseline=[base], min_changed=200, min_colors=50)
+
+
+# DGSL (Visual Studio shader designer) -------------------------------------------------------------
+VS_DGSL_VC = """
+struct CB { c: array<vec4<f32>, 21> };
+@group(0) @binding(0) var<uniform> cb0: CB;
+@group(0) @binding(2) var<uniform> cb2: CB;
+fn dp4(p: vec4<f32>, r: u32) -> f32 { return dot(p, cb2.c[r]); }
+struct VOut { @builtin(position) pos: vec4<f32>, @location(0) color: vec4<f32>, @location(1) uv: vec2<f32>,
+              @location(2) normal: vec3<f32>, @location(3) world: vec3<f32>, @location(4) to_eye: vec3<f32>,
+              @location(5) tangent: vec4<f32>, @location(6) normal_os: vec3<f32> };
+@vertex
+fn vs(@location(0) p: vec4<f32>, @location(1) n: vec3<f32>, @location(2) t: vec4<f32>, @location(3) c: vec4<f32>,
+      @location(4) uv: vec2<f32>) -> VOut {
+    let u = vec3<f32>(uv, 1.0);
+    let world = vec3<f32>(dp4(p, 0u), dp4(p, 1u), dp4(p, 2u));
+    return VOut(vec4<f32>(dp4(p, 4u), dp4(p, 5u), dp4(p, 6u), dp4(p, 7u)), c * cb0.c[1],
+                vec2<f32>(dot(u, cb2.c[16].xyw), dot(u, cb2.c[17].xyw)),
+                vec3<f32>(dot(n, cb2.c[0].xyz), dot(n, cb2.c[1].xyz), dot(n, cb2.c[2].xyz)), world,
+                cb2.c[20].xyz - world, t, n);
+}
+"""
+PS_DGSL_UNLIT_TX_TK = sampled(0) + samplers(0) + """
+@fragment
+fn ps(@location(0) color: vec4<f32>, @location(1) uv: vec2<f32>) -> @location(0) vec4<f32> {
+    let t = textureSample(t0, s0, uv);
+    let a = t.a * color.a;
+    if (a == 0.0) {
+        discard;
+    }
+    return vec4<f32>(t.rgb * color.rgb, a);
+}
+"""
+
+
+@scene("CreateVertexShader DXBC: DGSLEffect mainVc (constant buffers in slots 0 and 2, a TANGENT element, eight "
+       "outputs) + DGSLUnlit mainTxTk (eq, discard where alpha is 0; a pixel shader reading two of them)")
+def test_dxbc_dgsl_unlit(pair):
+    m = mesh((POSITION, NORMAL, TANGENT, COLOR, TEXCOORD))
+    cb0 = np.zeros((21, 4), np.float32)
+    cb0[1] = (0.9, 0.8, 1.0, 0.9)
+    cb2 = np.zeros((21, 4), np.float32)
+    cb2[0:4] = WORLD
+    cb2[4:8] = WVP
+    cb2[16] = (1.2, 0.1, 0.0, 0.05)  # uv transform rows (x, y, translation in w)
+    cb2[17] = (-0.1, 1.1, 0.0, 0.1)
+    cb2[20, :3] = (0.2, 0.3, 2.5)
+    texels = pattern(8, seed=121)
+    texels[::3, ::2, 3] = 0  # holes: alpha 0 is discarded
+    drawn = effect("DGSLEffect_mainVc", "DGSLUnlit_mainTxTk", VS_DGSL_VC, PS_DGSL_UNLIT_TX_TK,
+                   vs_constants={0: cb0, 2: cb2}, textures={0: Texture([texels])}, samplers={0: POINT}, **m)
+    solid = texels.copy()
+    solid[..., 3] = 255
+    run(pair, [drawn], baseline=[replace(drawn[1], textures={0: Texture([solid])})], min_changed=50, min_colors=30)
