@@ -87,9 +87,10 @@ def add_parser(sub, func) -> None:
                    type=lambda t: _slot_value(t, "--storage-format", None, "u"),
                    help="specialize typed texture UAV u# SLOT to a WebGPU storage format (e.g. rgba8unorm); "
                         "default: rgba32float/uint/sint by declared type (r32* where the shader reads it)")
-    w.add_argument("--vertex-input", action="append", default=[], metavar="REG=TYPE",
-                   type=lambda t: _slot_value(t, "--vertex-input", ("f32", "u32", "i32"), "v"),
-                   help="the scalar type the input layout feeds VS input register REG (f32, u32, i32)")
+    w.add_argument("--vertex-input", action="append", default=[], metavar="LOC=TYPE",
+                   type=lambda t: _slot_value(t, "--vertex-input", ("f32", "u32", "i32")),
+                   help="the scalar type the input layout feeds VS input location LOC, the element's "
+                        "position in the input signature (f32, u32, i32)")
     w.add_argument("--cb-size", action="append", default=[], metavar="SLOT=VEC4S",
                    type=_cb_size,
                    help="constant buffer cb# SLOT is bound with only VEC4S vectors (reads past them give 0)")
