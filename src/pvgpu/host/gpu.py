@@ -15,7 +15,9 @@ from ..protocol.enums import Feature
 #: not offer DEPTH_CLIP_CONTROL.)
 OPTIONAL_FEATURES = ("float32-filterable", "rg11b10ufloat-renderable",
                      "depth32float-stencil8", "polygon-mode-line", "timestamp-query",
-                     "timestamp-query-inside-encoders", "pipeline-statistics-query", "indirect-first-instance")
+                     "timestamp-query-inside-encoders", "pipeline-statistics-query", "indirect-first-instance",
+                     # what translated DXBC shaders may use (host/render/dxbc.py SHADER_FEATURES)
+                     "clip-distances", "primitive-index", "texture-atomic", "shader-early-depth-test")
 
 
 @functools.lru_cache(maxsize=1)

@@ -178,9 +178,22 @@ class DxbcProgram:
         return hit
 
 
-def create_program(code, stage: ShaderStage, device: wgpu.GPUDevice, compile_wgsl) -> DxbcProgram:
-    """A DXBC shader object for `stage`; its default variant is compiled now, so that a blob
-    wgpu refuses is reported at creation, as D3D11 reports a bad blob."""
+#: wgpu features a translation may use where the host device has them (Specialization.features)
+SHADER_FEATURES = frozenset({"clip-distances", "primitive-index", "texture-atomic", "shader-early-depth-test",
+                             "shader-f64"})
+
+
+def base_specialization(device_features) -> Specialization:
+    """What every specialization on a device with `device_features` starts from."""
+    features = SHADER_FEATURES & frozenset(device_features)
+    return Specialization(features=features) if features else DEFAULT
+
+
+def create_program(code, stage: ShaderStage, device: wgpu.GPUDevice, compile_wgsl,
+                   base: Specialization = DEFAULT) -> DxbcProgram:
+    """A DXBC shader object for `stage`; its variant for `base` (the device's features, nothing
+    bound) is compiled now, so that a blob wgpu refuses is reported at creation, as D3D11
+    reports a bad blob."""
     if code is None:
         raise invalid("shader code is empty")
     digest, shader = load(bytes(code))
@@ -188,7 +201,7 @@ def create_program(code, stage: ShaderStage, device: wgpu.GPUDevice, compile_wgs
         raise invalid(f"the DXBC blob is a {shader.stage.name.lower()} shader ({shader.program.profile}), "
                       f"not a {stage.name.lower()} shader")
     program = DxbcProgram(stage, digest, shader)
-    program.variant(device, DEFAULT, compile_wgsl)
+    program.variant(device, base, compile_wgsl)
     return program
 
 
@@ -239,9 +252,15 @@ def _scalar(vertex_format: str) -> str:
 
 
 def stage_spec(program: DxbcProgram, renderer: Any, stage: ShaderStage, varyings=None,
-               vertex_elements: tuple = ()) -> Specialization:
-    """The specialization `program` needs with what `renderer` has bound for `stage` now."""
+               vertex_elements: tuple = (), base_instance: int = 0) -> Specialization:
+    """The specialization `program` needs with what `renderer` has bound for `stage` now
+    (`base_instance`: the draw's StartInstanceLocation)."""
     src = program.source
+    base = renderer.shader_base
+    needs = getattr(src, "needs", frozenset())
+    sample_count = renderer._samples() if "sample_count" in needs else 0
+    if "instance_id" not in needs:
+        base_instance = 0
     textures = []
     if src.textures:
         views = renderer.shader_resources[stage]
@@ -273,11 +292,12 @@ def stage_spec(program: DxbcProgram, renderer: Any, stage: ShaderStage, varyings
             if buf is not None and buf.byte_width // 16 < declared:
                 sizes.append((slot, buf.byte_width // 16))
     inputs = tuple(sorted((loc, _scalar(fmt)) for (loc, fmt, *_rest) in vertex_elements))
-    if not (textures or storage or sizes or inputs or varyings or typed):
-        return DEFAULT
+    if not (textures or storage or sizes or inputs or varyings or typed or sample_count or base_instance):
+        return base
     return Specialization(vertex_inputs=inputs, varyings=varyings, textures=tuple(textures),
                           storage_formats=tuple(storage), constant_buffer_sizes=tuple(sizes),
-                          typed_buffers=tuple(typed))
+                          typed_buffers=tuple(typed), features=base.features, sample_count=sample_count,
+                          base_instance=base_instance)
 
 
 def linked(vs: DxbcProgram, ps: Any) -> tuple:

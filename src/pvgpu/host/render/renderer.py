@@ -113,6 +113,7 @@ class Renderer(ComputeCommands, QueryCommands):
         self._share_home = session_dir(share_dir, session_id) if share_dir else None
         if share_dir:
             dxbc.use_cache_dir(os.path.join(share_dir, "shader-cache"))
+        self.shader_base = dxbc.base_specialization(features)
         self._surfaces: dict[int, list] = {}  # handle -> [SharedSurface, textures of this session holding it]
         self.shared_textures: list[Texture] = []  # RESOURCE_MISC_SHARED textures this session holds
         self._dirty_shared: set[Texture] = set()  # ... written since their contents were last published
@@ -965,7 +966,7 @@ class Renderer(ComputeCommands, QueryCommands):
 
     def _shader(self, language, code, stage: ShaderStage) -> Shader | dxbc.DxbcProgram:
         if language == ShaderLanguage.DXBC:
-            return dxbc.create_program(code, stage, self.device, compile_wgsl)
+            return dxbc.create_program(code, stage, self.device, compile_wgsl, self.shader_base)
         if code is None:
             raise invalid("shader code is empty")
         return compile_wgsl(self.device, bytes(code), stage)
@@ -1101,7 +1102,7 @@ class Renderer(ComputeCommands, QueryCommands):
         self._pass_state.pop("stencil_ref", None)
 
     # --- draws -------------------------------------------------------------------------------
-    def _pipeline(self, indexed: bool):
+    def _pipeline(self, indexed: bool, base_instance: int = 0):
         vs = self.shaders[ShaderStage.VERTEX]
         if vs is None:
             raise invalid("draw without a vertex shader")
@@ -1112,7 +1113,7 @@ class Renderer(ComputeCommands, QueryCommands):
         elements = layout.elements if layout else ()
         vs_spec = ps_spec = None
         if isinstance(vs, dxbc.DxbcProgram) or isinstance(ps, dxbc.DxbcProgram):
-            elements, vs_spec, ps_spec = self._dxbc_specs(vs, ps, layout)
+            elements, vs_spec, ps_spec = self._dxbc_specs(vs, ps, layout, base_instance)
         strides = tuple(self.vertex_buffers[s][1] if s in self.vertex_buffers else 0
                         for s in (layout.slots if layout else ()))
         rt_formats = tuple(v.wgpu_format if v is not None else None for v in self.rtvs)
@@ -1190,7 +1191,7 @@ class Renderer(ComputeCommands, QueryCommands):
         self._cache_pipeline(key, pipeline)
         return pipeline, key
 
-    def _dxbc_specs(self, vs, ps, layout) -> tuple:
+    def _dxbc_specs(self, vs, ps, layout, base_instance: int) -> tuple:
         """(vertex attributes, VS specialization, PS specialization) for a draw with a DXBC stage."""
         vs_out = ps_in = None
         if isinstance(vs, dxbc.DxbcProgram):
@@ -1205,7 +1206,7 @@ class Renderer(ComputeCommands, QueryCommands):
                                       for i, e in enumerate(vs.source.blob.inputs)
                                       if e.system_value == dxbc.SystemValue.UNDEFINED)
                     elements = layout.matched[vs.serial] = dxbc.match_layout(layout.named, signature)
-            vs_spec = dxbc.stage_spec(vs, self, ShaderStage.VERTEX, vs_out, elements)
+            vs_spec = dxbc.stage_spec(vs, self, ShaderStage.VERTEX, vs_out, elements, base_instance)
         if isinstance(ps, dxbc.DxbcProgram):
             ps_spec = dxbc.stage_spec(ps, self, ShaderStage.PIXEL, ps_in)
         return elements, vs_spec, ps_spec
@@ -1346,7 +1347,7 @@ class Renderer(ComputeCommands, QueryCommands):
     def _prepare_draw(self, indexed: bool, vertices=None, instances=(0, 1), indices=None):
         if not any(v is not None for v in self.rtvs) and self.dsv is None:
             raise invalid("draw without a render target or depth-stencil view bound")
-        pipeline, key = self._pipeline(indexed)
+        pipeline, key = self._pipeline(indexed, instances[0])
         width, height = (self.dsv or next(v for v in self.rtvs if v is not None)).size
         if indexed and self.index_buffer is None:
             raise invalid("indexed draw without an index buffer")
