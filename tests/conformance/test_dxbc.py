@@ -956,4 +956,74 @@ def test_dxbc_dgsl_unlit(pair):
                    vs_constants={0: cb0, 2: cb2}, textures={0: Texture([texels])}, samplers={0: POINT}, **m)
     solid = texels.copy()
     solid[..., 3] = 255
-    run(pair, [drawn], baseline=[replace(drawn[1], textures={0: Texture([solid])})], min_changed=50, min_colors=30)
+    base = replace(drawn[1], textures={0: Texture([solid])})
+    r = run(pair, [drawn], baseline=[base], min_changed=50, min_colors=30)
+
+    def clear_pixels(frame):
+        return int(np.count_nonzero((np.abs(frame[..., :3].astype(int) - (26, 51, 76)) <= 1).all(-1)))
+    holes = clear_pixels(r.frame) - clear_pixels(pair.run_direct([base], TARGET)[0][0])
+    assert holes >= 20, f"only {holes} pixels discarded"
+
+
+# EnvironmentMapEffect, dual-parabola map per pixel ------------------------------------------------
+VS_ENV_MAP_PIXEL_LIGHTING = cbuffer(0, 24) + f"""
+struct VOut {{ @builtin(position) pos: vec4<f32>, @location(0) uv: vec2<f32>, @location(1) pos_ws: vec4<f32>,
+               @location(2) normal: vec3<f32>, @location(3) diffuse: vec4<f32> }};
+@vertex
+fn vs(@location(0) p: vec4<f32>, @location(1) n: vec3<f32>, @location(2) uv: vec2<f32>) -> VOut {{
+    return VOut(m4(p, 20u), uv, vec4<f32>(m4(p, 13u).xyz, {fog_factor("p", 12)}), normalize(m3(n, 17u)),
+                vec4<f32>(1.0, 1.0, 1.0, cb.c[2].w));
+}}
+"""
+PS_ENV_MAP_DUAL_PARABOLA = cbuffer(1, 11) + samplers(0, 1) + """
+@group(1) @binding(32) var t0: texture_2d<f32>;
+@group(1) @binding(33) var t1: texture_2d_array<f32>;
+@fragment
+fn ps(@location(0) uv: vec2<f32>, @location(1) pos_ws: vec4<f32>, @location(2) normal: vec3<f32>,
+      @location(3) diffuse: vec4<f32>) -> @location(0) vec4<f32> {
+    let eye = normalize(cb.c[10].xyz - pos_ws.xyz);
+    let n = normalize(normal);
+    let r = n * -(2.0 * dot(-eye, n)) - eye;
+    let fresnel = exp2(log2(max(1.0 - abs(dot(eye, n)), 0.0)) * cb.c[1].y) * cb.c[1].x;
+    // the dual-parabola map: front or back layer by the sign of r.z
+    let coords = r.xy / ((abs(r.z) + 1.0) * 2.0) + 0.5;
+    let env = textureSample(t1, s1, coords, select(1, 0, 0.0 < r.z));
+    var dl = vec3<f32>(0.0);
+    for (var i = 0u; i < 3u; i++) {
+        dl[i] = dot(-cb.c[4u + i].xyz, n);
+    }
+    let df = dl * select(vec3<f32>(0.0), vec3<f32>(1.0), dl >= vec3<f32>(0.0));
+    let lit = (df.x * cb.c[7].xyz + df.y * cb.c[8].xyz + df.z * cb.c[9].xyz) * cb.c[2].xyz + cb.c[3].xyz;
+    let color = textureSample(t0, s0, uv) * diffuse;
+    let rgb = lit * color.rgb;
+    let mixed = fresnel * (env.rgb * color.a - rgb) + rgb;
+    return vec4<f32>(cb.c[0].xyz * (color.a * env.a) + mixed, color.a);
+}
+"""
+
+
+@scene("CreatePixelShader DXBC: EnvironmentMapEffect PSEnvMapDualParabolaPixelLightingFresnelNoFog (a "
+       "Texture2DArray layer chosen per pixel by movc, Fresnel with |x| operands, per-pixel diffuse lights)")
+def test_dxbc_environment_map_dual_parabola(pair):
+    m = mesh((POSITION, NORMAL, TEXCOORD))
+    cb = np.zeros((24, 4), np.float32)
+    cb[0, :3] = (0.3, 0.25, 0.2)  # EnvironmentMapSpecular
+    cb[1, :2] = (0.8, 2.0)  # the Fresnel amount and exponent
+    cb[2] = (0.9, 0.8, 0.7, 0.85)
+    cb[3, :3] = (0.05, 0.05, 0.1)
+    cb[4:7, :3] = LIGHT_DIRS
+    cb[7:10, :3] = LIGHT_DIFFUSE
+    cb[10, :3] = (2.5, 0.0, 0.3)  # a grazing eye: reflections reach both layers
+    cb[12] = (0.2, 0.2, 0.0, 0.1)
+    cb[13:17] = WORLD
+    cb[17:20] = WORLD_INV_T
+    cb[20:24] = WVP
+    layers = Texture([pattern(8, seed=131), pattern(8, seed=132)], layers=2, view={"dimension": "2d-array"})
+    drawn = effect("EnvironmentMapEffect_VSEnvMapPixelLighting",
+                   "EnvironmentMapEffect_PSEnvMapDualParabolaPixelLightingFresnelNoFog", VS_ENV_MAP_PIXEL_LIGHTING,
+                   PS_ENV_MAP_DUAL_PARABOLA, vs_constants={0: cb}, constants={0: cb[:11]},
+                   textures={0: Texture([pattern(8, seed=133)]), 1: layers}, samplers={0: LINEAR, 1: LINEAR}, **m)
+    # baseline: the back layer replaced; pixels that read it change
+    other = Texture([pattern(8, seed=131), pattern(8, seed=134)], layers=2, view={"dimension": "2d-array"})
+    run(pair, [drawn], baseline=[replace(drawn[1], textures={0: drawn[1].textures[0], 1: other})], min_changed=30,
+        min_colors=100)
