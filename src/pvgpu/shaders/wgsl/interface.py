@@ -172,6 +172,17 @@ def dcl_thread_group(w: Writer, ins: ir.Instruction) -> None:
     w.decl["workgroup_size"] = (x, y, z)
 
 
+def dcl_indexrange(w: Writer, ins: ir.Instruction) -> None:
+    """Records the range `v#`/`o#` relative indexing may reach (writer._io_registers)."""
+    op = _declared_register(w, ins)
+    if op.type not in (ir.OperandType.INPUT, ir.OperandType.OUTPUT) or len(op.indices) != 1:
+        w.unsupported(ins, f"an index range over {op.type.name.lower()} registers")
+    first, count = op.indices[0].immediate, _value(ins, 0, "the register count", w)
+    if count == 0 or first + count > 32:
+        w.invalid(ins, f"registers {first}..{first + count - 1} are out of range")
+    w.decl.setdefault("index_ranges", []).append((op.type, first, count))
+
+
 def ignore(w: Writer, ins: ir.Instruction) -> None:
     return None
 
@@ -452,7 +463,7 @@ HANDLERS = {
     "dcl_output_siv": dcl_output,
     "dcl_thread_group": dcl_thread_group,
     "dcl_globalFlags": ignore,
-    "dcl_indexrange": ignore,
+    "dcl_indexrange": dcl_indexrange,
     "dcl_function_body": refuse("class linkage (interfaces) is not supported"),
     "dcl_function_table": refuse("class linkage (interfaces) is not supported"),
     "dcl_interface": refuse("class linkage (interfaces) is not supported"),

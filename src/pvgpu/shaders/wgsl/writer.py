@@ -38,7 +38,6 @@ MAX_REGISTERS = 4096
 #: Lines of WGSL one translation may produce (switch fallthrough copies case bodies).
 MAX_LINES = 200_000
 _HANDLER_MODULES = ("alu", "flow", "interface", "resources")
-_OPTIONAL_MODULES = ("resources",)
 
 _U = ir.OperandType
 
@@ -46,13 +45,8 @@ _U = ir.OperandType
 def _load_handlers() -> dict[str, Handler]:
     merged: dict[str, Handler] = {}
     for name in _HANDLER_MODULES:
-        try:
-            module = importlib.import_module(f"{__package__}.{name}")
-        except ImportError:
-            if name in _OPTIONAL_MODULES:
-                continue  # resources.py is written separately; core works without it
-            raise
-        merged.update(getattr(module, "HANDLERS", {}))
+        module = importlib.import_module(f"{__package__}.{name}")
+        merged.update(module.HANDLERS)
     return merged
 
 
@@ -349,18 +343,28 @@ class Writer:
         return u32_literal(value) if isinstance(value, int) else value
 
     def _io_registers(self, op: ir.Operand) -> list[int]:
-        elements = self.blob.inputs if op.type == _U.INPUT else self.blob.outputs
-        regs = sorted({e.register for e in elements if e.register < 32})
+        """The registers a relative v[...]/o[...] may reach: those of the dcl_indexrange whose
+        first register is the operand's immediate base (fxc writes `v[r1.x + base]`), else every
+        register of the signature. Any other index reads 0 / writes nothing."""
+        base = op.indices[0].immediate
+        for kind, first, count in self.decl.get("index_ranges", ()):
+            if kind == op.type and first == base:
+                regs = [r for r in range(first, first + count) if r < 32]
+                break
+        else:
+            elements = self.blob.inputs if op.type == _U.INPUT else self.blob.outputs
+            regs = sorted({e.register for e in elements if e.register < 32})
         target = self.input_registers if op.type == _U.INPUT else self.output_registers
         target.update(regs)
         return regs
 
     def _io_reader(self, op: ir.Operand) -> str:
-        """A function reading v[i] / o[i] (relative indexing over the signature's registers;
-        any other index reads 0)."""
+        """A function reading v[i] / o[i] over `_io_registers` (any other index reads 0)."""
         p = "v" if op.type == _U.INPUT else "o"
-        cases = "".join(f"        case {r}u: {{ return {p}{r}; }}\n" for r in self._io_registers(op))
-        return self.helper(f"read_{p}", f"""fn read_{p}(i: u32) -> vec4<u32> {{
+        regs = self._io_registers(op)
+        name = f"read_{p}_{regs[0]}_{regs[-1]}" if regs else f"read_{p}_none"
+        cases = "".join(f"        case {r}u: {{ return {p}{r}; }}\n" for r in regs)
+        return self.helper(name, f"""fn {name}(i: u32) -> vec4<u32> {{
     switch i {{
 {cases}        default: {{ return vec4<u32>(); }}
     }}
@@ -368,9 +372,10 @@ class Writer:
 
     def _io_writer(self, op: ir.Operand) -> str:
         p = "v" if op.type == _U.INPUT else "o"
-        cases = "".join(f"        case {r}u: {{ {p}{r} = select({p}{r}, bits, mask); }}\n"
-                        for r in self._io_registers(op))
-        return self.helper(f"write_{p}", f"""fn write_{p}(i: u32, bits: vec4<u32>, mask: vec4<bool>) {{
+        regs = self._io_registers(op)
+        name = f"write_{p}_{regs[0]}_{regs[-1]}" if regs else f"write_{p}_none"
+        cases = "".join(f"        case {r}u: {{ {p}{r} = select({p}{r}, bits, mask); }}\n" for r in regs)
+        return self.helper(name, f"""fn {name}(i: u32, bits: vec4<u32>, mask: vec4<bool>) {{
     switch i {{
 {cases}        default: {{}}
     }}
