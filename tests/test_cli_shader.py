@@ -152,8 +152,8 @@ def test_a_wgpu_rejection_fails_the_check(mixed_folder, monkeypatch):
     naming the blob and wgpu's first line."""
     real = cli_shader.translate_one
 
-    def broken(name, path):
-        r = real(name, path)
+    def broken(name, path, spec=None):
+        r = real(name, path, spec)
         if r.outcome == "translated" and "VSBasic" in name:
             r.wgsl += "\nfn broken() -> u32 { return 1.5; }\n"
         return r

@@ -96,6 +96,9 @@ def add_parser(sub, func) -> None:
                    help="constant buffer cb# SLOT is bound with only VEC4S vectors (reads past them give 0)")
     w.add_argument("--typed-buffer", action="append", default=[], metavar="tN|uN=COMPONENTS",
                    help="a typed buffer view bound at t# or u# has COMPONENTS 32-bit values per element (1..4)")
+    w.add_argument("--feature", action="append", default=[], metavar="NAME",
+                   help="a wgpu feature the host device has (clip-distances, primitive-index, texture-atomic, "
+                        "shader-early-depth-test); none by default")
 
     c = ssub.add_parser("check", help="translate every blob, compile with wgpu, print a coverage table")
     c.add_argument("paths", nargs="+", metavar="FILE|DIR",
@@ -162,6 +165,7 @@ def specialization_from(args: argparse.Namespace):
         "vertex_inputs": tuple(sorted(dict(args.vertex_input).items())),
         "constant_buffer_sizes": tuple(sorted(dict(args.cb_size).items())),
         "typed_buffers": tuple(sorted(dict(typed).items())),
+        "features": frozenset(args.feature),
     }
     return Specialization(**fields) if any(fields.values()) else DEFAULT
 
@@ -240,8 +244,15 @@ def reason_group(message: str) -> str:
     return " ".join(words[:7]) + (" ..." if len(words) > 7 else "")
 
 
-def translate_one(name: str, path: str) -> Result:
-    """Reads, parses, decodes and translates one blob (default specialization)."""
+def host_specialization():
+    """The specialization a host on this machine starts from: its device's shader features."""
+    from .host import gpu
+    from .host.render.dxbc import base_specialization
+    return base_specialization(gpu.device_features())
+
+
+def translate_one(name: str, path: str, spec=None) -> Result:
+    """Reads, parses, decodes and translates one blob (`spec`: default specialization)."""
     from .shaders import container, translate
     from .shaders.errors import ShaderError, ShaderInvalid
 
@@ -258,7 +269,7 @@ def translate_one(name: str, path: str) -> Result:
         if "Aon9" in blob.chunks:
             r.profile += "_level_9"
         shader = translate.load(code)
-        r.wgsl = translate.to_wgsl(shader)
+        r.wgsl = translate.to_wgsl(shader) if spec is None else translate.to_wgsl(shader, spec)
         r.outcome = "translated"
         r.wgsl_bytes = len(r.wgsl.encode())
         r.entry = shader.stage.name.lower()
@@ -395,8 +406,9 @@ def run_check(paths: list[str], wgpu: bool = True, batch: int = BATCH, quiet: bo
     blobs = collect(paths)
     show = _progress_printer(len(blobs), quiet)
     results = []
+    spec = host_specialization() if wgpu else None  # the features the wgpu children compile with
     for i, (name, path) in enumerate(blobs):
-        results.append(translate_one(name, path))
+        results.append(translate_one(name, path, spec))
         show("translating", i + 1)
     translated = sum(1 for r in results if r.outcome == "translated")
     if wgpu and translated:
