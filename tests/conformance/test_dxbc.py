@@ -315,6 +315,17 @@ def test_dxbc_basic_vertex_colour(pair):
                       PS_BASIC_NOFOG, vs_constants={0: basic_constants()}, **m)], min_colors=20)
 
 
+@scene("CreateInputLayout with DXBC: an R32G32B32_FLOAT element feeding the float4 SV_Position input (w reads "
+       "as 1; BasicEffect VSBasicVcNoFog)")
+def test_dxbc_position_without_w(pair):
+    layout = (el("SV_Position", F.R32G32B32_FLOAT), COLOR)
+    m = mesh((POSITION, COLOR))
+    m["vertices"] = np.ascontiguousarray(np.delete(m["vertices"], 3, axis=1))  # drop w
+    m["layout"] = layout
+    run(pair, [effect("BasicEffect_VSBasicVcNoFog", "BasicEffect_PSBasicNoFog", VS_BASIC_VC_NOFOG,
+                      PS_BASIC_NOFOG, vs_constants={0: basic_constants()}, **m)], min_colors=20)
+
+
 @scene("CreateVertexShader/CreatePixelShader DXBC: BasicEffect VSBasic + PSBasic (linear fog)")
 def test_dxbc_basic_fog(pair):
     m = mesh((POSITION,))
