@@ -44,17 +44,20 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO / "src") not in sys.path:
     sys.path.insert(0, str(REPO / "src"))
 
-from pvgpu.shaders import container, decoder  # noqa: E402
+from dataclasses import replace  # noqa: E402
+
+from pvgpu.shaders import container, decoder, ir, opcodes  # noqa: E402
 from pvgpu.shaders.errors import ShaderError, ShaderInvalid, ShaderUnsupported  # noqa: E402
 
 CORPUS = Path(os.environ.get("PVGPU_DXBC_CORPUS", REPO.parent / "shared" / "dxbc"))
-STAGES = ("container", "decoder", "load", "writer")
+STAGES = ("container", "decoder", "load", "writer", "writer-spec")
 INTERESTING_DWORDS = (0, 1, 2, 3, 4, 7, 8, 15, 16, 31, 32, 63, 64, 127, 128, 255, 256, 1023, 1024, 4095, 4096,
                       4097, 0x7FFF, 0x8000, 0xFFFF, 0x10000, 0x00FFFFFF, 0x01000000, 0x7FFFFFFE, 0x7FFFFFFF,
                       0x80000000, 0x80000001, 0xFFFFFFFE, 0xFFFFFFFF, 1000000000, 0x3F800000, 0x7F800000,
                       0x7FC00000, 0xFF800000)
 INTERESTING_BYTES = (0, 1, 2, 0x7F, 0x80, 0xFE, 0xFF)
 TRANSLATED_TYPES = (0, 1, 5)  # pixel, vertex, compute
+IR_SHARE = 0.4  # share of inputs that start from an IR-level mutation
 
 
 def _translate_module():
@@ -75,6 +78,7 @@ class Seed:
     program_size: int  # its body size in bytes
     instructions: list[tuple[int, int]]  # (dword offset, dword length) in the program, fully decoded
     program_type: int = 0
+    program: object = None  # the decoded ir.Program, for the IR-level mutations
 
 
 def _instruction_spans(tokens: bytes) -> list[tuple[int, int]]:
@@ -116,7 +120,7 @@ def load_seeds(corpus: Path = CORPUS) -> list[Seed]:
             continue  # root signatures
         at, size = program_chunk(blob)
         seeds.append(Seed(f"{path.parent.name}/{path.name}", blob, at, size, _instruction_spans(blob[at:at + size]),
-                          int(shader.program_type)))
+                          int(shader.program_type), decoder.decode(shader.tokens)))
     return seeds
 
 
@@ -281,6 +285,127 @@ def m_truncate(b: Blob, rng: random.Random, seeds) -> None:
         b.size = max(0, min(b.size, len(b.data) - b.at))
 
 
+# --- IR-level mutations: decoded, changed, re-encoded (they decode, so they reach the writer) ----
+
+try:
+    from pvgpu.shaders import encoder  # noqa: E402
+except ImportError:  # the encoder is written separately; byte-level mutations work without it
+    encoder = None
+
+_ALL_OPCODES = tuple(opcodes.OPCODES.values()) if isinstance(opcodes.OPCODES, dict) else tuple(opcodes.OPCODES)
+_SAME_LAYOUT: dict[tuple, list] = collections.defaultdict(list)
+for _info in _ALL_OPCODES:
+    if not _info.is_declaration:
+        _SAME_LAYOUT[_info.layout].append(_info)
+INTERESTING_FLOATS = (0x00000000, 0x80000000, 0x3F800000, 0xBF800000, 0x7F800000, 0xFF800000, 0x7FC00000,
+                      0x7F800001, 0xFFFFFFFF, 0x00000001, 0x007FFFFF, 0x4F000000, 0xCF000000, 0x7F7FFFFF,
+                      0x3F000000, 31, 32, 33, 0x7FFFFFFF, 0x80000001)
+_REGISTER_TYPES = (ir.OperandType.TEMP, ir.OperandType.INPUT, ir.OperandType.OUTPUT)
+
+
+def _mutate_operand(op: ir.Operand, rng: random.Random) -> ir.Operand:
+    roll = rng.randrange(9)
+    if roll == 0 and op.components == 4:
+        if op.selection == ir.Selection.MASK:
+            return replace(op, mask=rng.randrange(1, 16))
+        return replace(op, selection=ir.Selection.SWIZZLE, swizzle=tuple(rng.randrange(4) for _ in range(4)))
+    if roll == 1 and op.components == 4 and op.selection != ir.Selection.MASK:
+        c = rng.randrange(4)
+        return replace(op, selection=ir.Selection.SELECT1, swizzle=(c, c, c, c), mask=1 << c)
+    if roll == 2 and op.type not in (ir.OperandType.IMMEDIATE32, ir.OperandType.IMMEDIATE64):
+        return replace(op, modifier=ir.Modifier(rng.randrange(4)))
+    if roll == 3 and op.values:
+        values = list(op.values)
+        values[rng.randrange(len(values))] = rng.choice(INTERESTING_FLOATS)
+        return replace(op, values=tuple(values))
+    if roll in (4, 5) and op.indices:
+        k = rng.randrange(len(op.indices))
+        index = op.indices[k]
+        immediate = max(0, index.immediate + rng.choice((-1, 1, 2, 7))) if rng.random() < 0.8 else \
+            rng.choice((0, 1, 31, 32, 4095, 4096, 0xFFFFFFFF))
+        return replace(op, indices=op.indices[:k] + (replace(index, immediate=immediate),) + op.indices[k + 1:])
+    if roll == 6 and op.indices and op.indices[-1].relative is None:
+        relative = ir.Operand(ir.OperandType.TEMP, 4, ir.Selection.SELECT1, 1 << 0, (0, 0, 0, 0),
+                              (ir.Index(rng.randrange(4)),))
+        last = replace(op.indices[-1], relative=relative, representation=ir.IndexRepresentation.IMMEDIATE32_PLUS_RELATIVE)
+        return replace(op, indices=op.indices[:-1] + (last,))
+    if roll == 7 and op.type in _REGISTER_TYPES and len(op.indices) == 1:
+        return replace(op, type=rng.choice(_REGISTER_TYPES))
+    if roll == 8 and op.components == 4 and op.selection != ir.Selection.MASK:
+        return replace(op, swizzle=tuple(rng.randrange(4) for _ in range(4)), selection=ir.Selection.SWIZZLE)
+    return op
+
+
+_DIMENSIONS = [d for d in ir.ResourceDimension if d not in (ir.ResourceDimension.UNKNOWN,)]
+_RETURN_TYPES = [t for t in ir.ReturnType if t not in (ir.ReturnType.CONTINUED, ir.ReturnType.UNUSED)]
+
+
+def _mutate_instruction(ins: ir.Instruction, rng: random.Random) -> ir.Instruction:
+    roll = rng.randrange(10)
+    info = opcodes.by_number(ins.opcode)
+    if roll < 4 and ins.operands:
+        k = rng.randrange(len(ins.operands))
+        return replace(ins, operands=ins.operands[:k] + (_mutate_operand(ins.operands[k], rng),) + ins.operands[k + 1:])
+    if roll == 4 and info is not None and not info.is_declaration and len(_SAME_LAYOUT[info.layout]) > 1:
+        other = rng.choice(_SAME_LAYOUT[info.layout])
+        return replace(ins, name=other.name, opcode=other.number)
+    if roll == 5:
+        if ins.resource_dimension is not None:
+            return replace(ins, resource_dimension=rng.choice(_DIMENSIONS))
+        if ins.sample_offsets is not None or ins.name.startswith(("sample", "ld", "gather")):
+            return replace(ins, sample_offsets=tuple(rng.randrange(-8, 8) for _ in range(3)))
+    if roll == 6:
+        if ins.return_types is not None:
+            return replace(ins, return_types=(rng.choice(_RETURN_TYPES),) * 4)
+        if ins.sampler_mode is not None:
+            return replace(ins, sampler_mode=ir.SamplerMode(rng.randrange(3)))
+        if ins.interpolation is not None:
+            return replace(ins, interpolation=ir.Interpolation(rng.randrange(8)))
+        if ins.resinfo_type is not None:
+            return replace(ins, resinfo_type=ir.ResInfoType(rng.randrange(3)))
+    if roll == 7:
+        if ins.test_nonzero is not None:
+            return replace(ins, test_nonzero=not ins.test_nonzero)
+        if ins.system_value is not None:
+            return replace(ins, system_value=rng.choice(list(ir.SystemValue)[:24]))
+        if ins.sync_flags is not None:
+            return replace(ins, sync_flags=ir.SyncFlag(rng.randrange(16)))
+        return replace(ins, saturate=not ins.saturate)
+    if roll == 8 and ins.values:
+        values = list(ins.values)
+        k = rng.randrange(len(values))
+        values[k] = max(0, values[k] + rng.choice((-1, 1, -4, 4, 16))) if rng.random() < 0.8 else rng.choice((0, 1, 64, 1024))
+        return replace(ins, values=tuple(values))
+    if roll == 9 and ins.data:
+        data = list(ins.data)
+        data[rng.randrange(len(data))] = rng.choice(INTERESTING_FLOATS)
+        return replace(ins, data=tuple(data))
+    return ins
+
+
+def m_ir(b: Blob, rng: random.Random, seeds, seed: Seed) -> None:
+    """1-4 field edits of the decoded program (operands, opcodes of the same layout, resource
+    dimensions and return types, interpolation, tests, declaration values, immediates), or an
+    instruction duplicated, dropped or moved; re-encoded in place of the program chunk."""
+    program = seed.program
+    instructions = list(program.instructions)
+    for _ in range(rng.choice((1, 1, 2, 3, 4))):
+        k = rng.randrange(len(instructions))
+        roll = rng.random()
+        if roll < 0.8:
+            instructions[k] = _mutate_instruction(instructions[k], rng)
+        elif roll < 0.87:
+            instructions.insert(rng.randrange(len(instructions)), instructions[k])
+        elif roll < 0.94 and len(instructions) > 1:
+            del instructions[k]
+        else:
+            j = rng.randrange(len(instructions))
+            instructions[k], instructions[j] = instructions[j], instructions[k]
+    tokens = encoder.encode(replace(program, instructions=tuple(instructions)))
+    b.resize_program(b.at, b.size, tokens, fix_length=False)
+    b.spans = _instruction_spans(tokens)
+
+
 MUTATIONS = ((m_bit_flip, 14), (m_byte, 8), (m_dword, 16), (m_field, 18), (m_insert, 8), (m_delete, 8),
              (m_splice, 22), (m_truncate, 6))
 _MUTATORS = [m for m, _ in MUTATIONS]
@@ -295,7 +420,15 @@ def mutant(seeds: list[Seed], seed: int, index: int) -> tuple[bytes, str]:
         base = rng.choice(seeds)  # fewer hull/domain/geometry bases: the translator refuses those at once
     b = Blob(base)
     done = []
-    for _ in range(rng.choice((1, 1, 1, 2, 2, 3, 4, 6))):
+    rounds = rng.choice((1, 1, 1, 2, 2, 3, 4, 6))
+    if encoder is not None and base.program is not None and base.program.instructions and rng.random() < IR_SHARE:
+        try:
+            m_ir(b, rng, seeds, base)
+            done.append("ir")
+        except Exception:  # noqa: BLE001 (an edit the encoder cannot write: not the translator's problem)
+            pass
+        rounds = 1 if rng.random() < 0.3 else 0
+    for _ in range(rounds):
         if b.size < 12 or b.size % 4 or b.at + b.size > len(b.data):
             break
         mutation = rng.choices(_MUTATORS, _WEIGHTS)[0]
@@ -343,6 +476,10 @@ _STAGE_FILES = {"container.py": "container", "checksum.py": "container", "decode
                 "translate.py": "load"}
 
 
+def spec_random(seed: int, index: int) -> random.Random:
+    return random.Random(f"spec:{seed}:{index}")
+
+
 def _stage_of(error: BaseException, default: str) -> str:
     """The stage whose module raised `error` (the innermost of ours on its traceback)."""
     stage = default
@@ -351,7 +488,32 @@ def _stage_of(error: BaseException, default: str) -> str:
     return stage
 
 
-def run_one(blob: bytes, translate=None, time_limit: float = 2.0, writer: bool = True) -> Outcome:
+SPEC_SHARE = 0.4  # share of writer runs specialized on random bind-time facts (the rest: DEFAULT)
+
+
+def random_spec(shader, rng: random.Random):
+    """A Specialization a guest could cause by what it binds: any texture kind on a declared
+    t# (a depth or integer view bound to a float slot...), constant buffers bound smaller than
+    declared, typed buffer views of 1-4 values, vertex inputs fed other scalar types, a
+    sample count, a base instance. Host features are left empty (none assumed)."""
+    from pvgpu.shaders import specialization as sp  # noqa: PLC0415
+    textures = tuple((slot, rng.choice(sp.TEXTURE_KINDS)) for slot in sorted(shader.textures) if rng.random() < 0.7)
+    sizes = tuple((slot, rng.randint(1, max(1, size))) for slot, size in sorted(shader.constant_buffers.items())
+                  if rng.random() < 0.4)
+    typed = [(f"t{slot}", rng.randint(1, 4)) for slot, kind in sorted(shader.buffers.items()) if kind == "typed"]
+    typed += [(f"u{slot}", rng.randint(1, 4)) for slot, (dim, kind) in sorted(shader.uavs.items())
+              if kind == "typed" and dim == ir.ResourceDimension.BUFFER]
+    inputs = ()
+    if shader.stage == ir.ProgramType.VERTEX:
+        inputs = tuple((k, rng.choice(("f32", "u32", "i32"))) for k in range(len(shader.blob.inputs))
+                       if rng.random() < 0.3)
+    return sp.Specialization(vertex_inputs=inputs, textures=textures, constant_buffer_sizes=sizes,
+                             typed_buffers=tuple(sorted(t for t in typed if rng.random() < 0.6)),
+                             sample_count=rng.choice((0, 1, 4)), base_instance=rng.choice((0, 0, 1, 7)))
+
+
+def run_one(blob: bytes, translate=None, time_limit: float = 2.0, writer: bool = True,
+            spec_rng: random.Random | None = None) -> Outcome:
     """The blob through every stage; never raises (but for KeyboardInterrupt). With the
     translator present, `translate.load` does the parsing and decoding, and the stage of a
     refusal is read off the traceback (the module that raised it)."""
@@ -370,10 +532,17 @@ def run_one(blob: bytes, translate=None, time_limit: float = 2.0, writer: bool =
             loaded = translate.load(blob)
             if writer:
                 stage = "writer"
-                wgsl = translate.to_wgsl(loaded)
+                if spec_rng is not None and spec_rng.random() < SPEC_SHARE:
+                    spec = random_spec(loaded, spec_rng)
+                    stage = "writer-spec"
+                    wgsl = translate.to_wgsl(loaded, spec)
+                else:
+                    wgsl = translate.to_wgsl(loaded)
                 if not isinstance(wgsl, str):
                     raise TypeError(f"to_wgsl returned {type(wgsl).__name__}, not str")
         outcome = Outcome(stage if translate is None or not writer else "translated", "translated", wgsl=wgsl)
+        if stage == "writer-spec":
+            outcome.message = repr(spec)
     except ShaderError as e:
         kind = "ShaderUnsupported" if isinstance(e, ShaderUnsupported) else "ShaderInvalid"
         outcome = Outcome(_stage_of(e, stage) if stage == "load" else stage, kind, str(e))
@@ -535,7 +704,7 @@ def worker(job: int, jobs: int, args, queue) -> None:
     for index in range(args.start + job, args.start + args.count, jobs):
         blob, how = mutant(seeds, args.seed, index)
         writer = args.writer_every <= 1 or index % args.writer_every == 0
-        outcome = run_one(blob, translate, args.time_limit, writer)
+        outcome = run_one(blob, translate, args.time_limit, writer, spec_random(args.seed, index))
         tally.inputs += 1
         tally.outcomes[(outcome.stage, outcome.kind)] += 1
         tally.slowest = max(tally.slowest, outcome.seconds)
@@ -554,7 +723,8 @@ def worker(job: int, jobs: int, args, queue) -> None:
                 status, message = child.check(outcome.wgsl)
                 tally.wgpu[status] += 1
                 if status != "ok":
-                    record.update(stage="wgpu", kind=f"wgpu-{status}", message=message[:3000], where="")
+                    spec = f"\nspecialization: {outcome.message}" if outcome.message else ""
+                    record.update(stage="wgpu", kind=f"wgpu-{status}", message=message[:3000] + spec, where="")
                     _finding(tally, seen, f"wgpu|{status}|{normalized(_wgpu_gist(message))}", record, blob,
                              outcome.wgsl, out)
         now = time.monotonic()
@@ -672,7 +842,7 @@ def replay(args) -> int:
     seeds = load_seeds(Path(args.corpus))
     blob, how = mutant(seeds, seed, index)
     signal.signal(signal.SIGPROF, _on_timeout)
-    outcome = run_one(blob, _translate_module(), args.time_limit)
+    outcome = run_one(blob, _translate_module(), args.time_limit, spec_rng=spec_random(seed, index))
     print(f"input {seed}:{index}: {how}; {len(blob)} bytes")
     print(f"{outcome.stage}: {outcome.kind} {outcome.where} {outcome.message}")
     if args.save:

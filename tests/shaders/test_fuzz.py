@@ -21,8 +21,8 @@ sys.path.remove(str(REPO / "benchmarks"))
 
 translate = pytest.importorskip("pvgpu.shaders.translate")
 DATA = Path(__file__).parent / "data" / "fuzz"
-#: inputs of the in-suite run; its figures (about 1 ms each here) keep it to a few seconds
-COUNT = 1500
+#: inputs of the in-suite run (about 1 ms each here: a few seconds)
+COUNT = 3000
 WGPU_SAMPLES = 4
 
 
@@ -61,14 +61,15 @@ def test_mutants_are_deterministic_and_keep_the_checksum(seeds):
 
 
 def test_short_campaign(seeds):
-    """COUNT mutants of the corpus through container, decoder, load and writer: only
+    """COUNT mutants of the corpus (byte-level and, with the encoder, IR-level), through container,
+    decoder, load and writer (DEFAULT or a random specialization): only
     ShaderError escapes, none takes 2 s; a sample of the translations compiled by wgpu in a
     child process is accepted; a fair share of the mutants reach the writer and translate."""
     findings, outcomes, translated = [], {}, []
     start = time.perf_counter()
     for index in range(COUNT):
         blob, how = fuzz.mutant(seeds, 20260, index)
-        outcome = fuzz.run_one(blob, translate, time_limit=2.0)
+        outcome = fuzz.run_one(blob, translate, time_limit=2.0, spec_rng=fuzz.spec_random(20260, index))
         outcomes[outcome.stage] = outcomes.get(outcome.stage, 0) + 1
         if outcome.is_finding or outcome.seconds > 2.0:
             findings.append(describe(outcome, f"input 20260:{index} ({how})"))
@@ -78,6 +79,8 @@ def test_short_campaign(seeds):
     assert not findings, "\n".join(findings[:10])
     assert outcomes.get("translated", 0) > COUNT // 20, outcomes
     assert outcomes.get("writer", 0) > 0 and outcomes.get("decoder", 0) > 0, outcomes
+    if fuzz.encoder is not None:
+        assert outcomes.get("writer-spec", 0) > 0, outcomes
     child = fuzz.WgpuChild()
     try:
         step = max(1, len(translated) // WGPU_SAMPLES)
