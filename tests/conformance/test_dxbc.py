@@ -376,7 +376,8 @@ def test_dxbc_basic_pixel_lighting_textured(pair):
     # the guest's layout lists the same elements (same offsets) in another order: matched by semantic
     reordered = (g.InputElementDesc("TEXCOORD", 0, F.R32G32_FLOAT, 0, 28), g.InputElementDesc("NORMAL", 0,
                  F.R32G32B32_FLOAT, 0, 16), g.InputElementDesc("SV_Position", 0, F.R32G32B32A32_FLOAT, 0, 0))
-    guest_draw = replace(ref, vs=blob("BasicEffect_VSBasicPixelLightingTx"), ps=blob("BasicEffect_PSBasicPixelLightingTx"),
+    guest_draw = replace(ref, vs=blob("BasicEffect_VSBasicPixelLightingTx"),
+                         ps=blob("BasicEffect_PSBasicPixelLightingTx"),
                          layout=reordered)
     run(pair, [(guest_draw, ref)], min_colors=100)
 
@@ -549,8 +550,8 @@ def test_dxbc_environment_map(pair):
     drawn = effect("EnvironmentMapEffect_VSEnvMap", "EnvironmentMapEffect_PSEnvMap", VS_ENV_MAP, PS_ENV_MAP,
                    vs_constants={0: cb}, constants={0: cb[:12]},
                    textures={0: Texture([pattern(8, seed=52)]), 1: cube}, samplers={0: LINEAR, 1: LINEAR}, **m)
-    base = replace(drawn[1], textures={0: drawn[1].textures[0],
-                                       1: Texture(cube_faces(seed=53), layers=6, cube=True, view={"dimension": "cube"})})
+    other = Texture(cube_faces(seed=53), layers=6, cube=True, view={"dimension": "cube"})
+    base = replace(drawn[1], textures={0: drawn[1].textures[0], 1: other})
     run(pair, [drawn], baseline=[base], min_changed=100, min_colors=100)
 
 
