@@ -33,6 +33,11 @@ class DxbcShader:
     samplers: dict[int, ir.SamplerMode]
     constant_buffers: dict[int, int]
     workgroup_size: tuple[int, int, int] | None
+    #: which Specialization fields change this shader's translation beyond its bindings:
+    #: "instance_id" (a VS that reads SV_InstanceID: `base_instance`), "sample_count" (the
+    #: rasterizer operand of sampleinfo/samplepos: `sample_count`). The host leaves the others
+    #: at their defaults so that one translation serves every draw.
+    needs: frozenset[str] = frozenset()
 
     def __hash__(self) -> int:
         return hash(self.blob.tokens)
@@ -131,7 +136,17 @@ def load(code: bytes) -> DxbcShader:
         raise ShaderInvalid("a compute shader without dcl_thread_group")
     return DxbcShader(blob=blob, program=program, stage=blob.program_type, textures=textures,
                       buffers=buffers, uavs=uavs, samplers=samplers, constant_buffers=cbs,
-                      workgroup_size=group)
+                      workgroup_size=group, needs=_needs(blob, program))
+
+
+def _needs(blob: ir.ShaderBlob, program: ir.Program) -> frozenset[str]:
+    needs = set()
+    if blob.program_type == ir.ProgramType.VERTEX and any(
+            e.system_value == ir.SystemValue.INSTANCE_ID for e in blob.inputs):
+        needs.add("instance_id")
+    if any(op.type == ir.OperandType.RASTERIZER for ins in program.instructions for op in ins.operands):
+        needs.add("sample_count")
+    return frozenset(needs)
 
 
 def link(vs: DxbcShader, ps: DxbcShader | None) -> tuple[tuple[Varying, ...], tuple[Varying, ...]]:

@@ -4,8 +4,9 @@ Buffers that any atomic touches are declared `array<atomic<u32>>` (slots.usage),
 access to them is atomic. WGSL's atomics are unsigned-only for max/min and its
 compare-exchange may fail spuriously, so signed max/min and D3D's (strong) compare-exchange
 are compare-exchange loops. An atomic out of range changes nothing and returns 0. Typed
-texture UAVs have no atomics in WGSL and UAV counters (append/consume) are not offered:
-both are refused.
+texture UAVs (R32_UINT / R32_SINT) use naga's textureAtomic* given the host's "texture-atomic":
+those return nothing and have no exchange, so imm_atomic_* and atomic_cmp_store on them are
+refused, as are UAV counters (append/consume).
 """
 
 from __future__ import annotations
@@ -35,10 +36,46 @@ _OPS: dict[str, tuple[str | None, str]] = {
 }
 
 
+#: D3D op -> naga's storage-texture atomic (no returned value, no compare-exchange) and the
+#: texel scalar it is exact on (None: either; max/min compare in the texel's own type).
+_TEXTURE_OPS: dict[str, tuple[str, str | None]] = {
+    "and": ("textureAtomicAnd", None),
+    "or": ("textureAtomicOr", None),
+    "xor": ("textureAtomicXor", None),
+    "iadd": ("textureAtomicAdd", None),
+    "umax": ("textureAtomicMax", "u32"),
+    "umin": ("textureAtomicMin", "u32"),
+    "imax": ("textureAtomicMax", "i32"),
+    "imin": ("textureAtomicMin", "i32"),
+}
+
+
+def _texture_atomic(w: "Writer", ins: ir.Instruction, tex: StorageTexture, op_name: str, immediate: bool,
+                    addr: ir.Operand, srcs: list[ir.Operand]) -> None:
+    """atomic_<op> on a typed texture UAV (r32uint / r32sint, "texture-atomic"): naga's
+    textureAtomic*; out of range changes nothing."""
+    from .memory import _storage_coords, _storage_in_range
+    w.require("texture-atomic", ins, f"atomics on typed texture UAV {tex.name}")
+    if immediate or op_name not in _TEXTURE_OPS:
+        w.unsupported(ins, f"on typed texture UAV {tex.name}: WGSL's texture atomics return no value and have "
+                           "no exchange or compare-exchange")
+    fn, scalar = _TEXTURE_OPS[op_name]
+    if tex.access != "atomic":
+        w.invalid(ins, f"{tex.name} is not declared for atomics")
+    if scalar is not None and scalar != tex.scalar:
+        w.unsupported(ins, f"{'signed' if scalar == 'i32' else 'unsigned'} max/min on {tex.name} of format "
+                           f"{tex.format} (WGSL compares in the texel's type)")
+    coords, layer = _storage_coords(w, tex, addr)
+    value = w.tmp(w.src(srcs[0], tex.scalar, 1), tex.scalar)
+    with w.block(f"if ({_storage_in_range(tex, coords, layer)})"):
+        args = ", ".join(x for x in (tex.name, coords, layer, value) if x)
+        w.line(f"{fn}({args});")
+
+
 def _target(w: "Writer", ins: ir.Instruction, op: ir.Operand) -> Buffer:
     entry = slot_of(w, ins, op, Buffer, StorageTexture)
     if isinstance(entry, StorageTexture):
-        w.unsupported(ins, f"atomics on typed texture UAV {entry.name} (WGSL has no storage-texture atomics)")
+        raise AssertionError("typed texture UAVs are handled by _texture_atomic")
     buf: Buffer = entry  # type: ignore[assignment]
     if not buf.writable or not buf.atomic:
         w.invalid(ins, f"{buf.name} is not a UAV or group-shared memory")
@@ -78,6 +115,10 @@ def atomic(w: "Writer", ins: ir.Instruction) -> None:
         w.invalid(ins, f"{len(ins.operands)} operands, expected {expected}")
     ret = ins.operands[0] if immediate else None
     target, addr, *srcs = ins.operands[immediate:]
+    entry = slot_of(w, ins, target, Buffer, StorageTexture)
+    if isinstance(entry, StorageTexture):
+        _texture_atomic(w, ins, entry, op_name, immediate, addr, srcs)
+        return
     buf = _target(w, ins, target)
     index, ok = _address(w, ins, buf, addr)
     kind = "i32" if how in ("max", "min") else "u32"

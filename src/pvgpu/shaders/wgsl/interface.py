@@ -47,6 +47,27 @@ _UNSUPPORTED_SV = {
 }
 
 
+#: dcl_globalFlags bit: forceEarlyDepthStencil.
+FORCE_EARLY_DEPTH_STENCIL = 1 << 2
+#: WGSL's clip_distances builtin holds at most this many.
+MAX_CLIP_DISTANCES = 8
+
+
+def _system_value_decl(w: Writer, ins: ir.Instruction, sv: ir.SystemValue, output: bool) -> None:
+    """Refuses (or, given the host feature, accepts) a declaration of a system value WGSL
+    has only behind a feature, or not at all."""
+    if sv == _S.CULL_DISTANCE:
+        w.unsupported(ins, "SV_CullDistance is not offered (WGSL has no cull distances)")
+    if sv == _S.CLIP_DISTANCE and output and w.stage == ir.ProgramType.VERTEX:
+        w.require("clip-distances", ins, "SV_ClipDistance", "clip_distances")
+        return
+    if sv == _S.PRIMITIVE_ID and not output and w.stage == ir.ProgramType.PIXEL:
+        w.require("primitive-index", ins, "SV_PrimitiveID", "primitive_index")
+        return
+    if sv in _UNSUPPORTED_SV:
+        w.unsupported(ins, f"{_UNSUPPORTED_SV[sv]} is not offered")
+
+
 def _wgsl_interpolate(interp: str, scalar: str) -> str:
     if scalar != "f32" or interp == "flat":
         return "@interpolate(flat)"
@@ -130,8 +151,8 @@ def dcl_input(w: Writer, ins: ir.Instruction) -> None:
         if reg >= 32:
             w.invalid(ins, f"v{reg} is out of range")
         w.input_registers.add(reg)
-        if ins.system_value is not None and ins.system_value in _UNSUPPORTED_SV:
-            w.unsupported(ins, f"{_UNSUPPORTED_SV[ins.system_value]} is not offered")
+        if ins.system_value is not None:
+            _system_value_decl(w, ins, ins.system_value, output=False)
         if ins.name.startswith("dcl_input_ps"):
             w.decl.setdefault("ps_interpolation", {})[(reg, op.mask)] = ins.interpolation
         return
@@ -152,8 +173,8 @@ def dcl_output(w: Writer, ins: ir.Instruction) -> None:
         reg = op.indices[0].immediate
         if reg >= 32:
             w.invalid(ins, f"o{reg} is out of range")
-        if ins.system_value is not None and ins.system_value in _UNSUPPORTED_SV:
-            w.unsupported(ins, f"{_UNSUPPORTED_SV[ins.system_value]} is not offered")
+        if ins.system_value is not None:
+            _system_value_decl(w, ins, ins.system_value, output=True)
         w.output_registers.add(reg)
         return
     if op.type == ir.OperandType.OUTPUT_STENCIL_REF:
@@ -181,6 +202,15 @@ def dcl_indexrange(w: Writer, ins: ir.Instruction) -> None:
     if count == 0 or first + count > 32:
         w.invalid(ins, f"registers {first}..{first + count - 1} are out of range")
     w.decl.setdefault("index_ranges", []).append((op.type, first, count))
+
+
+def dcl_global_flags(w: Writer, ins: ir.Instruction) -> None:
+    """forceEarlyDepthStencil (a PS's): `@early_depth_test(force)` given the host's
+    "shader-early-depth-test"; without it the flag is dropped where that changes nothing
+    observable, i.e. unless the PS has UAVs (whose writes early tests suppress) or writes depth
+    (which forced early tests ignore); then refused. The other flags change no result."""
+    if ins.flags & FORCE_EARLY_DEPTH_STENCIL and w.stage == ir.ProgramType.PIXEL:
+        w.decl["early_depth"] = ins
 
 
 def ignore(w: Writer, ins: ir.Instruction) -> None:
@@ -259,7 +289,7 @@ def _varyings(w: Writer, elements: tuple[ir.SignatureElement, ...]) -> dict[tupl
 
 
 def _check_element(w: Writer, e: ir.SignatureElement, allowed: set[ir.SystemValue], where: str) -> None:
-    if e.system_value in _UNSUPPORTED_SV:
+    if e.system_value in _UNSUPPORTED_SV and e.system_value not in allowed:
         w.unsupported(None, f"{where} {e.semantic_name}{e.semantic_index}: {_UNSUPPORTED_SV[e.system_value]} is not offered")
     if e.system_value != _S.UNDEFINED and e.system_value not in allowed:
         w.unsupported(None, f"{where} {e.semantic_name}{e.semantic_index}: system value "
@@ -286,7 +316,12 @@ def _vertex(w: Writer) -> list[str]:
                 _place(w, reg, comps[:1], "input.vertex_id", "u32", 1)
             elif e.system_value == _S.INSTANCE_ID:
                 fields.append(f"@builtin(instance_index) instance_id: u32")
-                _place(w, reg, comps[:1], "input.instance_id", "u32", 1)
+                # D3D11 counts SV_InstanceID from 0, WGSL's instance_index from the first instance
+                base = w.spec.base_instance
+                if not 0 <= base < 1 << 32:
+                    w.invalid(None, f"base instance {base}")
+                value = f"input.instance_id - {base}u" if base else "input.instance_id"
+                _place(w, reg, comps[:1], value, "u32", 1)
             else:
                 scalar = overrides.get(i, _scalar(e))
                 if scalar not in ("f32", "u32", "i32"):
@@ -298,8 +333,12 @@ def _vertex(w: Writer) -> list[str]:
         out_fields: list[str] = []
         varyings = _varyings(w, w.blob.outputs)
         has_position = False
+        clip: list[str] = []
+        vs_out_allowed = {_S.POSITION}
+        if "clip-distances" in w.spec.features:
+            vs_out_allowed.add(_S.CLIP_DISTANCE)
         for e in w.blob.outputs:
-            _check_element(w, e, {_S.POSITION}, "VS output")
+            _check_element(w, e, vs_out_allowed, "VS output")
             reg = f"o{e.register}"
             w.output_registers.add(e.register)
             comps = mask_components(e.mask)
@@ -310,6 +349,12 @@ def _vertex(w: Writer) -> list[str]:
                 out_fields.append("@builtin(position) position: vec4<f32>")
                 w.line(f"output.position = bitcast<vec4<f32>>({reg});")
                 continue
+            if e.system_value == _S.CLIP_DISTANCE:
+                # D3D packs clip distances into up to two registers; each component, in
+                # signature order, is the next element of WGSL's array
+                w.require("clip-distances", None, f"VS output {e.semantic_name}{e.semantic_index}", "clip_distances")
+                clip += [f"{reg}.{'xyzw'[c]}" for c in comps]
+                continue
             v = varyings.get((e.semantic_name.upper(), e.semantic_index))
             if v is None:
                 continue
@@ -319,6 +364,12 @@ def _vertex(w: Writer) -> list[str]:
             w.line(f"output.{name} = {value if v.scalar == 'u32' else f'bitcast<vec4<{v.scalar}>>({value})'};")
         if not has_position:
             out_fields.insert(0, "@builtin(position) position: vec4<f32>")
+        if len(clip) > MAX_CLIP_DISTANCES:
+            w.invalid(None, f"{len(clip)} clip distances (at most {MAX_CLIP_DISTANCES})")
+        if clip:
+            out_fields.append(f"@builtin(clip_distances) clip_distances: array<f32, {len(clip)}>")
+            for k, c in enumerate(clip):
+                w.line(f"output.clip_distances[{k}] = bitcast<f32>({c});")
         w.line("return output;")
     _check_locations(w, out_fields)
     params = "input: VsIn" if fields else ""
@@ -347,7 +398,10 @@ def _pixel(w: Writer) -> list[str]:
     varyings = _varyings(w, w.blob.inputs)
     with w.capture() as body:
         for e in w.blob.inputs:
-            _check_element(w, e, {_S.POSITION, _S.IS_FRONT_FACE, _S.SAMPLE_INDEX}, "PS input")
+            ps_in_allowed = {_S.POSITION, _S.IS_FRONT_FACE, _S.SAMPLE_INDEX}
+            if "primitive-index" in w.spec.features:
+                ps_in_allowed.add(_S.PRIMITIVE_ID)
+            _check_element(w, e, ps_in_allowed, "PS input")
             reg = f"v{e.register}"
             comps = mask_components(e.mask)
             w.input_registers.add(e.register)
@@ -363,6 +417,10 @@ def _pixel(w: Writer) -> list[str]:
             elif e.system_value == _S.SAMPLE_INDEX:
                 fields.append("@builtin(sample_index) sample_index: u32")
                 _place(w, reg, comps[:1], "input.sample_index", "u32", 1)
+            elif e.system_value == _S.PRIMITIVE_ID:
+                w.require("primitive-index", None, f"PS input {e.semantic_name}", "primitive_index")
+                fields.append("@builtin(primitive_index) primitive_index: u32")
+                _place(w, reg, comps[:1], "input.primitive_index", "u32", 1)
             else:
                 v = varyings.get((e.semantic_name.upper(), e.semantic_index))
                 if v is None:
@@ -407,8 +465,19 @@ def _pixel(w: Writer) -> list[str]:
     _check_locations(w, fields)
     params = "input: PsIn" if fields else ""
     ret = " -> PsOut" if out_fields else ""
+    stage = "@fragment"
+    early = w.decl.get("early_depth")
+    if early is not None:
+        writes_depth = "@builtin(frag_depth) depth: f32" in out_fields
+        if "shader-early-depth-test" in w.spec.features:
+            if writes_depth:
+                w.unsupported(early, "forceEarlyDepthStencil in a pixel shader that writes depth")
+            stage += " @early_depth_test(force)"
+        elif w.shader.uavs or writes_depth:
+            w.require("shader-early-depth-test", early,
+                      "forceEarlyDepthStencil in a pixel shader with UAVs or a depth output")
     return [*_struct("PsIn", fields), *_struct("PsOut", out_fields),
-            "@fragment", f"fn main({params}){ret} {{", *body, "}"]
+            stage, f"fn main({params}){ret} {{", *body, "}"]
 
 
 def _merge(reg: str, comps: list[int], value: str) -> str:
@@ -462,7 +531,7 @@ HANDLERS = {
     "dcl_output_sgv": dcl_output,
     "dcl_output_siv": dcl_output,
     "dcl_thread_group": dcl_thread_group,
-    "dcl_globalFlags": ignore,
+    "dcl_globalFlags": dcl_global_flags,
     "dcl_indexrange": dcl_indexrange,
     "dcl_function_body": refuse("class linkage (interfaces) is not supported"),
     "dcl_function_table": refuse("class linkage (interfaces) is not supported"),

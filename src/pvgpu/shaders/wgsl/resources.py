@@ -167,13 +167,17 @@ def dcl_uav_typed(w: "Writer", ins: ir.Instruction) -> None:
         w.unsupported(ins, f"{name}: UAVs of dimension {dim.name.lower() if dim is not None else 'unknown'}")
     slot = op.indices[0].immediate
     fmt = dict(w.spec.storage_formats).get(slot)
+    atomic = name in use.atomic and "texture-atomic" in w.spec.features
     if fmt is None:
-        fmt = ("r32" if loaded else "rgba32") + {"f32": "float", "u32": "uint", "i32": "sint"}[scalar]
+        fmt = ("r32" if loaded or atomic else "rgba32") + {"f32": "float", "u32": "uint", "i32": "sint"}[scalar]
     if fmt not in STORAGE_FORMATS:
         w.unsupported(ins, f"{name}: storage format {fmt!r}")
     if format_scalar(fmt) != scalar:
         w.unsupported(ins, f"{name} is declared {scalar} but specialized to {fmt}")
-    access = "read_write" if loaded else "write"
+    if atomic and fmt not in ("r32uint", "r32sint"):
+        w.invalid(ins, f"{name}: atomics on a typed UAV of format {fmt} (D3D11: R32_UINT or R32_SINT only)")
+    # naga's storage-texture atomics need the "atomic" access mode (which also loads and stores)
+    access = "atomic" if atomic else "read_write" if loaded else "write"
     tex = StorageTexture(name, shape, fmt, access, ins.offset)
     declare(w, ins, name, tex)
     w.global_decl(f"@group({w.group}) @binding({b}) var {name}: {tex.wgsl_type};")

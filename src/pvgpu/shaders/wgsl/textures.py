@@ -370,7 +370,14 @@ def resinfo(w: "Writer", ins: ir.Instruction) -> None:
 def _sample_count(w: "Writer", ins: ir.Instruction, op: ir.Operand) -> str:
     """A u32 expression: the sample count of a t# (0 for a texture that is not multisampled)."""
     if op.type == _T.RASTERIZER:
-        w.unsupported(ins, "the render target's sample count (rasterizer operand)")
+        # the render targets' sample count: bind-time, from the specialization (0: unknown)
+        count = w.spec.sample_count
+        if count <= 0:
+            w.unsupported(ins, "the render target's sample count (rasterizer operand) is not known "
+                               "(Specialization.sample_count)")
+        if count > 32:
+            w.invalid(ins, f"a sample count of {count}")
+        return f"{count}u"
     tex = _texture(w, ins, op)
     return "textureNumSamples(" + tex.name + ")" if tex.dim.ms else "0u"
 

@@ -159,6 +159,7 @@ class Writer:
         self._count = 0
         self._nonconst = False
         self.entry: list[str] = []  # the entry point and its structs (interface.py)
+        self.enables: set[str] = set()  # WGSL `enable` extensions the module needs
 
     # ----- emitting -----
 
@@ -227,6 +228,14 @@ class Writer:
         if name not in self._helpers:
             self._helpers[name] = code
         return name
+
+    def require(self, feature: str, ins: ir.Instruction | None, what: str, enable: str | None = None) -> None:
+        """Refuses `what` (naming `ins` and its offset) unless the host device has the wgpu
+        `feature` (spec.features); with it, the module gets `enable <enable>;` if given."""
+        if feature not in self.spec.features:
+            self.unsupported(ins, f"{what} needs the host's wgpu feature {feature!r}, which it does not have")
+        if enable:
+            self.enables.add(enable)
 
     def unsupported(self, ins: ir.Instruction | None, what: str) -> NoReturn:
         """Raises ShaderUnsupported naming the instruction and its offset."""
@@ -602,7 +611,8 @@ class Writer:
         return out
 
     def assemble(self, main_lines: list[str]) -> str:
-        parts = ["diagnostic(off, derivative_uniformity);", ""]
+        parts = [f"enable {e};" for e in sorted(self.enables)]
+        parts += ["diagnostic(off, derivative_uniformity);", ""]
         parts += self._globals
         if self.icb is not None:
             size = len(self.icb) // 4
