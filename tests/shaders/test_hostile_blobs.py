@@ -9,6 +9,7 @@ the decoder tests' notation: `op(number, *body)`, `reg(type, *indices)`).
 from __future__ import annotations
 
 import re
+import signal
 import struct
 import time
 
@@ -357,3 +358,67 @@ def test_hostile_blobs_through_the_host_are_errors_and_the_session_goes_on(host,
     frame = gh.presented(host, chain)
     assert (frame[:, :8] == (255, 128, 64, 255)).all(), frame[:, :8].reshape(-1, 4)[:4]
     assert (frame[:, 8:] == (0, 0, 255, 255)).all()
+
+
+# --- cost: small blobs must not buy unbounded work ----------------------------------------------------
+
+#: CPU seconds one blob may cost the translator (the fuzz campaign's limit; the slowest corpus blob
+#: takes under 0.1 s).
+CPU_LIMIT = 2.0
+#: The largest WGSL a translation may produce: the host keeps nothing larger in its translation
+#: cache (render/dxbc.py MAX_CACHED_SOURCE), and naga needs minutes for some 8 MB modules here.
+#: The largest corpus translation is about 21 KB.
+MAX_WGSL = 1 << 20
+
+
+class CpuLimit(BaseException):
+    pass
+
+
+def _cpu_limit(signum, frame):
+    raise CpuLimit()
+
+
+def costly_blobs() -> dict[str, object]:
+    add = op(ADD, *reg(TEMP, 0), *src(TEMP, 0), *src(TEMP, 1))
+
+    def fallthrough(cases: int, body: int) -> list[list[int]]:
+        out = [op(SWITCH, *scalar(INPUT, 0))]
+        for i in range(cases):
+            out += [op(CASE, *imm(i)), *[add] * body]
+        return out + [op(BREAK), op(ENDSWITCH)]
+
+    return {
+        # ~800 KB (under the host's 1 MiB): the decoder alone took 6 s of CPU here
+        "199000 nops": lambda: ps(*[op(0x3A)] * 199_000),
+        # ~1 MB: 4.6 s to translate, 3 MB of WGSL, 36 s for wgpu to compile
+        "37000 adds": lambda: ps(*[add] * 37_000),
+        # 30 KB: case bodies copied for fallthrough: 2.8 s, 8.8 MB of WGSL, 215 s in create_shader_module
+        "switch of 200 falling-through cases": lambda: ps(*fallthrough(200, 5)),
+        # 26 KB: 50 nests of 64 loops: 1.9 MB of WGSL (500 nests: 19 MB)
+        "50 nests of 64 loops": lambda: ps(*(nested(64, op(LOOP), op(ENDLOOP)) * 50)),
+    }
+
+
+@pytest.mark.parametrize("name", list(costly_blobs()))
+def test_a_blob_cannot_buy_unbounded_translation_work(name):
+    """Within CPU_LIMIT seconds and MAX_WGSL bytes of output, or refused (ShaderUnsupported
+    naming the limit): a guest must not be able to make its worker translate or compile for
+    minutes with one blob the host accepts (at most 1 MiB)."""
+    blob = costly_blobs()[name]()
+    assert len(blob) <= 1 << 20
+    previous = signal.signal(signal.SIGPROF, _cpu_limit)
+    start = time.process_time()
+    signal.setitimer(signal.ITIMER_PROF, CPU_LIMIT)
+    try:
+        wgsl = translate.to_wgsl(translate.load(blob))
+    except ShaderError:
+        wgsl = ""
+    except CpuLimit:
+        pytest.fail(f"{name}: more than {CPU_LIMIT} s of CPU in the translator ({len(blob)}-byte blob)")
+    finally:
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.signal(signal.SIGPROF, previous)
+    elapsed = time.process_time() - start
+    size = len(wgsl)
+    assert size <= MAX_WGSL, f"{name}: {len(blob)}-byte blob gave {size} bytes of WGSL in {elapsed:.1f} s"
