@@ -21,7 +21,7 @@ from pvgpu.shaders.errors import ShaderError, ShaderInvalid, ShaderUnsupported
 translate = pytest.importorskip("pvgpu.shaders.translate")
 
 #: One hostile blob must be refused in well under this (seconds of wall time on a busy 2-core box).
-QUICK = 1.0
+QUICK = 2.0
 
 # --- token helpers ---------------------------------------------------------------------------------
 
