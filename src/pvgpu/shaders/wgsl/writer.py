@@ -6,7 +6,7 @@ Register model: every D3D register is typeless 32-bit, so every register file is
 function that holds the program body); each instruction bitcasts its sources to the type it
 works in and its result back to bits. An immediate's bits are written as they are.
 
-Handlers live in alu.py, flow.py, interface.py and resources.py (each a `HANDLERS` dict of
+Handlers live in alu.py, flow.py, interface.py, resources.py and doubles.py (each a `HANDLERS` dict of
 instruction name -> `fn(writer, instruction)`); this module merges them.
 """
 
@@ -37,7 +37,7 @@ LOOP_BUDGET = 1 << 16
 MAX_REGISTERS = 4096
 #: Lines of WGSL one translation may produce (switch fallthrough copies case bodies).
 MAX_LINES = 200_000
-_HANDLER_MODULES = ("alu", "flow", "interface", "resources")
+_HANDLER_MODULES = ("alu", "flow", "interface", "resources", "doubles")
 
 _U = ir.OperandType
 
