@@ -491,7 +491,24 @@ def _stage_of(error: BaseException, default: str) -> str:
 SPEC_SHARE = 0.4  # share of writer runs specialized on random bind-time facts (the rest: DEFAULT)
 
 
-def random_spec(shader, rng: random.Random):
+#: Loaded corpus vertex and pixel shaders the fuzz inputs are linked with (filled by `partners`).
+PARTNERS: dict[int, list] = {}
+
+
+def partners(seeds: list[Seed], translate) -> None:
+    """Load the corpus's VS and PS once, so that `random_spec` can link a mutant with a real
+    shader of the other stage (`translate.link`, as the host does at draw time)."""
+    if translate is None or not hasattr(translate, "link"):
+        return
+    for seed in seeds:
+        if seed.program_type in (ir.ProgramType.VERTEX, ir.ProgramType.PIXEL):
+            try:
+                PARTNERS.setdefault(seed.program_type, []).append(translate.load(seed.blob))
+            except ShaderError:
+                pass
+
+
+def random_spec(shader, rng: random.Random, translate=None):
     """A Specialization a guest could cause by what it binds: any texture kind on a declared
     t# (a depth or integer view bound to a float slot...), constant buffers bound smaller than
     declared, typed buffer views of 1-4 values, vertex inputs fed other scalar types, a
@@ -507,7 +524,15 @@ def random_spec(shader, rng: random.Random):
     if shader.stage == ir.ProgramType.VERTEX:
         inputs = tuple((k, rng.choice(("f32", "u32", "i32"))) for k in range(len(shader.blob.inputs))
                        if rng.random() < 0.3)
-    return sp.Specialization(vertex_inputs=inputs, textures=textures, constant_buffer_sizes=sizes,
+    varyings = None
+    other = {ir.ProgramType.VERTEX: ir.ProgramType.PIXEL, ir.ProgramType.PIXEL: ir.ProgramType.VERTEX}.get(shader.stage)
+    if translate is not None and PARTNERS.get(other) and rng.random() < 0.5:
+        partner = rng.choice(PARTNERS[other])
+        if shader.stage == ir.ProgramType.VERTEX:
+            varyings = translate.link(shader, partner)[0]
+        else:
+            varyings = translate.link(partner, shader)[1]
+    return sp.Specialization(vertex_inputs=inputs, varyings=varyings, textures=textures, constant_buffer_sizes=sizes,
                              typed_buffers=tuple(sorted(t for t in typed if rng.random() < 0.6)),
                              sample_count=rng.choice((0, 1, 4)), base_instance=rng.choice((0, 0, 1, 7)))
 
@@ -533,7 +558,7 @@ def run_one(blob: bytes, translate=None, time_limit: float = 2.0, writer: bool =
             if writer:
                 stage = "writer"
                 if spec_rng is not None and spec_rng.random() < SPEC_SHARE:
-                    spec = random_spec(loaded, spec_rng)
+                    spec = random_spec(loaded, spec_rng, translate)
                     stage = "writer-spec"
                     wgsl = translate.to_wgsl(loaded, spec)
                 else:
@@ -694,6 +719,7 @@ def worker(job: int, jobs: int, args, queue) -> None:
     signal.signal(signal.SIGPROF, _on_timeout)
     seeds = load_seeds(Path(args.corpus))
     translate = _translate_module()
+    partners(seeds, translate)
     child = WgpuChild() if args.wgpu_every else None
     out = Path(args.out)
     tally = Tally()
@@ -842,6 +868,7 @@ def replay(args) -> int:
     seeds = load_seeds(Path(args.corpus))
     blob, how = mutant(seeds, seed, index)
     signal.signal(signal.SIGPROF, _on_timeout)
+    partners(seeds, _translate_module())
     outcome = run_one(blob, _translate_module(), args.time_limit, spec_rng=spec_random(seed, index))
     print(f"input {seed}:{index}: {how}; {len(blob)} bytes")
     print(f"{outcome.stage}: {outcome.kind} {outcome.where} {outcome.message}")

@@ -30,7 +30,9 @@ WGPU_SAMPLES = 4
 def seeds():
     if not fuzz.CORPUS.is_dir():
         pytest.skip(f"the DXBC corpora are not at {fuzz.CORPUS} (see ../shared/dxbc/README.md)")
-    return fuzz.load_seeds(fuzz.CORPUS)
+    seeds = fuzz.load_seeds(fuzz.CORPUS)
+    fuzz.partners(seeds, translate)  # random specializations link VS and PS mutants with corpus shaders
+    return seeds
 
 
 @pytest.fixture(autouse=True)
