@@ -147,3 +147,31 @@ def test_harness_sees_a_wgpu_rejection_and_a_dead_child():
         assert child.check("@compute @workgroup_size(1) fn main() {}")[0] == "ok"  # a fresh child
     finally:
         child.close()
+
+
+def test_mutants_through_the_host(seeds, device):
+    """Mutants given to the guest API's create_*_shader (matching the corpus blob's stage):
+    each is created or reported as a host error naming DXBC, never anything else; the session
+    still creates a valid shader afterwards (the worker did not die)."""
+    from pvgpu.errors import HostReportedError  # noqa: PLC0415
+    from pvgpu.shaders import container  # noqa: PLC0415
+    from pvgpu.shaders.errors import ShaderError  # noqa: PLC0415
+    create = {0: device.create_pixel_shader, 1: device.create_vertex_shader, 5: device.create_compute_shader}
+    created = refused = 0
+    for index in range(120):
+        blob, how = fuzz.mutant(seeds, 424242, index)
+        try:
+            kind = int(container.parse(blob).program_type)
+        except ShaderError:
+            kind = 0
+        create.get(kind, device.create_pixel_shader)(blob)
+        try:
+            device.connection.finish()
+            created += 1
+        except HostReportedError as e:
+            assert "DXBC" in str(e) or "shader" in str(e).lower(), f"{how}: {e}"
+            refused += 1
+    valid = next(s for s in seeds if s.program_type == 0)
+    device.create_pixel_shader(valid.blob)
+    device.connection.finish()
+    assert created and refused, (created, refused)
