@@ -532,9 +532,16 @@ def random_spec(shader, rng: random.Random, translate=None):
             varyings = translate.link(shader, partner)[0]
         else:
             varyings = translate.link(partner, shader)[1]
-    return sp.Specialization(vertex_inputs=inputs, varyings=varyings, textures=textures, constant_buffer_sizes=sizes,
+    features = frozenset(f for f in FEATURES if rng.random() < 0.8)
+    return sp.Specialization(features=features, vertex_inputs=inputs, varyings=varyings, textures=textures,
+                             constant_buffer_sizes=sizes,
                              typed_buffers=tuple(sorted(t for t in typed if rng.random() < 0.6)),
                              sample_count=rng.choice((0, 1, 4)), base_instance=rng.choice((0, 0, 1, 7)))
+
+
+#: wgpu features of the host's device given to every translation, as the host's
+#: base_specialization does (set by the campaign from its wgpu child; empty: DEFAULT).
+FEATURES: frozenset = frozenset()
 
 
 def run_one(blob: bytes, translate=None, time_limit: float = 2.0, writer: bool = True,
@@ -561,6 +568,9 @@ def run_one(blob: bytes, translate=None, time_limit: float = 2.0, writer: bool =
                     spec = random_spec(loaded, spec_rng, translate)
                     stage = "writer-spec"
                     wgsl = translate.to_wgsl(loaded, spec)
+                elif FEATURES:
+                    from pvgpu.shaders.specialization import Specialization  # noqa: PLC0415
+                    wgsl = translate.to_wgsl(loaded, Specialization(features=FEATURES))
                 else:
                     wgsl = translate.to_wgsl(loaded)
                 if not isinstance(wgsl, str):
@@ -586,6 +596,9 @@ def run_one(blob: bytes, translate=None, time_limit: float = 2.0, writer: bool =
 
 
 # --- wgpu in a child process ---------------------------------------------------------------------
+
+FEATURES_REQUEST = b"\xff\xff\xff\xff"
+
 
 class WgpuChild:
     """`create_shader_module` in a child process fed over a pipe (length-prefixed WGSL in,
@@ -629,6 +642,16 @@ class WgpuChild:
         answer = json.loads(line)
         return answer["status"], answer.get("message", "")
 
+    def features(self) -> frozenset[str]:
+        """The wgpu features the host gives translations on this device (render/dxbc.py
+        SHADER_FEATURES that the child's device has), as `base_specialization` does."""
+        if self.proc is None or self.proc.poll() is not None:
+            self._start()
+        self.proc.stdin.write(FEATURES_REQUEST)
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        return frozenset(json.loads(line)["features"]) if line else frozenset()
+
     def close(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.stdin.close()
@@ -643,12 +666,17 @@ class WgpuChild:
 def wgpu_child_main() -> None:
     import wgpu  # noqa: PLC0415
     from pvgpu.host import gpu  # noqa: PLC0415
-    device = gpu.open_device()[0]
+    device, features = gpu.open_device()
     stdin, stdout = sys.stdin.buffer, sys.stdout
     while True:
         head = stdin.read(4)
         if len(head) < 4:
             return
+        if head == FEATURES_REQUEST:
+            from pvgpu.host.render import dxbc  # noqa: PLC0415
+            stdout.write(json.dumps({"status": "ok", "features": sorted(dxbc.SHADER_FEATURES & set(features))}) + "\n")
+            stdout.flush()
+            continue
         source = stdin.read(struct.unpack("<I", head)[0]).decode()
         try:
             device.create_shader_module(code=source)
@@ -721,6 +749,9 @@ def worker(job: int, jobs: int, args, queue) -> None:
     translate = _translate_module()
     partners(seeds, translate)
     child = WgpuChild() if args.wgpu_every else None
+    if child is not None and not args.no_features:
+        global FEATURES
+        FEATURES = child.features()
     out = Path(args.out)
     tally = Tally()
     seen: set = set()
@@ -818,6 +849,7 @@ def findings_markdown(total: Tally, args) -> str:
 def campaign(args) -> Tally:
     translate_present = _translate_module() is not None
     print(f"corpus {args.corpus}; translate {'present' if translate_present else 'absent'}; "
+          f"{'DEFAULT specialization' if args.no_features or not args.wgpu_every else 'the device features'}; "
           f"{args.count} inputs from seed {args.seed} on {args.jobs} job(s)", flush=True)
     queue: mp.Queue = mp.get_context("fork").Queue()
     procs = [mp.get_context("fork").Process(target=worker, args=(j, args.jobs, args, queue))
@@ -869,6 +901,11 @@ def replay(args) -> int:
     blob, how = mutant(seeds, seed, index)
     signal.signal(signal.SIGPROF, _on_timeout)
     partners(seeds, _translate_module())
+    if args.wgpu_every and not args.no_features:
+        global FEATURES
+        child = WgpuChild()
+        FEATURES = child.features()
+        child.close()
     outcome = run_one(blob, _translate_module(), args.time_limit, spec_rng=spec_random(seed, index))
     print(f"input {seed}:{index}: {how}; {len(blob)} bytes")
     print(f"{outcome.stage}: {outcome.kind} {outcome.where} {outcome.message}")
@@ -899,6 +936,8 @@ def main(argv=None) -> int:
     parser.add_argument("--report", default=None, help="also write the findings as markdown here")
     parser.add_argument("--replay", default=None, metavar="SEED:INDEX")
     parser.add_argument("--save", default=None, help="with --replay: write the blob here")
+    parser.add_argument("--no-features", action="store_true",
+                        help="translate without the device's wgpu features (DEFAULT), unlike the host")
     parser.add_argument("--wgpu-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.wgpu_child:
