@@ -740,7 +740,8 @@ def _finding(tally: Tally, seen: set, key: str, record: dict, blob: bytes, wgsl:
     tally.findings[key] = record
 
 
-def worker(job: int, jobs: int, args, queue) -> None:
+def worker(job: int, jobs: int, args, queue, stop) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator stops us through `stop`
     if args.memory_limit:
         limit = args.memory_limit << 20
         resource.setrlimit(resource.RLIMIT_AS, (limit, resource.getrlimit(resource.RLIMIT_AS)[1]))
@@ -759,6 +760,8 @@ def worker(job: int, jobs: int, args, queue) -> None:
     translated = 0
     start = time.perf_counter()
     for index in range(args.start + job, args.start + args.count, jobs):
+        if stop.is_set():
+            break
         blob, how = mutant(seeds, args.seed, index)
         writer = args.writer_every <= 1 or index % args.writer_every == 0
         outcome = run_one(blob, translate, args.time_limit, writer, spec_random(args.seed, index))
@@ -851,9 +854,10 @@ def campaign(args) -> Tally:
     print(f"corpus {args.corpus}; translate {'present' if translate_present else 'absent'}; "
           f"{'DEFAULT specialization' if args.no_features or not args.wgpu_every else 'the device features'}; "
           f"{args.count} inputs from seed {args.seed} on {args.jobs} job(s)", flush=True)
-    queue: mp.Queue = mp.get_context("fork").Queue()
-    procs = [mp.get_context("fork").Process(target=worker, args=(j, args.jobs, args, queue))
-             for j in range(args.jobs)]
+    context = mp.get_context("fork")
+    queue: mp.Queue = context.Queue()
+    stop = context.Event()
+    procs = [context.Process(target=worker, args=(j, args.jobs, args, queue, stop)) for j in range(args.jobs)]
     start = time.perf_counter()
     for p in procs:
         p.start()
@@ -862,8 +866,15 @@ def campaign(args) -> Tally:
     running: dict[int, float] = {}
     try:
         while done < len(procs):
+            if args.seconds and time.perf_counter() - start > args.seconds and not stop.is_set():
+                print(f"time budget of {args.seconds} s spent: stopping", flush=True)
+                stop.set()
             try:
                 kind, job, tally = queue.get(timeout=5)
+            except KeyboardInterrupt:
+                print("interrupted: stopping the workers", flush=True)
+                stop.set()
+                continue
             except Exception:  # noqa: BLE001 (queue.Empty)
                 if any(not p.is_alive() and p.exitcode not in (0, None) for p in procs):
                     print("a worker died:", [p.exitcode for p in procs], flush=True)
@@ -924,6 +935,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--start", type=int, default=0, help="index of the first input")
     parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--seconds", type=float, default=0, help="stop after this many seconds (0: run --count)")
     parser.add_argument("--wgpu-every", type=int, default=200,
                         help="compile every Nth translated module with wgpu in a child (0: never)")
     parser.add_argument("--writer-every", type=int, default=1,
