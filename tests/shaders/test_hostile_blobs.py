@@ -422,3 +422,19 @@ def test_a_blob_cannot_buy_unbounded_translation_work(name):
     elapsed = time.process_time() - start
     size = len(wgsl)
     assert size <= MAX_WGSL, f"{name}: {len(blob)}-byte blob gave {size} bytes of WGSL in {elapsed:.1f} s"
+
+
+def test_hostile_bytecode_for_an_input_layout_is_a_host_error(device):
+    """create_input_layout reads the VS bytecode's input signature: hostile bytecode there is a
+    host error too, and the session goes on."""
+    from pvgpu import guest as g  # noqa: PLC0415
+    from pvgpu.errors import HostReportedError  # noqa: PLC0415
+    elements = [g.InputElementDesc("POSITION", 0, g.DxgiFormat.R32G32B32A32_FLOAT)]
+    isgn = chunk_offset(PASS_VS, b"ISGN")
+    bad_name = patched(PASS_VS, isgn + 16, "<I", 0xFFFF)  # element 0's semantic name offset
+    for blob in (VALID_PS[:40], CONTAINER_CASES["wrong checksum"][0], bad_name):
+        device.create_input_layout(elements, blob)
+        with pytest.raises(HostReportedError):
+            device.connection.finish()
+    device.create_input_layout(elements, PASS_VS)
+    device.connection.finish()
