@@ -101,9 +101,11 @@ def _hlsl_summary(blob: str) -> str:
 # the batch (translation here; GPU work in a child process)
 
 def _translate(blob: bytes) -> str:
-    from pvgpu.shaders import translate  # lands piece by piece; an ImportError fails the rows
+    """The WGSL the host would make: specialized on the host device's shader features."""
+    from pvgpu.host.render.dxbc import base_specialization
+    from pvgpu.shaders import translate
 
-    return translate.to_wgsl(translate.load(blob))
+    return translate.to_wgsl(translate.load(blob), base_specialization(_host_features()))
 
 
 def _fragment_entry(wgsl: str) -> str:
@@ -142,7 +144,7 @@ def results() -> dict:
     """{row id: ("ok", [u32 x4]) | ("error", message) | ("refused", ShaderUnsupported)}."""
     if not CORPUS.is_dir():
         pytest.skip(f"the DXBC corpus is absent ({CORPUS}); these tests read ../shared/dxbc/vkd3d-d3d12")
-    want = ["shader-f64"] if "shader-f64" in _host_features() else []
+    want = [f for f in ("shader-f64", "shader-int64") if f in _host_features()]
     by_shader: dict[str, list[dict]] = {}
     for r in ROWS:
         by_shader.setdefault(r["blob"], []).append(r)

@@ -17,7 +17,8 @@ OPTIONAL_FEATURES = ("float32-filterable", "rg11b10ufloat-renderable",
                      "depth32float-stencil8", "polygon-mode-line", "timestamp-query",
                      "timestamp-query-inside-encoders", "pipeline-statistics-query", "indirect-first-instance",
                      # what translated DXBC shaders may use (host/render/dxbc.py SHADER_FEATURES)
-                     "clip-distances", "primitive-index", "texture-atomic", "shader-early-depth-test")
+                     "clip-distances", "primitive-index", "texture-atomic", "shader-early-depth-test",
+                     "shader-f64", "shader-int64")
 
 
 @functools.lru_cache(maxsize=1)

@@ -180,7 +180,7 @@ class DxbcProgram:
 
 #: wgpu features a translation may use where the host device has them (Specialization.features)
 SHADER_FEATURES = frozenset({"clip-distances", "primitive-index", "texture-atomic", "shader-early-depth-test",
-                             "shader-f64"})
+                             "shader-f64", "shader-int64"})
 
 
 def base_specialization(device_features) -> Specialization:
