@@ -33,6 +33,35 @@ fn ps() -> @location(0) vec4<f32> { return k.color; }
 """
 
 
+#: The same two shaders as DXBC (fxc-style assembly, assembled by pvgpu's assembler): what a
+#: Direct3D 11 program passes. Measures what translated shaders add per draw (the bind-time
+#: specialization the host reads off the bound state).
+VS_ASM = """
+// in: POSITION 0 xy 0 float
+vs_4_0
+dcl_input v0.xy
+dcl_output_siv o0.xyzw, position
+mov o0.xy, v0.xyxx
+mov o0.zw, l(0, 0, 0, 1.0)
+ret
+"""
+PS_ASM = """
+ps_4_0
+dcl_constantbuffer CB0[1], immediateIndexed
+dcl_output o0.xyzw
+mov o0.xyzw, cb0[0].xyzw
+ret
+"""
+
+
+def shader_code(kind: str) -> tuple:
+    """(vertex shader, pixel shader) as WGSL source or DXBC bytes."""
+    if kind == "dxbc":
+        from pvgpu.shaders.assembler import assemble
+        return assemble(VS_ASM), assemble(PS_ASM)
+    return VS, PS
+
+
 def quads(draws: int) -> np.ndarray:
     """`draws` small quads (6 float2 vertices each) spread over the target."""
     rng = np.random.default_rng(1)
@@ -50,8 +79,9 @@ import sys
 import numpy as np
 from pvgpu import guest as g
 sys.path.insert(0, sys.argv[4])
-from benchmarks.draw_cost import COLORS, PS, SIZE, VS, colors, quads
+from benchmarks.draw_cost import COLORS, SIZE, colors, quads, shader_code
 socket_path, frames, draws = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+VS, PS = shader_code(sys.argv[5])
 dev = g.connect(socket_path)
 ctx = dev.get_immediate_context()
 chain = dev.create_swap_chain(g.SwapChainDesc(SIZE, SIZE))
@@ -64,7 +94,8 @@ blends = [dev.create_blend_state(g.BlendDesc()),
 ctx.om_set_render_targets([rtv])
 ctx.rs_set_viewports([g.Viewport(0, 0, SIZE, SIZE)])
 ctx.rs_set_state(dev.create_rasterizer_state(g.RasterizerDesc(cull_mode=g.CullMode.NONE)))
-ctx.ia_set_input_layout(dev.create_input_layout([g.InputElementDesc("POSITION", 0, g.DxgiFormat.R32G32_FLOAT)]))
+ctx.ia_set_input_layout(dev.create_input_layout([g.InputElementDesc("POSITION", 0, g.DxgiFormat.R32G32_FLOAT)],
+                                                VS if isinstance(VS, bytes) else None))
 ctx.ia_set_primitive_topology(g.PrimitiveTopology.TRIANGLELIST)
 ctx.vs_set_shader(dev.create_vertex_shader(VS))
 ctx.ps_set_shader(dev.create_pixel_shader(PS))
@@ -81,13 +112,13 @@ dev.close()
 """
 
 
-def pvgpu_us_per_draw(frames: int, draws: int) -> tuple[float, dict]:
+def pvgpu_us_per_draw(frames: int, draws: int, shaders: str = "wgsl") -> tuple[float, dict]:
     times: list[float] = []
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     with tempfile.TemporaryDirectory(prefix="pvgpu-draws-") as tmp:
         with HostService(os.path.join(tmp, "h.sock"), region_size=64 << 20,
                          presenters=[FrameCallback(lambda sid, f: times.append(time.perf_counter()))]) as service:
-            subprocess.run([sys.executable, "-c", GUEST, service.socket_path, str(frames), str(draws), repo],
+            subprocess.run([sys.executable, "-c", GUEST, service.socket_path, str(frames), str(draws), repo, shaders],
                            check=True, timeout=900)
             records = list(service.sessions.values())
     skip = min(2, frames - 2)
@@ -146,9 +177,13 @@ def direct_us_per_draw(frames: int, draws: int) -> float:
     return (time.perf_counter() - start) / frames / draws * 1e6
 
 
-def measure(frames: int = 20, draws: int = 1000) -> dict:
+def measure(frames: int = 20, draws: int = 1000, dxbc: bool = True) -> dict:
+    """Per-draw host cost through pvgpu (WGSL shaders, and DXBC shaders where `dxbc`) and direct."""
     pv, cache = pvgpu_us_per_draw(frames, draws)
-    return {"pvgpu_us": pv, "direct_us": direct_us_per_draw(frames, draws), **cache}
+    out = {"pvgpu_us": pv, "direct_us": direct_us_per_draw(frames, draws), **cache}
+    if dxbc:
+        out["pvgpu_dxbc_us"] = pvgpu_us_per_draw(frames, draws, "dxbc")[0]
+    return out
 
 
 if __name__ == "__main__":

@@ -37,6 +37,8 @@ def main(quick: bool = False, frames: int = 200, size: tuple[int, int] = (640, 4
                f"{d['pvgpu_us'] / d['direct_us']:.2f}"))
     print(_row("  its pipeline cache hit rate", f"{d['hits'] / max(1, d['hits'] + d['misses']):.4f}",
                f"{d['hits']}/{d['hits'] + d['misses']}", ""))
+    print(_row("  the same with DXBC shaders, us", f"{d['pvgpu_dxbc_us']:.1f}", f"{d['pvgpu_us']:.1f} (WGSL)",
+               f"{d['pvgpu_dxbc_us'] / d['pvgpu_us']:.2f}"))
     c = dispatch_cost.measure(batches=5 if quick else 20, dispatches=1000)
     print(_row("per dispatch with state changes, us", f"{c['pvgpu_us']:.1f}", f"{c['direct_us']:.1f} (direct)",
                f"{c['pvgpu_us'] / c['direct_us']:.2f}"))

@@ -67,5 +67,15 @@ class Specialization:
     sample_count: int = 0
     base_instance: int = 0
 
+    def __hash__(self) -> int:
+        """Hashed once: specializations are pipeline-cache keys looked up on every draw."""
+        h = self.__dict__.get("_hash")
+        if h is None:
+            h = hash((self.vertex_inputs, self.varyings, self.textures, self.storage_formats,
+                      self.constant_buffer_sizes, self.typed_buffers, self.features, self.sample_count,
+                      self.base_instance))
+            object.__setattr__(self, "_hash", h)
+        return h
+
 
 DEFAULT = Specialization()

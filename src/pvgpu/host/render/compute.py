@@ -172,7 +172,8 @@ class ComputeCommands:
         cs = self.shaders[ShaderStage.COMPUTE]
         if cs is None:
             raise invalid("dispatch without a compute shader")
-        spec = dxbc.stage_spec(cs, self, ShaderStage.COMPUTE) if isinstance(cs, dxbc.DxbcProgram) else None
+        spec = dxbc.stage_spec(cs, self, ShaderStage.COMPUTE, self.shader_base) \
+            if isinstance(cs, dxbc.DxbcProgram) else None
         key = ("compute", cs.serial, spec)
         cs = self._variant(ShaderStage.COMPUTE, cs, spec)
         pipeline = self._pipelines.get(key)

@@ -20,7 +20,7 @@ import os
 import tempfile
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import wgpu
@@ -162,6 +162,7 @@ class DxbcProgram:
     source: translate.DxbcShader
     variants: dict = field(default_factory=dict)  # Specialization -> Shader (compiled module, bindings)
     links: dict = field(default_factory=dict)  # other stage's serial -> (vs varyings, ps varyings)
+    specs: dict = field(default_factory=dict)  # (static spec, what is bound) -> Specialization
     serial: int = field(default_factory=next_serial)
 
     def variant(self, device: wgpu.GPUDevice, spec: Specialization, compile_wgsl) -> Shader:
@@ -251,13 +252,24 @@ def _scalar(vertex_format: str) -> str:
     return "u32" if vertex_format.startswith("uint") else "i32" if vertex_format.startswith("sint") else "f32"
 
 
-def stage_spec(program: DxbcProgram, renderer: Any, stage: ShaderStage, varyings=None,
-               vertex_elements: tuple = (), base_instance: int = 0) -> Specialization:
-    """The specialization `program` needs with what `renderer` has bound for `stage` now
-    (`base_instance`: the draw's StartInstanceLocation)."""
+def static_spec(program: DxbcProgram, base: Specialization, varyings=None,
+                vertex_elements: tuple = ()) -> Specialization:
+    """What `program`'s specialization takes from the other stage and the input layout: fixed
+    for a (VS, PS, layout) combination, so the renderer makes it once per combination."""
+    inputs = tuple(sorted((loc, _scalar(fmt)) for (loc, fmt, *_rest) in vertex_elements))
+    if not (inputs or varyings):
+        return base
+    return replace(base, vertex_inputs=inputs, varyings=varyings)
+
+
+def stage_spec(program: DxbcProgram, renderer: Any, stage: ShaderStage, static: Specialization,
+               base_instance: int = 0) -> Specialization:
+    """The specialization `program` needs with what `renderer` has bound for `stage` now:
+    `static` (see static_spec) plus what the bound views, buffers and targets decide
+    (`base_instance`: the draw's StartInstanceLocation). The same object comes back for the
+    same inputs, so its (cached) hash is all a pipeline lookup pays."""
     src = program.source
-    base = renderer.shader_base
-    needs = getattr(src, "needs", frozenset())
+    needs = src.needs
     sample_count = renderer._samples() if "sample_count" in needs else 0
     if "instance_id" not in needs:
         base_instance = 0
@@ -265,15 +277,16 @@ def stage_spec(program: DxbcProgram, renderer: Any, stage: ShaderStage, varyings
     if src.textures:
         views = renderer.shader_resources[stage]
         for slot in src.textures:
-            v = views.get(slot)
-            fmt = getattr(v, "wgpu_format", None)
+            fmt = getattr(views.get(slot), "wgpu_format", None)
             if fmt is not None and fmt.startswith("depth"):
                 textures.append((slot, "depth"))
     typed = []
-    for slot, kind in src.buffers.items():
-        v = renderer.shader_resources[stage].get(slot)
-        if kind == "typed" and isinstance(v, BufferView):
-            typed.append((f"t{slot}", v.components))
+    if src.buffers:
+        views = renderer.shader_resources[stage]
+        for slot, kind in src.buffers.items():
+            v = views.get(slot)
+            if kind == "typed" and isinstance(v, BufferView):
+                typed.append((f"t{slot}", v.components))
     storage = []
     if src.uavs:
         for slot, (_dim, kind) in src.uavs.items():
@@ -291,13 +304,17 @@ def stage_spec(program: DxbcProgram, renderer: Any, stage: ShaderStage, varyings
             buf = bound.get(slot)
             if buf is not None and buf.byte_width // 16 < declared:
                 sizes.append((slot, buf.byte_width // 16))
-    inputs = tuple(sorted((loc, _scalar(fmt)) for (loc, fmt, *_rest) in vertex_elements))
-    if not (textures or storage or sizes or inputs or varyings or typed or sample_count or base_instance):
-        return base
-    return Specialization(vertex_inputs=inputs, varyings=varyings, textures=tuple(textures),
-                          storage_formats=tuple(storage), constant_buffer_sizes=tuple(sizes),
-                          typed_buffers=tuple(typed), features=base.features, sample_count=sample_count,
-                          base_instance=base_instance)
+    if not (textures or storage or sizes or typed or sample_count or base_instance):
+        return static
+    key = (static, tuple(textures), tuple(storage), tuple(sizes), tuple(typed), sample_count, base_instance)
+    spec = program.specs.get(key)
+    if spec is None:
+        spec = replace(static, textures=key[1], storage_formats=key[2], constant_buffer_sizes=key[3],
+                       typed_buffers=key[4], sample_count=sample_count, base_instance=base_instance)
+        if len(program.specs) >= MAX_VARIANTS * 4:
+            program.specs.clear()
+        program.specs[key] = spec
+    return spec
 
 
 def linked(vs: DxbcProgram, ps: Any) -> tuple:

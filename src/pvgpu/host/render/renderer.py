@@ -150,6 +150,7 @@ class Renderer(ComputeCommands, QueryCommands):
         self.input_layout: InputLayout | None = None
         self.shaders: dict[ShaderStage, Shader | dxbc.DxbcProgram | None] = {s: None for s in ShaderStage}
         self.variants: dict[ShaderStage, Shader | None] = {s: None for s in ShaderStage}  # what draws compile
+        self._dxbc_static: dict[tuple, tuple] = {}  # (VS, PS, layout serials) -> Renderer._dxbc_static_specs
         self.uavs: dict[int, View | BufferView] = {}
         self.constant_buffers = {s: {} for s in ShaderStage}
         self.shader_resources = {s: {} for s in ShaderStage}
@@ -1193,12 +1194,28 @@ class Renderer(ComputeCommands, QueryCommands):
 
     def _dxbc_specs(self, vs, ps, layout, base_instance: int) -> tuple:
         """(vertex attributes, VS specialization, PS specialization) for a draw with a DXBC stage."""
+        combo = (vs.serial, ps.serial if ps is not None else 0, layout.serial if layout is not None else 0)
+        static = self._dxbc_static.get(combo)
+        if static is None:
+            static = self._dxbc_static[combo] = self._dxbc_static_specs(vs, ps, layout)
+        elements, vs_static, ps_static = static
+        vs_spec = ps_spec = None
+        if vs_static is not None:
+            vs_spec = dxbc.stage_spec(vs, self, ShaderStage.VERTEX, vs_static, base_instance)
+        if ps_static is not None:
+            ps_spec = dxbc.stage_spec(ps, self, ShaderStage.PIXEL, ps_static)
+        return elements, vs_spec, ps_spec
+
+    def _dxbc_static_specs(self, vs, ps, layout) -> tuple:
+        """What a (VS, PS, layout) combination fixes: the vertex attributes matched to the VS's
+        signature, the varyings linked by semantic, and the static parts of both specializations."""
+        if len(self._dxbc_static) >= MAX_CACHED_PIPELINES:
+            self._dxbc_static.clear()
         vs_out = ps_in = None
+        elements = layout.elements if layout else ()
+        vs_static = ps_static = None
         if isinstance(vs, dxbc.DxbcProgram):
             vs_out, ps_in = dxbc.linked(vs, ps)
-        elements = layout.elements if layout else ()
-        vs_spec = ps_spec = None
-        if isinstance(vs, dxbc.DxbcProgram):
             if layout is not None and layout.named:
                 elements = layout.matched.get(vs.serial)
                 if elements is None:
@@ -1206,10 +1223,10 @@ class Renderer(ComputeCommands, QueryCommands):
                                       for i, e in enumerate(vs.source.blob.inputs)
                                       if e.system_value == dxbc.SystemValue.UNDEFINED)
                     elements = layout.matched[vs.serial] = dxbc.match_layout(layout.named, signature)
-            vs_spec = dxbc.stage_spec(vs, self, ShaderStage.VERTEX, vs_out, elements, base_instance)
+            vs_static = dxbc.static_spec(vs, self.shader_base, vs_out, elements)
         if isinstance(ps, dxbc.DxbcProgram):
-            ps_spec = dxbc.stage_spec(ps, self, ShaderStage.PIXEL, ps_in)
-        return elements, vs_spec, ps_spec
+            ps_static = dxbc.static_spec(ps, self.shader_base, ps_in)
+        return elements, vs_static, ps_static
 
     def _cache_pipeline(self, key: tuple, pipeline) -> None:
         if len(self._pipelines) >= MAX_CACHED_PIPELINES:
