@@ -37,6 +37,23 @@ LOOP_BUDGET = 1 << 16
 MAX_REGISTERS = 4096
 #: Lines of WGSL one translation may produce (switch fallthrough copies case bodies).
 MAX_LINES = 200_000
+#: Float32 denormals ([FP32] of D3D11's floating-point rules): "flushed to sign-preserved zero
+#: on input and output of any floating-point mathematical operation", data movement excepted.
+#: WGSL (and lavapipe) keep denormals, so these instructions read their f32 sources through
+#: `ftz{n}` (immediates are flushed here, at translation) ...
+FLUSH_SOURCES = frozenset((
+    "add", "mul", "div", "mad", "sqrt", "rsq", "rcp", "exp", "log", "frc", "round_ne", "round_ni",
+    "round_pi", "round_z", "dp2", "dp3", "dp4", "sincos", "eq", "ne", "lt", "ge", "ftod",
+    "deriv_rtx", "deriv_rty", "deriv_rtx_coarse", "deriv_rty_coarse", "deriv_rtx_fine", "deriv_rty_fine"))
+#: ... and these write their f32 result through it: the operations whose result may be a
+#: denormal when no source is one (sqrt, rsq, log, frc, round_*, sin/cos of flushed sources
+#: never give one; _sat results go through `saturate{n}`, which flushes). Left out on purpose:
+#: min/max (a denormal compares as the zero of its sign and "the result may or may not be
+#: flushed": the unflushed pick is always one of the allowed answers), ftoi/ftou/f32tof16
+#: (a denormal and the zero of its sign convert to the same bits), mov/movc/swapc (moves).
+FLUSH_RESULTS = frozenset((
+    "add", "mul", "div", "mad", "rcp", "exp", "dp2", "dp3", "dp4", "dtof",
+    "deriv_rtx", "deriv_rty", "deriv_rtx_coarse", "deriv_rty_coarse", "deriv_rtx_fine", "deriv_rty_fine"))
 _HANDLER_MODULES = ("alu", "flow", "interface", "resources", "doubles")
 
 _U = ir.OperandType
@@ -158,6 +175,8 @@ class Writer:
         self._tmp_types: dict[str, str] = {}
         self._count = 0
         self._nonconst = False
+        self._flush_in = False  # the current instruction flushes its f32 sources (FLUSH_SOURCES)
+        self._flush_out = False  # ... and its f32 result (FLUSH_RESULTS)
         self.entry: list[str] = []  # the entry point and its structs (interface.py)
         self.enables: set[str] = set()  # WGSL `enable` extensions the module needs
 
@@ -413,6 +432,8 @@ class Writer:
         if len(values) not in (1, 4):
             self.invalid(self.ins, f"an immediate operand has {len(values)} values")
         picked = [values[c] if len(values) == 4 else values[0] for c in comps]
+        if kind == "f32" and self._flush_in:
+            picked = [b & 0x80000000 if b & 0x7F800000 == 0 else b for b in picked]
         if self._nonconst:
             # All sources are immediates: keep naga's constant evaluator from folding (it
             # refuses a non-finite or overflowing result that the GPU would just compute).
@@ -457,6 +478,8 @@ class Writer:
             if cond is not None:
                 bits = f"select({vec('u32', n)}(), {bits}, {cond})"
             expr = bits if kind == "u32" else f"bitcast<{vec(kind, n)}>({bits})"
+        if kind == "f32" and self._flush_in and op.type not in (_U.IMMEDIATE32, _U.IMMEDIATE64):
+            expr = f"{self.ftz_helper(n)}({expr})"
         return apply_modifier(expr, kind, op.modifier, n)
 
     def src(self, op: ir.Operand, kind: str, count: int = 4) -> str:
@@ -484,6 +507,8 @@ class Writer:
         n = len(comps)
         if saturate and kind == "f32":
             value = f"{self.sat_helper(n)}({value})"
+        elif kind == "f32" and self._flush_out:
+            value = f"{self.ftz_helper(n)}({value})"
         bits = value if kind == "u32" else f"bitcast<{vec('u32', n)}>({value})"
         if self._relative_io(op):
             t = self.tmp(bits, vec("u32", n))
@@ -530,11 +555,22 @@ class Writer:
         self.dst_packed(op, f"{t}.{swizzle_text(comps)}", kind, saturate)
 
     def sat_helper(self, n: int) -> str:
+        """_sat: clamp to [0, 1], NaN -> 0, a denormal (flushed [FP32]) or a zero -> +0."""
         t = vec("f32", n)
         u = vec("u32", n)
         return self.helper(f"saturate{n}", f"""fn saturate{n}(x: {t}) -> {t} {{
-    let nan = (bitcast<{u}>(x) & {u}(0x7fffffffu)) > {u}(0x7f800000u);
-    return select(clamp(x, {t}(0.0), {t}(1.0)), {t}(0.0), nan);
+    let b = bitcast<{u}>(x);
+    let zero = ((b & {u}(0x7fffffffu)) > {u}(0x7f800000u)) | ((b & {u}(0x7f800000u)) == {u}(0u));
+    return select(clamp(x, {t}(0.0), {t}(1.0)), {t}(0.0), zero);
+}}""")
+
+    def ftz_helper(self, n: int) -> str:
+        """[FP32]: a float32 denormal becomes the zero of its sign (bits kept otherwise)."""
+        t = vec("f32", n)
+        u = vec("u32", n)
+        return self.helper(f"ftz{n}", f"""fn ftz{n}(x: {t}) -> {t} {{
+    let b = bitcast<{u}>(x);
+    return select(x, bitcast<{t}>(b & {u}(0x80000000u)), (b & {u}(0x7f800000u)) == {u}(0u));
 }}""")
 
     def isnan_helper(self, n: int) -> str:
@@ -556,13 +592,15 @@ class Writer:
         handler = handlers().get(ins.name)
         if handler is None:
             raise ShaderUnsupported(f"{ins.name} is not supported", ins.offset)
-        prev_ins, prev_nc = self.ins, self._nonconst
+        prev = self.ins, self._nonconst, self._flush_in, self._flush_out
         self.ins = ins
         self._nonconst = ins.name not in ("mov", "movc", "swapc") and self.sources_all_immediate(ins)
+        self._flush_in = ins.name in FLUSH_SOURCES
+        self._flush_out = ins.name in FLUSH_RESULTS
         try:
             handler(self, ins)
         finally:
-            self.ins, self._nonconst = prev_ins, prev_nc
+            self.ins, self._nonconst, self._flush_in, self._flush_out = prev
 
     def emit_range(self, start: int, end: int) -> None:
         """Emits instructions [start, end); a handler may move `self.pc` past what it consumed."""
