@@ -315,6 +315,32 @@ def _deriv(fn: str) -> Callable[[Writer, ir.Instruction], None]:
     return handle
 
 
+def _coarse(axis: str) -> Callable[[Writer, ir.Instruction], None]:
+    """deriv_rtx_coarse / deriv_rty_coarse: D3D computes them "only once per 2x2 quad", while
+    WGSL's dpdxCoarse/dpdyCoarse may be per row/column (lavapipe's are). Built from fine
+    derivatives, exactly: the x derivative of the quad's top row, fx = dpdxFine(v) there; the
+    bottom row reads it as -dpdyFine(t) with t = fx on the top row and 0 on the bottom row
+    (0 - fx_top: exact, unlike fx_bottom - (fx_bottom - fx_top)). The row (for y: the column)
+    comes from the fragment position's parity (interface.py adds the position builtin)."""
+    along, across = ("dpdxFine", "dpdyFine") if axis == "x" else ("dpdyFine", "dpdxFine")
+    parity = "frag_quad.y" if axis == "x" else "frag_quad.x"
+
+    def handle(w: Writer, ins: ir.Instruction) -> None:
+        if w.stage != ir.ProgramType.PIXEL:
+            w.unsupported(ins, "derivatives exist in pixel shaders only")
+        d, s = ins.operands
+        mask = _dst_mask(d)
+        if not mask:
+            return
+        n = len(mask_components(mask))
+        w.special["frag_quad"] = "var<private> frag_quad: vec2<bool>;"
+        t = vec("f32", n)
+        f = w.tmp(f"{along}({w.src_masked(s, 'f32', mask)})", t)
+        first = w.tmp(f"select({f}, {t}(0.0f), {parity})", t)
+        w.dst_packed(d, f"select({f}, -{across}({first}), {parity})", "f32", ins.saturate)
+    return handle
+
+
 def nop(w: Writer, ins: ir.Instruction) -> None:
     return None
 
@@ -359,8 +385,8 @@ HANDLERS = {
     "ge": compare(">=", "f32"),
     "deriv_rtx": _deriv("dpdx"),
     "deriv_rty": _deriv("dpdy"),
-    "deriv_rtx_coarse": _deriv("dpdxCoarse"),
-    "deriv_rty_coarse": _deriv("dpdyCoarse"),
+    "deriv_rtx_coarse": _coarse("x"),
+    "deriv_rty_coarse": _coarse("y"),
     "deriv_rtx_fine": _deriv("dpdxFine"),
     "deriv_rty_fine": _deriv("dpdyFine"),
     # conversions

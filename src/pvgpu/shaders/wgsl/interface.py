@@ -428,6 +428,10 @@ def _pixel(w: Writer) -> list[str]:
                 name = f"l{v.location}"
                 fields.append(f"@location({v.location}) {_wgsl_interpolate(v.interpolation, v.scalar)} {name}: vec4<{v.scalar}>")
                 _place(w, reg, comps, f"input.{name}", v.scalar, 4)
+        if "frag_quad" in w.special:  # coarse derivatives: the pixel's column/row in its 2x2 quad
+            if "@builtin(position) position: vec4<f32>" not in fields:
+                fields.append("@builtin(position) position: vec4<f32>")
+            w.line("frag_quad = (vec2<u32>(input.position.xy) & vec2<u32>(1u)) != vec2<u32>(0u);")
         if "vCoverage" in w.special:
             fields.append("@builtin(sample_mask) coverage: u32")
             w.line("vCoverage = vec4<u32>(input.coverage);")
