@@ -18,7 +18,7 @@
 _Static_assert(sizeof(float) == 4, "pvgpu needs a 32-bit float");
 
 #define PVGPU_PROTOCOL_MAJOR 3u
-#define PVGPU_PROTOCOL_MINOR 0u
+#define PVGPU_PROTOCOL_MINOR 1u
 #define PVGPU_MAGIC 0x0001005550475650ULL  /* 'PVGPU\0\1\0' read as a little-endian uint64_t */
 #define PVGPU_CONTROL_PAGE_SIZE 4096u
 #define PVGPU_RECORD_ALIGN 16u
@@ -516,6 +516,7 @@ static inline uint32_t pvgpu_record_size(uint32_t payload_bytes)
 #define PVGPU_OP_CREATE_GEOMETRY_SHADER 68u  /* ID3D11Device::CreateGeometryShader. Not offered yet (WebGPU has no geometry stage): refused with UNSUPPORTED. */
 #define PVGPU_OP_CREATE_HULL_SHADER 69u  /* ID3D11Device::CreateHullShader. Not offered yet (WebGPU has no tessellation): refused with UNSUPPORTED. */
 #define PVGPU_OP_CREATE_DOMAIN_SHADER 70u  /* ID3D11Device::CreateDomainShader. Not offered yet (WebGPU has no tessellation): refused with UNSUPPORTED. */
+#define PVGPU_OP_COPY_STRUCTURE_COUNT 71u  /* ID3D11DeviceContext::CopyStructureCount: the GPU copies the hidden counter of `src_view` (a buffer UAV created with APPEND or COUNTER) as a u32 into `dst_buffer` at `dst_aligned_byte_offset` (a multiple of 4). */
 
 /* ---- array elements ---- */
 
@@ -623,7 +624,7 @@ _Static_assert(offsetof(PvgpuSamplerSlot, sampler) == 0, "PvgpuSamplerSlot.sampl
 
 typedef struct PvgpuUnorderedAccessSlot {
     uint32_t view;  /* id of a UNORDERED_ACCESS_VIEW (0: none) */
-    uint32_t initial_count;  /* append/consume counter start; 0xFFFFFFFF keeps it (counters are not offered) */
+    uint32_t initial_count;  /* the hidden counter's new value for a view created with APPEND or COUNTER; 0xFFFFFFFF keeps the current value; ignored for other views */
 } PvgpuUnorderedAccessSlot;
 _Static_assert(sizeof(PvgpuUnorderedAccessSlot) == 8, "PvgpuUnorderedAccessSlot must be 8 bytes");
 _Static_assert(offsetof(PvgpuUnorderedAccessSlot, view) == 0, "PvgpuUnorderedAccessSlot.view must be at offset 0");
@@ -1658,6 +1659,17 @@ _Static_assert(offsetof(PvgpuCmdCreateDomainShader, shader) == 0, "PvgpuCmdCreat
 _Static_assert(offsetof(PvgpuCmdCreateDomainShader, language) == 4, "PvgpuCmdCreateDomainShader.language must be at offset 4");
 _Static_assert(offsetof(PvgpuCmdCreateDomainShader, code_offset) == 8, "PvgpuCmdCreateDomainShader.code_offset must be at offset 8");
 _Static_assert(offsetof(PvgpuCmdCreateDomainShader, code_size) == 16, "PvgpuCmdCreateDomainShader.code_size must be at offset 16");
+
+/* PVGPU_OP_COPY_STRUCTURE_COUNT: ID3D11DeviceContext::CopyStructureCount: the GPU copies the hidden counter of `src_view` (a buffer UAV created with APPEND or COUNTER) as a u32 into `dst_buffer` at `dst_aligned_byte_offset` (a multiple of 4). */
+typedef struct PvgpuCmdCopyStructureCount {
+    uint32_t dst_buffer;  /* id of a BUFFER */
+    uint32_t dst_aligned_byte_offset;
+    uint32_t src_view;  /* id of a UNORDERED_ACCESS_VIEW */
+} PvgpuCmdCopyStructureCount;
+_Static_assert(sizeof(PvgpuCmdCopyStructureCount) == 12, "PvgpuCmdCopyStructureCount must be 12 bytes");
+_Static_assert(offsetof(PvgpuCmdCopyStructureCount, dst_buffer) == 0, "PvgpuCmdCopyStructureCount.dst_buffer must be at offset 0");
+_Static_assert(offsetof(PvgpuCmdCopyStructureCount, dst_aligned_byte_offset) == 4, "PvgpuCmdCopyStructureCount.dst_aligned_byte_offset must be at offset 4");
+_Static_assert(offsetof(PvgpuCmdCopyStructureCount, src_view) == 8, "PvgpuCmdCopyStructureCount.src_view must be at offset 8");
 
 /* ---- control page (the first PVGPU_CONTROL_PAGE_SIZE bytes of the region) ---- */
 

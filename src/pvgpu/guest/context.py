@@ -128,6 +128,13 @@ class DeviceContext:
         self.conn.emit("SET_UNORDERED_ACCESS_VIEWS", [(_id(v), c) for v, c in zip(views, counts)],
                        start_slot=start_slot)
 
+    def copy_structure_count(self, dst_buffer: Buffer, dst_aligned_byte_offset: int,
+                             src_view: UnorderedAccessView) -> None:
+        """ID3D11DeviceContext::CopyStructureCount: the GPU writes the hidden counter of
+        `src_view` (a buffer UAV created with APPEND or COUNTER) as a u32 into `dst_buffer`."""
+        self.conn.emit("COPY_STRUCTURE_COUNT", dst_buffer=dst_buffer.id,
+                       dst_aligned_byte_offset=dst_aligned_byte_offset, src_view=src_view.id)
+
     def dispatch(self, thread_group_count_x: int, thread_group_count_y: int = 1, thread_group_count_z: int = 1) -> None:
         self.conn.emit("DISPATCH", thread_group_count_x=thread_group_count_x,
                        thread_group_count_y=thread_group_count_y, thread_group_count_z=thread_group_count_z)

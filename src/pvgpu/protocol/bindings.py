@@ -10,6 +10,9 @@ What a slot holds decides its WGSL type: a texture shader-resource view is a `te
 v = 0.5), a buffer shader-resource view a `var<storage, read>` array (structured: of the
 structure, raw: of u32, typed: of the element type), a buffer unordered-access view a
 `var<storage, read_write>` array, a texture unordered-access view a `texture_storage_*`.
+The hidden counter of an append/consume or counter view (BufferViewFlag APPEND / COUNTER) in
+UAV slot n is a `var<storage, read_write>` `atomic<u32>` of its own, at the UAV-counter binding
+of slot n.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ CB_BINDING_BASE = 0
 SAMPLER_BINDING_BASE = 16
 SRV_BINDING_BASE = 32
 UAV_BINDING_BASE = 160
+UAV_COUNTER_BINDING_BASE = 176
 
 #: kind -> (first binding, number of slots), in binding order.
 RANGES: dict[str, tuple[int, int]] = {
@@ -27,6 +31,7 @@ RANGES: dict[str, tuple[int, int]] = {
     "sampler": (SAMPLER_BINDING_BASE, MAX_SAMPLERS),
     "shader_resource": (SRV_BINDING_BASE, MAX_SHADER_RESOURCES),
     "unordered_access": (UAV_BINDING_BASE, MAX_UNORDERED_ACCESS_VIEWS),
+    "uav_counter": (UAV_COUNTER_BINDING_BASE, MAX_UNORDERED_ACCESS_VIEWS),
 }
 
 _ends = [base + n for base, n in RANGES.values()]

@@ -6,7 +6,8 @@ import enum
 
 from . import layout, spec
 from . import bindings
-from .bindings import CB_BINDING_BASE, SAMPLER_BINDING_BASE, SRV_BINDING_BASE, UAV_BINDING_BASE
+from .bindings import (CB_BINDING_BASE, SAMPLER_BINDING_BASE, SRV_BINDING_BASE, UAV_BINDING_BASE,
+                       UAV_COUNTER_BINDING_BASE)
 from .cheader import c_command_name, c_struct_name, control_c_type, used_enums
 from .codec import HEADER_SIZE, LAYOUTS, RECORD_ALIGN, STRUCT_LAYOUTS, Slot
 from .enums import ErrorCode, ObjectKind, ShaderStage
@@ -228,6 +229,8 @@ def _bindings() -> list[str]:
             _binding_row("shader resources", "SET_SHADER_RESOURCES", SRV_BINDING_BASE, spec.MAX_SHADER_RESOURCES),
             _binding_row("unordered-access views (compute)", "SET_UNORDERED_ACCESS_VIEWS", UAV_BINDING_BASE,
                          spec.MAX_UNORDERED_ACCESS_VIEWS),
+            _binding_row("UAV counters (append/consume, counter views)", "SET_UNORDERED_ACCESS_VIEWS",
+                         UAV_COUNTER_BINDING_BASE, spec.MAX_UNORDERED_ACCESS_VIEWS),
         ]),
         *" ".join(bindings.__doc__.split("\n\n", 2)[2].split()).replace(". ", ".\n").splitlines(), "",
         "Binding numbers outside these ranges stand for nothing. For example, a pixel shader's",

@@ -117,7 +117,8 @@ class UavDimension(enum.IntEnum):
 
 class BufferViewFlag(enum.IntFlag):
     """D3D11_BUFFEREX_SRV_FLAG / D3D11_BUFFER_UAV_FLAG: RAW is a byte-address view (format
-    R32_TYPELESS); APPEND and COUNTER are not offered."""
+    R32_TYPELESS); APPEND and COUNTER (one of them, structured buffer UAVs only) give the view a
+    hidden counter (imm_atomic_alloc / imm_atomic_consume, CopyStructureCount)."""
 
     RAW = 0x1
     APPEND = 0x2

@@ -21,7 +21,7 @@ from .types import (
 )
 
 PROTOCOL_MAJOR = 3
-PROTOCOL_MINOR = 0
+PROTOCOL_MINOR = 1
 
 K = ObjectKind
 
@@ -97,7 +97,8 @@ SRV_SLOT = StructSpec("ShaderResourceSlot", _fields(obj("view", K.SHADER_RESOURC
 SAMPLER_SLOT = StructSpec("SamplerSlot", _fields(obj("sampler", K.SAMPLER_STATE, optional=True)))
 UAV_SLOT = StructSpec("UnorderedAccessSlot", _fields(
     obj("view", K.UNORDERED_ACCESS_VIEW, optional=True),
-    u32("initial_count", "append/consume counter start; 0xFFFFFFFF keeps it (counters are not offered)"),
+    u32("initial_count", "the hidden counter's new value for a view created with APPEND or COUNTER; "
+        "0xFFFFFFFF keeps the current value; ignored for other views"),
 ))
 
 SHARED_TEXTURE_DESC = StructSpec("SharedTextureDesc", _fields(
@@ -372,6 +373,11 @@ COMMANDS: tuple[Command, ...] = (
             "ID3D11Device::CreateDomainShader. Not offered yet (WebGPU has no tessellation): refused with "
             "UNSUPPORTED.",
             new_obj("shader", K.DOMAIN_SHADER), enum_field("language", ShaderLanguage), heap_range("code")),
+    command(71, "COPY_STRUCTURE_COUNT",
+            "ID3D11DeviceContext::CopyStructureCount: the GPU copies the hidden counter of `src_view` (a buffer "
+            "UAV created with APPEND or COUNTER) as a u32 into `dst_buffer` at `dst_aligned_byte_offset` (a "
+            "multiple of 4).",
+            obj("dst_buffer", K.BUFFER), u32("dst_aligned_byte_offset"), obj("src_view", K.UNORDERED_ACCESS_VIEW)),
 )
 
 BY_NAME: dict[str, Command] = {c.name: c for c in COMMANDS}

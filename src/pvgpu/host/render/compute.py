@@ -1,5 +1,12 @@
 """Compute on the D3D11 state tracker: compute shaders, unordered-access views, structured,
-raw and typed buffer views, Dispatch, DispatchIndirect and the UAV clears.
+raw and typed buffer views, Dispatch, DispatchIndirect, the UAV clears and UAV counters.
+
+UAV counters: a structured buffer UAV created with APPEND or COUNTER owns a 4-byte counter
+buffer, bound at the UAV-counter binding of its slot (bindings.py) where a shader declares it
+(imm_atomic_alloc / imm_atomic_consume). CSSetUnorderedAccessViews' initial counts write it in
+order with recorded work: directly when no recorded work uses it, else into a new counter
+buffer (recorded dispatches keep the old one, as renamed buffers do). CopyStructureCount copies
+it with the GPU.
 
 `ComputeCommands` is part of `Renderer` (a mixin, so that the session finds every command's
 method on one object); it uses the renderer's encoder, caches and bind-group builder.
@@ -10,11 +17,13 @@ and dispatches holds without extra barriers.
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 import wgpu
 
 from ...protocol.enums import (
-    BindFlag, BufferViewFlag, DxgiFormat, ErrorCode, FORMAT_BYTES, FormatSupport, ResourceMiscFlag, ShaderStage,
+    BindFlag, Usage, BufferViewFlag, DxgiFormat, ErrorCode, FORMAT_BYTES, FormatSupport, ResourceMiscFlag, ShaderStage,
     UavDimension,
 )
 from ...protocol.spec import MAX_DISPATCH_GROUPS, MAX_UNORDERED_ACCESS_VIEWS
@@ -41,6 +50,11 @@ _UAV_DIMENSIONS = {
     "3d": {UavDimension.TEXTURE3D: "3d"},
 }
 _CLEAR_GROUP = 64
+#: a UAV counter: bound as storage, copied out by CopyStructureCount, written by initial counts
+COUNTER_USAGE = wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_SRC | wgpu.BufferUsage.COPY_DST
+KEEP_COUNT = 0xFFFFFFFF  # CSSetUnorderedAccessViews' initial count that keeps the counter
+#: counters replaced by new ones (initial counts while recorded work uses them) before a submit
+MAX_COUNTER_RENAMES_PER_SUBMIT = 256
 BUFFER_CLEAR_SHADER = f"""
 struct Fill {{ first: u32, count: u32, n: u32, pad: u32, pattern: vec4<u32> }};
 @group(0) @binding(0) var<storage, read_write> dst: array<u32>;
@@ -91,6 +105,7 @@ class ComputeCommands:
     def _init_compute(self) -> None:
         self._clear_pipelines: dict[tuple, wgpu.GPUComputePipeline] = {}
         self._storage_alignment = self.device.limits.get("min-storage-buffer-offset-alignment", 256)
+        self._counter_renames = (-1, 0)  # (generation, counters replaced while it was recorded)
 
     # --- shaders and views ---------------------------------------------------------------------
     def create_compute_shader(self, language, code) -> Shader:
@@ -100,8 +115,14 @@ class ComputeCommands:
                      need: BindFlag, what: str) -> BufferView:
         if not buffer.bind_flags & need:
             raise invalid(f"the buffer was not created with the {need.name} bind flag a {what} needs")
-        if flags & (BufferViewFlag.APPEND | BufferViewFlag.COUNTER):
-            raise unsupported("append/consume and counter buffer views are not offered yet")
+        counter_flags = flags & (BufferViewFlag.APPEND | BufferViewFlag.COUNTER)
+        if counter_flags:
+            if need != BindFlag.UNORDERED_ACCESS:
+                raise invalid(f"APPEND and COUNTER are flags of unordered-access views, not of a {what}")
+            if counter_flags == BufferViewFlag.APPEND | BufferViewFlag.COUNTER:
+                raise invalid("a buffer view is APPEND or COUNTER, not both")
+            if flags & BufferViewFlag.RAW or not buffer.misc_flags & ResourceMiscFlag.BUFFER_STRUCTURED:
+                raise invalid("APPEND and COUNTER views are views of structured buffers (not raw or typed)")
         fmt = DxgiFormat(format)
         if flags & BufferViewFlag.RAW:
             if fmt != DxgiFormat.R32_TYPELESS:
@@ -127,7 +148,10 @@ class ComputeCommands:
         if offset % self._storage_alignment:
             raise unsupported(f"a {what} must start at a multiple of {self._storage_alignment} bytes on this host "
                               f"(first element {first_element} is at byte {offset})")
-        return BufferView(buffer, offset, size, fmt, components)
+        view = BufferView(buffer, offset, size, fmt, components)
+        if counter_flags:
+            view.counter = self.device.create_buffer(size=4, usage=COUNTER_USAGE, label="pvgpu-uav-counter")
+        return view
 
     def create_buffer_shader_resource_view(self, buffer, format, first_element, num_elements, flags) -> BufferView:
         return self._buffer_view(buffer, format, first_element, num_elements, flags, BindFlag.SHADER_RESOURCE,
@@ -160,12 +184,43 @@ class ComputeCommands:
                           allowed[dim], first_array_slice, array_size)
 
     def set_unordered_access_views(self, start_slot, views) -> None:
-        for i, v in enumerate(views):
-            if v.initial_count not in (0, 0xFFFFFFFF):
-                raise unsupported(f"UAV slot {start_slot + i}: initial counts (append/consume buffers) are not "
-                                  f"offered yet")
         self._set_slots(self.uavs, start_slot, [v.view for v in views], MAX_UNORDERED_ACCESS_VIEWS,
                         "unordered-access view")
+        for v in views:
+            # D3D11: the count is ignored for views without a counter, 0xFFFFFFFF keeps the current value
+            if v.initial_count != KEEP_COUNT and isinstance(v.view, BufferView) and v.view.counter is not None:
+                self._set_counter(v.view, v.initial_count)
+
+    def _set_counter(self, view: BufferView, value: int) -> None:
+        data = struct.pack("<I", value & 0xFFFFFFFF)
+        if view.counter_used == self.generation:
+            # recorded dispatches (or copies) still read the old value: they keep the old buffer
+            generation, renames = self._counter_renames
+            renames = renames if generation == self.generation else 0
+            if renames < MAX_COUNTER_RENAMES_PER_SUBMIT:
+                self._counter_renames = (self.generation, renames + 1)
+                view.counter = self.device.create_buffer_with_data(data=data, usage=COUNTER_USAGE)
+                return
+            self.submit()
+        self.queue.write_buffer(view.counter, 0, data)
+        self.readback.idle = False
+
+    def copy_structure_count(self, dst_buffer, dst_aligned_byte_offset, src_view) -> None:
+        if not isinstance(src_view, BufferView) or src_view.counter is None:
+            raise invalid("CopyStructureCount's source is an unordered-access view created with APPEND or COUNTER")
+        if dst_buffer.usage == Usage.IMMUTABLE:
+            raise invalid("cannot copy into an IMMUTABLE buffer")
+        offset = dst_aligned_byte_offset
+        if offset % 4:
+            raise invalid(f"destination offset {offset} is not a multiple of 4")
+        if offset + 4 > dst_buffer.byte_width:
+            raise invalid(f"destination offset {offset} leaves no room for 4 bytes in the "
+                          f"{dst_buffer.byte_width}-byte buffer")
+        self._materialize_clears()
+        self._end_pass()
+        self.encoder.copy_buffer_to_buffer(src_view.counter, 0, dst_buffer.backing, offset, 4)
+        src_view.counter_used = self.generation
+        self._wrote(dst_buffer)
 
     # --- dispatch ------------------------------------------------------------------------------
     def _compute_pass(self):

@@ -120,6 +120,8 @@ class BufferView:
     size: int
     format: DxgiFormat  # UNKNOWN for structured views, R32_TYPELESS for raw ones
     components: int  # 32-bit values per element that a clear fills (1 for raw and structured views)
+    counter: Any = None  # the hidden counter of an APPEND/COUNTER UAV: a 4-byte wgpu buffer (renamed on a new count)
+    counter_used: int = -1  # encoder generation that last referenced the counter
     serial: int = field(default_factory=next_serial)
 
 

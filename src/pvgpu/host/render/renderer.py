@@ -1261,6 +1261,16 @@ class Renderer(ComputeCommands, QueryCommands):
             elif kind == "sampler":
                 s = self.samplers[stage].get(slot)
                 res = keep = s.sampler if s else self._nulls.get(declared)
+            elif kind == "uav_counter":
+                # the counter of the view in UAV slot `slot` (compute.py); without one, D3D11 leaves
+                # counter operations undefined: they get a stand-in
+                v = self.uavs.get(slot)
+                counter = v.counter if isinstance(v, BufferView) else None
+                if counter is not None:
+                    v.counter_used = self.generation
+                    res, keep = {"buffer": counter, "offset": 0, "size": 4}, counter
+                else:
+                    res = keep = self._nulls.get(declared)
             else:
                 if kind == "shader_resource":
                     v = self.shader_resources[stage].get(slot)

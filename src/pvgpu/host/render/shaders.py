@@ -35,6 +35,7 @@ _ALLOWED = {
     "sampler": {_SAMPLER},
     "shader_resource": {_TEXTURE, _STORAGE_READ},
     "unordered_access": {_STORAGE_RW, _STORAGE_TEXTURE},
+    "uav_counter": {_STORAGE_RW},  # the hidden counter of UAV slot n: a read_write atomic<u32>
 }
 
 
@@ -80,7 +81,7 @@ def declared_bindings(source: str, stage: ShaderStage) -> dict[int, str]:
         if category not in _ALLOWED[kind]:
             raise invalid(f"{stage.name} shader: @binding({binding}) is {kind.replace('_', ' ')} slot {slot}, "
                           f"which holds a {' or '.join(sorted(_ALLOWED[kind]))}, not a {declared}")
-        if kind == "unordered_access" and stage != ShaderStage.COMPUTE:
+        if kind in ("unordered_access", "uav_counter") and stage != ShaderStage.COMPUTE:
             raise unsupported(f"{stage.name} shader: unordered-access views are offered to compute shaders only")
         if len(re.findall(rf"\b{m.group(7)}\b", source)) > 1:
             out[binding] = declared

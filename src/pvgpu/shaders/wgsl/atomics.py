@@ -6,16 +6,19 @@ compare-exchange may fail spuriously, so signed max/min and D3D's (strong) compa
 are compare-exchange loops. An atomic out of range changes nothing and returns 0. Typed
 texture UAVs (R32_UINT / R32_SINT) use naga's textureAtomic* given the host's "texture-atomic":
 those return nothing and have no exchange, so imm_atomic_* and atomic_cmp_store on them are
-refused, as are UAV counters (append/consume).
+refused. UAV counters (imm_atomic_alloc / imm_atomic_consume on a structured buffer UAV u#,
+append/consume buffers) are a `var<storage, read_write> uN_count: atomic<u32>` at the
+convention's UAV-counter binding of slot N, which the host binds to the view's hidden counter.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ...protocol.bindings import binding_for
 from .. import ir
 from .memory import word_address
-from .slots import Buffer, StorageTexture, slot_of
+from .slots import Buffer, StorageTexture, slot_number, slot_of
 
 if TYPE_CHECKING:
     from .writer import Writer
@@ -148,7 +151,28 @@ def atomic(w: "Writer", ins: ir.Instruction) -> None:
 
 
 def counter(w: "Writer", ins: ir.Instruction) -> None:
-    w.unsupported(ins, "UAV counters (append/consume buffers) are not offered")
+    """imm_atomic_alloc dst, u# (the counter's value, then it is incremented) and
+    imm_atomic_consume dst, u# (decremented, then its new value), modulo 2^32."""
+    if len(ins.operands) != 2:
+        w.invalid(ins, f"{len(ins.operands)} operands, expected 2")
+    ret, target = ins.operands
+    if target.type != ir.OperandType.UNORDERED_ACCESS_VIEW:
+        w.invalid(ins, f"the counter's operand is a {target.type.name}, not a UAV")
+    entry = slot_of(w, ins, target, Buffer, StorageTexture)
+    if not isinstance(entry, Buffer) or entry.layout != "structured":
+        w.invalid(ins, f"{getattr(entry, 'name', 'the UAV')} is not a structured buffer UAV (only those have "
+                       f"counters)")
+    if w.stage != ir.ProgramType.COMPUTE:
+        w.unsupported(ins, f"UAV counters in a {w.stage.name.lower()} shader (UAVs are offered to compute shaders "
+                           f"only)")
+    name = f"{entry.name}_count"
+    w.global_decl(f"@group({w.group}) @binding({binding_for('uav_counter', slot_number(w, ins, target))}) "
+                  f"var<storage, read_write> {name}: atomic<u32>;")
+    if ins.name == "imm_atomic_alloc":
+        value = w.tmp(f"atomicAdd(&{name}, 1u)", "u32")
+    else:
+        value = w.tmp(f"atomicSub(&{name}, 1u) - 1u", "u32")
+    w.dst(ret, value, "u32")
 
 
 def sync(w: "Writer", ins: ir.Instruction) -> None:

@@ -178,6 +178,7 @@ class Usage:
 _COMPARE = {"sample_c", "sample_c_lz", "gather4_c", "gather4_po_c"}
 _LOADS = {"ld_uav_typed", "ld_raw", "ld_structured", "ld"}
 _STORES = {"store_uav_typed", "store_raw", "store_structured"}
+_COUNTERS = {"imm_atomic_alloc", "imm_atomic_consume"}  # touch the UAV's hidden counter, not its elements
 
 
 def operand_name(op: ir.Operand) -> str | None:
@@ -195,7 +196,7 @@ def usage(w: "Writer") -> Usage:
     u = Usage()
     for ins in w.program.instructions:
         names = [operand_name(o) for o in ins.operands]
-        if "atomic" in ins.name:
+        if "atomic" in ins.name and ins.name not in _COUNTERS:
             u.atomic.update(n for n in names if n and n[0] in "ug")
         if ins.name in _COMPARE:
             u.compared_textures.update(n for n in names if n and n[0] == "t")
