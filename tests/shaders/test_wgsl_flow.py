@@ -117,6 +117,36 @@ def test_switch_inside_loop_break_leaves_the_switch_only(wgpu_device):
     assert got == [3, 300]
 
 
+def test_switch_fallthrough_default_in_the_middle_breakc_and_continue(wgpu_device):
+    """Fallthrough is written with each body once (flow.py): a default in the middle that falls
+    through, a breakc inside a falling-through body, and a continue from the switch that still
+    reaches the enclosing loop."""
+    got, wgsl = run_row(wgpu_device, [
+        ins("mov", dst(T.TEMP, 1), imm(0, 0, 0, 0)),
+        ins("loop"),
+        ins("uge", dst(T.TEMP, 1, "z"), src(T.TEMP, 1, "y"), imm(2)),
+        _nz("breakc", src(T.TEMP, 1, "z")),
+        ins("iadd", dst(T.TEMP, 1, "y"), src(T.TEMP, 1, "y"), imm(1)),
+        ins("switch", X),
+        ins("case", imm(0)),
+        ins("iadd", dst(T.TEMP, 1, "x"), src(T.TEMP, 1, "x"), imm(1)),  # falls into default
+        ins("default"),
+        ins("iadd", dst(T.TEMP, 1, "x"), src(T.TEMP, 1, "x"), imm(10)),
+        ins("ieq", dst(T.TEMP, 2, "x"), X, imm(3)),
+        _nz("breakc", src(T.TEMP, 2, "x")),  # x == 3 leaves the switch here
+        ins("case", imm(1)),
+        ins("iadd", dst(T.TEMP, 1, "x"), src(T.TEMP, 1, "x"), imm(100)),
+        ins("ieq", dst(T.TEMP, 2, "x"), X, imm(4)),
+        _nz("continuec", src(T.TEMP, 2, "x")),  # x == 4: on with the loop, past the +1000
+        ins("case", imm(2)),
+        ins("iadd", dst(T.TEMP, 1, "x"), src(T.TEMP, 1, "x"), imm(1000)),
+        ins("endswitch"),
+        ins("endloop"),
+        ins("mov", dst(T.OUTPUT, 0, "x"), src(T.TEMP, 1, "x"))], 5)
+    assert got == [2 * 1111, 2 * 1100, 2 * 1000, 2 * 10, 2 * 110]
+    assert wgsl.count("+ 1000u") == 1  # each body once
+
+
 def test_retc_and_ret(wgpu_device):
     got, _ = run_row(wgpu_device, [
         ins("mov", dst(T.OUTPUT, 0, "x"), imm(5)),

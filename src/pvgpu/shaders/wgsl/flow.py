@@ -5,8 +5,11 @@ Blocks map one to one onto WGSL's, except:
 - every `loop` draws on one per-invocation iteration budget (writer.LOOP_BUDGET) and breaks
   out when it is spent, so that no translated shader can hang the GPU;
 - `switch` is written from its whole region at once: D3D's case groups become WGSL case
-  selector lists, and a case body that falls through into the next is followed by a copy of
-  the next body (WGSL has no fallthrough);
+  selector lists. WGSL has no fallthrough, so a switch where a case body falls through into
+  the next is written another way, each body once (copying bodies grew a 30 KB blob into
+  8.8 MB of WGSL): a WGSL switch maps the selector to its group's number `k`, then one
+  breakable block (`switch 0u { default: {...} }`, so that `break` leaves it and `continue`
+  still reaches the enclosing loop) holds `if (k <= i) { body i }` for each group in order;
 - subroutines (`label`) become functions; recursion is refused (D3D11 forbids it too).
 """
 
@@ -134,15 +137,61 @@ def _switch_region(w: Writer, start: int) -> tuple[list[tuple[list[ir.Instructio
     w.invalid(w.instructions[start - 1], "switch without endswitch")
 
 
+def _falls_through(w: Writer, group: tuple[list[ir.Instruction], int, int]) -> bool:
+    """The group's body does not end in break/ret/continue (a last group's end is the switch's)."""
+    _, start, end = group
+    return end <= start or w.instructions[end - 1].name not in _TERMINATORS
+
+
 def switch(w: Writer, ins: ir.Instruction) -> None:
     w.enter(ins)
     selector = w.tmp(w.src(ins.operands[0], "u32", 1), "u32") if ins.operands else w.invalid(ins, "no selector")
     groups, end = _switch_region(w, w.pc)
-    seen: set[int] = set()
-    has_default = False
-    w.open(f"switch ({selector})")
+    selectors = _selectors(w, groups)
+    if any(_falls_through(w, g) for g in groups[:-1]):
+        _switch_with_fallthrough(w, selector, groups, selectors)
+    else:
+        w.open(f"switch ({selector})")
+        w.blocks.append("switch")
+        for (labels, body_start, body_end), sel in zip(groups, selectors):
+            w.open(f"case {', '.join(sel)}:")
+            _body(w, body_start, body_end)
+            w.close()
+        if not any("default" in sel for sel in selectors):
+            w.line("default: {}")
+        w.blocks.pop()
+        w.close()
+    w.leave()
+    w.pc = end + 1
+
+
+def _switch_with_fallthrough(w: Writer, selector: str, groups: list, selectors: list[list[str]]) -> None:
+    """Each body once: `first` = the selected group's number (len(groups): none), then the
+    bodies in order, body i run when first <= i; a body's `break` leaves the enclosing block."""
+    first = w.var(u32_literal(len(groups)), "u32")
+    with w.block(f"switch ({selector})"):
+        for k, sel in enumerate(selectors):
+            w.line(f"case {', '.join(sel)}: {{ {first} = {u32_literal(k)}; }}")
+        if not any("default" in sel for sel in selectors):
+            w.line("default: {}")
+    w.open("switch (0u)")
+    w.open("default:")
     w.blocks.append("switch")
     for k, (labels, body_start, body_end) in enumerate(groups):
+        w.open(f"if ({first} <= {u32_literal(k)})")
+        _body(w, body_start, body_end)
+        w.close()
+    w.blocks.pop()
+    w.close()
+    w.close()
+
+
+def _selectors(w: Writer, groups: list) -> list[list[str]]:
+    """Each group's WGSL case selectors (`default` among them where D3D's default is)."""
+    seen: set[int] = set()
+    has_default = False
+    out = []
+    for labels, body_start, body_end in groups:
         selectors = []
         for label in labels:
             if label.name == "default":
@@ -159,21 +208,8 @@ def switch(w: Writer, ins: ir.Instruction) -> None:
                 w.invalid(label, f"case {value} appears twice in one switch")
             seen.add(value)
             selectors.append(u32_literal(value))
-        w.open(f"case {', '.join(selectors)}:")
-        j = k
-        while True:
-            _body(w, groups[j][1], groups[j][2])
-            last = w.instructions[groups[j][2] - 1] if groups[j][2] > groups[j][1] else None
-            if (last is not None and last.name in _TERMINATORS) or j + 1 >= len(groups):
-                break
-            j += 1
-        w.close()
-    if not has_default:
-        w.line("default: {}")
-    w.blocks.pop()
-    w.close()
-    w.leave()
-    w.pc = end + 1
+        out.append(selectors)
+    return out
 
 
 def _body(w: Writer, start: int, end: int) -> None:

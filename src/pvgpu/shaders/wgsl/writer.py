@@ -35,8 +35,13 @@ MAX_NESTING = 64
 LOOP_BUDGET = 1 << 16
 #: Registers of one file (temps, inputs, ...) a declaration may ask for (D3D11: 4096 temps).
 MAX_REGISTERS = 4096
-#: Lines of WGSL one translation may produce (switch fallthrough copies case bodies).
+#: Lines of WGSL one translation may produce.
 MAX_LINES = 200_000
+#: Bytes of WGSL one translation may produce: past it the shader is refused (ShaderUnsupported)
+#: rather than handed to wgpu, whose compile time grows with the module (a 1 MB blob of adds
+#: gave 3.6 MB of WGSL that took wgpu minutes). The largest module of the DirectXTK and vkd3d
+#: corpora is 24 KB.
+MAX_WGSL_BYTES = 1 << 20
 #: Float32 denormals ([FP32] of D3D11's floating-point rules): "flushed to sign-preserved zero
 #: on input and output of any floating-point mathematical operation", data movement excepted.
 #: WGSL (and lavapipe) keep denormals, so these instructions read their f32 sources through
@@ -174,6 +179,7 @@ class Writer:
         self._tmp = 0
         self._tmp_types: dict[str, str] = {}
         self._count = 0
+        self._bytes = 0
         self._nonconst = False
         self._flush_in = False  # the current instruction flushes its f32 sources (FLUSH_SOURCES)
         self._flush_out = False  # ... and its f32 result (FLUSH_RESULTS)
@@ -185,8 +191,11 @@ class Writer:
     def line(self, text: str) -> None:
         self._lines.append("    " * self._indent + text)
         self._count += 1
+        self._bytes += 4 * self._indent + len(text) + 1
         if self._count > MAX_LINES:
             self.unsupported(self.ins, f"the translation exceeds {MAX_LINES} lines")
+        if self._bytes > MAX_WGSL_BYTES:
+            self.unsupported(self.ins, f"the translation exceeds {MAX_WGSL_BYTES} bytes of WGSL")
 
     @contextmanager
     def block(self, header: str) -> Iterator[None]:
@@ -665,7 +674,10 @@ class Writer:
             parts += [f"fn label{label}() {{", *lines, "}", ""]
         parts += ["fn shader_main() {", *main_lines, "}", ""]
         parts += self.entry
-        return "\n".join(parts) + "\n"
+        text = "\n".join(parts) + "\n"
+        if len(text) > MAX_WGSL_BYTES:
+            self.unsupported(None, f"the translation exceeds {MAX_WGSL_BYTES} bytes of WGSL")
+        return text
 
 
 #: Instructions with two destination operands (the others have one).
