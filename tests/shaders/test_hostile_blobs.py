@@ -202,6 +202,12 @@ PROGRAM_CASES = {
     "t1000000 declared": (ps(op(DCL_RESOURCE, *reg(RESOURCE, 1000000, comps=0, sel=0), 0x5555, controls=3)),
                           r"1000000"),
     "s99999 declared": (ps(op(DCL_SAMPLER, *reg(SAMPLER, 99999, comps=0, sel=0))), r"99999"),
+    # found by the fuzz campaign (seed 11, input 12845): WGSL has no sampling of multisampled textures
+    "sample on a texture2dms": (
+        ps(op(DCL_RESOURCE, *reg(RESOURCE, 0, comps=0, sel=0), 0x5555, controls=4 | 4 << 5),
+           op(DCL_SAMPLER, *reg(SAMPLER, 0, comps=0, sel=0)),
+           op(0x45, *reg(OUTPUT, 0), *src(INPUT, 0), *src(RESOURCE, 0), *reg(SAMPLER, 0, comps=0, sel=0))),
+        r"multisampl|2dms"),
     # absurd declarations
     "dcl_temps 1000000000": (ps(head=(*PS_HEAD[:2], op(DCL_TEMPS, 1000000000))), r"1000000000 temps"),
     "dcl_indexableTemp x0[1000000000]": (ps(op(DCL_INDEXABLE, 0, 1000000000, 4)), r"x0\[1000000000\]"),
