@@ -3,6 +3,7 @@ the token format's corners decode to the right IR, and hostile token streams are
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import struct
 from pathlib import Path
@@ -256,6 +257,13 @@ def test_declarations():
     (program(op(0x02)), "break outside a loop or switch"),
     (program(op(0x06, *reg(4, comps=1, sel=0)[:1], 0)), "case outside a switch"),
     (program(*[op(0x30)] * 65), "nested deeper than 64"),
+    (program(op(0x5A, *reg(0, 0, comps=0, sel=0))), "cannot declare a temp operand"),
+    (program(op(0x58, reg(7, comps=0, sel=0)[0], 0x5555, controls=3)), "resource operand without a register number"),
+    (program(op(0x68, 1), op(0x45, *reg(0, 0), *reg(0, 0, mode=1), *reg(7, 0, mode=1), *reg(0, 0, mode=1))),
+     "a temp operand where a sampler goes"),
+    (program(op(0x68, 1), op(0x2D, *reg(0, 0), *reg(0, 0, mode=1), *reg(8, 0, 0, mode=1))),
+     "a constant_buffer operand where a resource goes"),
+    (program(op(0x36, *reg(1, 0), *reg(4, comps=1, sel=0)[:1], 0)), "an input operand cannot be written"),
 ])
 def test_bad_token_streams(tokens, message):
     with pytest.raises((ShaderInvalid, ShaderUnsupported), match=message.replace("(", r"\(")):
@@ -290,3 +298,20 @@ def test_mutated_corpus_never_crashes():
             decode(bytes(data))
         except (ShaderInvalid, ShaderUnsupported):
             pass
+
+
+def test_instruction_count_is_bounded_and_cheap():
+    import time
+    from pvgpu.shaders.decoder import MAX_INSTRUCTIONS
+    nops = program(*[op(0x3A)] * 199_000)  # ~800 KB, under the host's 1 MiB blob limit
+    start = time.process_time()
+    with pytest.raises(ShaderInvalid, match=f"more than {MAX_INSTRUCTIONS} instructions"):
+        decode(nops)
+    assert time.process_time() - start < 1.0
+    add = op(0x00, *reg(0, 0), *reg(0, 0, mode=1, sel=0xE4), *reg(0, 1, mode=1, sel=0xE4))
+    adds = program(op(0x68, 2), *[add] * 37_000)
+    start = time.process_time()
+    decoded = decode(adds)
+    assert time.process_time() - start < 1.0
+    assert len(decoded.instructions) == 37_001 and decoded.instructions[-1].offset == 4 + 7 * 36_999
+    assert decoded.instructions[5] == dataclasses.replace(decoded.instructions[1], offset=4 + 7 * 4)

@@ -15,6 +15,7 @@ Relative indices keep their representation: fxc writes RELATIVE when the immedia
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 
 from . import opcodes
@@ -30,9 +31,10 @@ MAX_ICB_DWORDS = 4096 * 4
 MAX_TGSM_BYTES = 32768
 MAX_THREADS_PER_GROUP = 1024
 MAX_RELATIVE_DEPTH = 4
-MAX_INSTRUCTIONS = 200_000
+MAX_INSTRUCTIONS = 65536  # real shaders stay far below; a bound on the work one blob can buy
 MAX_EXTENDED_TOKENS = 4
 MAX_NESTING = 64
+_SEEN_LIMIT = 16384
 
 _COMPONENTS = {0: 0, 1: 1, 2: 4}
 _INDEX_REPRESENTATIONS = {r.value: r for r in IndexRepresentation}
@@ -47,6 +49,25 @@ _DECLARATION_NAMES = {**{v: SystemValue(v) for v in range(11)},
                       20: SystemValue.FINAL_TRI_INSIDE_TESSFACTOR, 21: SystemValue.FINAL_LINE_DETAIL_TESSFACTOR,
                       22: SystemValue.FINAL_LINE_DENSITY_TESSFACTOR}
 _DIMENSIONS = {d.value: d for d in ResourceDimension}
+
+
+def _defaults(cls) -> dict:
+    return {f.name: f.default for f in dataclasses.fields(cls)}
+
+
+_INSTRUCTION_DEFAULTS = _defaults(Instruction)
+_OPERAND_DEFAULTS = _defaults(Operand)
+
+
+_set_attribute = object.__setattr__
+
+
+def _build(cls, defaults: dict, fields: dict):
+    """A frozen IR object without its generated __init__ (a frozen dataclass sets each of its
+    fields through object.__setattr__, which made construction most of the decoding time)."""
+    obj = object.__new__(cls)
+    _set_attribute(obj, "__dict__", {**defaults, **fields})
+    return obj
 
 
 def _bits(token: int, low: int, count: int) -> int:
@@ -167,9 +188,10 @@ def _operand(reader: _Reader, depth: int = 0) -> Operand:
                 raise reader.fail("a relative index must select one component")
         indices.append(Index(immediate, relative, representation))
 
-    return Operand(type=operand_type, components=components, selection=selection, mask=mask,
-                   swizzle=swizzle, indices=tuple(indices), values=values, modifier=modifier,
-                   min_precision=min_precision, nonuniform=nonuniform)
+    return _build(Operand, _OPERAND_DEFAULTS, {
+        "type": operand_type, "components": components, "selection": selection, "mask": mask,
+        "swizzle": swizzle, "indices": tuple(indices), "values": values, "modifier": modifier,
+        "min_precision": min_precision, "nonuniform": nonuniform})
 
 
 def _extended_opcode_tokens(reader: _Reader, fields: dict) -> None:
@@ -195,15 +217,27 @@ def _extended_opcode_tokens(reader: _Reader, fields: dict) -> None:
             raise reader.fail(f"unknown extended opcode token type {kind}")
 
 
+_C = opcodes.Control
+_CUSTOM_DATA = opcodes.by_name("customdata").number
+_DECLARATIONS = frozenset(info.number for info in opcodes.OPCODES if info.is_declaration)
+_CONTROL_BITS = {info.number: info.controls.value for info in opcodes.OPCODES}
+_SATURATE, _TEST, _PRECISE = _C.SATURATE.value, _C.TEST.value, _C.PRECISE.value
+_RARE_CONTROLS = (_C.RESINFO | _C.SAMPLEINFO | _C.SYNC | _C.RESOURCE | _C.UAV_FLAGS | _C.INTERPOLATION
+                  | _C.SAMPLER_MODE | _C.CB_ACCESS).value
+
+
 def _control_fields(info: opcodes.OpcodeInfo, token: int, reader: _Reader, fields: dict) -> None:
     """The opcode token's control bits 11..23, as the row's controls say."""
-    C = opcodes.Control
-    if info.has(C.SATURATE):
+    bits = _CONTROL_BITS[info.number]
+    if bits & _SATURATE:
         fields["saturate"] = bool(_bits(token, 13, 1))
-    if info.has(C.TEST):
+    if bits & _TEST:
         fields["test_nonzero"] = bool(_bits(token, 18, 1))
-    if info.has(C.PRECISE):
+    if bits & _PRECISE:
         fields["precise_mask"] = _bits(token, 19, 4)
+    if not bits & _RARE_CONTROLS:
+        return
+    C = _C
     if info.has(C.RESINFO):
         value = _bits(token, 11, 2)
         if value > 2:
@@ -275,13 +309,67 @@ def _declaration_checks(info: opcodes.OpcodeInfo, fields: dict, values: dict[str
 _PADDED = frozenset({0x6E})
 
 
+_T = OperandType
+_INPUTS = frozenset(t for t in OperandType if t.name.startswith("INPUT")) | {
+    _T.OUTPUT_CONTROL_POINT_ID, _T.OUTPUT_CONTROL_POINT, _T.INNER_COVERAGE, _T.CYCLE_COUNTER}
+_OUTPUTS = frozenset({_T.OUTPUT, _T.OUTPUT_DEPTH, _T.OUTPUT_DEPTH_GREATER_EQUAL, _T.OUTPUT_DEPTH_LESS_EQUAL,
+                      _T.OUTPUT_COVERAGE_MASK, _T.OUTPUT_STENCIL_REF})
+#: What a declaration may declare (the writer relies on a dcl_sampler naming a sampler).
+_DECLARED = {
+    "dcl_resource": {_T.RESOURCE}, "dcl_resource_raw": {_T.RESOURCE}, "dcl_resource_structured": {_T.RESOURCE},
+    "dcl_sampler": {_T.SAMPLER}, "dcl_constantbuffer": {_T.CONSTANT_BUFFER},
+    "dcl_uav_typed": {_T.UNORDERED_ACCESS_VIEW}, "dcl_uav_raw": {_T.UNORDERED_ACCESS_VIEW},
+    "dcl_uav_structured": {_T.UNORDERED_ACCESS_VIEW}, "dcl_tgsm_raw": {_T.THREAD_GROUP_SHARED_MEMORY},
+    "dcl_tgsm_structured": {_T.THREAD_GROUP_SHARED_MEMORY}, "dcl_stream": {_T.STREAM},
+    "dcl_input": _INPUTS, "dcl_input_sgv": _INPUTS, "dcl_input_siv": _INPUTS, "dcl_input_ps": _INPUTS,
+    "dcl_input_ps_sgv": _INPUTS, "dcl_input_ps_siv": _INPUTS,
+    "dcl_output": _OUTPUTS, "dcl_output_sgv": _OUTPUTS, "dcl_output_siv": _OUTPUTS,
+    "dcl_indexrange": _INPUTS | _OUTPUTS,
+}
+#: Register files an operand of a given layout item may name (items not listed: any register).
+_KIND_TYPES = {
+    "Sr": {_T.RESOURCE, _T.UNORDERED_ACCESS_VIEW, _T.THREAD_GROUP_SHARED_MEMORY, _T.RASTERIZER},
+    "Dr": {_T.UNORDERED_ACCESS_VIEW, _T.THREAD_GROUP_SHARED_MEMORY},
+    "Ss": {_T.SAMPLER},
+}
+_WRITABLE = _OUTPUTS | {_T.TEMP, _T.INDEXABLE_TEMP, _T.NULL, _T.OUTPUT_CONTROL_POINT}
+#: Register files numbered by their first index: a declaration of one without it is malformed.
+_NUMBERED = frozenset({_T.RESOURCE, _T.SAMPLER, _T.CONSTANT_BUFFER, _T.UNORDERED_ACCESS_VIEW,
+                       _T.THREAD_GROUP_SHARED_MEMORY, _T.STREAM, _T.INPUT, _T.OUTPUT, _T.TEMP,
+                       _T.INDEXABLE_TEMP})
+
+
+def _article(kind: OperandType) -> str:
+    name = kind.name.lower()
+    return ("an " if name[0] in "aeiou" else "a ") + name
+
+
+def _check_kind(item: str, operand: Operand, info: opcodes.OpcodeInfo, reader: _Reader) -> None:
+    """The operand names a register file its place in the instruction allows."""
+    kind = operand.type
+    if item[0] == "O":
+        allowed = _DECLARED.get(info.name)
+        if allowed is not None and kind not in allowed:
+            raise reader.fail(f"cannot declare a {kind.name.lower()} operand")
+        if kind in _NUMBERED and not operand.indices:
+            raise reader.fail(f"{kind.name.lower()} operand without a register number")
+        return
+    allowed = _KIND_TYPES.get(item)
+    if allowed is not None and kind not in allowed:
+        raise reader.fail(f"{_article(kind)} operand where a {'sampler' if item == 'Ss' else 'resource'} goes")
+    if item[0] == "D" and item != "Dr" and kind not in _WRITABLE:
+        raise reader.fail(f"{_article(kind)} operand cannot be written")
+    if kind in _NUMBERED and not operand.indices:
+        raise reader.fail(f"{kind.name.lower()} operand without a register number")
+
+
 def _instruction(words: tuple[int, ...], pos: int, program_end: int, major: int, minor: int) -> tuple[Instruction, int]:
     token = words[pos]
     number = token & 0x7FF
     info = opcodes.by_number(number)
     if info is None:
         raise ShaderInvalid(f"unknown opcode {number:#x}", pos)
-    if info.has(opcodes.Control.CUSTOM_DATA):
+    if number == _CUSTOM_DATA:
         if pos + 1 >= program_end:
             raise ShaderInvalid("custom data block without its length", pos)
         length = words[pos + 1]
@@ -298,7 +386,7 @@ def _instruction(words: tuple[int, ...], pos: int, program_end: int, major: int,
     fields: dict = {"flags": _bits(token, 11, 13)}
     name = info.name
 
-    if info.has(opcodes.Control.CUSTOM_DATA):
+    if number == _CUSTOM_DATA:
         data_class = token >> 11
         name = opcodes.CUSTOM_DATA_CLASSES.get(data_class, "customdata")
         data = words[pos + 2:end]
@@ -306,10 +394,11 @@ def _instruction(words: tuple[int, ...], pos: int, program_end: int, major: int,
             raise ShaderInvalid(f"immediate constant buffer of {len(data)} dwords (a multiple of 4, "
                                 f"at most {MAX_ICB_DWORDS})", pos)
         fields["flags"] = data_class
-        return Instruction(name=name, opcode=number, offset=pos, data=tuple(data), **fields), end
+        fields.update(name=name, opcode=number, offset=pos, data=tuple(data))
+        return _build(Instruction, _INSTRUCTION_DEFAULTS, fields), end
 
     if token >> 31:
-        if info.is_declaration:
+        if number in _DECLARATIONS:
             raise reader.fail("declarations take no extended opcode token")
         _extended_opcode_tokens(reader, fields)
     _control_fields(info, token, reader, fields)
@@ -325,16 +414,18 @@ def _instruction(words: tuple[int, ...], pos: int, program_end: int, major: int,
             values[item[1:]] = reader.take(f"{item[1:]} value")
             trailing.append(values[item[1:]])
         else:
-            operands.append(_operand(reader))
+            operand = _operand(reader)
+            _check_kind(item, operand, info, reader)
+            operands.append(operand)
     if number in _PADDED and all(words[p] == 0 for p in range(reader.pos, end)):
         reader.pos = end
     if reader.pos != end:
         raise reader.fail(f"instruction length {length} disagrees with its operands "
                           f"({reader.pos - pos} dwords)")
-    if info.is_declaration:
+    if number in _DECLARATIONS:
         _declaration_checks(info, fields, values, operands, reader)
-    return Instruction(name=name, opcode=number, offset=pos, operands=tuple(operands),
-                       values=tuple(trailing), **fields), end
+    fields.update(name=name, opcode=number, offset=pos, operands=tuple(operands), values=tuple(trailing))
+    return _build(Instruction, _INSTRUCTION_DEFAULTS, fields), end
 
 
 #: Register files of a fixed size in D3D11 (register number = last index for 2-D inputs).
@@ -357,6 +448,8 @@ class _Registers:
         self.sm51 = sm51
 
     def declare(self, ins: Instruction) -> None:
+        if ins.opcode not in _DECLARATIONS:
+            return
         if ins.name == "dcl_temps":
             self.temps = max(self.temps, ins.values[0])
         elif ins.name == "dcl_indexableTemp":
@@ -393,6 +486,8 @@ class _Registers:
 
 _BLOCK_ENDS = {"endif": ("if", "else"), "endloop": ("loop",), "endswitch": ("switch",)}
 _PHASES = frozenset({"hs_decls", "hs_control_point_phase", "hs_fork_phase", "hs_join_phase"})
+_FLOW = frozenset({"if", "loop", "switch", "else", "case", "default", "break", "breakc", "continue",
+                   "continuec", "label"}) | frozenset(_BLOCK_ENDS) | _PHASES
 
 
 class _Blocks:
@@ -404,6 +499,8 @@ class _Blocks:
 
     def step(self, ins: Instruction) -> None:
         name = ins.name
+        if name not in _FLOW:
+            return
         if name in ("if", "loop", "switch"):
             if len(self.open) >= MAX_NESTING:
                 raise ShaderInvalid(f"{name}: flow control nested deeper than {MAX_NESTING}", ins.offset)
@@ -451,13 +548,25 @@ def decode(tokens: bytes) -> Program:
     registers = _Registers((major, minor) >= (5, 1))
     blocks = _Blocks()
     pos = 2
+    seen: dict[tuple[int, ...], Instruction] = {}
     while pos < length:
         if len(instructions) >= MAX_INSTRUCTIONS:
-            raise ShaderInvalid(f"more than {MAX_INSTRUCTIONS} instructions", pos)
-        instruction, pos = _instruction(words, pos, length, major, minor)
+            raise ShaderInvalid(f"more than {MAX_INSTRUCTIONS} instructions (pvgpu's limit)", pos)
+        token = words[pos]
+        size = (token >> 24) & 0x7F
+        key = words[pos:pos + size] if size and (token & 0x7FF) != _CUSTOM_DATA else None
+        earlier = seen.get(key) if key is not None else None
+        if earlier is not None:
+            # The same dwords decode to the same instruction: only the offset differs.
+            instruction = _build(Instruction, earlier.__dict__, {"offset": pos})
+            pos += size
+        else:
+            instruction, pos = _instruction(words, pos, length, major, minor)
+            if key is not None and len(seen) < _SEEN_LIMIT:
+                seen[key] = instruction
         registers.declare(instruction)
         blocks.step(instruction)
-        if instruction.name != "dcl_constantbuffer":
+        if instruction.operands and instruction.name != "dcl_constantbuffer":
             for operand in instruction.operands:
                 registers.check(operand, instruction)
         instructions.append(instruction)
