@@ -177,3 +177,105 @@ def test_mutants_through_the_host(seeds, device):
     device.create_pixel_shader(valid.blob)
     device.connection.finish()
     assert created and refused, (created, refused)
+
+
+def _with_dimension(seed, k: int, dimension) -> bytes:
+    from dataclasses import replace  # noqa: PLC0415
+    program = seed.program
+    instructions = list(program.instructions)
+    instructions[k] = replace(instructions[k], resource_dimension=dimension)
+    blob = fuzz.Blob(seed)
+    blob.resize_program(blob.at, blob.size, fuzz.encoder.encode(replace(program, instructions=tuple(instructions))),
+                        fix_length=False)
+    return blob.finish()
+
+
+def test_resource_dimension_sweep(seeds):
+    """Each t# / typed u# declaration of the corpus's VS/PS/CS set to every other dimension (once
+    per distinct set of instructions that use it and new dimension): refused with a ShaderError,
+    or translated into WGSL that wgpu accepts. This is how the campaign's first wgpu rejection
+    (sampling a texture2dms) was found; the sweep covers its whole class."""
+    if fuzz.encoder is None:
+        pytest.skip("no encoder")
+    from pvgpu.shaders import ir  # noqa: PLC0415
+    from pvgpu.shaders.errors import ShaderError  # noqa: PLC0415
+    from pvgpu.shaders.specialization import Specialization  # noqa: PLC0415
+    kinds = {"dcl_resource": ir.OperandType.RESOURCE, "dcl_uav_typed": ir.OperandType.UNORDERED_ACCESS_VIEW}
+    dimensions = [d for d in ir.ResourceDimension if d not in (ir.ResourceDimension.UNKNOWN, ir.ResourceDimension.RAW_BUFFER,
+                                                               ir.ResourceDimension.STRUCTURED_BUFFER)]
+    child = fuzz.WgpuChild()
+    spec = Specialization(features=child.features())
+    seen, rejected, counts = set(), [], {"refused": 0, "accepted": 0}
+    try:
+        for seed in seeds:
+            if seed.program_type not in fuzz.TRANSLATED_TYPES:
+                continue
+            for k, ins in enumerate(seed.program.instructions):
+                if ins.name not in kinds:
+                    continue
+                slot = ins.operands[0].indices[0].immediate
+                users = tuple(sorted({i.name for i in seed.program.instructions if not i.name.startswith("dcl_") and any(
+                    o.type == kinds[ins.name] and o.indices and o.indices[0].immediate == slot for o in i.operands)}))
+                for dimension in dimensions:
+                    if dimension == ins.resource_dimension or (ins.name, users, dimension) in seen:
+                        continue
+                    seen.add((ins.name, users, dimension))
+                    try:
+                        wgsl = translate.to_wgsl(translate.load(_with_dimension(seed, k, dimension)), spec)
+                    except ShaderError:
+                        counts["refused"] += 1
+                        continue
+                    status, message = child.check(wgsl)
+                    counts["accepted"] += status == "ok"
+                    if status != "ok":
+                        gist = [line.strip() for line in message.splitlines() if line.strip().startswith("=")]
+                        rejected.append(f"{seed.name} {ins.name} {ins.resource_dimension.name} -> {dimension.name} "
+                                        f"(used by {', '.join(users)}): wgpu {status}: {gist[-1] if gist else message[:300]}")
+    finally:
+        child.close()
+    assert not rejected, f"{len(rejected)} rejected ({counts}):\n" + "\n".join(rejected)
+    assert counts["accepted"] > 20, counts
+
+
+def test_texture_kind_sweep(seeds):
+    """Each t# of the corpus's VS/PS/CS specialized to every texture kind a bound view can give
+    it (depth, uint, sint, unfilterable, float), once per distinct set of instructions using it:
+    refused with a ShaderError, or WGSL that wgpu accepts."""
+    from pvgpu.shaders import ir  # noqa: PLC0415
+    from pvgpu.shaders import specialization as sp  # noqa: PLC0415
+    from pvgpu.shaders.errors import ShaderError  # noqa: PLC0415
+    child = fuzz.WgpuChild()
+    features = child.features()
+    seen, rejected, counts = set(), [], {"refused": 0, "accepted": 0}
+    try:
+        for seed in seeds:
+            if seed.program_type not in fuzz.TRANSLATED_TYPES:
+                continue
+            try:
+                shader = translate.load(seed.blob)
+            except ShaderError:
+                continue
+            for slot, (dimension, _) in sorted(shader.textures.items()):
+                users = tuple(sorted({i.name for i in seed.program.instructions if not i.name.startswith("dcl_") and any(
+                    o.type == ir.OperandType.RESOURCE and o.indices and o.indices[0].immediate == slot
+                    for o in i.operands)}))
+                for kind in sp.TEXTURE_KINDS:
+                    if (users, dimension, kind) in seen:
+                        continue
+                    seen.add((users, dimension, kind))
+                    spec = sp.Specialization(features=features, textures=((slot, kind),))
+                    try:
+                        wgsl = translate.to_wgsl(shader, spec)
+                    except ShaderError:
+                        counts["refused"] += 1
+                        continue
+                    status, message = child.check(wgsl)
+                    counts["accepted"] += status == "ok"
+                    if status != "ok":
+                        gist = [line.strip() for line in message.splitlines() if line.strip().startswith("=")]
+                        rejected.append(f"{seed.name} t{slot} {dimension.name} as {kind} (used by {', '.join(users)}): "
+                                        f"wgpu {status}: {gist[-1] if gist else message[:300]}")
+    finally:
+        child.close()
+    assert not rejected, f"{len(rejected)} rejected ({counts}):\n" + "\n".join(rejected)
+    assert counts["accepted"] > 20, counts
