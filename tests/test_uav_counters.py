@@ -18,7 +18,7 @@ from pvgpu.errors import HostReportedError
 from pvgpu.protocol.enums import ErrorCode
 from pvgpu.shaders import translate
 from pvgpu.shaders.assembler import assemble
-from pvgpu.shaders.errors import ShaderInvalid, ShaderUnsupported
+from pvgpu.shaders.errors import ShaderInvalid
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "dxbc" / "vkd3d-d3d12"
 STRUCTURED = g.ResourceMiscFlag.BUFFER_STRUCTURED
@@ -272,5 +272,19 @@ imm_atomic_alloc r0.x, u1
 mov o0.xyzw, l(0,0,0,0)
 ret
 """
-    with pytest.raises((ShaderUnsupported, ShaderInvalid)):
-        translate.to_wgsl(translate.load(assemble(pixel)), DEFAULT)
+    # translated in any stage, as UAVs are (the host offers UAVs to compute shaders only)
+    wgsl = translate.to_wgsl(translate.load(assemble(pixel)), DEFAULT)
+    assert "@group(1) @binding(177) var<storage, read_write> u1_count: atomic<u32>;" in wgsl
+
+
+def test_host_offers_counters_to_compute_shaders_only(device):
+    device.create_pixel_shader("""
+@group(1) @binding(176) var<storage, read_write> count: atomic<u32>;
+@fragment fn main() -> @location(0) vec4<f32> { return vec4<f32>(f32(atomicAdd(&count, 1u))); }
+""")
+    bad(device, ErrorCode.UNSUPPORTED, substring="compute shaders only")
+    device.create_compute_shader("""
+@group(2) @binding(176) var<storage, read> count: array<u32>;
+@compute @workgroup_size(1) fn main() { let c = count[0]; }
+""")
+    bad(device, ErrorCode.INVALID_CALL, substring="uav counter slot 0")

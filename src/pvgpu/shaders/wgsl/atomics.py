@@ -162,9 +162,6 @@ def counter(w: "Writer", ins: ir.Instruction) -> None:
     if not isinstance(entry, Buffer) or entry.layout != "structured":
         w.invalid(ins, f"{getattr(entry, 'name', 'the UAV')} is not a structured buffer UAV (only those have "
                        f"counters)")
-    if w.stage != ir.ProgramType.COMPUTE:
-        w.unsupported(ins, f"UAV counters in a {w.stage.name.lower()} shader (UAVs are offered to compute shaders "
-                           f"only)")
     name = f"{entry.name}_count"
     w.global_decl(f"@group({w.group}) @binding({binding_for('uav_counter', slot_number(w, ins, target))}) "
                   f"var<storage, read_write> {name}: atomic<u32>;")
