@@ -146,6 +146,23 @@ def test_initial_counts_ordered_with_recorded_work(device):
     assert not data[14:100].any() and not data[108:200].any() and not data[208:].any()
 
 
+def test_many_initial_counts_in_one_batch(device):
+    """More new counts while recorded work uses the counter than the host renames before a
+    submit (compute.MAX_COUNTER_RENAMES_PER_SUBMIT): each still lands between its dispatches."""
+    producer = device.create_compute_shader(corpus("cs_producer_code__0"))
+    buf = structured(device, 512)
+    append = device.create_unordered_access_view(buf, flags=g.BufferViewFlag.APPEND)
+    counts = counts_buffer(device, 300)
+    ctx = device.get_immediate_context()
+    ctx.cs_set_shader(producer)
+    for i in range(300):
+        ctx.cs_set_unordered_access_views(0, [append], [i])
+        ctx.dispatch(1)
+        ctx.copy_structure_count(counts, 4 * i, append)
+    ctx.cs_set_unordered_access_views(0, [None])
+    assert list(words(device, counts)) == [i + 4 for i in range(300)]
+
+
 def test_consume_below_zero_wraps_and_drops_the_accesses(device):
     """The counter is unbounded modulo 2^32; the out-of-range reads give 0, the writes are dropped."""
     consumer = device.create_compute_shader(corpus("cs_consumer_code__0"))
