@@ -113,6 +113,13 @@ def _require_float(w: "Writer", ins: ir.Instruction, tex: Texture) -> None:
         w.unsupported(ins, f"{tex.name} is a {tex.kind} texture; only float textures can be sampled")
 
 
+def _not_multisampled(w: "Writer", ins: ir.Instruction, tex: Texture) -> None:
+    """WGSL samples no multisampled texture (D3D11 reads those with ld_ms only)."""
+    if tex.dim.ms:
+        w.unsupported(ins, f"sampling multisampled texture {tex.name} ({tex.dim.wgsl.replace('_', ' ')}): "
+                           "WGSL has no sampling of multisampled textures")
+
+
 def _check_stage(w: "Writer", ins: ir.Instruction) -> None:
     if ins.name in _IMPLICIT and w.stage != _PIXEL:
         w.unsupported(ins, "implicit-derivative sampling outside a pixel shader")
@@ -128,6 +135,7 @@ def sample(w: "Writer", ins: ir.Instruction) -> None:
     ops = _operands(w, ins, 4 + extra)
     tex = _texture(w, ins, ops[2])
     smp = _sampler(w, ins, ops[3], comparison=False)
+    _not_multisampled(w, ins, tex)
     _require_float(w, ins, tex)
     _check_stage(w, ins)
     depth = tex.kind == "depth"
@@ -164,6 +172,7 @@ def sample_c(w: "Writer", ins: ir.Instruction) -> None:
     ops = _operands(w, ins, 5)
     tex = _texture(w, ins, ops[2])
     smp = _sampler(w, ins, ops[3], comparison=True)
+    _not_multisampled(w, ins, tex)
     if tex.kind != "depth":
         w.unsupported(ins, f"comparison sampling of {tex.kind} texture {tex.name}")
     _check_stage(w, ins)
