@@ -127,3 +127,27 @@ def test_basic_effect_draws_its_diffuse_colour(host, device):
     frame = gh.presented(host, chain)
     assert (frame[:, :8] == (255, 128, 64, 255)).all(), frame[:, :8].reshape(-1, 4)[:4]
     assert (frame[:, 8:] == (0, 0, 255, 255)).all()
+
+
+def test_translations_are_shared_between_sessions(host):
+    """One translation per distinct blob and specialization per service: a second guest process
+    creating the same shaders finds the first one's WGSL in the service's cache folder (each
+    session's renderer is a process of its own) and adds nothing."""
+    cache = Path(host.share_dir) / "shader-cache"
+    vs_code, ps_code = blob("BasicEffect_VSBasicNoFog"), blob("BasicEffect_PSBasicNoFog")
+
+    def create_both() -> None:
+        dev = g.connect(host.socket_path, timeout=30)
+        try:
+            dev.create_vertex_shader(vs_code)
+            dev.create_pixel_shader(ps_code)
+            dev.connection.finish()
+        finally:
+            dev.close()
+
+    create_both()
+    first = {p.name: p.stat().st_mtime_ns for p in cache.glob("*.wgsl")}
+    assert len(first) == 2, sorted(first)
+    assert all("@vertex" in p.read_text() or "@fragment" in p.read_text() for p in cache.glob("*.wgsl"))
+    create_both()
+    assert {p.name: p.stat().st_mtime_ns for p in cache.glob("*.wgsl")} == first

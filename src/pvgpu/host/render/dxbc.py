@@ -106,7 +106,8 @@ def use_cache_dir(path: str | None) -> None:
 def _cache_file(digest: bytes, spec: Specialization) -> str | None:
     if _cache_dir is None:
         return None
-    name = hashlib.sha256(digest + repr(spec).encode()).hexdigest()
+    canonical = replace(spec, features=tuple(sorted(spec.features)))  # set order differs between processes
+    name = hashlib.sha256(digest + repr(canonical).encode()).hexdigest()
     return os.path.join(_cache_dir, name + ".wgsl")
 
 
