@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-import time
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -42,20 +41,16 @@ _STAGE_PROGRAM = {ShaderStage.VERTEX: ProgramType.VERTEX, ShaderStage.PIXEL: Pro
 
 
 class _LruCache:
-    """A bounded mapping with least-recently-used eviction, and hit/miss counts."""
+    """A bounded mapping with least-recently-used eviction."""
 
     def __init__(self, capacity: int):
         self.capacity = capacity
         self._items: OrderedDict = OrderedDict()
-        self.hits = self.misses = 0
 
     def get(self, key):
         value = self._items.get(key)
-        if value is None:
-            self.misses += 1
-            return None
-        self.hits += 1
-        self._items.move_to_end(key)
+        if value is not None:
+            self._items.move_to_end(key)
         return value
 
     def put(self, key, value) -> None:
@@ -69,8 +64,6 @@ class _LruCache:
 LOADED = _LruCache(256)
 #: (sha-256, Specialization) -> WGSL source
 TRANSLATIONS = _LruCache(1024)
-#: seconds spent translating, per translation (for `pvgpu bench` and the stats page)
-TRANSLATION_TIMES: list[float] = []
 
 
 def _command_error(e: ShaderError) -> CommandError:
@@ -124,13 +117,10 @@ def wgsl_for(digest: bytes, shader: translate.DxbcShader, spec: Specialization) 
         except OSError:
             source = None
     if source is None:
-        start = time.perf_counter()
         try:
             source = translate.to_wgsl(shader, spec)
         except ShaderError as e:
             raise _command_error(e) from None
-        TRANSLATION_TIMES.append(time.perf_counter() - start)
-        del TRANSLATION_TIMES[:-1000]
         if path is not None:
             _store(path, source)
     TRANSLATIONS.put(key, source)
