@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
@@ -26,6 +28,7 @@ from ..transport.control import format_control_page, log_error
 from ..transport.region import Region
 from ..transport.ring import RingCorruptError, RingReader
 from .errors import CommandError
+from .handlers import handled_opcodes, make_handlers
 from .objects import ObjectTable
 from .render.renderer import Frame, Renderer
 
@@ -33,6 +36,7 @@ log = logging.getLogger("pvgpu.host")
 
 MAX_CONSECUTIVE_ERRORS = 64
 MAX_TOTAL_ERRORS = 4096
+FRAME_TIMES = 256  # per-frame processing times kept for the stats
 
 
 class Presenter(Protocol):
@@ -99,6 +103,10 @@ def _plan(layout: codec.CommandLayout) -> _CommandPlan:
 
 
 PLANS: dict[int, _CommandPlan] = {op: _plan(l) for op, l in codec.LAYOUTS.items() if l.name != "PAD"}
+#: Opcodes run by generated handlers (handlers.py); the general path only explains their errors.
+GENERATED = handled_opcodes()
+_HEADER_UNPACK = codec.HEADER.unpack_from
+_CLASS_NAMES = {op: l.cls.__name__ for op, l in codec.LAYOUTS.items()}
 
 
 class Session:
@@ -134,12 +142,21 @@ class Session:
         self.after_step: Callable[[], None] | None = None
         self.commands_executed = 0
         self.frames_presented = 0
+        # Host processing time (issue 9): seconds spent in process_ring (decode, validate,
+        # execute, submit, GPU waits the commands ask for; not waits for the guest), in total
+        # and per presented frame (the last FRAME_TIMES frames). Two perf_counter calls a ring
+        # pass, one more a present.
+        self.busy_s = 0.0
+        self.frame_busy_s: deque[float] = deque(maxlen=FRAME_TIMES)
+        self._busy_since = 0.0  # when the current ring pass began
+        self._busy_at_frame = 0.0  # busy_s at the end of the last present
         self.last_fence = 0
         self._warnings = 0
         self._fence_slot = self.region.u64_slot("fence_completed")
         self._frames_slot = self.region.u64_slot("presented_frames")
         self._heap = self.region.heap
         self._heap_size = len(self.region.heap)
+        self._handlers = make_handlers(self.renderer, self)
 
     # --- loop -----------------------------------------------------------------------------
     @property
@@ -177,7 +194,12 @@ class Session:
             if self.region.get("guest_state") == GuestState.HELLO:
                 self._handshake()
         elif status == DeviceStatus.READY:
-            self.process_ring()
+            self._busy_since = start = time.perf_counter()
+            try:
+                self.process_ring()
+            finally:
+                self.busy_s += time.perf_counter() - start
+                self._busy_since = 0.0
         elif status == DeviceStatus.LOST:
             self._discard_ring()
 
@@ -246,6 +268,25 @@ class Session:
         return handled
 
     def _handle_record(self, chunk: bytes, off: int, available: int) -> int:
+        if available < 16:
+            return self._handle_record_general(chunk, off, available)
+        opcode, flags, size, seq = _HEADER_UNPACK(chunk, off)
+        handler = self._handlers.get(opcode)
+        if handler is not None and not flags and size <= available:
+            try:
+                ok = handler(chunk, off, size, seq)
+            except Exception as e:
+                self._failed(e, opcode, seq)
+                return size
+            if ok:
+                self.consecutive_errors = 0
+                self.commands_executed += 1
+                return size
+        return self._handle_record_general(chunk, off, available)
+
+    def _handle_record_general(self, chunk: bytes, off: int, available: int) -> int:
+        """Decode into a command object and execute it: creating and session commands, and
+        the error report of a record a generated handler refused."""
         try:
             seq, cmd, size = codec.decode(chunk, off, available)
         except DecodeError as e:
@@ -259,15 +300,19 @@ class Session:
             self.execute(cmd)
             self.consecutive_errors = 0
             self.commands_executed += 1
-        except CommandError as e:
-            self._report(e.code, cmd.OPCODE, seq, e.detail)
-        except wgpu.GPUError as e:
-            self._report(ErrorCode.HOST_GPU_ERROR, cmd.OPCODE, seq, " ".join(str(e).split())[:400])
-        except Exception as e:  # a host bug must not take the host down; the guest hears of it
-            if self._warnings < 20:
-                log.exception("session %d: internal error on %s", self.id, type(cmd).__name__)
-            self._report(ErrorCode.HOST_GPU_ERROR, cmd.OPCODE, seq, f"internal host error: {type(e).__name__}: {e}")
+        except Exception as e:
+            self._failed(e, cmd.OPCODE, seq)
         return size
+
+    def _failed(self, e: Exception, opcode: int, seq: int) -> None:
+        if isinstance(e, CommandError):
+            self._report(e.code, opcode, seq, e.detail)
+        elif isinstance(e, wgpu.GPUError):
+            self._report(ErrorCode.HOST_GPU_ERROR, opcode, seq, " ".join(str(e).split())[:400])
+        else:  # a host bug must not take the host down; the guest hears of it
+            if self._warnings < 20:
+                log.error("session %d: internal error on %s", self.id, _CLASS_NAMES.get(opcode, opcode), exc_info=e)
+            self._report(ErrorCode.HOST_GPU_ERROR, opcode, seq, f"internal host error: {type(e).__name__}: {e}")
 
     # --- execution ---------------------------------------------------------------------------
     def execute(self, cmd: Any) -> None:
@@ -280,6 +325,13 @@ class Session:
         plan = PLANS[opcode]
         if plan.predicated and self.renderer.predicated:
             return  # SetPredication: D3D11 skips rendering and resource-changing commands
+        if opcode in GENERATED:
+            # Only reached when a generated handler refused the record: the checks below raise
+            # the error it found (they are the same checks, made the general way).
+            self._resolve(cmd, plan)
+            raise CommandError(ErrorCode.HOST_GPU_ERROR,
+                               f"internal host error: the generated handler of {plan.layout.name} refused a "
+                               f"record the general checks accept")
         method = self._methods.get(opcode)
         if method is None:
             method = self._methods[opcode] = getattr(self.renderer, plan.method)
@@ -377,6 +429,13 @@ class Session:
         self.region.u64[self._frames_slot] = self.frames_presented
         for presenter in self.presenters:
             presenter.present(self.id, frame)
+        self._mark_frame()
+
+    def _mark_frame(self) -> None:
+        """A frame boundary: record the processing time since the previous present."""
+        busy = self.busy_s + (time.perf_counter() - self._busy_since if self._busy_since else 0.0)
+        self.frame_busy_s.append(busy - self._busy_at_frame)
+        self._busy_at_frame = busy
 
     # --- errors --------------------------------------------------------------------------------
     def _report(self, code: ErrorCode, opcode: int, seq: int, detail: str) -> None:

@@ -26,7 +26,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -80,12 +80,14 @@ class SessionStats:
     log_entries: int = 0  # entries the host has written to the guest's error log
     worker_restarts: int = 0
     lost_reason: str = ""
+    busy_s: float = 0.0  # the renderer's own processing time (Session.busy_s)
+    frame_busy_s: list = field(default_factory=list)  # ... per presented frame, the latest last
 
     @classmethod
     def of(cls, session) -> "SessionStats":
         return cls(session.commands_executed, session.frames_presented, session.total_errors,
                    session.stats.pipeline_hits, session.stats.pipeline_misses, int(session.status),
-                   session.errors_logged)
+                   session.errors_logged, busy_s=session.busy_s, frame_busy_s=list(session.frame_busy_s))
 
 
 # --- worker side -------------------------------------------------------------------------------
