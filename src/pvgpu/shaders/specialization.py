@@ -56,6 +56,10 @@ class Specialization:
       `samplepos` of it); 0: unknown (refused).
     - `base_instance`: the draw's StartInstanceLocation, for a VS that reads SV_InstanceID (WGSL's
       instance_index counts from it, D3D11's SV_InstanceID from 0); 0 otherwise.
+    - `base_vertex`: the draw's BaseVertexLocation (indexed draws) or StartVertexLocation, for a
+      VS that reads SV_VertexID (D3D11's is the index value, or counts from 0; WGSL's
+      vertex_index adds the base); 0 otherwise. Indirect draws use 0 (their arguments are the
+      GPU's to read).
     """
     vertex_inputs: tuple[tuple[int, str], ...] = ()
     varyings: tuple[Varying, ...] | None = None
@@ -66,6 +70,7 @@ class Specialization:
     features: frozenset[str] = frozenset()
     sample_count: int = 0
     base_instance: int = 0
+    base_vertex: int = 0
 
     def __hash__(self) -> int:
         """Hashed once: specializations are pipeline-cache keys looked up on every draw."""
@@ -73,7 +78,7 @@ class Specialization:
         if h is None:
             h = hash((self.vertex_inputs, self.varyings, self.textures, self.storage_formats,
                       self.constant_buffer_sizes, self.typed_buffers, self.features, self.sample_count,
-                      self.base_instance))
+                      self.base_instance, self.base_vertex))
             object.__setattr__(self, "_hash", h)
         return h
 

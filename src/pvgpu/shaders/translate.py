@@ -34,7 +34,8 @@ class DxbcShader:
     constant_buffers: dict[int, int]
     workgroup_size: tuple[int, int, int] | None
     #: which Specialization fields change this shader's translation beyond its bindings:
-    #: "instance_id" (a VS that reads SV_InstanceID: `base_instance`), "sample_count" (the
+    #: "instance_id" (a VS that reads SV_InstanceID: `base_instance`), "vertex_id" (one that
+    #: reads SV_VertexID: `base_vertex`), "sample_count" (the
     #: rasterizer operand of sampleinfo/samplepos: `sample_count`). The host leaves the others
     #: at their defaults so that one translation serves every draw.
     needs: frozenset[str] = frozenset()
@@ -144,6 +145,9 @@ def _needs(blob: ir.ShaderBlob, program: ir.Program) -> frozenset[str]:
     if blob.program_type == ir.ProgramType.VERTEX and any(
             e.system_value == ir.SystemValue.INSTANCE_ID for e in blob.inputs):
         needs.add("instance_id")
+    if blob.program_type == ir.ProgramType.VERTEX and any(
+            e.system_value == ir.SystemValue.VERTEX_ID for e in blob.inputs):
+        needs.add("vertex_id")
     if any(op.type == ir.OperandType.RASTERIZER for ins in program.instructions for op in ins.operands):
         needs.add("sample_count")
     return frozenset(needs)

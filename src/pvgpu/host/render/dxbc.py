@@ -254,16 +254,18 @@ def static_spec(program: DxbcProgram, base: Specialization, varyings=None,
 
 
 def stage_spec(program: DxbcProgram, renderer: Any, stage: ShaderStage, static: Specialization,
-               base_instance: int = 0) -> Specialization:
+               base_instance: int = 0, base_vertex: int = 0) -> Specialization:
     """The specialization `program` needs with what `renderer` has bound for `stage` now:
     `static` (see static_spec) plus what the bound views, buffers and targets decide
-    (`base_instance`: the draw's StartInstanceLocation). The same object comes back for the
+    (`base_instance`, `base_vertex`: the draw's, see Specialization). The same object comes back for the
     same inputs, so its (cached) hash is all a pipeline lookup pays."""
     src = program.source
     needs = src.needs
     sample_count = renderer._samples() if "sample_count" in needs else 0
     if "instance_id" not in needs:
         base_instance = 0
+    if "vertex_id" not in needs:
+        base_vertex = 0
     textures = []
     if src.textures:
         views = renderer.shader_resources[stage]
@@ -295,13 +297,15 @@ def stage_spec(program: DxbcProgram, renderer: Any, stage: ShaderStage, static: 
             buf = bound.get(slot)
             if buf is not None and buf.byte_width // 16 < declared:
                 sizes.append((slot, buf.byte_width // 16))
-    if not (textures or storage or sizes or typed or sample_count or base_instance):
+    if not (textures or storage or sizes or typed or sample_count or base_instance or base_vertex):
         return static
-    key = (static, tuple(textures), tuple(storage), tuple(sizes), tuple(typed), sample_count, base_instance)
+    key = (static, tuple(textures), tuple(storage), tuple(sizes), tuple(typed), sample_count, base_instance,
+           base_vertex)
     spec = program.specs.get(key)
     if spec is None:
         spec = replace(static, textures=key[1], storage_formats=key[2], constant_buffer_sizes=key[3],
-                       typed_buffers=key[4], sample_count=sample_count, base_instance=base_instance)
+                       typed_buffers=key[4], sample_count=sample_count, base_instance=base_instance,
+                       base_vertex=base_vertex)
         if len(program.specs) >= MAX_VARIANTS * 4:
             program.specs.clear()
         program.specs[key] = spec

@@ -1103,7 +1103,7 @@ class Renderer(ComputeCommands, QueryCommands):
         self._pass_state.pop("stencil_ref", None)
 
     # --- draws -------------------------------------------------------------------------------
-    def _pipeline(self, indexed: bool, base_instance: int = 0):
+    def _pipeline(self, indexed: bool, base_instance: int = 0, base_vertex: int = 0):
         vs = self.shaders[ShaderStage.VERTEX]
         if vs is None:
             raise invalid("draw without a vertex shader")
@@ -1114,7 +1114,7 @@ class Renderer(ComputeCommands, QueryCommands):
         elements = layout.elements if layout else ()
         vs_spec = ps_spec = None
         if isinstance(vs, dxbc.DxbcProgram) or isinstance(ps, dxbc.DxbcProgram):
-            elements, vs_spec, ps_spec = self._dxbc_specs(vs, ps, layout, base_instance)
+            elements, vs_spec, ps_spec = self._dxbc_specs(vs, ps, layout, base_instance, base_vertex)
         strides = tuple(self.vertex_buffers[s][1] if s in self.vertex_buffers else 0
                         for s in (layout.slots if layout else ()))
         rt_formats = tuple(v.wgpu_format if v is not None else None for v in self.rtvs)
@@ -1192,7 +1192,7 @@ class Renderer(ComputeCommands, QueryCommands):
         self._cache_pipeline(key, pipeline)
         return pipeline, key
 
-    def _dxbc_specs(self, vs, ps, layout, base_instance: int) -> tuple:
+    def _dxbc_specs(self, vs, ps, layout, base_instance: int, base_vertex: int) -> tuple:
         """(vertex attributes, VS specialization, PS specialization) for a draw with a DXBC stage."""
         combo = (vs.serial, ps.serial if ps is not None else 0, layout.serial if layout is not None else 0)
         static = self._dxbc_static.get(combo)
@@ -1201,7 +1201,7 @@ class Renderer(ComputeCommands, QueryCommands):
         elements, vs_static, ps_static = static
         vs_spec = ps_spec = None
         if vs_static is not None:
-            vs_spec = dxbc.stage_spec(vs, self, ShaderStage.VERTEX, vs_static, base_instance)
+            vs_spec = dxbc.stage_spec(vs, self, ShaderStage.VERTEX, vs_static, base_instance, base_vertex)
         if ps_static is not None:
             ps_spec = dxbc.stage_spec(ps, self, ShaderStage.PIXEL, ps_static)
         return elements, vs_spec, ps_spec
@@ -1371,10 +1371,13 @@ class Renderer(ComputeCommands, QueryCommands):
                 return True
         return False
 
-    def _prepare_draw(self, indexed: bool, vertices=None, instances=(0, 1), indices=None):
+    def _prepare_draw(self, indexed: bool, vertices=None, instances=(0, 1), indices=None, base_vertex: int = 0):
+        """`base_vertex`: an indexed draw's BaseVertexLocation (a non-indexed draw's base is its
+        first vertex), for vertex shaders that read SV_VertexID."""
         if not any(v is not None for v in self.rtvs) and self.dsv is None:
             raise invalid("draw without a render target or depth-stencil view bound")
-        pipeline, key = self._pipeline(indexed, instances[0])
+        base = base_vertex if indexed else (vertices[0] if vertices else 0)
+        pipeline, key = self._pipeline(indexed, instances[0], base & 0xFFFFFFFF)
         width, height = (self.dsv or next(v for v in self.rtvs if v is not None)).size
         if indexed and self.index_buffer is None:
             raise invalid("indexed draw without an index buffer")
@@ -1457,7 +1460,7 @@ class Renderer(ComputeCommands, QueryCommands):
             p.draw(vertex_count, 1, start_vertex_location, 0)
 
     def draw_indexed(self, index_count, start_index_location, base_vertex_location) -> None:
-        p = self._prepare_draw(True, indices=(start_index_location, index_count))
+        p = self._prepare_draw(True, indices=(start_index_location, index_count), base_vertex=base_vertex_location)
         if p is not None:
             p.draw_indexed(index_count, 1, start_index_location, base_vertex_location, 0)
 
@@ -1471,7 +1474,7 @@ class Renderer(ComputeCommands, QueryCommands):
     def draw_indexed_instanced(self, index_count_per_instance, instance_count, start_index_location,
                                base_vertex_location, start_instance_location) -> None:
         p = self._prepare_draw(True, None, (start_instance_location, instance_count),
-                               (start_index_location, index_count_per_instance))
+                               (start_index_location, index_count_per_instance), base_vertex_location)
         if p is not None:
             p.draw_indexed(index_count_per_instance, instance_count, start_index_location, base_vertex_location,
                            start_instance_location)

@@ -313,7 +313,13 @@ def _vertex(w: Writer) -> list[str]:
             w.input_registers.add(e.register)
             if e.system_value == _S.VERTEX_ID:
                 fields.append(f"@builtin(vertex_index) vertex_id: u32")
-                _place(w, reg, comps[:1], "input.vertex_id", "u32", 1)
+                # D3D11's SV_VertexID is the index value (DrawIndexed*) or counts from 0 (Draw*);
+                # WGSL's vertex_index adds the base vertex or the first vertex
+                base = w.spec.base_vertex
+                if not 0 <= base < 1 << 32:
+                    w.invalid(None, f"base vertex {base}")
+                value = f"input.vertex_id - {base}u" if base else "input.vertex_id"
+                _place(w, reg, comps[:1], value, "u32", 1)
             elif e.system_value == _S.INSTANCE_ID:
                 fields.append(f"@builtin(instance_index) instance_id: u32")
                 # D3D11 counts SV_InstanceID from 0, WGSL's instance_index from the first instance
