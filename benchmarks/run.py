@@ -6,7 +6,7 @@ import platform
 
 from pvgpu.host import gpu
 
-from . import dispatch_cost, draw_cost, frame_time, ring_throughput, shader_translation
+from . import dispatch_cost, draw_cost, frame_time, game_frame, ring_throughput, shader_translation
 
 
 def _row(name: str, value: str, baseline: str, ratio: str) -> str:
@@ -42,6 +42,9 @@ def main(quick: bool = False, frames: int = 200, size: tuple[int, int] = (640, 4
     c = dispatch_cost.measure(batches=5 if quick else 20, dispatches=1000)
     print(_row("per dispatch with state changes, us", f"{c['pvgpu_us']:.1f}", f"{c['direct_us']:.1f} (direct)",
                f"{c['pvgpu_us'] / c['direct_us']:.2f}"))
+    game = game_frame.measure(frames=8 if quick else 30, rate_draws=10_000 if quick else 40_000)  # issue 9
+    for game_row in game_frame.rows(game):
+        print(_row(*game_row))
     shaders = shader_translation.measure(quick=quick)  # issue 8: DXBC translation, None without the corpora
     for shader_row in shader_translation.rows(shaders) if shaders else ():
         print(_row(*shader_row))
