@@ -5,13 +5,21 @@ the checksum, go through the whole translator:
 
     container.parse -> decoder.decode -> translate.load -> translate.to_wgsl
 
+Byte-level mutations (bit flips, interesting bytes and dwords, token bit fields, dword inserts
+and deletes with the chunk size, program length, chunk offsets and total size fixed up,
+instructions spliced between blobs, truncation) and, with the project's encoder, IR-level ones
+(decode, edit operands / opcodes of one layout / dimensions / declarations, re-encode). 40 % of
+the translations use a random bind-time specialization (texture kinds, constant-buffer sizes,
+typed-buffer widths, vertex input types, varyings linked with a corpus shader of the other
+stage); all get the wgpu features the host gives translations on this device.
+
 Only `ShaderError` (ShaderInvalid / ShaderUnsupported) may escape. Anything else, or one input
 using more than `--time-limit` seconds of CPU, is a *finding*. Every Nth translated module
 (`--wgpu-every`) is compiled by wgpu (`create_shader_module` on pvgpu's device) in a child
 process, so that a naga panic or abort is seen as a dead child rather than a dead campaign;
 a rejection, a dead child or a hung compile is a finding too.
 
-    python benchmarks/shader_fuzz.py --count 1000000 --seed 1 --jobs 2 [--wgpu-every 200]
+    python benchmarks/shader_fuzz.py --count 1000000 --seed 1 --jobs 2 [--wgpu-every 200] [--seconds 900]
     python benchmarks/shader_fuzz.py --replay 1:123456       # re-run input 123456 of seed 1
 
 Input i of a seed is a pure function of (seed, i): `--replay SEED:I` rebuilds it, prints
@@ -37,17 +45,15 @@ import subprocess
 import sys
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO / "src") not in sys.path:
     sys.path.insert(0, str(REPO / "src"))
 
-from dataclasses import replace  # noqa: E402
-
 from pvgpu.shaders import container, decoder, ir, opcodes  # noqa: E402
-from pvgpu.shaders.errors import ShaderError, ShaderInvalid, ShaderUnsupported  # noqa: E402
+from pvgpu.shaders.errors import ShaderError, ShaderUnsupported  # noqa: E402
 
 CORPUS = Path(os.environ.get("PVGPU_DXBC_CORPUS", REPO.parent / "shared" / "dxbc"))
 STAGES = ("container", "decoder", "load", "writer", "writer-spec")
@@ -815,8 +821,9 @@ def summary(total: Tally, elapsed: float, args, translate_present: bool) -> str:
              f"translate.load/to_wgsl: {'present' if translate_present else 'ABSENT (container+decoder only)'}"
              + (f", writer on 1 in {args.writer_every}" if args.writer_every > 1 else ""),
              "", "| stage | outcome | inputs | share |", "| --- | --- | ---: | ---: |"]
-    for (stage, kind), n in sorted(total.outcomes.items(), key=lambda kv: (STAGES + ("translated",)).index(kv[0][0])
-                                   if kv[0][0] in STAGES + ("translated",) else 9):
+    order = STAGES + ("translated",)
+    for (stage, kind), n in sorted(total.outcomes.items(),
+                                   key=lambda kv: (order.index(kv[0][0]) if kv[0][0] in order else len(order), kv[0][1])):
         lines.append(f"| {stage} | {kind} | {n} | {100 * n / max(total.inputs, 1):.2f}% |")
     if total.wgpu:
         lines.append("")
