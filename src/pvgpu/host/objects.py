@@ -13,7 +13,7 @@ DEFAULT_MAX_OBJECTS = 65536
 DEFAULT_MAX_BYTES = 2 << 30
 
 
-@dataclass
+@dataclass(slots=True)
 class Entry:
     kind: ObjectKind
     obj: Any

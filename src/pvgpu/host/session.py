@@ -28,6 +28,7 @@ from ..transport.control import format_control_page, log_error
 from ..transport.region import Region
 from ..transport.ring import RingCorruptError, RingReader
 from .errors import CommandError
+from .handlers import handled_opcodes, make_handlers
 from .objects import ObjectTable
 from .render.renderer import Frame, Renderer
 
@@ -102,6 +103,10 @@ def _plan(layout: codec.CommandLayout) -> _CommandPlan:
 
 
 PLANS: dict[int, _CommandPlan] = {op: _plan(l) for op, l in codec.LAYOUTS.items() if l.name != "PAD"}
+#: Opcodes run by generated handlers (handlers.py); the general path only explains their errors.
+GENERATED = handled_opcodes()
+_HEADER_UNPACK = codec.HEADER.unpack_from
+_CLASS_NAMES = {op: l.cls.__name__ for op, l in codec.LAYOUTS.items()}
 
 
 class Session:
@@ -151,6 +156,7 @@ class Session:
         self._frames_slot = self.region.u64_slot("presented_frames")
         self._heap = self.region.heap
         self._heap_size = len(self.region.heap)
+        self._handlers = make_handlers(self.renderer, self)
 
     # --- loop -----------------------------------------------------------------------------
     @property
@@ -262,6 +268,25 @@ class Session:
         return handled
 
     def _handle_record(self, chunk: bytes, off: int, available: int) -> int:
+        if available < 16:
+            return self._handle_record_general(chunk, off, available)
+        opcode, flags, size, seq = _HEADER_UNPACK(chunk, off)
+        handler = self._handlers.get(opcode)
+        if handler is not None and not flags and size <= available:
+            try:
+                ok = handler(chunk, off, size, seq)
+            except Exception as e:
+                self._failed(e, opcode, seq)
+                return size
+            if ok:
+                self.consecutive_errors = 0
+                self.commands_executed += 1
+                return size
+        return self._handle_record_general(chunk, off, available)
+
+    def _handle_record_general(self, chunk: bytes, off: int, available: int) -> int:
+        """Decode into a command object and execute it: creating and session commands, and
+        the error report of a record a generated handler refused."""
         try:
             seq, cmd, size = codec.decode(chunk, off, available)
         except DecodeError as e:
@@ -275,15 +300,19 @@ class Session:
             self.execute(cmd)
             self.consecutive_errors = 0
             self.commands_executed += 1
-        except CommandError as e:
-            self._report(e.code, cmd.OPCODE, seq, e.detail)
-        except wgpu.GPUError as e:
-            self._report(ErrorCode.HOST_GPU_ERROR, cmd.OPCODE, seq, " ".join(str(e).split())[:400])
-        except Exception as e:  # a host bug must not take the host down; the guest hears of it
-            if self._warnings < 20:
-                log.exception("session %d: internal error on %s", self.id, type(cmd).__name__)
-            self._report(ErrorCode.HOST_GPU_ERROR, cmd.OPCODE, seq, f"internal host error: {type(e).__name__}: {e}")
+        except Exception as e:
+            self._failed(e, cmd.OPCODE, seq)
         return size
+
+    def _failed(self, e: Exception, opcode: int, seq: int) -> None:
+        if isinstance(e, CommandError):
+            self._report(e.code, opcode, seq, e.detail)
+        elif isinstance(e, wgpu.GPUError):
+            self._report(ErrorCode.HOST_GPU_ERROR, opcode, seq, " ".join(str(e).split())[:400])
+        else:  # a host bug must not take the host down; the guest hears of it
+            if self._warnings < 20:
+                log.error("session %d: internal error on %s", self.id, _CLASS_NAMES.get(opcode, opcode), exc_info=e)
+            self._report(ErrorCode.HOST_GPU_ERROR, opcode, seq, f"internal host error: {type(e).__name__}: {e}")
 
     # --- execution ---------------------------------------------------------------------------
     def execute(self, cmd: Any) -> None:
@@ -296,6 +325,13 @@ class Session:
         plan = PLANS[opcode]
         if plan.predicated and self.renderer.predicated:
             return  # SetPredication: D3D11 skips rendering and resource-changing commands
+        if opcode in GENERATED:
+            # Only reached when a generated handler refused the record: the checks below raise
+            # the error it found (they are the same checks, made the general way).
+            self._resolve(cmd, plan)
+            raise CommandError(ErrorCode.HOST_GPU_ERROR,
+                               f"internal host error: the generated handler of {plan.layout.name} refused a "
+                               f"record the general checks accept")
         method = self._methods.get(opcode)
         if method is None:
             method = self._methods[opcode] = getattr(self.renderer, plan.method)

@@ -184,12 +184,12 @@ class ComputeCommands:
                           allowed[dim], first_array_slice, array_size)
 
     def set_unordered_access_views(self, start_slot, views) -> None:
-        self._set_slots(self.uavs, start_slot, [v.view for v in views], MAX_UNORDERED_ACCESS_VIEWS,
+        self._set_slots(self.uavs, start_slot, [v for v, _ in views], MAX_UNORDERED_ACCESS_VIEWS,
                         "unordered-access view")
-        for v in views:
+        for view, initial_count in views:
             # D3D11: the count is ignored for views without a counter, 0xFFFFFFFF keeps the current value
-            if v.initial_count != KEEP_COUNT and isinstance(v.view, BufferView) and v.view.counter is not None:
-                self._set_counter(v.view, v.initial_count)
+            if initial_count != KEEP_COUNT and isinstance(view, BufferView) and view.counter is not None:
+                self._set_counter(view, initial_count)
 
     def _set_counter(self, view: BufferView, value: int) -> None:
         data = struct.pack("<I", value & 0xFFFFFFFF)

@@ -124,6 +124,7 @@ class Renderer(ComputeCommands, QueryCommands):
         self.max_draw_invocations = MAX_DRAW_INVOCATIONS
         self.format_caps = format_support(features)
         self._pipelines: dict[tuple, wgpu.GPURenderPipeline] = {}
+        self._base_ids: dict[tuple, int] = {}  # pipeline state other than blend -> an id (see _pipeline_base)
         self._bind_groups: dict[tuple, tuple] = {}
         self._encoder = None
         self._pass = None
@@ -163,6 +164,9 @@ class Renderer(ComputeCommands, QueryCommands):
         self.stencil_ref = 0
         self.predicated = False  # SetPredication's predicate holds: the session skips predicated commands
         self._pass_state: dict = {}
+        self._pso_dirty = True  # something the pipeline's base key depends on changed (see _pipeline)
+        self._pso_indexed = None
+        self._pso_base: tuple = ()
 
     def _wrote(self, resource) -> None:
         """`resource` is written by recorded work (shared textures publish such writes)."""
@@ -992,8 +996,10 @@ class Renderer(ComputeCommands, QueryCommands):
         return v
 
     # --- pipeline state --------------------------------------------------------------------
+    # Array elements arrive as plain values (host/handlers.py): a list of objects for slot
+    # lists, else tuples in the spec's field order.
     def set_render_targets(self, depth_stencil_view, views) -> None:
-        rtvs = [s.view for s in views]
+        rtvs = list(views)
         if rtvs == self.rtvs and depth_stencil_view is self.dsv:
             return
         views = [v for v in rtvs if v is not None] + ([depth_stencil_view] if depth_stencil_view else [])
@@ -1006,6 +1012,7 @@ class Renderer(ComputeCommands, QueryCommands):
         self._end_pass()
         self.rtvs = rtvs
         self.dsv = depth_stencil_view
+        self._pso_dirty = True
 
     def set_viewports(self, viewports) -> None:
         self.viewports = list(viewports)
@@ -1019,20 +1026,25 @@ class Renderer(ComputeCommands, QueryCommands):
         if start_slot + len(buffers) > MAX_VERTEX_BUFFERS:
             raise CommandError(ErrorCode.COUNT_LIMIT, f"slots {start_slot}..{start_slot + len(buffers) - 1} "
                                                       f"exceed the {MAX_VERTEX_BUFFERS} input slots")
-        for i, b in enumerate(buffers):
+        for i, (buffer, stride, offset) in enumerate(buffers):
             slot = start_slot + i
-            if b.buffer is None:
-                self.vertex_buffers.pop(slot, None)
+            if buffer is None:
+                if self.vertex_buffers.pop(slot, None) is not None:
+                    self._pso_dirty = True
                 continue
-            if not b.buffer.bind_flags & _VERTEX_BUFFER:
+            old = self.vertex_buffers.get(slot)
+            if old is None or old[1] != stride:
+                self._pso_dirty = True  # strides are part of the pipeline; offsets are not
+            if not buffer.bind_flags & _VERTEX_BUFFER:
                 raise invalid(f"buffer in slot {slot} was not created with the VERTEX_BUFFER bind flag")
-            if b.stride % 4 or b.stride > 2048:
-                raise invalid(f"slot {slot}: stride {b.stride} must be a multiple of 4 and at most 2048")
-            if b.offset % 4 or b.offset > b.buffer.byte_width:
-                raise invalid(f"slot {slot}: offset {b.offset} must be a multiple of 4 inside the buffer")
-            self.vertex_buffers[slot] = (b.buffer, b.stride, b.offset)
+            if stride % 4 or stride > 2048:
+                raise invalid(f"slot {slot}: stride {stride} must be a multiple of 4 and at most 2048")
+            if offset % 4 or offset > buffer.byte_width:
+                raise invalid(f"slot {slot}: offset {offset} must be a multiple of 4 inside the buffer")
+            self.vertex_buffers[slot] = (buffer, stride, offset)
 
     def set_index_buffer(self, buffer, format, offset) -> None:
+        self._pso_dirty = True  # a strip's index format is part of the pipeline
         if buffer is None:
             self.index_buffer = None
             return
@@ -1047,15 +1059,19 @@ class Renderer(ComputeCommands, QueryCommands):
 
     def set_primitive_topology(self, topology) -> None:
         self.topology = topology
+        self._pso_dirty = True
 
     def set_input_layout(self, layout) -> None:
         self.input_layout = layout
+        self._pso_dirty = True
 
     def set_vertex_shader(self, shader) -> None:
         self.shaders[ShaderStage.VERTEX] = shader
+        self._pso_dirty = True
 
     def set_pixel_shader(self, shader) -> None:
         self.shaders[ShaderStage.PIXEL] = shader
+        self._pso_dirty = True
 
     def set_compute_shader(self, shader) -> None:
         self.shaders[ShaderStage.COMPUTE] = shader
@@ -1071,7 +1087,7 @@ class Renderer(ComputeCommands, QueryCommands):
                 table[start_slot + i] = obj
 
     def set_constant_buffers(self, stage, start_slot, buffers) -> None:
-        items = [b.buffer for b in buffers]
+        items = buffers
         for b in items:
             if b is not None and not b.bind_flags & _CONSTANT_BUFFER:
                 raise invalid("the buffer was not created with the CONSTANT_BUFFER bind flag")
@@ -1079,11 +1095,11 @@ class Renderer(ComputeCommands, QueryCommands):
                         "constant buffer")
 
     def set_shader_resources(self, stage, start_slot, views) -> None:
-        self._set_slots(self.shader_resources[ShaderStage(stage)], start_slot, [v.view for v in views], MAX_SHADER_RESOURCES,
+        self._set_slots(self.shader_resources[ShaderStage(stage)], start_slot, views, MAX_SHADER_RESOURCES,
                         "shader resource")
 
     def set_samplers(self, stage, start_slot, samplers) -> None:
-        self._set_slots(self.samplers[ShaderStage(stage)], start_slot, [s.sampler for s in samplers],
+        self._set_slots(self.samplers[ShaderStage(stage)], start_slot, samplers,
                         MAX_SAMPLERS, "sampler")
 
     def set_blend_state(self, state, blend_factor_r, blend_factor_g, blend_factor_b, blend_factor_a,
@@ -1095,15 +1111,21 @@ class Renderer(ComputeCommands, QueryCommands):
 
     def set_rasterizer_state(self, state) -> None:
         self.rasterizer = state or S.DEFAULT_RASTERIZER
+        self._pso_dirty = True
         self._pass_state.pop("scissor", None)
 
     def set_depth_stencil_state(self, state, stencil_ref) -> None:
         self.depth_stencil = state or S.DEFAULT_DEPTH_STENCIL
+        self._pso_dirty = True
         self.stencil_ref = stencil_ref & 0xFF
         self._pass_state.pop("stencil_ref", None)
 
     # --- draws -------------------------------------------------------------------------------
-    def _pipeline(self, indexed: bool, base_instance: int = 0, base_vertex: int = 0):
+    def _pipeline_base(self, indexed: bool) -> tuple:
+        """What the pipeline key takes from state other than the blend state and the sample
+        mask, recomputed only after a setter marked it dirty (`_pso_dirty`): (base id, strides,
+        render-target formats, strip index format, samples, sample bits). The id stands for
+        the whole state in the key, so a lookup hashes a few ints."""
         vs = self.shaders[ShaderStage.VERTEX]
         if vs is None:
             raise invalid("draw without a vertex shader")
@@ -1111,10 +1133,6 @@ class Renderer(ComputeCommands, QueryCommands):
             raise invalid("draw without a primitive topology")
         ps = self.shaders[ShaderStage.PIXEL]
         layout = self.input_layout
-        elements = layout.elements if layout else ()
-        vs_spec = ps_spec = None
-        if isinstance(vs, dxbc.DxbcProgram) or isinstance(ps, dxbc.DxbcProgram):
-            elements, vs_spec, ps_spec = self._dxbc_specs(vs, ps, layout, base_instance, base_vertex)
         strides = tuple(self.vertex_buffers[s][1] if s in self.vertex_buffers else 0
                         for s in (layout.slots if layout else ()))
         rt_formats = tuple(v.wgpu_format if v is not None else None for v in self.rtvs)
@@ -1123,11 +1141,36 @@ class Renderer(ComputeCommands, QueryCommands):
         dsv = self.dsv
         strip_format = self.index_buffer[1] if (indexed and self.topology in STRIPS and self.index_buffer) else None
         samples = self._samples()
-        mask = self.sample_mask & ((1 << samples) - 1)
-        key = (vs.serial, ps.serial if ps else 0, layout.serial if layout else 0, strides, self.blend.serial,
-               self.rasterizer.serial, self.depth_stencil.serial if dsv else -1, self.topology, strip_format,
-               rt_formats, dsv.wgpu_format if dsv else None, dsv.read_only if dsv else 0, samples, mask,
-               vs_spec, ps_spec)
+        full = (vs.serial, ps.serial if ps else 0, layout.serial if layout else 0, strides,
+                self.rasterizer.serial, self.depth_stencil.serial if dsv else -1, self.topology, strip_format,
+                rt_formats, dsv.wgpu_format if dsv else None, dsv.read_only if dsv else 0, samples)
+        base_id = self._base_ids.get(full)
+        if base_id is None:
+            if len(self._base_ids) >= MAX_CACHED_PIPELINES:
+                self._base_ids.clear()
+                self._pipelines.clear()  # keys name base ids: they go together
+                self._bind_groups.clear()
+            base_id = self._base_ids[full] = next_serial()
+        self._pso_dirty = False
+        self._pso_indexed = indexed
+        self._pso_base = (base_id, strides, rt_formats, strip_format, samples, (1 << samples) - 1)
+        return self._pso_base
+
+    def _pipeline(self, indexed: bool, base_instance: int = 0, base_vertex: int = 0):
+        base = self._pso_base if not self._pso_dirty and indexed is self._pso_indexed else \
+            self._pipeline_base(indexed)
+        base_id, strides, rt_formats, strip_format, samples, sample_bits = base
+        vs = self.shaders[ShaderStage.VERTEX]
+        ps = self.shaders[ShaderStage.PIXEL]
+        layout = self.input_layout
+        dsv = self.dsv
+        elements = layout.elements if layout else ()
+        vs_spec = ps_spec = None
+        if isinstance(vs, dxbc.DxbcProgram) or isinstance(ps, dxbc.DxbcProgram):
+            # reads bound views, buffers and targets: computed per draw, a key part of its own
+            elements, vs_spec, ps_spec = self._dxbc_specs(vs, ps, layout, base_instance, base_vertex)
+        mask = self.sample_mask & sample_bits
+        key = (base_id, self.blend.serial, mask, vs_spec, ps_spec)
         vs = self._variant(ShaderStage.VERTEX, vs, vs_spec)
         if ps is not None:
             ps = self._variant(ShaderStage.PIXEL, ps, ps_spec)
@@ -1389,13 +1432,13 @@ class Renderer(ComputeCommands, QueryCommands):
         self._check_draw_ranges(vertices, instances, indices)
         if not self.viewports:
             raise invalid("draw without a viewport")
-        vp = self.viewports[0]
-        if vp.width <= 0 or vp.height <= 0:
+        vp_key = self.viewports[0]
+        x, y, w, h, min_depth, max_depth = vp_key
+        if w <= 0 or h <= 0:
             return None
-        if (vp.top_left_x < 0 or vp.top_left_y < 0 or vp.top_left_x + vp.width > width
-                or vp.top_left_y + vp.height > height or not (0.0 <= vp.min_depth <= vp.max_depth <= 1.0)):
-            raise unsupported(f"viewport ({vp.top_left_x}, {vp.top_left_y}, {vp.width}x{vp.height}, depth "
-                              f"{vp.min_depth}..{vp.max_depth}) reaches outside the {width}x{height} target")
+        if (x < 0 or y < 0 or x + w > width or y + h > height or not (0.0 <= min_depth <= max_depth <= 1.0)):
+            raise unsupported(f"viewport ({x}, {y}, {w}x{h}, depth "
+                              f"{min_depth}..{max_depth}) reaches outside the {width}x{height} target")
         # Bind groups first: they may rename nothing, but they mark resources used.
         groups = [self._bind_group(pipeline, key, stage) for stage in (ShaderStage.VERTEX, ShaderStage.PIXEL)]
         if self._pass is None or self._pass_is_compute:
@@ -1411,14 +1454,13 @@ class Renderer(ComputeCommands, QueryCommands):
             for i, (bg, _) in enumerate(groups):
                 p.set_bind_group(i, bg)
             st["groups"] = [g[1] for g in groups]
-        vp_key = (vp.top_left_x, vp.top_left_y, vp.width, vp.height, vp.min_depth, vp.max_depth)
         if st.get("viewport") != vp_key:
             p.set_viewport(*vp_key)
             st["viewport"] = vp_key
         if self.rasterizer.scissor_enable and self.scissors:
-            r = self.scissors[0]
-            x0, y0 = max(0, min(r.left, width)), max(0, min(r.top, height))
-            x1, y1 = max(x0, min(r.right, width)), max(y0, min(r.bottom, height))
+            left, top, right, bottom = self.scissors[0]
+            x0, y0 = max(0, min(left, width)), max(0, min(top, height))
+            x1, y1 = max(x0, min(right, width)), max(y0, min(bottom, height))
             sc = (x0, y0, x1 - x0, y1 - y0)
         else:
             sc = (0, 0, width, height)
@@ -1641,6 +1683,7 @@ class Renderer(ComputeCommands, QueryCommands):
         for name in ("width", "height", "format", "wgpu_format", "texture", "bytes_per_texel"):
             setattr(old, name, getattr(new, name))
         old.serial = new.serial
+        self._pso_dirty = True
         if buffer_count:
             swap_chain.buffer_count = buffer_count
 

@@ -1,0 +1,207 @@
+"""Reuse never serves stale state: the host reuses pipelines, bind groups and pass state while
+nothing they depend on changed (issue 9). Each test changes one thing a cached result depends
+on between two draws, through the guest API, and checks the pixels."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pvgpu import guest as g
+from pvgpu.protocol.enums import ColorWriteFlag
+
+W = H = 16
+VS = """
+@vertex
+fn vs(@location(0) p: vec2<f32>) -> @builtin(position) vec4<f32> { return vec4<f32>(p, 0.0, 1.0); }
+"""
+CB_PS = """
+struct K { color: vec4<f32> };
+@group(1) @binding(0) var<uniform> k: K;
+@fragment
+fn ps() -> @location(0) vec4<f32> { return k.color; }
+"""
+TEX_PS = """
+@group(1) @binding(32) var t: texture_2d<f32>;
+@fragment
+fn ps(@builtin(position) p: vec4<f32>) -> @location(0) vec4<f32> { return textureLoad(t, vec2<i32>(0, 0), 0); }
+"""
+#: Left half and right half of the target, two triangles each.
+LEFT = np.array([[-1, -1], [-1, 1], [0, 1], [-1, -1], [0, 1], [0, -1]], np.float32)
+RIGHT = LEFT + np.array([1, 0], np.float32)
+RED, GREEN, BLUE = (1, 0, 0, 1), (0, 1, 0, 1), (0, 0, 1, 1)
+
+
+def _setup(host, device, ps_code=CB_PS, size=(W, H)):
+    ctx = device.get_immediate_context()
+    chain = device.create_swap_chain(g.SwapChainDesc(*size))
+    rtv = device.create_render_target_view(chain.get_buffer(0))
+    verts = np.concatenate([LEFT, RIGHT])
+    vb = device.create_buffer(g.BufferDesc(verts.nbytes, g.BindFlag.VERTEX_BUFFER, g.Usage.IMMUTABLE), verts)
+    ctx.om_set_render_targets([rtv])
+    ctx.rs_set_viewports([g.Viewport(0, 0, *size)])
+    ctx.rs_set_state(device.create_rasterizer_state(g.RasterizerDesc(cull_mode=g.CullMode.NONE)))
+    ctx.ia_set_input_layout(device.create_input_layout([g.InputElementDesc("POSITION", 0, g.DxgiFormat.R32G32_FLOAT)]))
+    ctx.ia_set_primitive_topology(g.PrimitiveTopology.TRIANGLELIST)
+    ctx.ia_set_vertex_buffers(0, [vb], [8], [0])
+    ctx.vs_set_shader(device.create_vertex_shader(VS))
+    ctx.ps_set_shader(device.create_pixel_shader(ps_code))
+    ctx.clear_render_target_view(rtv, (0, 0, 0, 1))
+    return ctx, chain, rtv
+
+
+def _cb(device, color):
+    return device.create_buffer(g.BufferDesc(16, g.BindFlag.CONSTANT_BUFFER, g.Usage.IMMUTABLE),
+                                np.array(color, np.float32))
+
+
+def _texture_srv(device, color):
+    texel = (np.array(color, np.float32) * 255).astype(np.uint8).reshape(1, 1, 4)
+    tex = device.create_texture2d(g.Texture2DDesc(1, 1), [texel])
+    return tex, device.create_shader_resource_view(tex)
+
+
+def _frame(host, chain) -> np.ndarray:
+    chain.present()
+    chain.wait_idle()
+    (frames,) = host.frames.values()
+    return frames[-1]
+
+
+def _halves(frame: np.ndarray) -> tuple:
+    h, w = frame.shape[:2]
+    return tuple(frame[h // 2, w // 4]), tuple(frame[h // 2, 3 * w // 4])
+
+
+def _rgba(color) -> tuple:
+    return tuple(int(round(c * 255)) for c in color)
+
+
+def test_destroyed_constant_buffer_id_reused(host, device):
+    ctx, chain, _ = _setup(host, device)
+    red = _cb(device, RED)
+    ctx.ps_set_constant_buffers(0, [red])
+    ctx.draw(6, 0)
+    first = red.id
+    red.release()
+    green = _cb(device, GREEN)
+    assert green.id == first  # the guest hands the freed id out again
+    ctx.ps_set_constant_buffers(0, [green])
+    ctx.draw(6, 6)
+    assert _halves(_frame(host, chain)) == (_rgba(RED), _rgba(GREEN))
+
+
+def test_destroyed_view_id_reused_for_another_texture(host, device):
+    ctx, chain, _ = _setup(host, device, TEX_PS)
+    _, red = _texture_srv(device, RED)
+    blue_texture, _ = _texture_srv(device, BLUE)
+    ctx.ps_set_shader_resources(0, [red])
+    ctx.draw(6, 0)
+    first = red.id
+    red.release()
+    blue = device.create_shader_resource_view(blue_texture)
+    assert blue.id == first
+    ctx.ps_set_shader_resources(0, [blue])
+    ctx.draw(6, 6)
+    assert _halves(_frame(host, chain)) == (_rgba(RED), _rgba(BLUE))
+
+
+def test_same_draw_state_after_a_discard_map_reads_the_new_contents(host, device):
+    ctx, chain, _ = _setup(host, device)
+    cb = device.create_buffer(g.BufferDesc(16, g.BindFlag.CONSTANT_BUFFER, g.Usage.DYNAMIC, g.CpuAccessFlag.WRITE))
+    ctx.ps_set_constant_buffers(0, [cb])
+    for color, start in ((RED, 0), (GREEN, 6)):
+        m = ctx.map(cb, 0, g.MapType.WRITE_DISCARD)
+        m.data[:] = np.frombuffer(np.array(color, np.float32).tobytes(), np.uint8)
+        ctx.unmap(cb, 0)
+        ctx.draw(6, start)  # nothing rebound between the draws: only the buffer's contents changed
+    assert _halves(_frame(host, chain)) == (_rgba(RED), _rgba(GREEN))
+
+
+def test_update_subresource_between_identical_draws(host, device):
+    ctx, chain, _ = _setup(host, device)
+    cb = device.create_buffer(g.BufferDesc(16, g.BindFlag.CONSTANT_BUFFER), np.array(RED, np.float32))
+    ctx.ps_set_constant_buffers(0, [cb])
+    ctx.draw(6, 0)
+    ctx.update_subresource(cb, 0, None, np.array(BLUE, np.float32))
+    ctx.draw(6, 6)
+    assert _halves(_frame(host, chain)) == (_rgba(RED), _rgba(BLUE))
+
+
+def test_blend_state_destroyed_and_recreated_with_the_same_id(host, device):
+    ctx, chain, rtv = _setup(host, device)
+    ctx.ps_set_constant_buffers(0, [_cb(device, (0, 0.5, 0, 1))])
+    ctx.clear_render_target_view(rtv, (0.5, 0, 0, 1))
+    opaque = device.create_blend_state(g.BlendDesc())
+    ctx.om_set_blend_state(opaque)
+    ctx.draw(6, 0)
+    first = opaque.id
+    opaque.release()
+    additive = device.create_blend_state(g.BlendDesc([g.RenderTargetBlendDesc(True, g.Blend.ONE, g.Blend.ONE)]))
+    assert additive.id == first
+    ctx.om_set_blend_state(additive)
+    ctx.draw(6, 6)
+    left, right = _halves(_frame(host, chain))
+    assert left[:3] == (0, 128, 0) or left[:3] == (0, 127, 0)
+    assert right[0] in (127, 128) and right[1] in (127, 128) and right[2] == 0
+
+
+def test_bound_view_replaced_in_the_same_slot(host, device):
+    ctx, chain, _ = _setup(host, device, TEX_PS)
+    _, red = _texture_srv(device, RED)
+    _, green = _texture_srv(device, GREEN)
+    ctx.ps_set_shader_resources(0, [red])
+    ctx.draw(6, 0)
+    ctx.ps_set_shader_resources(0, [green])
+    ctx.draw(6, 6)
+    assert _halves(_frame(host, chain)) == (_rgba(RED), _rgba(GREEN))
+    ctx.ps_set_shader_resources(0, [red])  # and back: a cached bind group, still the right one
+    ctx.draw(6, 6)
+    assert _halves(_frame(host, chain)) == (_rgba(RED), _rgba(RED))
+
+
+def test_viewport_and_vertex_offset_changes_between_draws(host, device):
+    ctx, chain, _ = _setup(host, device)
+    ctx.ps_set_constant_buffers(0, [_cb(device, GREEN)])
+    ctx.rs_set_viewports([g.Viewport(0, 0, W // 2, H)])  # the left half drawn into the left quarter
+    ctx.draw(6, 0)
+    ctx.rs_set_viewports([g.Viewport(0, 0, W, H)])
+    vb = device.create_buffer(g.BufferDesc(RIGHT.nbytes * 2, g.BindFlag.VERTEX_BUFFER, g.Usage.IMMUTABLE),
+                              np.concatenate([LEFT, RIGHT]))
+    ctx.ia_set_vertex_buffers(0, [vb], [8], [LEFT.nbytes])  # offset: the right half's vertices first
+    ctx.draw(6, 0)
+    frame = _frame(host, chain)
+    assert tuple(frame[H // 2, W // 8]) == _rgba(GREEN)
+    assert tuple(frame[H // 2, 3 * W // 8]) == (0, 0, 0, 255)
+    assert tuple(frame[H // 2, 3 * W // 4]) == _rgba(GREEN)
+
+
+def test_resize_then_the_same_state_draws_the_new_size(host, device):
+    ctx, chain, rtv = _setup(host, device)
+    ctx.ps_set_constant_buffers(0, [_cb(device, RED)])
+    ctx.draw(6, 0)
+    ctx.draw(6, 6)
+    assert _frame(host, chain).shape[:2] == (H, W)
+    ctx.om_set_render_targets([])
+    rtv.release()
+    chain.resize_buffers(1, 2 * W, 2 * H)
+    rtv = device.create_render_target_view(chain.get_buffer(0))
+    ctx.om_set_render_targets([rtv])
+    ctx.rs_set_viewports([g.Viewport(0, 0, 2 * W, 2 * H)])
+    ctx.clear_render_target_view(rtv, (0, 0, 0, 1))
+    ctx.ps_set_constant_buffers(0, [_cb(device, BLUE)])
+    ctx.draw(6, 6)
+    frame = _frame(host, chain)
+    assert frame.shape[:2] == (2 * H, 2 * W)
+    assert _halves(frame) == ((0, 0, 0, 255), _rgba(BLUE))
+
+
+def test_state_object_changed_between_identical_draws(host, device):
+    ctx, chain, _ = _setup(host, device)
+    ctx.ps_set_constant_buffers(0, [_cb(device, GREEN)])
+    no_red = device.create_blend_state(g.BlendDesc([g.RenderTargetBlendDesc(
+        render_target_write_mask=ColorWriteFlag.GREEN | ColorWriteFlag.ALPHA)]))
+    ctx.draw(6, 0)
+    ctx.om_set_blend_state(no_red)
+    ctx.ps_set_constant_buffers(0, [_cb(device, (1, 1, 0, 1))])
+    ctx.draw(6, 6)
+    assert _halves(_frame(host, chain)) == (_rgba(GREEN), _rgba(GREEN))
