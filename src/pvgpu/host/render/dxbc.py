@@ -34,6 +34,7 @@ from .objects import BufferView, Shader, next_serial
 
 MAX_DXBC_BYTES = 1 << 20
 MAX_CACHE_FILES = 2048  # translations shared through the service's tmpfs folder
+MAX_CACHE_BYTES = 64 << 20  # ... and their total size
 MAX_CACHED_SOURCE = 1 << 20
 MAX_VARIANTS = 32  # per shader object; a guest cycling through more starts the set over
 _STAGE_PROGRAM = {ShaderStage.VERTEX: ProgramType.VERTEX, ShaderStage.PIXEL: ProgramType.PIXEL,
@@ -104,11 +105,13 @@ def _cache_file(digest: bytes, spec: Specialization) -> str | None:
     return os.path.join(_cache_dir, name + ".wgsl")
 
 
-def wgsl_for(digest: bytes, shader: translate.DxbcShader, spec: Specialization) -> str:
+def wgsl_for(digest: bytes, shader: translate.DxbcShader, spec: Specialization) -> tuple[str, bool]:
+    """(WGSL, whether it is fresh: made here rather than found in a cache). A fresh translation
+    is shared (`share`) only once wgpu has accepted it."""
     key = (digest, spec)
     source = TRANSLATIONS.get(key)
     if source is not None:
-        return source
+        return source, False
     path = _cache_file(digest, spec)
     if path is not None:
         try:
@@ -116,24 +119,35 @@ def wgsl_for(digest: bytes, shader: translate.DxbcShader, spec: Specialization) 
                 source = f.read()
         except OSError:
             source = None
-    if source is None:
+    fresh = source is None
+    if fresh:
         try:
             source = translate.to_wgsl(shader, spec)
         except ShaderError as e:
             raise _command_error(e) from None
-        if path is not None:
-            _store(path, source)
     TRANSLATIONS.put(key, source)
-    return source
+    return source, fresh
+
+
+def share(digest: bytes, spec: Specialization, source: str) -> None:
+    """Offer a compiled translation to the service's other sessions (see _store)."""
+    path = _cache_file(digest, spec)
+    if path is not None:
+        _store(path, source)
 
 
 def _store(path: str, source: str) -> None:
-    """Write atomically (another worker may be reading); a full tmpfs, or a cache already at
-    MAX_CACHE_FILES (guests sending endless distinct blobs), only costs the sharing."""
+    """Write atomically (another worker may be reading). The folder is bounded: at most
+    MAX_CACHE_FILES files and MAX_CACHE_BYTES in all (a guest sending endless distinct blobs
+    fills it once, then only loses the sharing); a full tmpfs only costs the sharing too."""
+    folder = os.path.dirname(path)
     try:
-        if len(source) > MAX_CACHED_SOURCE or sum(1 for _ in os.scandir(os.path.dirname(path))) >= MAX_CACHE_FILES:
+        if len(source) > MAX_CACHED_SOURCE:
             return
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".part")
+        entries = list(os.scandir(folder))
+        if len(entries) >= MAX_CACHE_FILES or sum(e.stat().st_size for e in entries) + len(source) > MAX_CACHE_BYTES:
+            return
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".part")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(source)
         os.replace(tmp, path)
@@ -159,11 +173,13 @@ class DxbcProgram:
     def variant(self, device: wgpu.GPUDevice, spec: Specialization, compile_wgsl) -> Shader:
         hit = self.variants.get(spec)
         if hit is None:
-            source = wgsl_for(self.digest, self.source, spec)
+            source, fresh = wgsl_for(self.digest, self.source, spec)
             try:
                 hit = compile_wgsl(device, source.encode(), self.stage)
             except CommandError as e:
                 raise CommandError(e.code, f"DXBC {self.stage.name.lower()} shader, translated: {e.detail}") from None
+            if fresh:
+                share(self.digest, spec, source)
             if len(self.variants) >= MAX_VARIANTS:
                 self.variants.clear()
             self.variants[spec] = hit
