@@ -205,3 +205,133 @@ def test_state_object_changed_between_identical_draws(host, device):
     ctx.ps_set_constant_buffers(0, [_cb(device, (1, 1, 0, 1))])
     ctx.draw(6, 6)
     assert _halves(_frame(host, chain)) == (_rgba(GREEN), _rgba(GREEN))
+
+
+# --- the uniform ring (Map(WRITE_DISCARD) and whole UpdateSubresource of constant buffers) --------
+BIG_PS = """
+struct Big { v: array<vec4<f32>, 4096> };
+struct Small { c: vec4<f32> };
+@group(1) @binding(0) var<uniform> big: Big;
+@group(1) @binding(1) var<uniform> small: Small;
+@fragment
+fn ps() -> @location(0) vec4<f32> { return vec4<f32>(big.v[0].x, big.v[4095].y, small.c.z, 1.0); }
+"""
+
+
+def _discard(ctx, cb, values) -> None:
+    m = ctx.map(cb, 0, g.MapType.WRITE_DISCARD)
+    m.data[:] = np.frombuffer(np.asarray(values, np.float32).tobytes(), np.uint8)
+    ctx.unmap(cb, 0)
+
+
+def test_many_discards_in_one_frame_past_the_ring_each_draw_sees_its_own_contents(host, device):
+    """256 discards of a 64 KiB constant buffer (16 MiB: more than the ring holds, so it wraps
+    within the frame) between 256 one-pixel draws of one pass, beside a constant buffer written
+    once before them (its contents must survive the wraps)."""
+    ctx, chain, _ = _setup(host, device, BIG_PS)
+    big = device.create_buffer(g.BufferDesc(65536, g.BindFlag.CONSTANT_BUFFER, g.Usage.DYNAMIC,
+                                            g.CpuAccessFlag.WRITE))
+    small = device.create_buffer(g.BufferDesc(16, g.BindFlag.CONSTANT_BUFFER), np.zeros(4, np.float32))
+    ctx.update_subresource(small, 0, None, np.array([0, 0, 128 / 255, 0], np.float32))
+    ctx.ps_set_constant_buffers(0, [big, small])
+    values = np.zeros((4096, 4), np.float32)
+    for i in range(W * H):
+        values[0, 0], values[4095, 1] = i / 255, (255 - i) / 255
+        _discard(ctx, big, values)
+        ctx.rs_set_viewports([g.Viewport(i % W, i // W, 1, 1)])
+        ctx.draw(12, 0)
+    frame = _frame(host, chain)
+    i = np.arange(W * H).reshape(H, W)
+    assert np.array_equal(frame[..., 0], i) and np.array_equal(frame[..., 1], 255 - i)
+    assert (frame[..., 2] == 128).all()
+
+
+def test_constant_buffer_discarded_then_copied_from_and_into(host, device):
+    ctx, chain, _ = _setup(host, device)
+    cb = device.create_buffer(g.BufferDesc(16, g.BindFlag.CONSTANT_BUFFER, g.Usage.DYNAMIC, g.CpuAccessFlag.WRITE))
+    ctx.ps_set_constant_buffers(0, [cb])
+    _discard(ctx, cb, RED)
+    ctx.draw(6, 0)
+    _discard(ctx, cb, GREEN)
+    copy = device.create_buffer(g.BufferDesc(16, g.BindFlag.CONSTANT_BUFFER), np.zeros(4, np.float32))
+    ctx.copy_resource(copy, cb)  # the contents of the last discard, not the first's or the buffer's own
+    staging = device.create_buffer(g.BufferDesc(16, 0, g.Usage.STAGING, g.CpuAccessFlag.READ))
+    ctx.copy_resource(staging, cb)
+    ctx.draw(6, 6)
+    assert _halves(_frame(host, chain)) == (_rgba(RED), _rgba(GREEN))
+    mapped = ctx.map(staging, 0, g.MapType.READ)
+    assert np.frombuffer(mapped.data.tobytes(), np.float32).tolist() == list(GREEN)
+    ctx.unmap(staging, 0)
+    ctx.ps_set_constant_buffers(0, [copy])
+    ctx.draw(6, 0)
+    _discard(ctx, cb, BLUE)
+    ctx.copy_resource(copy, cb)  # into a buffer whose contents live in the ring... and back out
+    ctx.draw(6, 6)
+    assert _halves(_frame(host, chain)) == (_rgba(GREEN), _rgba(BLUE))
+
+
+def test_whole_then_partial_updates_of_a_constant_buffer_between_draws(host, device):
+    ctx, chain, _ = _setup(host, device)
+    cb = device.create_buffer(g.BufferDesc(32, g.BindFlag.CONSTANT_BUFFER), np.zeros(8, np.float32))
+    ctx.ps_set_constant_buffers(0, [cb])
+    ctx.update_subresource(cb, 0, None, np.array(RED + BLUE, np.float32))
+    ctx.draw(6, 0)
+    ctx.update_subresource(cb, 0, g.Box(0, 0, 0, 16, 1, 1), np.array(GREEN, np.float32))
+    ctx.draw(6, 6)
+    assert _halves(_frame(host, chain)) == (_rgba(RED), _rgba(GREEN))
+
+
+def test_discarded_constant_buffer_of_a_dxbc_shader_declaring_more_reads_zero_past_its_end(host, device):
+    """A 16-byte buffer bound where the shader declares two vec4s: the second reads 0, through
+    the ring as through the buffer's own backing."""
+    from pvgpu.shaders.assembler import assemble
+    ps = assemble("""ps_5_0
+dcl_constantbuffer CB0[2], immediateIndexed
+dcl_output o0.xyzw
+add o0.xyzw, cb0[0].xyzw, cb0[1].xyzw
+ret
+""")
+    ctx, chain, _ = _setup(host, device)
+    ctx.ps_set_shader(device.create_pixel_shader(ps))
+    cb = device.create_buffer(g.BufferDesc(16, g.BindFlag.CONSTANT_BUFFER, g.Usage.DYNAMIC, g.CpuAccessFlag.WRITE))
+    ctx.ps_set_constant_buffers(0, [cb])
+    _discard(ctx, cb, RED)
+    ctx.draw(6, 0)
+    _discard(ctx, cb, GREEN)
+    ctx.draw(6, 6)
+    assert _halves(_frame(host, chain)) == (_rgba(RED), _rgba(GREEN))
+
+
+# --- bind groups kept per stage while nothing they depend on changes ---------------------------
+def test_texture_written_after_a_flush_between_draws_with_unchanged_bindings(host, device):
+    """The second draw reuses the stage's bind group without looking at it again; it must
+    still count as a use of the texture by the new recording, so the update waits for it."""
+    ctx, chain, _ = _setup(host, device, TEX_PS)
+    tex, red = _texture_srv(device, RED)
+    ctx.ps_set_shader_resources(0, [red])
+    ctx.draw(6, 0)
+    ctx.flush()
+    ctx.draw(6, 6)
+    ctx.update_subresource(tex, 0, None, np.array([[[0, 255, 0, 255]]], np.uint8))
+    assert _halves(_frame(host, chain)) == (_rgba(RED), _rgba(RED))
+
+
+def test_shader_resource_becomes_the_render_target_with_bindings_unchanged(host, device):
+    """D3D11 reads an input bound as the output as unbound: a render-target change alone must
+    make the stage's bind group be built again."""
+    ctx, chain, rtv = _setup(host, device, TEX_PS)
+    tex = device.create_texture2d(g.Texture2DDesc(W, H, bind_flags=g.BindFlag.SHADER_RESOURCE
+                                                  | g.BindFlag.RENDER_TARGET))
+    srv, target = device.create_shader_resource_view(tex), device.create_render_target_view(tex)
+    ctx.om_set_render_targets([target])
+    ctx.clear_render_target_view(target, BLUE)
+    ctx.om_set_render_targets([rtv])
+    ctx.ps_set_shader_resources(0, [srv])
+    ctx.draw(6, 0)  # reads blue
+    ctx.om_set_render_targets([target])
+    ctx.draw(6, 6)  # the input reads as unbound: zeros, into the texture's right half
+    ctx.om_set_render_targets([rtv])
+    ctx.draw(6, 6)  # bound again: the texture at (0, 0), still blue
+    assert _halves(_frame(host, chain)) == (_rgba(BLUE), _rgba(BLUE))
+    ctx.copy_resource(chain.get_buffer(0), tex)
+    assert _halves(_frame(host, chain)) == (_rgba(BLUE), (0, 0, 0, 0))

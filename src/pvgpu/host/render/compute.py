@@ -186,6 +186,7 @@ class ComputeCommands:
     def set_unordered_access_views(self, start_slot, views) -> None:
         self._set_slots(self.uavs, start_slot, [v for v, _ in views], MAX_UNORDERED_ACCESS_VIEWS,
                         "unordered-access view")
+        self._dirty_all()
         for view, initial_count in views:
             # D3D11: the count is ignored for views without a counter, 0xFFFFFFFF keeps the current value
             if initial_count != KEEP_COUNT and isinstance(view, BufferView) and view.counter is not None:
@@ -200,6 +201,7 @@ class ComputeCommands:
             if renames < MAX_COUNTER_RENAMES_PER_SUBMIT:
                 self._counter_renames = (self.generation, renames + 1)
                 view.counter = self.device.create_buffer_with_data(data=data, usage=COUNTER_USAGE)
+                self._dirty_all()
                 return
             self.submit()
         self.queue.write_buffer(view.counter, 0, data)
@@ -218,6 +220,7 @@ class ComputeCommands:
                           f"{dst_buffer.byte_width}-byte buffer")
         self._materialize_clears()
         self._end_pass()
+        self._settle(dst_buffer)
         self.encoder.copy_buffer_to_buffer(src_view.counter, 0, dst_buffer.backing, offset, 4)
         src_view.counter_used = self.generation
         self._wrote(dst_buffer)
@@ -234,16 +237,13 @@ class ComputeCommands:
         pipeline = self._pipelines.get(key)
         if pipeline is None:
             self.stats.pipeline_misses += 1
-            try:
-                pipeline = self.device.create_compute_pipeline(layout="auto",
-                                                               compute={"module": cs.module, "entry_point": None})
-            except wgpu.GPUError as e:
-                raise CommandError(ErrorCode.HOST_GPU_ERROR, "compute pipeline: " + " ".join(str(e).split())[:380]) \
-                    from None
+            pipeline = self._create_pipeline(self.device.create_compute_pipeline,
+                                             {"compute": {"module": cs.module, "entry_point": None}}, (cs,),
+                                             "compute pipeline")
             self._cache_pipeline(key, pipeline)
         else:
             self.stats.pipeline_hits += 1
-        group, group_key = self._bind_group(pipeline, key, ShaderStage.COMPUTE)
+        group, group_key, dynamic = self._bind_group(pipeline, key, ShaderStage.COMPUTE)
         if self._pass is None or not self._pass_is_compute:
             self._materialize_clears()
             self._end_pass()
@@ -256,12 +256,13 @@ class ComputeCommands:
         if st.get("pipeline") is not pipeline:
             p.set_pipeline(pipeline)
             for i in (ShaderStage.VERTEX, ShaderStage.PIXEL):
-                p.set_bind_group(i, self._empty_bind_group(pipeline, i))
+                p.set_bind_group(i, self._empty_group if pipeline._pvgpu_explicit
+                                 else self._empty_bind_group(pipeline, i))
             st["pipeline"] = pipeline
             st.pop("group", None)
-        if st.get("group") != group_key:
-            p.set_bind_group(ShaderStage.COMPUTE, group)
-            st["group"] = group_key
+        if st.get("group") != (group_key, dynamic):
+            p.set_bind_group(ShaderStage.COMPUTE, group, dynamic)
+            st["group"] = (group_key, dynamic)
         return p
 
     def dispatch(self, thread_group_count_x, thread_group_count_y, thread_group_count_z) -> None:

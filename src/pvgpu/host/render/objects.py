@@ -30,6 +30,9 @@ class Buffer:
     shared: Any = None  # buffers are never shared (D3D11 shares 2D textures only)
     serial: int = field(default_factory=next_serial)
     used_generation: int = -1  # encoder generation that last referenced the backing
+    #: offset in the renderer's uniform ring holding the current contents (a discarded or wholly
+    #: updated constant buffer), or -1: the backing holds them (Renderer._ring_write)
+    ring_offset: int = -1
 
     @property
     def nbytes(self) -> int:
@@ -149,6 +152,9 @@ class Shader:
     binding_types: dict = field(default_factory=dict)  # binding -> its declaration (shaders.declared_kind)
     slots: tuple = ()  # (binding, slot kind, slot, declaration) in binding order, for the bind-group builder
     serial: int = field(default_factory=next_serial)
+    #: the explicit bind group layout of the stage's group (uniforms with dynamic offsets), or
+    #: None where the declarations could not be mapped to one (the pipeline then uses "auto")
+    bind_group_layout: Any = None
 
 
 @dataclass(eq=False)

@@ -67,6 +67,10 @@ _VERTEX_BUFFER, _INDEX_BUFFER, _CONSTANT_BUFFER = (int(BindFlag.VERTEX_BUFFER), 
                                                    int(BindFlag.CONSTANT_BUFFER))
 #: Whole-buffer updates renamed (fresh backing) before the recorded work is submitted.
 MAX_RENAMES_PER_SUBMIT = 256
+#: The uniform ring: whole updates of constant buffers (Map(WRITE_DISCARD), UpdateSubresource
+#: without a box) are written here, each to a fresh aligned slice, and bound with a dynamic
+#: offset, so bind groups survive the update (DXVK's renaming of D3D11 dynamic buffers).
+UNIFORM_RING_BYTES = 8 << 20
 #: GenerateMips: each mip is drawn from the one above with linear filtering (a 2x2 box filter
 #: for even sizes, gamma-correct for sRGB formats since sampling and writing convert).
 MIP_SHADER = """
@@ -165,8 +169,16 @@ class Renderer(ComputeCommands, QueryCommands):
         self.predicated = False  # SetPredication's predicate holds: the session skips predicated commands
         self._pass_state: dict = {}
         self._pso_dirty = True  # something the pipeline's base key depends on changed (see _pipeline)
+        self._stage_groups: list = [None, None, None]  # per stage: (variant, layout identity, group, ring CBs)
+        self._dirty_all()
         self._pso_indexed = None
         self._pso_base: tuple = ()
+
+    def _dirty_all(self) -> None:
+        """Every stage's bind group must be looked up again at its next draw or dispatch (see
+        _bind_group): what it depends on changed, or a new recording began (bound resources
+        must be marked used by it)."""
+        self._groups_dirty = [True, True, True]
 
     def _wrote(self, resource) -> None:
         """`resource` is written by recorded work (shared textures publish such writes)."""
@@ -176,6 +188,7 @@ class Renderer(ComputeCommands, QueryCommands):
 
     def drop_recorded_work(self) -> None:
         """Forget recorded but unsubmitted work (the guest that recorded it is gone)."""
+        self._dirty_all()
         self._pending_clears.clear()
         self._end_pass()
         self._encoder = None
@@ -202,6 +215,54 @@ class Renderer(ComputeCommands, QueryCommands):
         self._linear_sampler = d.create_sampler(mag_filter="linear", min_filter="linear")
         self._mip_pipelines: dict[str, wgpu.GPURenderPipeline] = {}
         self._empty_bind_groups: dict[tuple[int, int], wgpu.GPUBindGroup] = {}
+        self._empty_layout = d.create_bind_group_layout(entries=[])
+        self._empty_group = d.create_bind_group(layout=self._empty_layout, entries=[])
+        self._ring_align = max(16, int(d.limits.get("min-uniform-buffer-offset-alignment", 256)))
+        self._ring = d.create_buffer(size=UNIFORM_RING_BYTES, label="pvgpu-uniform-ring",
+                                     usage=wgpu.BufferUsage.UNIFORM | wgpu.BufferUsage.COPY_DST
+                                     | wgpu.BufferUsage.COPY_SRC)
+        self._ring_cursor = 0
+        self._ring_holders: set[Buffer] = set()  # buffers whose contents live in the ring
+
+    # --- the uniform ring ----------------------------------------------------------------------
+    # A slice is written by queue.write_buffer, which the queue runs before the next submitted
+    # command buffer and after every one submitted before it. So slices are never reused within
+    # the recording (generation) that may bind them: when the ring is full, the buffers that
+    # still live in it are copied into their own backings (recorded), that work is submitted, and
+    # allocation starts again at 0; the writes that follow land after the submitted work.
+    def _ring_write(self, buf: Buffer, data) -> None:
+        size = buf.alloc_size
+        step = -(-size // self._ring_align) * self._ring_align
+        if self._ring_cursor + step > UNIFORM_RING_BYTES:
+            self._ring_wrap()
+        off = self._ring_cursor
+        self._ring_cursor = off + step
+        self.queue.write_buffer(self._ring, off, _padded(data, 4))
+        self.readback.idle = False
+        if buf.ring_offset < 0:
+            self._groups_dirty = [True, True, True]  # bound from its backing until now
+        buf.ring_offset = off
+        self._ring_holders.add(buf)
+
+    def _ring_wrap(self) -> None:
+        for buf in list(self._ring_holders):
+            self._settle(buf)
+        self.submit()
+        self._ring_cursor = 0
+
+    def _settle(self, buf: Buffer) -> None:
+        """Move a constant buffer's contents from the ring back into its backing (a recorded
+        copy, so work recorded before it still reads what it read), for the uses that read or
+        write the backing itself: copies, partial updates, no-overwrite maps."""
+        off = buf.ring_offset
+        if off < 0:
+            return
+        self._end_pass()
+        self.encoder.copy_buffer_to_buffer(self._ring, off, buf.backing, 0, buf.alloc_size)
+        buf.ring_offset = -1
+        self._ring_holders.discard(buf)
+        self._dirty_all()
+        self._wrote(buf)
 
     # --- encoder and passes ------------------------------------------------------------------
     @property
@@ -239,6 +300,7 @@ class Renderer(ComputeCommands, QueryCommands):
             return []
         enc, self._encoder = self._encoder, None
         self.generation += 1
+        self._groups_dirty = [True, True, True]
         self._renames = 0
         self._clears = 0
         self.stats.submits += 1
@@ -586,6 +648,8 @@ class Renderer(ComputeCommands, QueryCommands):
 
     def _publish_shared(self) -> None:
         """Publish the shared textures this session wrote (at Flush, fences and Present)."""
+        if self._dirty_shared:
+            self._dirty_all()  # writers bound by cached groups must be noted again
         while self._dirty_shared:
             tex = self._dirty_shared.pop()
             pixels = self.readback.texture(self._finish(), tex.texture, 0, tex.width, tex.height,
@@ -632,10 +696,16 @@ class Renderer(ComputeCommands, QueryCommands):
     def _write_buffer(self, buf: Buffer, offset: int, data, whole: bool) -> None:
         if offset % 4 or (len(data) % 4 and offset + len(data) != buf.byte_width):
             raise unsupported("buffer updates must start and end on 4-byte boundaries (or end at the buffer's end)")
+        if whole and buf.bind_flags == _CONSTANT_BUFFER and not buf.misc_flags:
+            self._ring_write(buf, data)
+            return
+        if buf.ring_offset >= 0:
+            self._settle(buf)
         if buf.used_generation == self.generation:
             if whole and self._renames < MAX_RENAMES_PER_SUBMIT:
                 # D3D11 semantics with the pass kept open: recorded draws keep the old backing.
                 buf.backing = self.device.create_buffer(size=buf.alloc_size, usage=buf.wgpu_usage)
+                self._dirty_all()
                 self._renames += 1
                 self._bind_groups.clear()
             else:
@@ -694,6 +764,8 @@ class Renderer(ComputeCommands, QueryCommands):
         if isinstance(dst, Buffer):
             if dst.byte_width != src.byte_width:
                 raise invalid(f"buffer sizes differ ({dst.byte_width} and {src.byte_width} bytes)")
+            self._settle(src)
+            self._settle(dst)
             self.encoder.copy_buffer_to_buffer(src.backing, 0, dst.backing, 0, dst.alloc_size)
         else:
             if dst.sample_count > 1 or src.sample_count > 1:
@@ -734,6 +806,8 @@ class Renderer(ComputeCommands, QueryCommands):
                 return
             self._materialize_clears()
             self._end_pass()
+            self._settle(src)
+            self._settle(dst)
             self.encoder.copy_buffer_to_buffer(src.backing, lo, dst.backing, dst_x, hi - lo)
         else:
             if dst.dimension != src.dimension:
@@ -1002,6 +1076,7 @@ class Renderer(ComputeCommands, QueryCommands):
         rtvs = list(views)
         if rtvs == self.rtvs and depth_stencil_view is self.dsv:
             return
+        self._dirty_all()  # a shader resource bound as an output reads as unbound
         views = [v for v in rtvs if v is not None] + ([depth_stencil_view] if depth_stencil_view else [])
         sizes = {v.size for v in views}
         if len(sizes) > 1:
@@ -1067,14 +1142,17 @@ class Renderer(ComputeCommands, QueryCommands):
 
     def set_vertex_shader(self, shader) -> None:
         self.shaders[ShaderStage.VERTEX] = shader
+        self._groups_dirty[0] = True
         self._pso_dirty = True
 
     def set_pixel_shader(self, shader) -> None:
         self.shaders[ShaderStage.PIXEL] = shader
+        self._groups_dirty[1] = True
         self._pso_dirty = True
 
     def set_compute_shader(self, shader) -> None:
         self.shaders[ShaderStage.COMPUTE] = shader
+        self._groups_dirty[2] = True
 
     def _set_slots(self, table: dict, start_slot: int, items: list, limit: int, what: str) -> None:
         if start_slot + len(items) > limit:
@@ -1093,14 +1171,17 @@ class Renderer(ComputeCommands, QueryCommands):
                 raise invalid("the buffer was not created with the CONSTANT_BUFFER bind flag")
         self._set_slots(self.constant_buffers[ShaderStage(stage)], start_slot, items, MAX_CONSTANT_BUFFERS,
                         "constant buffer")
+        self._groups_dirty[stage] = True
 
     def set_shader_resources(self, stage, start_slot, views) -> None:
         self._set_slots(self.shader_resources[ShaderStage(stage)], start_slot, views, MAX_SHADER_RESOURCES,
                         "shader resource")
+        self._groups_dirty[stage] = True
 
     def set_samplers(self, stage, start_slot, samplers) -> None:
         self._set_slots(self.samplers[ShaderStage(stage)], start_slot, samplers,
                         MAX_SAMPLERS, "sampler")
+        self._groups_dirty[stage] = True
 
     def set_blend_state(self, state, blend_factor_r, blend_factor_g, blend_factor_b, blend_factor_a,
                         sample_mask) -> None:
@@ -1223,15 +1304,12 @@ class Renderer(ComputeCommands, QueryCommands):
                     t["blend"] = blend
                 targets.append(t)
             fragment = {"module": ps.module, "entry_point": None, "targets": targets}
-        try:
-            pipeline = self.device.create_render_pipeline(
-                layout="auto", vertex={"module": vs.module, "entry_point": None, "buffers": buffers},
-                primitive=primitive, depth_stencil=depth_stencil,
-                multisample={"count": samples, "mask": mask,
-                             "alpha_to_coverage_enabled": self.blend.alpha_to_coverage and samples > 1},
-                fragment=fragment)
-        except wgpu.GPUError as e:
-            raise CommandError(ErrorCode.HOST_GPU_ERROR, "pipeline: " + " ".join(str(e).split())[:400]) from None
+        desc = dict(vertex={"module": vs.module, "entry_point": None, "buffers": buffers},
+                    primitive=primitive, depth_stencil=depth_stencil,
+                    multisample={"count": samples, "mask": mask,
+                                 "alpha_to_coverage_enabled": self.blend.alpha_to_coverage and samples > 1},
+                    fragment=fragment)
+        pipeline = self._create_pipeline(self.device.create_render_pipeline, desc, (vs, ps), "pipeline")
         self._cache_pipeline(key, pipeline)
         return pipeline, key
 
@@ -1271,6 +1349,31 @@ class Renderer(ComputeCommands, QueryCommands):
             ps_static = dxbc.static_spec(ps, self.shader_base, ps_in)
         return elements, vs_static, ps_static
 
+    def _create_pipeline(self, create, desc: dict, stages: tuple, what: str):
+        """A pipeline whose layout is made of its shaders' own bind group layouts (uniforms with
+        dynamic offsets: the ring), one group per stage; "auto" where a shader has none."""
+        layouts = [None] * (max(int(s.stage) for s in stages if s is not None) + 1)
+        explicit = True
+        for shader in stages:
+            if shader is not None:
+                layouts[int(shader.stage)] = shader.bind_group_layout
+                explicit = explicit and shader.bind_group_layout is not None
+        if explicit:
+            layout = self.device.create_pipeline_layout(
+                bind_group_layouts=[bgl if bgl is not None else self._empty_layout for bgl in layouts])
+            try:
+                pipeline = create(layout=layout, **desc)
+                pipeline._pvgpu_explicit = True
+                return pipeline
+            except wgpu.GPUError:
+                pass  # what the shader does with a binding disagrees with the layout read off it
+        try:
+            pipeline = create(layout="auto", **desc)
+        except wgpu.GPUError as e:
+            raise CommandError(ErrorCode.HOST_GPU_ERROR, f"{what}: " + " ".join(str(e).split())[:400]) from None
+        pipeline._pvgpu_explicit = False
+        return pipeline
+
     def _cache_pipeline(self, key: tuple, pipeline) -> None:
         if len(self._pipelines) >= MAX_CACHED_PIPELINES:
             self._pipelines.clear()  # a guest cycling through states must not grow this forever
@@ -1286,21 +1389,71 @@ class Renderer(ComputeCommands, QueryCommands):
         return bg
 
     def _bind_group(self, pipeline, key, stage: ShaderStage):
+        """The stage's (bind group, identity, dynamic offsets), built again (_build_bind_group)
+        only when something it depends on changed since the last draw or dispatch: a setter of
+        the stage's slots or shader, render targets, UAVs, a renamed buffer or counter, a buffer
+        moving into or out of the uniform ring, a new recording (all mark `_groups_dirty`), or
+        another shader variant or pipeline layout. Otherwise only the dynamic offsets of the
+        constant buffers that live in the ring are read again (a discard moves them)."""
+        shader = self.variants[stage] if self.shaders[stage] is not None else None
+        explicit = pipeline._pvgpu_explicit
+        ident = True if explicit else key
+        dirty = self._groups_dirty
+        cached = self._stage_groups[stage]
+        if not dirty[stage] and cached is not None and cached[0] is shader and cached[1] == ident:
+            result, ring_cbs = cached[2], cached[3]
+            if not ring_cbs:
+                return result
+            dynamic = list(result[2])
+            for i, buf in ring_cbs:
+                dynamic[i] = buf.ring_offset
+            dynamic = tuple(dynamic)
+            return result if dynamic == result[2] else (result[0], result[1], dynamic)
+        result, ring_cbs = self._build_bind_group(pipeline, key, stage)
+        self._stage_groups[stage] = (shader, ident, result, ring_cbs)
+        dirty[stage] = False
+        return result
+
+    def _build_bind_group(self, pipeline, key, stage: ShaderStage):
+        """((bind group, identity, dynamic offsets), ring constant buffers) of the stage's group for `pipeline`. With an
+        explicit layout the group depends on the stage's layout and what is bound only (not on
+        the pipeline), and a constant buffer whose contents live in the uniform ring is bound
+        as the ring with its slice's offset as a dynamic offset, so a discard keeps the group."""
         shader = self.variants[stage] if self.shaders[stage] is not None else None
         group = int(stage)
+        explicit = pipeline._pvgpu_explicit
         if shader is None or not shader.bindings:
-            return self._empty_bind_group(pipeline, group), ()
-        entries, refs, ident = [], [], []
+            return ((self._empty_group if explicit else self._empty_bind_group(pipeline, group)), None, ()), ()
+        entries, refs, ident, dynamic = [], [], [], []
+        ring_cbs = []  # (index in dynamic, buffer) of the constant buffers bound from the ring
         uav_textures = None
+        ring = self._ring
         for binding, kind, slot, declared in shader.slots:
             if kind == "constant_buffer":
                 buf = self.constant_buffers[stage].get(slot)
                 if buf is not None:
-                    self._use(buf)
-                    res = {"buffer": buf.backing, "offset": 0, "size": buf.alloc_size}
-                    keep = buf.backing
-                else:
-                    res = keep = self._nulls.get(declared)
+                    size = buf.alloc_size
+                    off = buf.ring_offset
+                    if off >= 0:
+                        keep = ring
+                        if explicit:
+                            ring_cbs.append((len(dynamic), buf))
+                    else:
+                        self._use(buf)
+                        keep, off = buf.backing, 0
+                    if explicit:
+                        res = {"buffer": keep, "offset": 0, "size": size}
+                        dynamic.append(off)
+                        ident.append((id(keep), size))
+                    else:
+                        res = {"buffer": keep, "offset": off, "size": size}
+                        ident.append((id(keep), off, size))
+                    refs.append(keep)
+                    entries.append({"binding": binding, "resource": res})
+                    continue
+                res = keep = self._nulls.get(declared)
+                if explicit:
+                    dynamic.append(0)
             elif kind == "sampler":
                 s = self.samplers[stage].get(slot)
                 res = keep = s.sampler if s else self._nulls.get(declared)
@@ -1345,19 +1498,27 @@ class Renderer(ComputeCommands, QueryCommands):
             refs.append(keep)
             ident.append(id(keep))
             entries.append({"binding": binding, "resource": res})
-        cache_key = (key, group, tuple(ident))
+        if explicit:
+            layout = shader.bind_group_layout
+            cache_key = (id(layout), tuple(ident))
+            refs.append(layout)  # keeps its id from being reused while the entry lives
+        else:
+            layout = None
+            cache_key = (key, group, tuple(ident))
+        dynamic = tuple(dynamic)
         hit = self._bind_groups.get(cache_key)
         if hit is not None:
-            return hit[0], cache_key
+            return (hit[0], cache_key, dynamic), tuple(ring_cbs)
         try:
-            bg = self.device.create_bind_group(layout=pipeline.get_bind_group_layout(group), entries=entries)
+            bg = self.device.create_bind_group(layout=layout or pipeline.get_bind_group_layout(group),
+                                               entries=entries)
         except wgpu.GPUError as e:
             raise CommandError(ErrorCode.HOST_GPU_ERROR,
                                f"{stage.name} bindings: " + " ".join(str(e).split())[:380]) from None
         if len(self._bind_groups) > 4096:
             self._bind_groups.clear()
         self._bind_groups[cache_key] = (bg, refs)
-        return bg, cache_key
+        return (bg, cache_key, dynamic), tuple(ring_cbs)
 
     def _check_draw_ranges(self, vertices: tuple[int, int] | None, instances: tuple[int, int],
                            indices: tuple[int, int] | None) -> None:
@@ -1450,10 +1611,11 @@ class Renderer(ComputeCommands, QueryCommands):
             st["pipeline"] = pipeline
             st.pop("groups", None)
             st.pop("vbs", None)
-        if st.get("groups") != [g[1] for g in groups]:
-            for i, (bg, _) in enumerate(groups):
-                p.set_bind_group(i, bg)
-            st["groups"] = [g[1] for g in groups]
+        ids = [(g[1], g[2]) for g in groups]
+        if st.get("groups") != ids:
+            for i, (bg, _, dynamic) in enumerate(groups):
+                p.set_bind_group(i, bg, dynamic)
+            st["groups"] = ids
         if st.get("viewport") != vp_key:
             p.set_viewport(*vp_key)
             st["viewport"] = vp_key
@@ -1628,6 +1790,9 @@ class Renderer(ComputeCommands, QueryCommands):
             raise invalid(f"{len(src)} bytes at {dst_offset} reach past the {resource.byte_width}-byte buffer")
         if dst_offset % 4 or (len(src) % 4 and dst_offset + len(src) != resource.byte_width):
             raise unsupported("no-overwrite writes must start and end on 4-byte boundaries")
+        if resource.ring_offset >= 0:  # its contents move back to the backing first, before this write
+            self._settle(resource)
+            self.submit()
         # In place, no renaming, no submit: the guest promised in-flight work does not read these bytes.
         self.queue.write_buffer(resource.backing, dst_offset, _padded(src, 4))
         self.readback.idle = False
@@ -1673,6 +1838,7 @@ class Renderer(ComputeCommands, QueryCommands):
     def resize_buffers(self, swap_chain, buffer_count, width, height, format) -> None:
         if buffer_count > 16:
             raise invalid(f"buffer_count {buffer_count} must be at most 16 (0 keeps the current count)")
+        self._dirty_all()
         old = swap_chain.back_buffer
         if old.view_count:
             raise invalid(f"ResizeBuffers while {old.view_count} view(s) of the back buffer are alive; "

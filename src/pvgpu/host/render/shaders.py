@@ -108,4 +108,76 @@ def compile_wgsl(device: wgpu.GPUDevice, code: bytes, stage: ShaderStage) -> Sha
         first = str(e).strip().splitlines()
         raise CommandError(ErrorCode.HOST_GPU_ERROR, "WGSL: " + " ".join(first)[:400]) from None
     slots = tuple((b, *slot_for(b), bindings[b]) for b in sorted(bindings))
-    return Shader(stage, module, frozenset(bindings), bindings, slots)
+    shader = Shader(stage, module, frozenset(bindings), bindings, slots)
+    entries = layout_entries(source, stage, slots)
+    if entries is not None:
+        try:
+            shader.bind_group_layout = device.create_bind_group_layout(entries=entries)
+        except wgpu.GPUError:
+            shader.bind_group_layout = None  # the pipeline derives its layout ("auto") instead
+    return shader
+
+
+_VISIBILITY = {ShaderStage.VERTEX: wgpu.ShaderStage.VERTEX, ShaderStage.PIXEL: wgpu.ShaderStage.FRAGMENT,
+               ShaderStage.COMPUTE: wgpu.ShaderStage.COMPUTE}
+_SAMPLE_TYPES = {"f32": "float", "u32": "uint", "i32": "sint", "depth": "depth"}
+_STORAGE_ACCESS = {"write": "write-only", "read": "read-only", "read_write": "read-write"}
+#: the texture and sampler arguments of a sampling call (textureGather may lead with a component)
+_SAMPLING = re.compile(r"\b(textureSample\w*|textureGather\w*)\s*\(\s*([^,()]+?)\s*,\s*(\w+)\s*,\s*(\w+)?")
+
+
+def layout_entries(source: str, stage: ShaderStage, slots: tuple) -> list | None:
+    """The bind group layout entries of the stage's group, as wgpu would derive them
+    (layout="auto") except that uniform buffers take dynamic offsets (the renderer's uniform
+    ring). An f32 texture is filterable where the module samples or gathers it with a
+    sampler, as wgpu's derivation decides; None where that cannot be read off the source
+    (a texture passed to a function, a declaration this does not know): "auto" then."""
+    names = {}
+    for m in _DECL.finditer(source):
+        attrs = {m.group(1): int(m.group(2)), m.group(3): int(m.group(4))}
+        if "binding" in attrs:
+            names[attrs["binding"]] = (m.group(7), m.group(9))
+    texture_names = {names[b][0] for b, _, _, d in slots if d.startswith("texture:") and b in names}
+    filtered = set()
+    for m in _SAMPLING.finditer(source):
+        fn, a, b, c = m.groups()
+        tex = b if fn.startswith("textureGather") and a not in texture_names else a
+        if tex not in texture_names:
+            return None
+        if "Compare" not in fn:
+            filtered.add(tex)
+    vis = _VISIBILITY[stage]
+    entries = []
+    for binding, _kind, _slot, declared in slots:
+        if binding not in names:
+            return None
+        name, params = names[binding]
+        e = {"binding": binding, "visibility": vis}
+        if declared == "uniform":
+            e["buffer"] = {"type": "uniform", "has_dynamic_offset": True}
+        elif declared == "storage-read":
+            e["buffer"] = {"type": "read-only-storage"}
+        elif declared == "storage-read-write":
+            e["buffer"] = {"type": "storage"}
+        elif declared == "sampler":
+            e["sampler"] = {"type": "filtering"}
+        elif declared == "sampler-comparison":
+            e["sampler"] = {"type": "comparison"}
+        else:
+            what, dim, detail = (declared.split(":") + ["", ""])[:3]
+            if what == "texture" and detail in _SAMPLE_TYPES:
+                multi = dim == "multisampled-2d"
+                sample = _SAMPLE_TYPES[detail]
+                if sample == "float" and (multi or name not in filtered):
+                    sample = "unfilterable-float"
+                e["texture"] = {"sample_type": sample, "view_dimension": "2d" if multi else dim,
+                                "multisampled": multi}
+            elif what == "storage-texture":
+                access = (params or "").split(",")[1].strip() if "," in (params or "") else ""
+                if access not in _STORAGE_ACCESS:
+                    return None
+                e["storage_texture"] = {"access": _STORAGE_ACCESS[access], "format": detail, "view_dimension": dim}
+            else:
+                return None
+        entries.append(e)
+    return entries
