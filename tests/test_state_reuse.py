@@ -5,8 +5,10 @@ on between two draws, through the guest API, and checks the pixels."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from pvgpu import guest as g
+from pvgpu.errors import HostReportedError
 from pvgpu.protocol.enums import ColorWriteFlag
 
 W = H = 16
@@ -335,3 +337,25 @@ def test_shader_resource_becomes_the_render_target_with_bindings_unchanged(host,
     assert _halves(_frame(host, chain)) == (_rgba(BLUE), _rgba(BLUE))
     ctx.copy_resource(chain.get_buffer(0), tex)
     assert _halves(_frame(host, chain)) == (_rgba(BLUE), (0, 0, 0, 0))
+
+
+WIDE_PS = """
+struct K { a: vec4<f32>, b: vec4<f32>, c: vec4<f32>, d: vec4<f32> };
+@group(1) @binding(0) var<uniform> k: K;
+@fragment
+fn ps() -> @location(0) vec4<f32> { return k.a + k.d; }
+"""
+
+
+def test_constant_buffer_smaller_than_a_wgsl_declaration_is_refused_at_its_draw(host, device):
+    """The explicit layouts carry the shader's minimum binding size, so the draw is refused up
+    front (as with wgpu's derived layouts) and the rest of the frame is drawn."""
+    ctx, chain, _ = _setup(host, device)
+    ctx.ps_set_constant_buffers(0, [_cb(device, RED)])
+    ctx.draw(6, 0)
+    ctx.ps_set_shader(device.create_pixel_shader(WIDE_PS))
+    ctx.draw(6, 6)  # 16 bytes bound where the shader reads 64
+    with pytest.raises(HostReportedError, match="DRAW"):
+        _frame(host, chain)
+    (frames,) = host.frames.values()
+    assert _halves(frames[-1]) == (_rgba(RED), (0, 0, 0, 255))

@@ -223,13 +223,18 @@ class Renderer(ComputeCommands, QueryCommands):
                                      | wgpu.BufferUsage.COPY_SRC)
         self._ring_cursor = 0
         self._ring_holders: set[Buffer] = set()  # buffers whose contents live in the ring
+        self._ring_stage = bytearray(UNIFORM_RING_BYTES)  # the slices written since the last _finish
+        self._ring_view = memoryview(self._ring_stage)
+        self._ring_lo = -1  # first byte of those slices (-1: none)
 
     # --- the uniform ring ----------------------------------------------------------------------
-    # A slice is written by queue.write_buffer, which the queue runs before the next submitted
+    # Slices reach the GPU by queue.write_buffer, which the queue runs before the next submitted
     # command buffer and after every one submitted before it. So slices are never reused within
     # the recording (generation) that may bind them: when the ring is full, the buffers that
     # still live in it are copied into their own backings (recorded), that work is submitted, and
-    # allocation starts again at 0; the writes that follow land after the submitted work.
+    # allocation starts again at 0; the writes that follow land after the submitted work. The
+    # slices of one recording are contiguous: they are copied into a CPU stage as they come and
+    # written with one write_buffer when the recording is closed (_finish), before its submit.
     def _ring_write(self, buf: Buffer, data) -> None:
         size = buf.alloc_size
         step = -(-size // self._ring_align) * self._ring_align
@@ -237,7 +242,9 @@ class Renderer(ComputeCommands, QueryCommands):
             self._ring_wrap()
         off = self._ring_cursor
         self._ring_cursor = off + step
-        self.queue.write_buffer(self._ring, off, _padded(data, 4))
+        self._ring_view[off:off + len(data)] = data  # a CB's byte_width: a multiple of 16
+        if self._ring_lo < 0:
+            self._ring_lo = off
         self.readback.idle = False
         if buf.ring_offset < 0:
             self._groups_dirty = [True, True, True]  # bound from its backing until now
@@ -292,8 +299,15 @@ class Renderer(ComputeCommands, QueryCommands):
         self.encoder.copy_texture_to_texture(stand_ref if into_3d else slice_ref,
                                              slice_ref if into_3d else stand_ref, (w, h, 1))
 
+    def _flush_ring(self) -> None:
+        lo = self._ring_lo
+        if lo >= 0:
+            self._ring_lo = -1
+            self.queue.write_buffer(self._ring, lo, self._ring_view[lo:self._ring_cursor])
+
     def _finish(self) -> list:
         """Close everything recorded so far into command buffers (not yet submitted)."""
+        self._flush_ring()
         self._materialize_clears()
         self._end_pass()
         if self._encoder is None:

@@ -126,6 +126,83 @@ _STORAGE_ACCESS = {"write": "write-only", "read": "read-only", "read_write": "re
 _SAMPLING = re.compile(r"\b(textureSample\w*|textureGather\w*)\s*\(\s*([^,()]+?)\s*,\s*(\w+)\s*,\s*(\w+)?")
 
 
+_VAR_TYPE = re.compile(r"var\s*<\s*(uniform|storage)\s*(?:,\s*\w+\s*)?>\s*(\w+)\s*:\s*([^;=]+?)\s*;")
+_STRUCT = re.compile(r"\bstruct\s+(\w+)\s*\{([^{}]*)\}")
+_SCALARS = {"f32": 4, "i32": 4, "u32": 4}
+_VEC_ALIASES = {f"vec{n}{c}": f"vec{n}<{t}>" for n in (2, 3, 4) for c, t in (("f", "f32"), ("i", "i32"), ("u", "u32"))}
+
+
+def _split_args(text: str) -> list[str]:
+    out, depth, cur = [], 0, ""
+    for ch in text:
+        if ch == "<":
+            depth += 1
+        elif ch == ">":
+            depth -= 1
+        if ch == "," and depth == 0:
+            out.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    if cur.strip():
+        out.append(cur.strip())
+    return out
+
+
+def _round(n: int, k: int) -> int:
+    return -(-n // k) * k
+
+
+def type_layout(t: str, structs: dict, uniform: bool, depth: int = 0) -> tuple[int, int]:
+    """(size, alignment) of a WGSL host-shareable type in the uniform or storage address space
+    (a runtime-sized array counts one element: wgpu's minimum binding size). Raises ValueError
+    for what this does not know (f16, @size/@align, constant-expression counts)."""
+    t = _VEC_ALIASES.get(t.strip(), t.strip())
+    if depth > 16:
+        raise ValueError("nested too deep")
+    if t in _SCALARS:
+        return 4, 4
+    m = re.fullmatch(r"atomic\s*<\s*(i32|u32)\s*>", t)
+    if m:
+        return 4, 4
+    m = re.fullmatch(r"vec([234])\s*<\s*(f32|i32|u32)\s*>", t)
+    if m:
+        n = int(m.group(1))
+        return 4 * n, 16 if n >= 3 else 8
+    m = re.fullmatch(r"mat([234])x([234])\s*<\s*f32\s*>", t) or re.fullmatch(r"mat([234])x([234])f", t)
+    if m:
+        c, r = int(m.group(1)), int(m.group(2))
+        col_align = 16 if r >= 3 else 8
+        return c * _round(4 * r, col_align), col_align
+    m = re.fullmatch(r"array\s*<(.*)>", t, re.S)
+    if m:
+        args = _split_args(m.group(1))
+        size, align = type_layout(args[0], structs, uniform, depth + 1)
+        stride = _round(size, align)
+        if len(args) == 1:
+            count = 1  # runtime-sized: the minimum binding holds one element
+        else:
+            count = int(args[1].rstrip("iu"))
+        if uniform:
+            align = _round(align, 16)
+        return count * stride, align
+    if t in structs:
+        body = structs[t]
+        if "@" in body:
+            raise ValueError("member attributes")
+        offset, align = 0, 1
+        for name, mtype in re.findall(r"(\w+)\s*:\s*((?:[^,<]|<[^<>]*(?:<[^<>]*>[^<>]*)*>)+)", body):
+            size, a = type_layout(mtype, structs, uniform, depth + 1)
+            if uniform and mtype.strip() in structs:
+                a = _round(a, 16)
+            offset = _round(offset, a) + size
+            align = max(align, a)
+        if uniform:
+            align = _round(align, 16)
+        return _round(offset, align), align
+    raise ValueError(f"type {t}")
+
+
 def layout_entries(source: str, stage: ShaderStage, slots: tuple) -> list | None:
     """The bind group layout entries of the stage's group, as wgpu would derive them
     (layout="auto") except that uniform buffers take dynamic offsets (the renderer's uniform
@@ -146,6 +223,13 @@ def layout_entries(source: str, stage: ShaderStage, slots: tuple) -> list | None
             return None
         if "Compare" not in fn:
             filtered.add(tex)
+    structs = dict(_STRUCT.findall(source))
+    sizes = {}
+    for space, name, type_text in _VAR_TYPE.findall(source):
+        try:
+            sizes[name] = type_layout(type_text, structs, space == "uniform")[0]
+        except (ValueError, RecursionError):
+            sizes[name] = None
     vis = _VISIBILITY[stage]
     entries = []
     for binding, _kind, _slot, declared in slots:
@@ -153,12 +237,12 @@ def layout_entries(source: str, stage: ShaderStage, slots: tuple) -> list | None
             return None
         name, params = names[binding]
         e = {"binding": binding, "visibility": vis}
-        if declared == "uniform":
-            e["buffer"] = {"type": "uniform", "has_dynamic_offset": True}
-        elif declared == "storage-read":
-            e["buffer"] = {"type": "read-only-storage"}
-        elif declared == "storage-read-write":
-            e["buffer"] = {"type": "storage"}
+        if declared in ("uniform", "storage-read", "storage-read-write"):
+            size = sizes.get(name)
+            if not size:
+                return None  # wgpu's derivation knows the minimum binding size; this does not
+            e["buffer"] = {"type": {"uniform": "uniform", "storage-read": "read-only-storage"}.get(declared, "storage"),
+                           "has_dynamic_offset": declared == "uniform", "min_binding_size": size}
         elif declared == "sampler":
             e["sampler"] = {"type": "filtering"}
         elif declared == "sampler-comparison":
