@@ -7,6 +7,7 @@ variant). Shaders are written with the project's assembler."""
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -218,8 +219,9 @@ def test_vertex_and_instance_ids_count_as_d3d11_does(host, device):
     """SV_VertexID is the index value of an indexed draw (BaseVertexLocation not added) and
     counts from 0 in a non-indexed one (StartVertexLocation not added); SV_InstanceID counts from
     0 whatever StartInstanceLocation is. WGSL's vertex_index / instance_index include those bases,
-    so the translation subtracts the draw's. One point per pixel of an 8x1 target; red = vertex
-    id, green = instance id."""
+    so the host rebases the draw (bases 0, vertex buffer offsets moved instead) or, where it
+    cannot, specializes the shader on the bases. One point per pixel of an 8x1 target; red =
+    vertex id, green = instance id."""
     ctx = device.get_immediate_context()
     xs = np.array([[(i + 0.5) / 4 - 1, 0.0] for i in range(8)], np.float32)
     vb = device.create_buffer(g.BufferDesc(xs.nbytes, B.VERTEX_BUFFER), xs)
@@ -238,7 +240,17 @@ def test_vertex_and_instance_ids_count_as_d3d11_does(host, device):
     ctx.draw(2, 2)                        # pixels 2, 3: vertex ids 0, 1 (not 2, 3)
     ctx.draw_indexed(4, 0, 4)             # pixels 7..4: the index values 3..0 (not 7..4)
     ctx.draw_instanced(1, 3, 1, 5)        # pixel 1 again, instances 0, 1, 2 (the last drawn wins)
+    # a negative base vertex with the buffer at offset 0 cannot be rebased (the offset would be
+    # negative): the base becomes a specialization of the shader instead
+    ctx.ia_set_index_buffer(device.create_buffer(g.BufferDesc(4, B.INDEX_BUFFER), np.array([8, 9], np.uint16)),
+                            F.R16_UINT)
+    ctx.draw_indexed(2, 0, -4)            # pixels 4, 5 again: index values 8, 9
     chain.present()
     frame = gh.presented(host, chain)
-    assert frame[0, :, 0].tolist() == [0, 0, 0, 1, 0, 1, 2, 3]
+    assert frame[0, :, 0].tolist() == [0, 0, 0, 1, 8, 9, 2, 3]
     assert frame[0, :, 1].tolist() == [0, 2, 0, 0, 0, 0, 0, 0]
+    # rebased draws share one translation: the VS at creation, drawn (any base the draw could
+    # rebase), drawn with the base -4; the PS at creation and drawn. A translation per distinct
+    # base (2, 4, 1 and 5, -4) would be three more.
+    translations = list((Path(host.share_dir) / "shader-cache").glob("*.wgsl"))
+    assert len(translations) <= 5, len(translations)

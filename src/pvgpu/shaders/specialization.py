@@ -59,7 +59,9 @@ class Specialization:
     - `base_vertex`: the draw's BaseVertexLocation (indexed draws) or StartVertexLocation, for a
       VS that reads SV_VertexID (D3D11's is the index value, or counts from 0; WGSL's
       vertex_index adds the base); 0 otherwise. Indirect draws use 0 (their arguments are the
-      GPU's to read).
+      GPU's to read). The host sets these two only where it cannot rebase the draw instead
+      (bases 0 and the vertex buffers' offsets moved: host/render/renderer.py `_rebase_draw`),
+      so that one translation serves draws with any bases.
     """
     vertex_inputs: tuple[tuple[int, str], ...] = ()
     varyings: tuple[Varying, ...] | None = None

@@ -89,6 +89,8 @@ SHARED_DESC = STRUCT_LAYOUTS["SharedTextureDesc"]
 MAX_SHARED_SURFACES = 64  # shared textures (created or opened) one guest may hold
 #: Vertices (times instances) one draw may ask for: a cheap first line before the watchdog.
 MAX_DRAW_INVOCATIONS = 1 << 26
+#: what a DXBC vertex shader may read that depends on the draw's bases (Renderer._rebase_draw)
+_DRAW_ID_NEEDS = frozenset({"vertex_id", "instance_id"})
 
 
 @dataclass
@@ -1594,8 +1596,12 @@ class Renderer(ComputeCommands, QueryCommands):
         first vertex), for vertex shaders that read SV_VertexID."""
         if not any(v is not None for v in self.rtvs) and self.dsv is None:
             raise invalid("draw without a render target or depth-stencil view bound")
-        base = base_vertex if indexed else (vertices[0] if vertices else 0)
-        pipeline, key = self._pipeline(indexed, instances[0], base & 0xFFFFFFFF)
+        self._rebase, self._vb_shift = (0, 0), None
+        spec_vertex = spec_instance = 0
+        vs = self.shaders[ShaderStage.VERTEX]
+        if isinstance(vs, dxbc.DxbcProgram) and vs.source.needs & _DRAW_ID_NEEDS:
+            spec_vertex, spec_instance = self._rebase_draw(vs.source.needs, indexed, vertices, instances, base_vertex)
+        pipeline, key = self._pipeline(indexed, spec_instance, spec_vertex)
         width, height = (self.dsv or next(v for v in self.rtvs if v is not None)).size
         if indexed and self.index_buffer is None:
             raise invalid("indexed draw without an index buffer")
@@ -1650,12 +1656,13 @@ class Renderer(ComputeCommands, QueryCommands):
             p.set_stencil_reference(self.stencil_ref)
             st["stencil_ref"] = self.stencil_ref
         if layout:
-            vbs = tuple((self.vertex_buffers[s][0].backing, self.vertex_buffers[s][2]) for s in layout.slots)
+            shift = self._vb_shift
+            vbs = tuple((self.vertex_buffers[s][0].backing, self.vertex_buffers[s][2] + (shift[s] if shift else 0))
+                        for s in layout.slots)
             if st.get("vbs") != vbs:
-                for i, slot in enumerate(layout.slots):
-                    buf, _stride, offset = self.vertex_buffers[slot]
-                    self._use(buf)
-                    p.set_vertex_buffer(i, buf.backing, offset)
+                for i, (backing, offset) in enumerate(vbs):
+                    self._use(self.vertex_buffers[layout.slots[i]][0])
+                    p.set_vertex_buffer(i, backing, offset)
                 st["vbs"] = vbs
             else:
                 for slot in layout.slots:
@@ -1672,30 +1679,59 @@ class Renderer(ComputeCommands, QueryCommands):
             self._count_input_assembly((indices or vertices)[1], instances[1], self.topology)
         return p
 
+    def _rebase_draw(self, needs, indexed: bool, vertices, instances, base_vertex: int) -> tuple[int, int]:
+        """D3D11's SV_VertexID is an indexed draw's index value and counts from 0 in a non-indexed
+        one; its SV_InstanceID counts from 0. WGSL's vertex_index and instance_index add the
+        draw's base vertex (or first vertex) and first instance. For a DXBC vertex shader that
+        reads them, the draw is rebased: issued with those bases at 0 and the vertex buffers'
+        offsets moved by base * stride instead, which fetches the same vertices. Where that cannot
+        be done (an offset would be negative, unaligned or past the buffer), the bases become a
+        specialization of the shader instead; returns those (base vertex, base instance), else
+        (0, 0)."""
+        dv = (base_vertex if indexed else (vertices[0] if vertices else 0)) if "vertex_id" in needs else 0
+        di = instances[0] if "instance_id" in needs else 0
+        if not (dv or di):
+            return 0, 0
+        layout = self.input_layout
+        shift = {}
+        for slot in (layout.slots if layout else ()):
+            bound = self.vertex_buffers.get(slot)
+            if bound is None:
+                continue  # refused below: the layout reads an empty slot
+            buf, stride, offset = bound
+            moved = (di if layout.slot_reads[slot][0] else dv) * stride
+            if moved and not (0 <= offset + moved <= buf.backing.size and (offset + moved) % 4 == 0):
+                return dv & 0xFFFFFFFF, di
+            shift[slot] = moved
+        self._rebase, self._vb_shift = (dv, di), shift
+        return 0, 0
+
     def draw(self, vertex_count, start_vertex_location) -> None:
         p = self._prepare_draw(False, (start_vertex_location, vertex_count))
         if p is not None:
-            p.draw(vertex_count, 1, start_vertex_location, 0)
+            p.draw(vertex_count, 1, start_vertex_location - self._rebase[0], 0)
 
     def draw_indexed(self, index_count, start_index_location, base_vertex_location) -> None:
         p = self._prepare_draw(True, indices=(start_index_location, index_count), base_vertex=base_vertex_location)
         if p is not None:
-            p.draw_indexed(index_count, 1, start_index_location, base_vertex_location, 0)
+            p.draw_indexed(index_count, 1, start_index_location, base_vertex_location - self._rebase[0], 0)
 
     def draw_instanced(self, vertex_count_per_instance, instance_count, start_vertex_location,
                        start_instance_location) -> None:
         p = self._prepare_draw(False, (start_vertex_location, vertex_count_per_instance),
                                (start_instance_location, instance_count))
         if p is not None:
-            p.draw(vertex_count_per_instance, instance_count, start_vertex_location, start_instance_location)
+            dv, di = self._rebase
+            p.draw(vertex_count_per_instance, instance_count, start_vertex_location - dv, start_instance_location - di)
 
     def draw_indexed_instanced(self, index_count_per_instance, instance_count, start_index_location,
                                base_vertex_location, start_instance_location) -> None:
         p = self._prepare_draw(True, None, (start_instance_location, instance_count),
                                (start_index_location, index_count_per_instance), base_vertex_location)
         if p is not None:
-            p.draw_indexed(index_count_per_instance, instance_count, start_index_location, base_vertex_location,
-                           start_instance_location)
+            dv, di = self._rebase
+            p.draw_indexed(index_count_per_instance, instance_count, start_index_location, base_vertex_location - dv,
+                           start_instance_location - di)
 
     @staticmethod
     def _check_indirect_args(args, offset: int, size: int, what: str) -> None:
