@@ -1356,6 +1356,8 @@ class Renderer(ComputeCommands, QueryCommands):
             if layout is not None and layout.named:
                 elements = layout.matched.get(vs.serial)
                 if elements is None:
+                    if len(layout.matched) >= 64:
+                        layout.matched.clear()  # shaders come and go; a long-lived layout must not grow
                     signature = tuple((e.semantic_name.upper(), e.semantic_index, i)
                                       for i, e in enumerate(vs.source.blob.inputs)
                                       if e.system_value == dxbc.SystemValue.UNDEFINED)
