@@ -235,12 +235,6 @@ class Session:
     def process_ring(self) -> int:
         """Execute every published record; returns how many records were handled."""
         handled = 0
-        if self.renderer.shared_textures:
-            try:
-                self.renderer.sync_shared()
-            except (CommandError, wgpu.GPUError) as e:
-                self._report(getattr(e, "code", ErrorCode.HOST_GPU_ERROR), 0, 0,
-                             f"taking in a shared texture's contents: {getattr(e, 'detail', e)}")
         while True:
             try:
                 chunk = self.reader.read_chunk()
@@ -250,6 +244,10 @@ class Session:
                 break
             if not chunk:
                 break
+            if self.renderer.shared_textures:
+                # before every batch: the guest may have waited for another process's flush
+                # between the batches this loop picks up
+                self._take_in_shared()
             n = len(chunk)
             off = 0
             while off < n:
@@ -266,6 +264,13 @@ class Session:
         if handled:
             self.interrupt()
         return handled
+
+    def _take_in_shared(self) -> None:
+        try:
+            self.renderer.sync_shared()
+        except (CommandError, wgpu.GPUError) as e:
+            self._report(getattr(e, "code", ErrorCode.HOST_GPU_ERROR), 0, 0,
+                         f"taking in a shared texture's contents: {getattr(e, 'detail', e)}")
 
     def _handle_record(self, chunk: bytes, off: int, available: int) -> int:
         if available < 16:
