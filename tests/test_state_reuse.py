@@ -359,3 +359,43 @@ def test_constant_buffer_smaller_than_a_wgsl_declaration_is_refused_at_its_draw(
         _frame(host, chain)
     (frames,) = host.frames.values()
     assert _halves(frames[-1]) == (_rgba(RED), (0, 0, 0, 255))
+
+
+OFFSET_VS = """
+struct O { off: vec4<f32> };
+@group(0) @binding(0) var<uniform> o: O;
+@vertex
+fn vs(@location(0) p: vec2<f32>) -> @builtin(position) vec4<f32> {
+    return vec4<f32>(p.x + o.off.x, p.y * 0.5 - 0.5 + o.off.y, 0.0, 1.0);
+}
+"""
+
+
+def test_one_stage_group_changes_the_other_stays_bound(host, device):
+    """A pass sets again only the bind group whose identity or dynamic offsets changed: a draw
+    where only the vertex stage's offset moved (a discard) keeps the pixel stage's group, and
+    one where only the pixel stage's constant buffer changed keeps the vertex stage's."""
+    ctx, chain, _ = _setup(host, device)
+    ctx.vs_set_shader(device.create_vertex_shader(OFFSET_VS))
+    off = device.create_buffer(g.BufferDesc(16, g.BindFlag.CONSTANT_BUFFER, g.Usage.DYNAMIC, g.CpuAccessFlag.WRITE))
+    ctx.vs_set_constant_buffers(0, [off])
+    red, green = _cb(device, RED), _cb(device, GREEN)
+
+    def move(x, y):
+        _discard(ctx, off, np.array([x, y, 0, 0], np.float32))
+
+    ctx.ps_set_constant_buffers(0, [red])
+    move(0, 0)
+    ctx.draw(6, 0)  # bottom left, red
+    move(1, 0)
+    ctx.draw(6, 0)  # only the vertex stage's offset moved: bottom right, red
+    ctx.ps_set_constant_buffers(0, [green])
+    ctx.draw(6, 0)  # only the pixel stage changed: bottom right, green
+    move(0, 1)
+    ctx.draw(6, 0)  # top left, green
+    frame = _frame(host, chain)
+    quadrant = lambda row, col: tuple(frame[row * H // 2 + H // 4, col * W // 2 + W // 4])
+    assert quadrant(1, 0) == _rgba(RED)
+    assert quadrant(1, 1) == _rgba(GREEN)
+    assert quadrant(0, 0) == _rgba(GREEN)
+    assert quadrant(0, 1) == (0, 0, 0, 255)

@@ -46,6 +46,16 @@ from . import dxbc
 from .shaders import compile_wgsl
 from .sharing import SharedSurface, session_dir
 
+try:  # wgpu-py's own (error-capturing) wgpuRenderPassEncoderSetBindGroup, see _prepare_draw
+    from wgpu.backends.wgpu_native import _api as _wgpu_native
+    _RenderPassEncoder = _wgpu_native.GPURenderPassEncoder
+    _SET_BIND_GROUP = _RenderPassEncoder._set_bind_group_function
+    _new_offsets = _wgpu_native.ffi.new
+except (ImportError, AttributeError):  # another wgpu-py: its public set_bind_group only
+    _RenderPassEncoder = _SET_BIND_GROUP = _new_offsets = None
+#: At most this many dynamic offsets go through the preallocated array (D3D11: 14 constant buffers a stage).
+_MAX_OFFSETS = 32
+
 TOPOLOGIES = {
     PrimitiveTopology.POINTLIST: "point-list", PrimitiveTopology.LINELIST: "line-list",
     PrimitiveTopology.LINESTRIP: "line-strip", PrimitiveTopology.TRIANGLELIST: "triangle-list",
@@ -170,6 +180,7 @@ class Renderer(ComputeCommands, QueryCommands):
         self.stencil_ref = 0
         self.predicated = False  # SetPredication's predicate holds: the session skips predicated commands
         self._pass_state: dict = {}
+        self._offsets_c = _new_offsets("uint32_t[]", _MAX_OFFSETS) if _new_offsets else None
         self._pso_dirty = True  # something the pipeline's base key depends on changed (see _pipeline)
         self._stage_groups: list = [None, None, None]  # per stage: (variant, layout identity, group, ring CBs)
         self._dirty_all()
@@ -1633,11 +1644,27 @@ class Renderer(ComputeCommands, QueryCommands):
             st["pipeline"] = pipeline
             st.pop("groups", None)
             st.pop("vbs", None)
-        ids = [(g[1], g[2]) for g in groups]
-        if st.get("groups") != ids:
-            for i, (bg, _, dynamic) in enumerate(groups):
-                p.set_bind_group(i, bg, dynamic)
-            st["groups"] = ids
+        # Per group: a group whose identity and dynamic offsets are those the pass last set for
+        # its index is not set again (a discard between draws moves one stage's offsets only).
+        bound = st.get("groups")
+        if bound is None:
+            bound = st["groups"] = [None, None]
+        # wgpu-py's set_bind_group builds a new offsets array per call (a dynamic offset changes at
+        # nearly every draw): the same error-capturing wgpu-native call is made here with one
+        # preallocated array (wgpu copies the offsets when it records the command).
+        raw = _SET_BIND_GROUP if type(p) is _RenderPassEncoder else None
+        for i, g in enumerate(groups):
+            ids = (g[1], g[2])
+            if bound[i] != ids:
+                dynamic = g[2]
+                n = len(dynamic)
+                if raw is not None and n <= _MAX_OFFSETS:
+                    offsets = self._offsets_c
+                    offsets[0:n] = dynamic
+                    raw(p._internal, i, g[0]._internal, n, offsets)
+                else:
+                    p.set_bind_group(i, g[0], dynamic)
+                bound[i] = ids
         if st.get("viewport") != vp_key:
             p.set_viewport(*vp_key)
             st["viewport"] = vp_key
