@@ -190,6 +190,15 @@ def _with_dimension(seed, k: int, dimension) -> bytes:
     return blob.finish()
 
 
+def _compile(child, wgsl: str, counts: dict, failures: list, what: str) -> None:
+    """Compile `wgsl` in the wgpu child: count an acceptance, or note a rejection as `what`."""
+    status, message = child.check(wgsl)
+    counts["accepted"] += status == "ok"
+    if status != "ok":
+        gist = [line.strip() for line in message.splitlines() if line.strip().startswith("=")]
+        failures.append(f"{what}: wgpu {status}: {gist[-1] if gist else message[:300]}")
+
+
 def test_resource_dimension_sweep(seeds):
     """Each t# / typed u# declaration of the corpus's VS/PS/CS set to every other dimension (once
     per distinct set of instructions that use it and new dimension): refused with a ShaderError,
@@ -225,12 +234,9 @@ def test_resource_dimension_sweep(seeds):
                     except ShaderError:
                         counts["refused"] += 1
                         continue
-                    status, message = child.check(wgsl)
-                    counts["accepted"] += status == "ok"
-                    if status != "ok":
-                        gist = [line.strip() for line in message.splitlines() if line.strip().startswith("=")]
-                        rejected.append(f"{seed.name} {ins.name} {ins.resource_dimension.name} -> {dimension.name} "
-                                        f"(used by {', '.join(users)}): wgpu {status}: {gist[-1] if gist else message[:300]}")
+                    _compile(child, wgsl, counts, rejected,
+                             f"{seed.name} {ins.name} {ins.resource_dimension.name} -> {dimension.name} "
+                             f"(used by {', '.join(users)})")
     finally:
         child.close()
     assert not rejected, f"{len(rejected)} rejected ({counts}):\n" + "\n".join(rejected)
@@ -269,12 +275,8 @@ def test_texture_kind_sweep(seeds):
                     except ShaderError:
                         counts["refused"] += 1
                         continue
-                    status, message = child.check(wgsl)
-                    counts["accepted"] += status == "ok"
-                    if status != "ok":
-                        gist = [line.strip() for line in message.splitlines() if line.strip().startswith("=")]
-                        rejected.append(f"{seed.name} t{slot} {dimension.name} as {kind} (used by {', '.join(users)}): "
-                                        f"wgpu {status}: {gist[-1] if gist else message[:300]}")
+                    _compile(child, wgsl, counts, rejected,
+                             f"{seed.name} t{slot} {dimension.name} as {kind} (used by {', '.join(users)})")
     finally:
         child.close()
     assert not rejected, f"{len(rejected)} rejected ({counts}):\n" + "\n".join(rejected)
@@ -328,11 +330,7 @@ def test_opcode_swap_sweep(seeds):
                     except Exception as e:  # noqa: BLE001 (a crash is what this hunts)
                         failures.append(f"{what}: {type(e).__name__}: {e}")
                         continue
-                    status, message = child.check(wgsl)
-                    counts["accepted"] += status == "ok"
-                    if status != "ok":
-                        gist = [line.strip() for line in message.splitlines() if line.strip().startswith("=")]
-                        failures.append(f"{what}: wgpu {status}: {gist[-1] if gist else message[:300]}")
+                    _compile(child, wgsl, counts, failures, what)
     finally:
         child.close()
     assert not failures, f"{len(failures)} failures ({counts}):\n" + "\n".join(failures)
