@@ -7,6 +7,7 @@ import platform
 from pvgpu.host import gpu
 
 from . import dispatch_cost, draw_cost, frame_time, game_frame, ring_throughput, shader_translation
+from . import gpu_bound
 
 
 def _row(name: str, value: str, baseline: str, ratio: str) -> str:
@@ -45,6 +46,10 @@ def main(quick: bool = False, frames: int = 200, size: tuple[int, int] = (640, 4
     game = game_frame.measure(frames=8 if quick else 30, rate_draws=10_000 if quick else 40_000)  # issue 9
     for game_row in game_frame.rows(game):
         print(_row(*game_row))
+    heavy = (gpu_bound.measure(frames=5, size=(512, 512), iterations=64) if quick  # issue 9: GPU-bound scene
+             else gpu_bound.measure(frames=60, size=(3840, 2160), iterations=gpu_bound.ITERATIONS))
+    for heavy_row in gpu_bound.rows(heavy):
+        print(_row(*heavy_row))
     shaders = shader_translation.measure(quick=quick)  # issue 8: DXBC translation, None without the corpora
     for shader_row in shader_translation.rows(shaders) if shaders else ():
         print(_row(*shader_row))
