@@ -10,6 +10,7 @@ is put in the device-lost state.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -29,6 +30,7 @@ from ..transport.region import Region
 from ..transport.ring import RingCorruptError, RingReader
 from .errors import CommandError
 from .handlers import handled_opcodes, make_handlers
+from .replay import Replayer
 from .objects import ObjectTable
 from .render.renderer import Frame, Renderer
 
@@ -157,6 +159,8 @@ class Session:
         self._heap = self.region.heap
         self._heap_size = len(self.region.heap)
         self._handlers = make_handlers(self.renderer, self)
+        #: runs re-issued frame after frame are replayed (host/replay.py); PVGPU_REPLAY=0 turns it off
+        self.replayer = Replayer(self) if os.environ.get("PVGPU_REPLAY", "1") != "0" else None
 
     # --- loop -----------------------------------------------------------------------------
     @property
@@ -210,6 +214,8 @@ class Session:
         self.renderer.release_shared()
         self.renderer.reset_state()
         self.renderer.drop_recorded_work()
+        if self.replayer is not None:
+            self.replayer.clear()
         format_control_page(self.region, self.plan, self.offered_features, PROTOCOL_MAJOR, PROTOCOL_MINOR,
                             session_id=self.id, format_support=self.renderer.format_caps)
         self.reader = RingReader(self.region.ring, self.region.u64, self.region.u64_slot("ring_producer"),
@@ -250,7 +256,17 @@ class Session:
                 self._take_in_shared()
             n = len(chunk)
             off = 0
+            replayer = self.replayer
+            look_at = 0 if replayer is not None else n  # the next record that may start a replayable run
             while off < n:
+                if off >= look_at:
+                    used, count, look_at = replayer.visit(chunk, off, n)
+                    if used:
+                        off += used
+                        handled += count
+                        if self.lost:
+                            off = n
+                        continue
                 size = self._handle_record(chunk, off, n - off)
                 off += size
                 handled += 1

@@ -201,6 +201,7 @@ class ComputeCommands:
             if renames < MAX_COUNTER_RENAMES_PER_SUBMIT:
                 self._counter_renames = (self.generation, renames + 1)
                 view.counter = self.device.create_buffer_with_data(data=data, usage=COUNTER_USAGE)
+                self.epoch += 1
                 self._dirty_all()
                 return
             self.submit()

@@ -33,6 +33,8 @@ class Buffer:
     #: offset in the renderer's uniform ring holding the current contents (a discarded or wholly
     #: updated constant buffer), or -1: the backing holds them (Renderer._ring_write)
     ring_offset: int = -1
+    ring: Any = None  # the wgpu buffer holding them while ring_offset >= 0: the ring or a replay slab
+    ring_slab: Any = None  # that slab (capture.Slab), None for the shared ring
 
     @property
     def nbytes(self) -> int:

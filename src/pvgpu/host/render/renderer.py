@@ -133,7 +133,7 @@ class Renderer(ComputeCommands, QueryCommands):
         self._surfaces: dict[int, list] = {}  # handle -> [SharedSurface, textures of this session holding it]
         self.shared_textures: list[Texture] = []  # RESOURCE_MISC_SHARED textures this session holds
         self._dirty_shared: set[Texture] = set()  # ... written since their contents were last published
-        self.queue = device.queue
+        self.queue = self._queue = device.queue
         self.features = features
         self.readback = Readback(device)
         self.stats = Stats()
@@ -150,6 +150,12 @@ class Renderer(ComputeCommands, QueryCommands):
         self._pending_clears: dict[View, tuple] = {}
         self._renames = 0
         self._clears = 0  # UAV clears recorded since the last submit
+        #: bumped whenever an object goes or a backing or view is replaced: captured runs
+        #: (capture.py) bind the objects they saw, so they are replayed only in the same epoch
+        self.epoch = 0
+        self.ring_bytes = 0  # bytes of uniform ring allocated so far (a run learns its slab size from it)
+        self._capture = None  # the capture.SegmentCapture in progress
+        self._pass_formats: tuple = ((), None, 1, False, False)  # the open render pass's, for render bundles
         self._make_helpers()
         self._init_queries(features)
         self._init_compute()
@@ -157,6 +163,7 @@ class Renderer(ComputeCommands, QueryCommands):
 
     # --- state -----------------------------------------------------------------------------
     def reset_state(self) -> None:
+        self.epoch = getattr(self, "epoch", 0) + 1
         self.rtvs: list[View | None] = []
         self.dsv: View | None = None
         self.viewports: list = []
@@ -255,13 +262,14 @@ class Renderer(ComputeCommands, QueryCommands):
             self._ring_wrap()
         off = self._ring_cursor
         self._ring_cursor = off + step
+        self.ring_bytes += step
         self._ring_view[off:off + len(data)] = data  # a CB's byte_width: a multiple of 16
         if self._ring_lo < 0:
             self._ring_lo = off
         self.readback.idle = False
-        if buf.ring_offset < 0:
-            self._groups_dirty = [True, True, True]  # bound from its backing until now
-        buf.ring_offset = off
+        if buf.ring is not self._ring:
+            self._groups_dirty = [True, True, True]  # bound from its backing or a slab until now
+        buf.ring, buf.ring_slab, buf.ring_offset = self._ring, None, off
         self._ring_holders.add(buf)
 
     def _ring_wrap(self) -> None:
@@ -278,8 +286,11 @@ class Renderer(ComputeCommands, QueryCommands):
         if off < 0:
             return
         self._end_pass()
-        self.encoder.copy_buffer_to_buffer(self._ring, off, buf.backing, 0, buf.alloc_size)
+        self.encoder.copy_buffer_to_buffer(buf.ring, off, buf.backing, 0, buf.alloc_size)
+        if buf.ring_slab is not None:
+            buf.ring_slab.bound_generation = self.generation
         buf.ring_offset = -1
+        buf.ring = buf.ring_slab = None
         self._ring_holders.discard(buf)
         self._dirty_all()
         self._wrote(buf)
@@ -371,6 +382,11 @@ class Renderer(ComputeCommands, QueryCommands):
         if self.dsv is not None:
             depth = self._depth_attachment(self.dsv, self._pending_clears.pop(self.dsv, None))
             self._use(self.dsv.resource)
+        dsv = self.dsv
+        self._pass_formats = (tuple(v.wgpu_format if v is not None else None for v in rtvs),
+                              dsv.wgpu_format if dsv is not None else None, self._samples(),
+                              bool(depth and depth.get("depth_read_only")),
+                              bool(depth and depth.get("stencil_read_only")))
         self._pass = self.encoder.begin_render_pass(color_attachments=colors, depth_stencil_attachment=depth,
                                                     occlusion_query_set=self._occlusion_query_set)
         self._pass_state = {}
@@ -686,6 +702,7 @@ class Renderer(ComputeCommands, QueryCommands):
     def destroy(self, obj) -> None:
         """The guest released `obj`. As in D3D11 the context keeps what is bound (it holds its
         own reference), and work already recorded, a pending clear included, still happens."""
+        self.epoch += 1
         if isinstance(obj, View):
             obj.resource.view_count -= 1
             if obj in self._pending_clears:
@@ -732,6 +749,7 @@ class Renderer(ComputeCommands, QueryCommands):
             if whole and self._renames < MAX_RENAMES_PER_SUBMIT:
                 # D3D11 semantics with the pass kept open: recorded draws keep the old backing.
                 buf.backing = self.device.create_buffer(size=buf.alloc_size, usage=buf.wgpu_usage)
+                self.epoch += 1
                 self._dirty_all()
                 self._renames += 1
                 self._bind_groups.clear()
@@ -1456,15 +1474,19 @@ class Renderer(ComputeCommands, QueryCommands):
         entries, refs, ident, dynamic = [], [], [], []
         ring_cbs = []  # (index in dynamic, buffer) of the constant buffers bound from the ring
         uav_textures = None
-        ring = self._ring
+        capture = self._capture
         for binding, kind, slot, declared in shader.slots:
             if kind == "constant_buffer":
                 buf = self.constant_buffers[stage].get(slot)
                 if buf is not None:
                     size = buf.alloc_size
                     off = buf.ring_offset
+                    if capture is not None:
+                        capture.bound_constant_buffer(buf)
                     if off >= 0:
-                        keep = ring
+                        keep = buf.ring
+                        if buf.ring_slab is not None:
+                            buf.ring_slab.bound_generation = self.generation
                         if explicit:
                             ring_cbs.append((len(dynamic), buf))
                     else:
@@ -1493,6 +1515,8 @@ class Renderer(ComputeCommands, QueryCommands):
                 counter = v.counter if isinstance(v, BufferView) else None
                 if counter is not None:
                     v.counter_used = self.generation
+                    if capture is not None:
+                        capture.fail("a UAV counter is bound")
                     res, keep = {"buffer": counter, "offset": 0, "size": 4}, counter
                 else:
                     res = keep = self._nulls.get(declared)
@@ -1918,6 +1942,7 @@ class Renderer(ComputeCommands, QueryCommands):
         if buffer_count > 16:
             raise invalid(f"buffer_count {buffer_count} must be at most 16 (0 keeps the current count)")
         self._dirty_all()
+        self.epoch += 1
         old = swap_chain.back_buffer
         if old.view_count:
             raise invalid(f"ResizeBuffers while {old.view_count} view(s) of the back buffer are alive; "

@@ -1,0 +1,264 @@
+"""Recognising runs of commands a guest re-issues frame after frame, and replaying them (issue 9).
+
+A run is a maximal sequence of records whose opcodes are state setters, draws, clears and
+constant-buffer writes (`REPLAYABLE`), ended by any other record. The session hands each
+record that may start a run to `Replayer.visit`:
+
+1. **Learn.** The first time a run is seen whole (ended inside the chunk), its bytes become a
+   template: a copy with each record's sequence number and heap offsets masked out (the guest
+   allocates heap space afresh every frame), together with the renderer's D3D11 state at its
+   start. It executes normally.
+2. **Capture.** The next time the same bytes come with the same state at entry, the renderer
+   captures the run as it executes it (`render/capture.py`): render bundles, passes, and the
+   constant-buffer writes placed at fixed offsets of the run's own uniform memory (a slab).
+3. **Replay.** From then on, a matching run is not decoded at all: the bytes are compared with
+   the template in one vectorised operation, the heap ranges it names are bounds-checked and
+   their contents gathered into the slab, and the renderer replays the capture.
+
+A replay is the same work as executing the records, because everything the execution
+depends on is checked to be equal first: the record bytes other than heap offsets and
+sequence numbers (so every id, enum, count, size and value the validation saw), the heap
+ranges lying inside the heap, the renderer's D3D11 state at entry, no object destroyed and no
+backing renamed since the capture (`Renderer.epoch`: ids then name the same objects), and the
+constant buffers the run reads from outside where they were. The contents of the
+constant-buffer writes are the only thing that differs, and they are data.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+
+from ..protocol import codec
+from ..protocol.types import Meaning
+from .render import capture as C
+
+_NAMES = ("SET_RENDER_TARGETS", "SET_VIEWPORTS", "SET_SCISSOR_RECTS", "SET_VERTEX_BUFFERS", "SET_INDEX_BUFFER",
+          "SET_PRIMITIVE_TOPOLOGY", "SET_INPUT_LAYOUT", "SET_VERTEX_SHADER", "SET_PIXEL_SHADER",
+          "SET_CONSTANT_BUFFERS", "SET_SHADER_RESOURCES", "SET_SAMPLERS", "SET_BLEND_STATE",
+          "SET_RASTERIZER_STATE", "SET_DEPTH_STENCIL_STATE", "DRAW", "DRAW_INDEXED", "DRAW_INSTANCED",
+          "DRAW_INDEXED_INSTANCED", "CLEAR_RENDER_TARGET_VIEW", "CLEAR_DEPTH_STENCIL_VIEW", "MAP_WRITE_DISCARD",
+          "UPDATE_SUBRESOURCE")
+_BY_NAME = {layout.name: op for op, layout in codec.LAYOUTS.items()}
+#: opcodes a replayable run may hold
+REPLAYABLE = frozenset(_BY_NAME[n] for n in _NAMES)
+#: opcode -> byte positions (in the record) of its heap-offset fields
+HEAP_OFFSETS = {op: tuple(codec.HEADER_SIZE + s.offset for s in codec.LAYOUTS[op].slots
+                          if s.field.meaning is Meaning.HEAP_OFFSET)
+                for op in REPLAYABLE}
+_DATA_OPS = frozenset(op for op, pos in HEAP_OFFSETS.items() if pos)
+
+MIN_RECORDS = 32  # shorter runs are not worth a template
+MAX_TRACES = 64  # per session, least recently used dropped first
+MAX_TEMPLATE_BYTES = 16 << 20  # all templates of a session together
+MAX_SLAB_BYTES = 4 << 20  # one run's constant data
+RETRY_AFTER = 64  # sightings before a run that failed to capture is tried again
+
+_LEARNED, _CAPTURED, _FAILED = range(3)
+_HEADER = codec.HEADER.unpack_from
+
+
+def _key(chunk: bytes, off: int, size: int, opcode: int) -> bytes:
+    """The first record's bytes without its sequence number and heap offsets."""
+    rec = bytearray(chunk[off:off + size])
+    rec[8:16] = bytes(8)
+    for pos in HEAP_OFFSETS[opcode]:
+        rec[pos:pos + 8] = bytes(8)
+    return bytes(rec)
+
+
+class Trace:
+    """A learned run: its masked template and, once captured, its recording and slab."""
+
+    def __init__(self, key: bytes, seg: np.ndarray, mask: np.ndarray, data_fields: list[int], records: int,
+                 entry: tuple, epoch: int, slab_bytes: int):
+        self.key = key
+        self.nbytes = len(seg)
+        self.mask = mask
+        self.template = seg & mask
+        self.scratch = np.empty_like(seg)
+        self.data_index = np.array(data_fields, np.int64) // 8  # u64 index of each heap offset field
+        self.data_sizes = np.frombuffer(seg.tobytes(), "<u8")[self.data_index + 1].astype(np.int64)
+        self.records = records
+        self.entry = entry
+        self.epoch = epoch
+        self.slab_bytes = slab_bytes
+        self.state = _LEARNED
+        self.recording: C.Recording | None = None
+        self.slab: C.Slab | None = None
+        self.wait = 0  # sightings left before a failed run is tried again
+        self._rows = None  # (source row offsets, record of each row, destination rows) for the gather
+
+    def matches(self, chunk: bytes, off: int) -> bool:
+        cur = np.frombuffer(chunk, np.uint8, self.nbytes, off)
+        np.bitwise_and(cur, self.mask, out=self.scratch)
+        return np.array_equal(self.scratch, self.template)
+
+    def heap_offsets(self, chunk: bytes, off: int, heap_size: int) -> np.ndarray | None:
+        """The run's heap offsets, or None where a range reaches outside the heap."""
+        if not len(self.data_index):
+            return self.data_index
+        offsets = np.frombuffer(chunk, "<u8", self.nbytes // 8, off)[self.data_index]
+        if (offsets > np.uint64(heap_size)).any():
+            return None
+        offsets = offsets.astype(np.int64)
+        if (offsets + self.data_sizes > heap_size).any():
+            return None
+        return offsets
+
+    def set_recording(self, rec: C.Recording) -> None:
+        self.recording = rec
+        self.state = _CAPTURED
+        lengths = [n for _buf, _off, n in rec.ring_writes]
+        dst = [o for _buf, o, _n in rec.ring_writes]
+        if all(n % 16 == 0 for n in lengths) and all(o % 16 == 0 for o in dst):
+            rel = [np.arange(n // 16, dtype=np.int64) for n in lengths]
+            self._rows = (np.concatenate(rel) if rel else np.zeros(0, np.int64),
+                          np.repeat(np.arange(len(lengths)), [n // 16 for n in lengths]),
+                          np.concatenate([o // 16 + r for o, r in zip(dst, rel)]) if rel else np.zeros(0, np.int64))
+        self._lengths, self._dst = lengths, dst
+
+    def gather(self, heap_np: np.ndarray, offsets: np.ndarray) -> None:
+        """Copy the run's constant data from the heap into its slab's stage."""
+        stage = self.slab.stage
+        rows = self._rows
+        if rows is not None and not (offsets % 16).any():
+            rel, rec, dst = rows
+            src = offsets[rec] // 16 + rel
+            stage.reshape(-1, 16)[dst] = heap_np[:len(heap_np) // 16 * 16].reshape(-1, 16)[src]
+            return
+        for o, n, d in zip(offsets.tolist(), self._lengths, self._dst):
+            stage[d:d + n] = heap_np[o:o + n]
+
+
+class Replayer:
+    """One session's learned runs (see the module's docstring)."""
+
+    def __init__(self, session):
+        self.session = session
+        self.renderer = session.renderer
+        self.traces: OrderedDict[bytes, list[Trace]] = OrderedDict()
+        self.template_bytes = 0
+        self.replays = self.captures = self.learned = 0
+        self.replayed_records = 0
+        self._heap_np = np.frombuffer(session._heap, np.uint8) if session._heap is not None else None
+
+    def clear(self) -> None:
+        self.traces.clear()
+        self.template_bytes = 0
+
+    def visit(self, chunk: bytes, off: int, n: int) -> tuple[int, int, int]:
+        """Called at a record that may start a run: (bytes consumed, records handled, where
+        to look again). Consumed 0: the caller executes the records as usual up to there."""
+        opcode, flags, size, _seq = _HEADER(chunk, off)
+        if opcode not in REPLAYABLE or flags or size < 16 or size > n - off:
+            return 0, 0, off + max(size, 16)
+        key = _key(chunk, off, size, opcode)
+        candidates = self.traces.get(key)
+        if candidates is not None:
+            self.traces.move_to_end(key)
+            r = self.renderer
+            for trace in candidates:
+                if trace.nbytes > n - off or not trace.matches(chunk, off):
+                    continue
+                if trace.state == _FAILED:
+                    trace.wait -= 1
+                    if trace.wait > 0:
+                        return 0, 0, off + trace.nbytes
+                    trace.state = _LEARNED
+                if not self._entry_holds(trace):
+                    trace.entry, trace.epoch = C.state_of(r), r.epoch
+                    trace.state, trace.recording = _LEARNED, None
+                    return self._run(chunk, off, trace.nbytes, trace.records)
+                if trace.state == _CAPTURED:
+                    offsets = trace.heap_offsets(chunk, off, len(self._heap_np))
+                    if offsets is None:
+                        return 0, 0, off + trace.nbytes  # the records report the bad range
+                    trace.gather(self._heap_np, offsets)
+                    C.replay(r, trace.recording, trace.slab)
+                    self.replays += 1
+                    self.replayed_records += trace.records
+                    return trace.nbytes, trace.records, off + trace.nbytes
+                return self._capture(trace, chunk, off)
+        return self._learn(chunk, off, n, key)
+
+    def _entry_holds(self, trace: Trace) -> bool:
+        r = self.renderer
+        if trace.epoch != r.epoch or C.state_of(r) != trace.entry:
+            return False
+        return trace.recording is None or C.externals_hold(trace.recording)
+
+    def _run(self, chunk: bytes, off: int, nbytes: int, records: int) -> tuple[int, int, int]:
+        """Execute the run's records the usual way."""
+        s = self.session
+        end = off + nbytes
+        pos = off
+        while pos < end and not s.lost:
+            pos += s._handle_record(chunk, pos, end - pos)
+        return nbytes, records, end
+
+    def _learn(self, chunk: bytes, off: int, n: int, key: bytes) -> tuple[int, int, int]:
+        pos, records, data_fields = off, 0, []
+        while pos < n:
+            opcode, flags, size, _seq = _HEADER(chunk, pos)
+            if opcode not in REPLAYABLE or flags or size < 16 or size > n - pos:
+                break
+            for p in HEAP_OFFSETS[opcode]:
+                data_fields.append(pos - off + p)
+            pos += size
+            records += 1
+        if pos >= n or records < MIN_RECORDS or pos - off > MAX_TEMPLATE_BYTES // 4:
+            return 0, 0, pos  # not ended inside the chunk (it may go on), or too short
+        r, s = self.renderer, self.session
+        entry, epoch = C.state_of(r), r.epoch
+        errors, ring0 = s.total_errors, r.ring_bytes
+        used = self._run(chunk, off, pos - off, records)
+        slab_bytes = r.ring_bytes - ring0
+        if s.total_errors != errors or slab_bytes > MAX_SLAB_BYTES:
+            return used
+        seg = np.frombuffer(chunk, np.uint8, pos - off, off).copy()
+        mask = np.full(len(seg), 0xFF, np.uint8)
+        p = 0
+        while p < len(seg):
+            size = int.from_bytes(seg[p + 4:p + 8].tobytes(), "little")
+            mask[p + 8:p + 16] = 0
+            p += size
+        for f in data_fields:
+            mask[f:f + 8] = 0
+        trace = Trace(key, seg, mask, data_fields, records, entry, epoch, slab_bytes)
+        self._store(trace)
+        self.learned += 1
+        return used
+
+    def _store(self, trace: Trace) -> None:
+        self.traces.setdefault(trace.key, []).insert(0, trace)
+        self.traces.move_to_end(trace.key)
+        self.template_bytes += trace.nbytes
+        while self.traces and (sum(len(v) for v in self.traces.values()) > MAX_TRACES
+                               or self.template_bytes > MAX_TEMPLATE_BYTES):
+            key, old = self.traces.popitem(last=False)
+            self.template_bytes -= sum(t.nbytes for t in old)
+        lst = self.traces.get(trace.key)
+        while lst is not None and len(lst) > 4:
+            self.template_bytes -= lst.pop().nbytes
+
+    def _capture(self, trace: Trace, chunk: bytes, off: int) -> tuple[int, int, int]:
+        r, s = self.renderer, self.session
+        if trace.slab is None or trace.slab.size < trace.slab_bytes:
+            trace.slab = C.Slab(r.device, trace.slab_bytes)
+        cap = C.begin(r, trace.slab)
+        if cap is None:
+            return self._run(chunk, off, trace.nbytes, trace.records)
+        errors = s.total_errors
+        try:
+            used = self._run(chunk, off, trace.nbytes, trace.records)
+        finally:
+            rec = C.end(r)
+        data_records = len(trace.data_index)
+        if rec is None or s.total_errors != errors or len(rec.ring_writes) != data_records:
+            trace.state, trace.wait, trace.recording = _FAILED, RETRY_AFTER, None
+            return used
+        trace.set_recording(rec)
+        self.captures += 1
+        return used

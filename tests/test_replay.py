@@ -1,0 +1,324 @@
+"""Runs of commands re-issued frame after frame are captured and replayed (host/replay.py,
+host/render/capture.py), and a replay never serves stale state (issue 9).
+
+Each scene draws a 4x4 grid of cells, every cell's colour written the D3D11 way by
+Map(WRITE_DISCARD) of a dynamic constant buffer just before its draw, and changing every
+frame; the expected colour of every cell is known, so each frame is checked exactly. Every
+test also checks, from the session's figures, that runs were replayed, so the checks ran
+against replays and not only against ordinary execution. The stale-state tests change one thing a
+captured run depends on between frames (an object destroyed and its id reused, a backing
+renamed by a discard, a state object recreated, a bound view replaced, a resize) and
+would show the old picture if the replay missed it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pvgpu import guest as g
+from pvgpu.errors import HostReportedError
+from pvgpu.protocol.enums import ColorWriteFlag
+
+W = H = 32
+CELLS = 16
+VS = """
+@vertex
+fn vs(@location(0) p: vec2<f32>) -> @builtin(position) vec4<f32> { return vec4<f32>(p, 0.0, 1.0); }
+"""
+CB_PS = """
+struct K { color: vec4<f32> };
+@group(1) @binding(0) var<uniform> k: K;
+@fragment
+fn ps() -> @location(0) vec4<f32> { return k.color; }
+"""
+TEX_PS = """
+struct K { color: vec4<f32> };
+@group(1) @binding(0) var<uniform> k: K;
+@group(1) @binding(32) var t: texture_2d<f32>;
+@fragment
+fn ps() -> @location(0) vec4<f32> { return k.color * textureLoad(t, vec2<i32>(0, 0), 0); }
+"""
+
+
+def _grid(shift: float = 0.0) -> np.ndarray:
+    """Two triangles per cell of a 4x4 grid over clip space, moved right by `shift`."""
+    quads = []
+    for i in range(CELLS):
+        x0, y0 = -1 + (i % 4) * 0.5 + shift, 1 - (i // 4) * 0.5
+        x1, y1 = x0 + 0.5, y0 - 0.5
+        quads += [[x0, y0], [x1, y0], [x1, y1], [x0, y0], [x1, y1], [x0, y1]]
+    return np.array(quads, np.float32)
+
+
+def _color(cell: int, frame: int, salt: int = 0) -> tuple:
+    """A cell's colour in a frame, exact in 8-bit UNORM."""
+    k = cell * 37 + frame * 11 + salt * 101
+    return ((k % 251) / 255, ((k * 3) % 241) / 255, ((k * 7) % 239) / 255, 1.0)
+
+
+def _rgba(color) -> tuple:
+    return tuple(int(round(c * 255)) for c in color)
+
+
+def _cell_pixels(frame: np.ndarray, cells=range(CELLS)) -> list:
+    out = []
+    for i in cells:
+        x, y = (i % 4) * (W // 4) + W // 8, (i // 4) * (H // 4) + H // 8
+        out.append(tuple(int(v) for v in frame[y, x]))
+    return out
+
+
+class Scene:
+    def __init__(self, host, ps=CB_PS, vb_usage=g.Usage.IMMUTABLE):
+        self.host = host
+        self.device = d = g.connect(host.socket_path, timeout=30)
+        self.ctx = d.get_immediate_context()
+        self.chain = d.create_swap_chain(g.SwapChainDesc(W, H))
+        self.rtv = d.create_render_target_view(self.chain.get_buffer(0))
+        grid = _grid()
+        dynamic = vb_usage == g.Usage.DYNAMIC
+        self.vb = d.create_buffer(g.BufferDesc(grid.nbytes, g.BindFlag.VERTEX_BUFFER, vb_usage,
+                                               g.CpuAccessFlag.WRITE if dynamic else 0), None if dynamic else grid)
+        if dynamic:
+            self.write_vertices(grid)
+        self.layout = d.create_input_layout([g.InputElementDesc("POSITION", 0, g.DxgiFormat.R32G32_FLOAT)])
+        self.vs = d.create_vertex_shader(VS)
+        self.ps = d.create_pixel_shader(ps)
+        self.cb = d.create_buffer(g.BufferDesc(16, g.BindFlag.CONSTANT_BUFFER, g.Usage.DYNAMIC, g.CpuAccessFlag.WRITE))
+        self.raster = d.create_rasterizer_state(g.RasterizerDesc(cull_mode=g.CullMode.NONE))
+        self.ctx.ps_set_constant_buffers(0, [self.cb])
+
+    def write_vertices(self, verts: np.ndarray) -> None:
+        m = self.ctx.map(self.vb, 0, g.MapType.WRITE_DISCARD)
+        m.data[:] = verts.view(np.uint8).ravel()
+        self.ctx.unmap(self.vb, 0)
+
+    def run(self, frame: int, salt: int = 0, clear: bool = True) -> None:
+        """The run a game re-issues: targets, state, and per cell a discard and a draw (37 records)."""
+        ctx = self.ctx
+        ctx.om_set_render_targets([self.rtv])
+        if clear:
+            ctx.clear_render_target_view(self.rtv, (0, 0, 0, 1))
+        ctx.rs_set_viewports([g.Viewport(0, 0, W, H)])
+        ctx.rs_set_state(self.raster)
+        ctx.ia_set_input_layout(self.layout)
+        ctx.ia_set_primitive_topology(g.PrimitiveTopology.TRIANGLELIST)
+        ctx.ia_set_vertex_buffers(0, [self.vb], [8], [0])
+        ctx.vs_set_shader(self.vs)
+        ctx.ps_set_shader(self.ps)
+        for i in range(CELLS):
+            m = ctx.map(self.cb, 0, g.MapType.WRITE_DISCARD)
+            m.data[:] = np.frombuffer(np.array(_color(i, frame, salt), np.float32).tobytes(), np.uint8)
+            ctx.unmap(self.cb, 0)
+            ctx.draw(6, 6 * i)
+
+    def present(self) -> np.ndarray:
+        self.chain.present()
+        self.chain.wait_idle()
+        (frames,) = self.host.frames.values()
+        return frames[-1]
+
+    def finish(self):
+        """Close the guest; the session's final figures."""
+        self.device.close()
+        (record,) = self.host.sessions.values()
+        assert record.ended.wait(30)
+        return record.stats
+
+
+def _expected(frame: int, salt: int = 0, tint=(1, 1, 1, 1)) -> list:
+    return [_rgba(np.array(_color(i, frame, salt)) * np.array(tint)) for i in range(CELLS)]
+
+
+def test_a_repeated_run_is_replayed_with_each_frames_constants(host):
+    s = Scene(host)
+    for f in range(8):
+        s.run(f)
+        assert _cell_pixels(s.present()) == _expected(f), f"frame {f}"
+    stats = s.finish()
+    assert stats.runs_captured >= 1
+    assert stats.runs_replayed >= 5  # learned, captured, then replayed
+    assert stats.commands_replayed >= 5 * 37
+    assert stats.errors == 0
+
+
+def test_the_same_run_twice_in_one_recording_keeps_each_ones_constants(host):
+    """Two identical runs (their constants aside) in one recording, added together by the
+    blend state: the second replay writes the run's constant memory again before the first
+    one's draws ran on the GPU, so it must submit in between, or the picture shows twice the
+    second run's colours."""
+    s = Scene(host)
+    d = s.device
+    s.ctx.om_set_blend_state(d.create_blend_state(g.BlendDesc([g.RenderTargetBlendDesc(True, g.Blend.ONE, g.Blend.ONE)])))
+    for f in range(6):
+        s.ctx.om_set_render_targets([s.rtv])
+        s.ctx.clear_render_target_view(s.rtv, (0, 0, 0, 0))
+        d.create_sampler_state(g.SamplerDesc())  # boundaries between the runs
+        s.run(f, salt=0, clear=False)
+        d.create_sampler_state(g.SamplerDesc())
+        s.run(f, salt=1, clear=False)
+        got = _cell_pixels(s.present())
+        want = [tuple(min(255, a + b) for a, b in zip(x, y)) for x, y in zip(_expected(f, 0), _expected(f, 1))]
+        assert [p[:3] for p in got] == [w[:3] for w in want], f"frame {f}"
+    stats = s.finish()
+    assert stats.runs_replayed >= 6
+
+
+def _flipped(grid: np.ndarray) -> np.ndarray:
+    """The grid with its rows in reverse order (cell i drawn where cell 12 - 4 * (i // 4) + i % 4 was)."""
+    return grid * np.array([1, -1], np.float32)
+
+
+def test_a_vertex_buffer_renamed_by_a_discard_between_two_runs(host):
+    """A run's bundles bind the vertex buffer's backing; a discard of a buffer the recording
+    already used gives it a new backing. The grid alternates between upright and flipped every
+    frame, so a replay that kept an old backing would draw last frame's arrangement."""
+    s = Scene(host, vb_usage=g.Usage.DYNAMIC)
+    d = s.device
+    half = _grid() * np.array([0.5, 1], np.float32)
+    for f in range(6):
+        flip = f % 2
+        left = (_flipped(half) if flip else half) - np.array([0.5, 0], np.float32)
+        d.create_sampler_state(g.SamplerDesc())
+        s.write_vertices(left)
+        d.create_sampler_state(g.SamplerDesc())
+        s.run(f)
+        d.create_sampler_state(g.SamplerDesc())
+        s.write_vertices(left + np.array([1, 0], np.float32))  # the recording used the buffer: a rename
+        d.create_sampler_state(g.SamplerDesc())
+        s.run(f, clear=False)
+        frame = s.present()
+        want = _expected(f)
+        for half_x in (0, W // 2):
+            for c, r in ((0, 0), (1, 2), (3, 3)):
+                cell = (3 - r if flip else r) * 4 + c
+                x, y = half_x + c * (W // 8) + W // 16, r * (H // 4) + H // 8
+                assert tuple(frame[y, x]) == want[cell], f"frame {f}, cell {cell}"
+    s.finish()
+
+
+def test_a_destroyed_view_whose_id_is_reused(host):
+    s = Scene(host, ps=TEX_PS)
+    d = s.device
+
+    def texture(color):
+        texel = (np.array(color, np.float32) * 255).astype(np.uint8).reshape(1, 1, 4)
+        return d.create_texture2d(g.Texture2DDesc(1, 1), [texel])
+
+    view = d.create_shader_resource_view(texture((1, 1, 1, 1)))
+    magenta = texture((1, 0, 1, 1))
+    tint = (1, 1, 1, 1)
+    for f in range(10):
+        if f == 5:
+            old = view.id
+            view.release()
+            view = d.create_shader_resource_view(magenta)
+            assert view.id == old
+            tint = (1, 0, 1, 1)
+        s.ctx.ps_set_shader_resources(0, [view])
+        s.run(f)
+        assert _cell_pixels(s.present()) == _expected(f, tint=tint), f"frame {f}"
+    stats = s.finish()
+    assert stats.runs_replayed >= 4
+
+
+def test_a_state_object_recreated_under_the_same_id(host):
+    s = Scene(host)
+    d = s.device
+    blend = d.create_blend_state(g.BlendDesc())
+    tint = (1, 1, 1, 1)
+    for f in range(10):
+        if f == 5:
+            old = blend.id
+            blend.release()
+            blend = d.create_blend_state(g.BlendDesc([g.RenderTargetBlendDesc(
+                render_target_write_mask=ColorWriteFlag.RED | ColorWriteFlag.ALPHA)]))
+            assert blend.id == old
+            tint = (1, 0, 0, 1)
+        s.ctx.om_set_blend_state(blend)
+        s.run(f)
+        assert _cell_pixels(s.present()) == _expected(f, tint=tint), f"frame {f}"
+    stats = s.finish()
+    assert stats.runs_replayed >= 4
+
+
+def test_a_bound_view_replaced_outside_the_run(host):
+    """The run reads a shader resource it does not bind: which one is state at its entry."""
+    s = Scene(host, ps=TEX_PS)
+    d = s.device
+    views, tints = [], [(1, 1, 1, 1), (0, 1, 1, 1), (1, 1, 0, 1)]
+    for tint in tints:
+        texel = (np.array(tint, np.float32) * 255).astype(np.uint8).reshape(1, 1, 4)
+        views.append(d.create_shader_resource_view(d.create_texture2d(g.Texture2DDesc(1, 1), [texel])))
+    for f in range(12):
+        k = (f // 4) % 3  # four frames on one view, then the next
+        s.ctx.ps_set_shader_resources(0, [views[k]])
+        s.run(f)
+        assert _cell_pixels(s.present()) == _expected(f, tint=tints[k]), f"frame {f}"
+    stats = s.finish()
+    assert stats.runs_replayed >= 3
+
+
+def test_a_texture_updated_between_replays_is_read_anew(host):
+    """Updating contents keeps the texture (the replay stays valid) and the replay reads them."""
+    s = Scene(host, ps=TEX_PS)
+    d = s.device
+    tex = d.create_texture2d(g.Texture2DDesc(1, 1), [np.full((1, 1, 4), 255, np.uint8)])
+    s.ctx.ps_set_shader_resources(0, [d.create_shader_resource_view(tex)])
+    for f in range(8):
+        tint = (1, 1, 1, 1) if f % 2 == 0 else (0, 1, 0, 1)
+        s.ctx.update_subresource(tex, 0, None, (np.array(tint) * 255).astype(np.uint8).reshape(1, 1, 4))
+        s.device.create_sampler_state(g.SamplerDesc())
+        s.run(f)
+        assert _cell_pixels(s.present()) == _expected(f, tint=tint), f"frame {f}"
+    stats = s.finish()
+    assert stats.runs_replayed >= 4
+
+
+def test_a_resize_between_replays(host):
+    s = Scene(host)
+    for f in range(10):
+        if f == 5:
+            s.ctx.om_set_render_targets([])
+            s.rtv.release()
+            s.chain.resize_buffers(0, W, H)
+            s.rtv = s.device.create_render_target_view(s.chain.get_buffer(0))
+        s.run(f)
+        assert _cell_pixels(s.present()) == _expected(f), f"frame {f}"
+    stats = s.finish()
+    assert stats.runs_replayed >= 4
+
+
+def test_a_heap_range_outside_the_heap_in_a_replayed_run_is_reported(host):
+    """A captured run whose heap offsets point outside the heap is not replayed: its records
+    run the usual way, the bad one is reported and the rest of the frame is drawn."""
+    s = Scene(host)
+    for f in range(5):
+        s.run(f)
+        s.present()
+    conn = s.ctx.conn
+    real_upload = conn.upload
+    bad = {"left": 1}
+
+    def upload(data):
+        off, size = real_upload(data)
+        if bad["left"] and size == 16:
+            bad["left"] -= 1
+            return len(conn.region.heap) - 8, size  # reaches past the heap's end
+        return off, size
+
+    conn.upload = upload
+    s.run(5)
+    s.chain.present()
+    with pytest.raises(HostReportedError):
+        s.chain.wait_idle()
+    conn.upload = real_upload
+    (frames,) = host.frames.values()
+    got = _cell_pixels(frames[-1])
+    want = _expected(5)
+    assert got[1:] == want[1:]  # cell 0 drew with the previous contents of the buffer
+    s.run(6)
+    assert _cell_pixels(s.present()) == _expected(6)
+    stats = s.finish()
+    assert stats.errors == 1
+    assert stats.runs_replayed >= 2
