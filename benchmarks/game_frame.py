@@ -367,7 +367,11 @@ def pvgpu_frames(frames: int, rate_draws: int = 20_000, on_worker=None) -> dict:
     result = json.loads(out.strip().splitlines()[-1])
     skip = min(3, frames - 2)  # shader compiles and first uses
     host = stats.frame_busy_s[-frames:][skip:]
+    waits = stats.frame_gpu_wait_s[-frames:][skip:]
     return {"host_frame_s": float(np.median(host)), "host_frame_mean_s": float(np.mean(host)),
+            "host_cpu_frame_s": float(np.median(np.array(host) - np.array(waits))),
+            "runs_replayed": stats.runs_replayed, "commands_replayed": stats.commands_replayed,
+            "commands": stats.commands,
             "guest_encode_s": float(np.median(result["encode_s"][skip:])),
             "wall_frame_s": (presented[-1] - presented[skip]) / (len(presented) - 1 - skip),
             "guest_cmds_per_s": 4 * result["rate_draws"] / result["rate_s"],
@@ -540,13 +544,26 @@ def direct_frames(frames: int) -> dict:
             "cpu_s": float(np.median(cpus[skip:])), "last_frame": game.pixels}
 
 
-def measure(frames: int = 30, rate_draws: int = 20_000, on_worker=None) -> dict:
+def measure(frames: int = 30, rate_draws: int = 20_000, on_worker=None, without_replay: bool = True) -> dict:
     pv = pvgpu_frames(frames, rate_draws, on_worker)
+    off = None
+    if without_replay:  # the same through the per-command path alone (host/replay.py turned off)
+        saved = os.environ.get("PVGPU_REPLAY")
+        os.environ["PVGPU_REPLAY"] = "0"
+        try:
+            off = pvgpu_frames(frames, 0)
+        finally:
+            if saved is None:
+                del os.environ["PVGPU_REPLAY"]
+            else:
+                os.environ["PVGPU_REPLAY"] = saved
+        off.pop("last_frame")
     direct = direct_frames(frames)
     # The same picture both ways (the same work): the last frames' difference, 0-255 per channel
     a, b = pv.pop("last_frame").astype(int), direct.pop("last_frame").astype(int)
     diff = np.abs(a - b)
     return {"pvgpu": pv, "direct": direct, "ratio": pv["host_frame_s"] / direct["frame_s"], "frames": frames,
+            "without_replay": off,
             "image_diff_mean": float(diff.mean()), "image_diff_max": int(diff.max()),
             "image_diff_over_8": float((diff > 8).mean())}
 
@@ -559,6 +576,16 @@ def rows(m: dict) -> list[tuple[str, str, str, str]]:
         ("game frame: host time/frame, ms", f"{pv['host_frame_s'] * 1e3:.1f}", f"{d['frame_s'] * 1e3:.1f} (direct)",
          f"{m['ratio']:.2f}"),
         ("  direct: encode+submit CPU, ms", "", f"{d['cpu_s'] * 1e3:.1f}", ""),
+        ("  host CPU/frame (GPU waits out), ms", f"{pv['host_cpu_frame_s'] * 1e3:.1f}",
+         f"{d['cpu_s'] * 1e3:.1f} (direct CPU)", f"{pv['host_cpu_frame_s'] / d['cpu_s']:.2f}"),
+        ("  commands replayed (host/replay)", f"{pv['commands_replayed'] / max(1, pv['commands']):.3f}",
+         f"{pv['runs_replayed']} runs", ""),
+        *([("  without replay: host time/frame, ms", f"{m['without_replay']['host_frame_s'] * 1e3:.1f}",
+            f"{pv['host_frame_s'] * 1e3:.1f} (replay)",
+            f"{m['without_replay']['host_frame_s'] / pv['host_frame_s']:.2f}"),
+           ("  without replay: host CPU/frame, ms", f"{m['without_replay']['host_cpu_frame_s'] * 1e3:.1f}",
+            f"{d['cpu_s'] * 1e3:.1f} (direct CPU)", f"{m['without_replay']['host_cpu_frame_s'] / d['cpu_s']:.2f}")]
+          if m.get("without_replay") else []),
         ("  guest encode/frame, ms", f"{pv['guest_encode_s'] * 1e3:.1f}", f"{pv['host_frame_s'] * 1e3:.1f} (host)",
          f"{pv['guest_encode_s'] / pv['host_frame_s']:.2f}"),
         ("  presented frame interval, ms", f"{pv['wall_frame_s'] * 1e3:.1f}", f"{d['frame_s'] * 1e3:.1f} (direct)",

@@ -236,6 +236,7 @@ def test_a_state_object_recreated_under_the_same_id(host):
             assert blend.id == old
             tint = (1, 0, 0, 1)
         s.ctx.om_set_blend_state(blend)
+        d.create_sampler_state(g.SamplerDesc())  # a boundary: the blend state is state at the run's entry
         s.run(f)
         assert _cell_pixels(s.present()) == _expected(f, tint=tint), f"frame {f}"
     stats = s.finish()
@@ -253,6 +254,7 @@ def test_a_bound_view_replaced_outside_the_run(host):
     for f in range(12):
         k = (f // 4) % 3  # four frames on one view, then the next
         s.ctx.ps_set_shader_resources(0, [views[k]])
+        d.create_sampler_state(g.SamplerDesc())  # a boundary: the binding is not part of the run
         s.run(f)
         assert _cell_pixels(s.present()) == _expected(f, tint=tints[k]), f"frame {f}"
     stats = s.finish()

@@ -26,6 +26,7 @@ constant-buffer writes are the only thing that differs, and they are data.
 
 from __future__ import annotations
 
+import copy
 from collections import OrderedDict
 
 import numpy as np
@@ -51,6 +52,7 @@ _DATA_OPS = frozenset(op for op, pos in HEAP_OFFSETS.items() if pos)
 
 MIN_RECORDS = 32  # shorter runs are not worth a template
 MAX_TRACES = 64  # per session, least recently used dropped first
+MAX_PER_KEY = 4  # traces starting with the same record
 MAX_TEMPLATE_BYTES = 16 << 20  # all templates of a session together
 MAX_SLAB_BYTES = 4 << 20  # one run's constant data
 RETRY_AFTER = 64  # sightings before a run that failed to capture is tried again
@@ -89,6 +91,13 @@ class Trace:
         self.slab: C.Slab | None = None
         self.wait = 0  # sightings left before a failed run is tried again
         self._rows = None  # (source row offsets, record of each row, destination rows) for the gather
+
+    def fork(self) -> "Trace":
+        """A trace of the same bytes, to be learned with another state at entry."""
+        other = copy.copy(self)
+        other.scratch = np.empty_like(self.scratch)
+        other.state, other.recording, other.slab, other.wait = _LEARNED, None, None, 0
+        return other
 
     def matches(self, chunk: bytes, off: int) -> bool:
         cur = np.frombuffer(chunk, np.uint8, self.nbytes, off)
@@ -159,6 +168,7 @@ class Replayer:
         if candidates is not None:
             self.traces.move_to_end(key)
             r = self.renderer
+            others = []  # the same bytes, learned with another state at entry
             for trace in candidates:
                 if trace.nbytes > n - off or not trace.matches(chunk, off):
                     continue
@@ -168,19 +178,31 @@ class Replayer:
                         return 0, 0, off + trace.nbytes
                     trace.state = _LEARNED
                 if not self._entry_holds(trace):
-                    trace.entry, trace.epoch = C.state_of(r), r.epoch
-                    trace.state, trace.recording = _LEARNED, None
-                    return self._run(chunk, off, trace.nbytes, trace.records)
+                    others.append(trace)
+                    continue
                 if trace.state == _CAPTURED:
                     offsets = trace.heap_offsets(chunk, off, len(self._heap_np))
                     if offsets is None:
                         return 0, 0, off + trace.nbytes  # the records report the bad range
                     trace.gather(self._heap_np, offsets)
                     C.replay(r, trace.recording, trace.slab)
+                    session = self.session
+                    session.commands_executed += trace.records
+                    session.consecutive_errors = 0
                     self.replays += 1
                     self.replayed_records += trace.records
                     return trace.nbytes, trace.records, off + trace.nbytes
                 return self._capture(trace, chunk, off)
+            if others:  # learn this entry state too: a stale one in place, else beside the others
+                trace = next((t for t in others if t.epoch != r.epoch), None)
+                if trace is None and len(candidates) < MAX_PER_KEY:
+                    trace = others[0].fork()
+                    candidates.append(trace)
+                    self.template_bytes += trace.nbytes
+                trace = trace or others[-1]
+                trace.entry, trace.epoch = C.state_of(r), r.epoch
+                trace.state, trace.recording = _LEARNED, None
+                return self._run(chunk, off, trace.nbytes, trace.records)
         return self._learn(chunk, off, n, key)
 
     def _entry_holds(self, trace: Trace) -> bool:
@@ -240,7 +262,7 @@ class Replayer:
             key, old = self.traces.popitem(last=False)
             self.template_bytes -= sum(t.nbytes for t in old)
         lst = self.traces.get(trace.key)
-        while lst is not None and len(lst) > 4:
+        while lst is not None and len(lst) > MAX_PER_KEY:
             self.template_bytes -= lst.pop().nbytes
 
     def _capture(self, trace: Trace, chunk: bytes, off: int) -> tuple[int, int, int]:

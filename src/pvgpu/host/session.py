@@ -139,8 +139,12 @@ class Session:
         self.total_errors = 0
         self.errors_logged = 0
         self._status = initial_status
-        if on_busy is not None:
-            self.renderer.readback.on_wait = on_busy
+        self._on_busy = on_busy
+        self.renderer.readback.on_wait = self._gpu_wait
+        self.gpu_wait_s = 0.0  # of busy_s, the time spent waiting for the GPU (read-backs, fences)
+        self._wait_since = 0.0
+        self._wait_at_frame = 0.0
+        self.frame_gpu_wait_s: deque[float] = deque(maxlen=FRAME_TIMES)
         self.after_step: Callable[[], None] | None = None
         self.commands_executed = 0
         self.frames_presented = 0
@@ -457,6 +461,17 @@ class Session:
         busy = self.busy_s + (time.perf_counter() - self._busy_since if self._busy_since else 0.0)
         self.frame_busy_s.append(busy - self._busy_at_frame)
         self._busy_at_frame = busy
+        self.frame_gpu_wait_s.append(self.gpu_wait_s - self._wait_at_frame)
+        self._wait_at_frame = self.gpu_wait_s
+
+    def _gpu_wait(self, waiting: bool) -> None:
+        """Brackets every wait for the GPU: timed, and told to the supervisor's watchdog."""
+        if waiting:
+            self._wait_since = time.perf_counter()
+        else:
+            self.gpu_wait_s += time.perf_counter() - self._wait_since
+        if self._on_busy is not None:
+            self._on_busy(waiting)
 
     # --- errors --------------------------------------------------------------------------------
     def _report(self, code: ErrorCode, opcode: int, seq: int, detail: str) -> None:

@@ -83,6 +83,7 @@ class SessionStats:
     busy_s: float = 0.0  # the renderer's own processing time (Session.busy_s)
     frame_busy_s: list = field(default_factory=list)  # ... per presented frame, the latest last
     #: re-issued runs of commands (host/replay.py): learned, captured, replayed, and the records replayed
+    frame_gpu_wait_s: list = field(default_factory=list)  # ... of which waiting for the GPU
     runs_learned: int = 0
     runs_captured: int = 0
     runs_replayed: int = 0
@@ -94,6 +95,7 @@ class SessionStats:
         return cls(session.commands_executed, session.frames_presented, session.total_errors,
                    session.stats.pipeline_hits, session.stats.pipeline_misses, int(session.status),
                    session.errors_logged, busy_s=session.busy_s, frame_busy_s=list(session.frame_busy_s),
+                   frame_gpu_wait_s=list(session.frame_gpu_wait_s),
                    runs_learned=r.learned if r else 0, runs_captured=r.captures if r else 0,
                    runs_replayed=r.replays if r else 0, commands_replayed=r.replayed_records if r else 0)
 
