@@ -151,6 +151,7 @@ class Replayer:
         self.template_bytes = 0
         self.replays = self.captures = self.learned = 0
         self.replayed_records = 0
+        self.failures: dict[str, int] = {}  # why captures failed: how often
         self._heap_np = np.frombuffer(session._heap, np.uint8) if session._heap is not None else None
 
     def clear(self) -> None:
@@ -169,17 +170,26 @@ class Replayer:
             self.traces.move_to_end(key)
             r = self.renderer
             others = []  # the same bytes, learned with another state at entry
-            for trace in candidates:
+            waiting = None  # a run that failed to capture, not yet due for another try
+            chosen = None
+            # the longest captured run first: a shorter one may be a prefix of it (learned
+            # where the ring's wrap cut a frame)
+            for trace in sorted(candidates, key=lambda t: (t.state != _CAPTURED, -t.nbytes)):
                 if trace.nbytes > n - off or not trace.matches(chunk, off):
                     continue
                 if trace.state == _FAILED:
                     trace.wait -= 1
                     if trace.wait > 0:
-                        return 0, 0, off + trace.nbytes
+                        waiting = waiting or trace
+                        continue
                     trace.state = _LEARNED
                 if not self._entry_holds(trace):
                     others.append(trace)
                     continue
+                chosen = trace
+                break
+            trace = chosen
+            if trace is not None:
                 if trace.state == _CAPTURED:
                     offsets = trace.heap_offsets(chunk, off, len(self._heap_np))
                     if offsets is None:
@@ -193,6 +203,8 @@ class Replayer:
                     self.replayed_records += trace.records
                     return trace.nbytes, trace.records, off + trace.nbytes
                 return self._capture(trace, chunk, off)
+            if waiting is not None:
+                return 0, 0, off + waiting.nbytes
             if others:  # learn this entry state too: a stale one in place, else beside the others
                 trace = next((t for t in others if t.epoch != r.epoch), None)
                 if trace is None and len(candidates) < MAX_PER_KEY:
@@ -279,6 +291,9 @@ class Replayer:
             rec = C.end(r)
         data_records = len(trace.data_index)
         if rec is None or s.total_errors != errors or len(rec.ring_writes) != data_records:
+            why = (cap.failed or ("a slice target" if rec is None else "")) or (
+                "an error" if s.total_errors != errors else "constant-buffer writes outside the slab")
+            self.failures[why] = self.failures.get(why, 0) + 1
             trace.state, trace.wait, trace.recording = _FAILED, RETRY_AFTER, None
             return used
         trace.set_recording(rec)

@@ -88,6 +88,7 @@ class SessionStats:
     runs_captured: int = 0
     runs_replayed: int = 0
     commands_replayed: int = 0
+    capture_failures: dict = field(default_factory=dict)  # why runs could not be captured: how often
 
     @classmethod
     def of(cls, session) -> "SessionStats":
@@ -97,7 +98,8 @@ class SessionStats:
                    session.errors_logged, busy_s=session.busy_s, frame_busy_s=list(session.frame_busy_s),
                    frame_gpu_wait_s=list(session.frame_gpu_wait_s),
                    runs_learned=r.learned if r else 0, runs_captured=r.captures if r else 0,
-                   runs_replayed=r.replays if r else 0, commands_replayed=r.replayed_records if r else 0)
+                   runs_replayed=r.replays if r else 0, commands_replayed=r.replayed_records if r else 0,
+                   capture_failures=dict(r.failures) if r else {})
 
 
 # --- worker side -------------------------------------------------------------------------------
