@@ -27,6 +27,7 @@ constant-buffer writes are the only thing that differs, and they are data.
 from __future__ import annotations
 
 import copy
+import os
 from collections import OrderedDict
 
 import numpy as np
@@ -153,6 +154,12 @@ class Replayer:
         self.replayed_records = 0
         self.failures: dict[str, int] = {}  # why captures failed: how often
         self._heap_np = np.frombuffer(session._heap, np.uint8) if session._heap is not None else None
+        trace_path = os.environ.get("PVGPU_REPLAY_LOG")  # a file to log the replayer's decisions to
+        self._log = open(trace_path, "a", buffering=1) if trace_path else None
+
+    def _note(self, what: str, *args) -> None:
+        if self._log is not None:
+            self._log.write(f"{what} {' '.join(str(a) for a in args)}\n")
 
     def clear(self) -> None:
         self.traces.clear()
@@ -192,6 +199,8 @@ class Replayer:
             if trace is not None:
                 if trace.state == _CAPTURED:
                     offsets = trace.heap_offsets(chunk, off, len(self._heap_np))
+                    if self._log is not None:
+                        self._note("replay", off, n, trace.records, offsets is None)
                     if offsets is None:
                         return 0, 0, off + trace.nbytes  # the records report the bad range
                     trace.gather(self._heap_np, offsets)
@@ -203,6 +212,9 @@ class Replayer:
                     self.replayed_records += trace.records
                     return trace.nbytes, trace.records, off + trace.nbytes
                 return self._capture(trace, chunk, off)
+            if self._log is not None:
+                self._note("others", off, n, len(others), r.epoch, [t.epoch for t in others],
+                           [C.state_of(r) == t.entry for t in others], [(t.state, t.nbytes) for t in candidates])
             if waiting is not None:
                 return 0, 0, off + waiting.nbytes
             if others:  # learn this entry state too: a stale one in place, else beside the others
@@ -215,6 +227,8 @@ class Replayer:
                 trace.entry, trace.epoch = C.state_of(r), r.epoch
                 trace.state, trace.recording = _LEARNED, None
                 return self._run(chunk, off, trace.nbytes, trace.records)
+        if self._log is not None:
+            self._note("learn", off, n, candidates is not None)
         return self._learn(chunk, off, n, key)
 
     def _entry_holds(self, trace: Trace) -> bool:
@@ -294,8 +308,10 @@ class Replayer:
             why = (cap.failed or ("a slice target" if rec is None else "")) or (
                 "an error" if s.total_errors != errors else "constant-buffer writes outside the slab")
             self.failures[why] = self.failures.get(why, 0) + 1
+            self._note("capture-failed", why)
             trace.state, trace.wait, trace.recording = _FAILED, RETRY_AFTER, None
             return used
         trace.set_recording(rec)
+        self._note("captured", off, trace.records, len(rec.ops), rec.slab_bytes)
         self.captures += 1
         return used
