@@ -12,12 +12,18 @@ would show the old picture if the replay missed it."""
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 import pytest
 
 from pvgpu import guest as g
 from pvgpu.errors import HostReportedError
+from pvgpu.host.replay import HEAP_OFFSETS
+from pvgpu.protocol import codec
 from pvgpu.protocol.enums import ColorWriteFlag
+
+MAP_WRITE_DISCARD = next(op for op, layout in codec.LAYOUTS.items() if layout.name == "MAP_WRITE_DISCARD")
 
 W = H = 32
 CELLS = 16
@@ -298,23 +304,22 @@ def test_a_heap_range_outside_the_heap_in_a_replayed_run_is_reported(host):
     for f in range(5):
         s.run(f)
         s.present()
-    conn = s.ctx.conn
-    real_upload = conn.upload
-    bad = {"left": 1}
-
-    def upload(data):
-        off, size = real_upload(data)
-        if bad["left"] and size == 16:
-            bad["left"] -= 1
-            return len(conn.region.heap) - 8, size  # reaches past the heap's end
-        return off, size
-
-    conn.upload = upload
     s.run(5)
+    # The guest's unpublished records: point the first discard's heap range past the heap's end.
+    w = s.ctx.conn.writer
+    pos, heap_size = w.published, len(s.ctx.conn.region.heap)
+    while pos < w.pos:
+        off = pos % w.size
+        opcode, _flags, size, _seq = codec.HEADER.unpack_from(w.ring, off)
+        if opcode == MAP_WRITE_DISCARD:
+            struct.pack_into("<Q", w.ring, off + HEAP_OFFSETS[opcode][0], heap_size - 8)
+            break
+        pos += size
+    else:
+        raise AssertionError("no Map(WRITE_DISCARD) record found")
     s.chain.present()
     with pytest.raises(HostReportedError):
         s.chain.wait_idle()
-    conn.upload = real_upload
     (frames,) = host.frames.values()
     got = _cell_pixels(frames[-1])
     want = _expected(5)
