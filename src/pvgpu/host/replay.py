@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import os
+import struct
 from collections import OrderedDict
 
 import numpy as np
@@ -62,13 +63,53 @@ _LEARNED, _CAPTURED, _FAILED = range(3)
 _HEADER = codec.HEADER.unpack_from
 
 
+def _field_mask(slots) -> bytes:
+    """0xFF over the bytes of value fields, 0 over pads and heap offsets."""
+    size = max((sl.offset + struct.calcsize("<" + sl.field.wire.code) for sl in slots), default=0)
+    mask = bytearray(size)
+    for sl in slots:
+        if sl.field.meaning not in (Meaning.PAD, Meaning.HEAP_OFFSET):
+            n = struct.calcsize("<" + sl.field.wire.code)
+            mask[sl.offset:sl.offset + n] = b"\xff" * n
+    return bytes(mask)
+
+
+def _record_masks(opcode: int) -> tuple[bytes, bytes | None, int, int]:
+    """(mask of the record's header and fixed fields, mask of one array element, element size,
+    byte position of the count field). The guest need not write a record's pads and the bytes
+    after its last field up to the 16-byte record boundary: they may hold anything (an earlier
+    lap of the ring), so they are not compared."""
+    layout = codec.LAYOUTS[opcode]
+    fixed = b"\xff" * 8 + bytes(8) + _field_mask(layout.slots)  # the sequence number masked
+    el = layout.element
+    if el is None:
+        return fixed, None, 0, 0
+    count_slot = next(sl for sl in layout.slots if sl.field is layout.count_field)
+    fixed = fixed + bytes(codec.HEADER_SIZE + layout.fixed_size - len(fixed))
+    return fixed, _field_mask(el.slots).ljust(el.size, b"\0"), el.size, codec.HEADER_SIZE + count_slot.offset
+
+
+_MASKS = {op: _record_masks(op) for op in REPLAYABLE}
+
+
+def _mask_record(mask: np.ndarray, data, pos: int, opcode: int, size: int) -> None:
+    """Write the record at `pos`'s compare mask into `mask[pos:pos + size]` (zeros there first)."""
+    fixed, element, el_size, count_at = _MASKS[opcode]
+    mask[pos:pos + len(fixed)] = np.frombuffer(fixed, np.uint8)
+    if element is not None:
+        count = int.from_bytes(bytes(data[pos + count_at:pos + count_at + 4]), "little")
+        start = pos + len(fixed)
+        count = min(count, (size - len(fixed)) // el_size)
+        if count:
+            mask[start:start + count * el_size] = np.tile(np.frombuffer(element, np.uint8), count)
+
+
 def _key(chunk: bytes, off: int, size: int, opcode: int) -> bytes:
-    """The first record's bytes without its sequence number and heap offsets."""
-    rec = bytearray(chunk[off:off + size])
-    rec[8:16] = bytes(8)
-    for pos in HEAP_OFFSETS[opcode]:
-        rec[pos:pos + 8] = bytes(8)
-    return bytes(rec)
+    """The first record's bytes that are value fields (no sequence number, heap offsets or pads)."""
+    rec = np.frombuffer(chunk, np.uint8, size, off)
+    mask = np.zeros(size, np.uint8)
+    _mask_record(mask, rec, 0, opcode, size)
+    return (rec & mask).tobytes()
 
 
 class Trace:
@@ -168,6 +209,8 @@ class Replayer:
     def visit(self, chunk: bytes, off: int, n: int) -> tuple[int, int, int]:
         """Called at a record that may start a run: (bytes consumed, records handled, where
         to look again). Consumed 0: the caller executes the records as usual up to there."""
+        if n - off < 16:
+            return 0, 0, n  # a truncated record: the usual path reports it
         opcode, flags, size, _seq = _HEADER(chunk, off)
         if opcode not in REPLAYABLE or flags or size < 16 or size > n - off:
             return 0, 0, off + max(size, 16)
@@ -248,15 +291,19 @@ class Replayer:
 
     def _learn(self, chunk: bytes, off: int, n: int, key: bytes) -> tuple[int, int, int]:
         pos, records, data_fields = off, 0, []
-        while pos < n:
+        ended = False  # by a whole record that is not replayable
+        while pos + 16 <= n:
             opcode, flags, size, _seq = _HEADER(chunk, pos)
-            if opcode not in REPLAYABLE or flags or size < 16 or size > n - pos:
+            if size < 16 or size > n - pos:
+                break
+            if opcode not in REPLAYABLE or flags:
+                ended = True
                 break
             for p in HEAP_OFFSETS[opcode]:
                 data_fields.append(pos - off + p)
             pos += size
             records += 1
-        if pos >= n or records < MIN_RECORDS or pos - off > MAX_TEMPLATE_BYTES // 4:
+        if not ended or records < MIN_RECORDS or pos - off > MAX_TEMPLATE_BYTES // 4:
             return 0, 0, pos  # not ended inside the chunk (it may go on), or too short
         r, s = self.renderer, self.session
         entry, epoch = C.state_of(r), r.epoch
@@ -266,14 +313,12 @@ class Replayer:
         if s.total_errors != errors or slab_bytes > MAX_SLAB_BYTES:
             return used
         seg = np.frombuffer(chunk, np.uint8, pos - off, off).copy()
-        mask = np.full(len(seg), 0xFF, np.uint8)
+        mask = np.zeros(len(seg), np.uint8)
         p = 0
         while p < len(seg):
-            size = int.from_bytes(seg[p + 4:p + 8].tobytes(), "little")
-            mask[p + 8:p + 16] = 0
+            opcode, _flags, size, _seq = _HEADER(seg, p)
+            _mask_record(mask, seg, p, opcode, size)
             p += size
-        for f in data_fields:
-            mask[f:f + 8] = 0
         trace = Trace(key, seg, mask, data_fields, records, entry, epoch, slab_bytes)
         self._store(trace)
         self.learned += 1

@@ -264,7 +264,12 @@ class Session:
             look_at = 0 if replayer is not None else n  # the next record that may start a replayable run
             while off < n:
                 if off >= look_at:
-                    used, count, look_at = replayer.visit(chunk, off, n)
+                    try:
+                        used, count, look_at = replayer.visit(chunk, off, n)
+                    except Exception:  # a fault of the replayer itself: the session goes on without it
+                        log.exception("session %d: replaying runs turned off", self.id)
+                        self.replayer = replayer = None
+                        used, look_at = 0, n
                     if used:
                         off += used
                         handled += count
