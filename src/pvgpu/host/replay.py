@@ -271,7 +271,7 @@ class Replayer:
                 trace.state, trace.recording = _LEARNED, None
                 return self._run(chunk, off, trace.nbytes, trace.records)
         if self._log is not None:
-            self._note("learn", off, n, candidates is not None)
+            self._note("learn", off, n, candidates is not None, len(self.traces), self.template_bytes, hash(key))
         return self._learn(chunk, off, n, key)
 
     def _entry_holds(self, trace: Trace) -> bool:
@@ -304,6 +304,8 @@ class Replayer:
             pos += size
             records += 1
         if not ended or records < MIN_RECORDS or pos - off > MAX_TEMPLATE_BYTES // 4:
+            if self._log is not None:
+                self._note("not-learned", off, pos, records, ended)
             return 0, 0, pos  # not ended inside the chunk (it may go on), or too short
         r, s = self.renderer, self.session
         entry, epoch = C.state_of(r), r.epoch
@@ -311,6 +313,8 @@ class Replayer:
         used = self._run(chunk, off, pos - off, records)
         slab_bytes = r.ring_bytes - ring0
         if s.total_errors != errors or slab_bytes > MAX_SLAB_BYTES:
+            if self._log is not None:
+                self._note("not-learned", off, pos, "errors", s.total_errors - errors, "slab", slab_bytes)
             return used
         seg = np.frombuffer(chunk, np.uint8, pos - off, off).copy()
         mask = np.zeros(len(seg), np.uint8)
