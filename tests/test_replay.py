@@ -317,8 +317,8 @@ def test_a_heap_range_outside_the_heap_in_a_replayed_run_is_reported(host):
         pos += size
     else:
         raise AssertionError("no Map(WRITE_DISCARD) record found")
-    s.chain.present()
-    with pytest.raises(HostReportedError):
+    with pytest.raises(HostReportedError, match="HEAP_RANGE"):
+        s.chain.present()
         s.chain.wait_idle()
     (frames,) = host.frames.values()
     got = _cell_pixels(frames[-1])
