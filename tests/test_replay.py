@@ -366,3 +366,50 @@ def test_bytes_after_a_records_fields_are_not_compared(host):
         assert _cell_pixels(s.present()) == _expected(f), f"frame {f}"
     stats = s.finish()
     assert stats.runs_replayed >= 5
+
+
+CS = """
+struct K { value: vec4<u32> };
+@group(2) @binding(0) var<uniform> k: K;
+@group(2) @binding(160) var<storage, read_write> out: array<u32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) id: vec3<u32>) { out[id.x] = out[id.x] + k.value.x + id.x; }
+"""
+
+
+def test_a_repeated_run_of_dispatches_is_replayed(host):
+    """Compute work replays too (WebGPU has no compute bundles: the recorded calls are made
+    again): 16 dispatches a batch over 4 buffers, each adding its constant (written by
+    Map(WRITE_DISCARD), new every batch) to every element; the buffers are read back after each
+    batch and checked against the sums."""
+    d = g.connect(host.socket_path, timeout=30)
+    ctx = d.get_immediate_context()
+    structured = dict(misc_flags=g.ResourceMiscFlag.BUFFER_STRUCTURED, structure_byte_stride=4)
+    buffers = [d.create_buffer(g.BufferDesc(256, g.BindFlag.UNORDERED_ACCESS, **structured)) for _ in range(4)]
+    uavs = [d.create_unordered_access_view(b) for b in buffers]
+    staging = d.create_buffer(g.BufferDesc(256, 0, g.Usage.STAGING, g.CpuAccessFlag.READ))
+    cb = d.create_buffer(g.BufferDesc(16, g.BindFlag.CONSTANT_BUFFER, g.Usage.DYNAMIC, g.CpuAccessFlag.WRITE))
+    ctx.cs_set_shader(d.create_compute_shader(CS))
+    ctx.cs_set_constant_buffers(0, [cb])
+    want = np.zeros((4, 64), np.int64)
+    for batch in range(8):
+        for i in range(16):
+            value = batch * 100 + i
+            m = ctx.map(cb, 0, g.MapType.WRITE_DISCARD)
+            m.data[:] = np.frombuffer(np.array([value, 0, 0, 0], np.uint32).tobytes(), np.uint8)
+            ctx.unmap(cb, 0)
+            ctx.cs_set_unordered_access_views(0, [uavs[i % 4]])
+            ctx.dispatch(1)
+            want[i % 4] += value + np.arange(64)
+        d.create_sampler_state(g.SamplerDesc())  # ends the run
+        for k in range(4):
+            ctx.copy_resource(staging, buffers[k])
+            m = ctx.map(staging, 0, g.MapType.READ)
+            got = np.frombuffer(bytes(m.data), np.uint32)
+            ctx.unmap(staging, 0)
+            assert (got == want[k] % (1 << 32)).all(), f"batch {batch}, buffer {k}"
+    d.close()
+    (record,) = host.sessions.values()
+    assert record.ended.wait(30)
+    assert record.stats.runs_replayed >= 4
+    assert record.stats.errors == 0

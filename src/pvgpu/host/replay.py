@@ -1,7 +1,7 @@
 """Recognising runs of commands a guest re-issues frame after frame, and replaying them (issue 9).
 
-A run is a maximal sequence of records whose opcodes are state setters, draws, clears and
-constant-buffer writes (`REPLAYABLE`), ended by any other record. The session hands each
+A run is a maximal sequence of records whose opcodes are state setters, draws, dispatches,
+clears and constant-buffer writes (`REPLAYABLE`), ended by any other record. The session hands each
 record that may start a run to `Replayer.visit`:
 
 1. **Learn.** The first time a run is seen whole (ended inside the chunk), its bytes become a
@@ -42,7 +42,7 @@ _NAMES = ("SET_RENDER_TARGETS", "SET_VIEWPORTS", "SET_SCISSOR_RECTS", "SET_VERTE
           "SET_CONSTANT_BUFFERS", "SET_SHADER_RESOURCES", "SET_SAMPLERS", "SET_BLEND_STATE",
           "SET_RASTERIZER_STATE", "SET_DEPTH_STENCIL_STATE", "DRAW", "DRAW_INDEXED", "DRAW_INSTANCED",
           "DRAW_INDEXED_INSTANCED", "CLEAR_RENDER_TARGET_VIEW", "CLEAR_DEPTH_STENCIL_VIEW", "MAP_WRITE_DISCARD",
-          "UPDATE_SUBRESOURCE")
+          "UPDATE_SUBRESOURCE", "SET_COMPUTE_SHADER", "SET_UNORDERED_ACCESS_VIEWS", "DISPATCH")
 _BY_NAME = {layout.name: op for op, layout in codec.LAYOUTS.items()}
 #: opcodes a replayable run may hold
 REPLAYABLE = frozenset(_BY_NAME[n] for n in _NAMES)

@@ -35,6 +35,13 @@ import wgpu
 
 from ...protocol.enums import ShaderStage
 
+try:  # wgpu-py's own error-capturing wgpu-native calls: a replayed compute pass makes them directly
+    from wgpu.backends.wgpu_native import _api as _native
+    _LIBF, _NEW = _native.libf, _native.ffi.new
+    _NULL = _native.ffi.NULL
+except (ImportError, AttributeError):  # another wgpu-py: its public methods
+    _LIBF = _NEW = _NULL = None
+
 _STAGES = tuple(ShaderStage)
 
 
@@ -66,6 +73,7 @@ class Recording:
     pipeline_hits: int
     slab_bytes: int
     pending_clears: dict = field(default_factory=dict)
+    keep: list = field(default_factory=list)  # what raw calls name by handle only
 
 
 def state_of(r) -> tuple:
@@ -171,9 +179,77 @@ class _EncoderGuard:
         cap.ops.append(("begin", kwargs))
         return _BundlePass(cap, real, cap.renderer._pass_formats)
 
+    def begin_compute_pass(self, **kwargs):
+        real = self._encoder.begin_compute_pass(**kwargs)
+        cap = self._capture
+        if cap.failed or kwargs:
+            cap.fail("a compute pass with timestamps")
+            return real
+        cap.ops.append(("compute", None))
+        return _ComputeRecorder(cap, real)
+
     def __getattr__(self, name):
         self._capture.fail(f"encoder.{name}")
         return getattr(self._encoder, name)
+
+
+class _ComputeRecorder:
+    """The open compute pass while capturing: calls go through and are recorded (WebGPU has
+    no compute bundles; a replay makes the same calls, straight to wgpu-native)."""
+
+    def __init__(self, capture: SegmentCapture, real):
+        self.capture, self.real = capture, real
+
+    def set_pipeline(self, pipeline) -> None:
+        self.real.set_pipeline(pipeline)
+        self.capture.ops.append(("c_pipeline", pipeline))
+
+    def set_bind_group(self, index, group, offsets=()) -> None:
+        offsets = tuple(offsets)
+        self.real.set_bind_group(index, group, offsets)
+        self.capture.ops.append(("c_group", (index, group, offsets)))
+
+    def dispatch_workgroups(self, x, y=1, z=1) -> None:
+        self.real.dispatch_workgroups(x, y, z)
+        self.capture.ops.append(("c_dispatch", (x, y, z)))
+
+    def end(self) -> None:
+        self.real.end()
+        self.capture.ops.append(("end", ()))
+
+    def __getattr__(self, name):
+        self.capture.fail(f"compute pass.{name}")
+        return getattr(self.real, name)
+
+
+def _compile(ops: list, keep: list) -> list:
+    """Runs of recorded compute-pass calls become ("calls", [(wgpu-native function, args)])
+    made with the pass's handle first; objects they name by handle are kept in `keep`."""
+    if _LIBF is None:
+        return ops
+    out: list = []
+    calls = None
+    for name, args in ops:
+        if name == "c_pipeline":
+            keep.append(args)
+            call = (_LIBF.wgpuComputePassEncoderSetPipeline, (args._internal,))
+        elif name == "c_group":
+            index, group, offsets = args
+            keep.append(group)
+            array = _NEW("uint32_t[]", list(offsets)) if offsets else _NULL
+            keep.append(array)
+            call = (_LIBF.wgpuComputePassEncoderSetBindGroup, (index, group._internal, len(offsets), array))
+        elif name == "c_dispatch":
+            call = (_LIBF.wgpuComputePassEncoderDispatchWorkgroups, args)
+        else:
+            out.append((name, args))
+            calls = None
+            continue
+        if calls is None:
+            calls = []
+            out.append(("calls", calls))
+        calls.append(call)
+    return out
 
 
 class _BundlePass:
@@ -295,6 +371,8 @@ def end(r) -> Recording | None:
     if isinstance(r._pass, _BundlePass):
         r._pass.close_bundle()
         r._pass = r._pass.real
+    elif isinstance(r._pass, _ComputeRecorder):
+        r._pass = r._pass.real
     r._pass_state = {}
     slab = cap.slab
     if cap.cursor:  # buffers live in the slab now, whatever happens to the recording
@@ -302,8 +380,9 @@ def end(r) -> Recording | None:
         slab.bound_generation = r.generation
     if cap.failed or r._slice_targets:
         return None
+    keep: list = []
     return Recording(
-        ops=cap.ops, used=list(cap.used.values()), ring_writes=cap.ring_writes,
+        ops=_compile(cap.ops, keep), keep=keep, used=list(cap.used.values()), ring_writes=cap.ring_writes,
         exit_state=state_of(r), exit_variants=tuple(r.variants.values()),
         external=[(buf, ring, off, s) for buf, (ring, off, s) in cap.external.items()],
         draws=r.stats.draws - cap.draws0, pipeline_hits=r.stats.pipeline_hits - cap.hits0,
@@ -329,18 +408,31 @@ def replay(r, rec: Recording, slab: Slab) -> None:
         r.readback.idle = False
     enc = r.encoder
     p = None
+    compute = False
     for name, args in rec.ops:
         if name == "bundle":
             p.execute_bundles([args])
+        elif name == "calls":
+            handle = p._internal
+            for fn, call_args in args:
+                fn(handle, *call_args)
         elif name == "begin":
-            p = enc.begin_render_pass(**args)
+            p, compute = enc.begin_render_pass(**args), False
+        elif name == "compute":
+            p, compute = enc.begin_compute_pass(), True
         elif name == "end":
             p.end()
             p = None
+        elif name == "c_pipeline":  # another wgpu-py: its public methods
+            p.set_pipeline(args)
+        elif name == "c_group":
+            p.set_bind_group(*args)
+        elif name == "c_dispatch":
+            p.dispatch_workgroups(*args)
         else:
             getattr(p, name)(*args)
     r._pass = p
-    r._pass_is_compute = False
+    r._pass_is_compute = compute and p is not None
     r._pass_state = {}
     gen = r.generation
     for res in rec.used:
