@@ -457,8 +457,12 @@ class Session:
         frame = self.renderer.present(swap_chain, cmd.sync_interval, cmd.flags)
         self.frames_presented += 1
         self.region.u64[self._frames_slot] = self.frames_presented
-        for presenter in self.presenters:
-            presenter.present(self.id, frame)
+        try:
+            for presenter in self.presenters:
+                presenter.present(self.id, frame)
+        finally:
+            if frame.release is not None:
+                frame.release()
         self._mark_frame()
 
     def _mark_frame(self) -> None:

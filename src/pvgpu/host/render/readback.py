@@ -34,7 +34,7 @@ class Readback:
         if buf is None:
             buf = self.device.create_buffer(size=size, usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST,
                                             label="pvgpu-readback")
-            if size <= MAX_STAGING_BYTES:
+            if size <= 2 * MAX_STAGING_BYTES:  # a copy of up to MAX_STAGING_BYTES, rounded up to a power of two
                 if len(self._buffers) > 8:
                     self._buffers.clear()
                 self._buffers[size] = buf
@@ -76,6 +76,28 @@ class Readback:
                                                                     (width, n, 1), row, padded, aspect)
                 command_buffers = []
         return out
+
+    def frame(self, command_buffers: list, texture, width: int, height: int, bytes_per_texel: int):
+        """Like `texture` for a whole 2D frame, without copying it out where its rows need no
+        padding: (pixels, release), `pixels` a view of the mapped staging buffer, valid until
+        `release()` is called (None where the pixels are a copy)."""
+        row = width * bytes_per_texel
+        if row % 256 or row * height > MAX_STAGING_BYTES:
+            return self.texture(command_buffers, texture, 0, width, height, bytes_per_texel), None
+        buf = self._buffer(row * height)
+        enc = self.device.create_command_encoder()
+        enc.copy_texture_to_buffer({"texture": texture, "mip_level": 0, "origin": (0, 0, 0)},
+                                   {"buffer": buf, "offset": 0, "bytes_per_row": row, "rows_per_image": height},
+                                   (width, height, 1))
+        self.device.queue.submit([*command_buffers, enc.finish()])
+        self._wait(buf, row * height)
+        self.idle = True
+        try:
+            data = np.frombuffer(buf.read_mapped(0, row * height, copy=False), dtype=np.uint8)
+        except BaseException:
+            buf.unmap()
+            raise
+        return data.reshape(height, row), buf.unmap
 
     def _rows(self, command_buffers: list, texture, mip: int, origin: tuple, extent: tuple, row: int, padded: int,
               aspect: str) -> np.ndarray:

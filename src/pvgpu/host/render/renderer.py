@@ -12,6 +12,8 @@ session with ids already resolved to objects and heap ranges already checked.
 
 from __future__ import annotations
 
+from typing import Any
+
 import os
 import shutil
 import struct
@@ -110,6 +112,9 @@ class Frame:
 
     pixels: np.ndarray
     index: int
+    #: gives the pixels' memory back (a mapped read-back buffer); the session calls it once
+    #: every presenter has had the frame
+    release: Any = None
 
 
 class Stats:
@@ -1931,12 +1936,15 @@ class Renderer(ComputeCommands, QueryCommands):
             raise invalid(f"sync interval {sync_interval} must be 0..4")
         self._publish_shared()
         tex = swap_chain.back_buffer
-        pixels = self.readback.texture(self._finish(), tex.texture, 0, tex.width, tex.height, 4)
+        pixels, release = self.readback.frame(self._finish(), tex.texture, tex.width, tex.height, 4)
         pixels = pixels.reshape(tex.height, tex.width, 4)
         if tex.format in (DxgiFormat.B8G8R8A8_UNORM, DxgiFormat.B8G8R8A8_UNORM_SRGB):
-            pixels = pixels[:, :, [2, 1, 0, 3]]
+            pixels = pixels[:, :, [2, 1, 0, 3]]  # a copy
+            if release is not None:
+                release()
+                release = None
         swap_chain.presented += 1
-        return Frame(pixels, swap_chain.presented - 1)
+        return Frame(pixels, swap_chain.presented - 1, release)
 
     def resize_buffers(self, swap_chain, buffer_count, width, height, format) -> None:
         if buffer_count > 16:
