@@ -3,10 +3,16 @@ uploads, fences and the host's error log.
 
 The channel (how the region is mapped and how doorbells and interrupts travel) is behind a
 small interface, so the same runtime runs over the local transport or a VM's PCI device.
+
+Commands are encoded by `emit_<command>(*fields[, elements])` methods generated from the
+spec (through `protocol.encoders`): positional fields, one precompiled `pack_into` per record
+straight into the ring. `emit(name, elements, **fields)` is the keyword form of the same.
 """
 
 from __future__ import annotations
 
+import linecache
+import operator
 import os
 import time
 from typing import Protocol
@@ -14,7 +20,7 @@ from typing import Protocol
 import numpy as np
 
 from ..errors import DeviceLostError, HostReportedError, ProtocolError, VersionMismatchError, WaitTimeoutError
-from ..protocol import codec
+from ..protocol import codec, encoders
 from ..protocol import layout as L
 from ..protocol.enums import DeviceStatus, GuestState
 from ..protocol.spec import PROTOCOL_MAJOR, PROTOCOL_MINOR
@@ -24,6 +30,7 @@ from ..transport.region import Region
 from ..transport.ring import RingWriter
 
 DEFAULT_TIMEOUT = 30.0
+_NDARRAY = np.ndarray
 
 
 class GuestChannel(Protocol):
@@ -46,9 +53,117 @@ class _CommandNames:
         self.names = tuple(f.name for f in layout.fields)
         self.count_name = layout.count_field.name if layout.element is not None else None
         self.element_names = tuple(f.name for f in layout.element.fields) if layout.element else ()
+        self.encoder = encoders.ENCODERS[layout.opcode]
+        self.count_index = layout.count_index if layout.element is not None else -1
+        self.width = len(self.element_names)
+        self.emitter = None  # GuestConnection's generated emit_<name>, set below
+        # the fields of a command without an array, as a tuple in spec order (KeyError names a missing one)
+        if not self.names:
+            self.values = lambda fields: ()
+        elif len(self.names) == 1:
+            name = self.names[0]
+            self.values = lambda fields: (fields[name],)
+        else:
+            self.values = operator.itemgetter(*self.names)
 
 
 _NAMES = {l.name: _CommandNames(l) for l in codec.LAYOUTS.values()}
+
+
+# --- generated per-command emitters --------------------------------------------------------------
+#
+# One method per command, `GuestConnection.emit_<name>(*fields[, elements])`, generated from the
+# spec through `protocol.encoders`: the fields positionally in spec order without the count
+# field, an array as one flat sequence of element values. Each writes its record with a single
+# precompiled `pack_into` (header and body together) straight into the ring, taking the ring
+# writer's shortcut (see `RingWriter`) when the record plainly fits and `reserve` otherwise.
+
+_FIXED_EMITTER = """\
+def {method}(self{params}):
+    _w = self.writer
+    _pos = _w.cursor
+    if _pos + {size} <= _w.fast_end:
+        _off = _pos % _w.size
+    else:
+        _off = _w.reserve({size})
+        _pos = _w.cursor
+    self.seq = _seq = self.seq + 1
+    _pack_{opcode}(_w.ring, _off, {header}, _seq{args})
+    _w.cursor = _pos + {size}
+    return _seq
+"""
+
+_ARRAY_EMITTER = """\
+def {method}(self{params}, elements):
+    if len(elements) == {width}:  # one element, the common case: its own precompiled struct
+        {one_vars}, = elements
+        _w = self.writer
+        _pos = _w.cursor
+        if _pos + {one_size} <= _w.fast_end:
+            _off = _pos % _w.size
+        else:
+            _off = _w.reserve({one_size})
+            _pos = _w.cursor
+        self.seq = _seq = self.seq + 1
+        _pack1_{opcode}(_w.ring, _off, {opcode}, 0, {one_size}, _seq, {one_args})
+        _w.cursor = _pos + {one_size}
+        return _seq
+    _n = {count}
+    _st = _structs_{opcode}[_n]
+    _size = _st.size
+    _w = self.writer
+    _pos = _w.cursor
+    if _pos + _size <= _w.fast_end and _size <= _w.max_record:
+        _off = _pos % _w.size
+    else:
+        _off = _w.reserve(_size)
+        _pos = _w.cursor
+    self.seq = _seq = self.seq + 1
+    _st.pack_into(_w.ring, _off, {opcode}, 0, _size, _seq, {args})
+    _w.cursor = _pos + _size
+    return _seq
+"""
+
+
+def _emitter_source(enc: encoders.RecordEncoder, ns: dict) -> str:
+    params = "".join(", " + p for p in enc.params)
+    if enc.fixed:
+        ns[f"_pack_{enc.opcode}"] = enc.struct.pack_into
+        args = "".join(", " + p for p in enc.params)
+        return _FIXED_EMITTER.format(method=enc.method, params=params, size=enc.size, opcode=enc.opcode,
+                                     header=enc.header_args(), args=args)
+    ns[f"_structs_{enc.opcode}"] = enc.structs
+    ns[f"_count_{enc.opcode}"] = enc.element_count
+    ns[f"_pack1_{enc.opcode}"] = enc.structs[1].pack_into
+    assert enc.record_size(1) <= encoders.MAX_SHORT_RECORD  # so no max_record check for one element
+    one = [f"_e{i}" for i in range(enc.element_width)]
+    one_args = enc.pack_args("1", "elements").replace("*elements", ", ".join(one))
+    return _ARRAY_EMITTER.format(method=enc.method, params=params, count=enc.count_source("elements"),
+                                 opcode=enc.opcode, args=enc.pack_args("_n", "elements"), width=enc.element_width,
+                                 one_vars=", ".join(one), one_size=enc.record_size(1), one_args=one_args)
+
+
+def _make_emitters() -> dict:
+    ns: dict = {}
+    sources = []
+    for enc in encoders.ENCODERS.values():
+        sources.append(_emitter_source(enc, ns))
+    src = "\n".join(sources)
+    filename = "<pvgpu guest emitters>"
+    linecache.cache[filename] = (len(src), None, src.splitlines(True), filename)  # readable tracebacks
+    ns["__name__"] = __name__
+    exec(compile(src, filename, "exec"), ns)
+    methods = {}
+    for enc in encoders.ENCODERS.values():
+        fn = ns[enc.method]
+        fn.__qualname__ = f"GuestConnection.{enc.method}"
+        fn.__doc__ = (f"Encode one {enc.name} into the ring (not yet published); returns its sequence number. "
+                      f"Fields, positionally: {', '.join(enc.params) or 'none'}"
+                      + (f"; elements: one flat sequence of {', '.join(f.name for f in enc.element.fields)} "
+                         f"values, element after element" if enc.element is not None else "") + ".")
+        methods[enc.method] = fn
+    methods["_emitters_source"] = src
+    return methods
 
 
 class GuestConnection:
@@ -133,15 +248,42 @@ class GuestConnection:
 
     # --- commands ----------------------------------------------------------------------------
     def emit(self, name: str, elements: list[tuple] | None = None, **fields) -> int:
-        """Encode one command into the ring (not yet published); returns its sequence number."""
+        """Encode one command into the ring (not yet published); returns its sequence number.
+
+        The keyword form: fields named as in the spec, the array as a list of element tuples.
+        The hot paths call the positional `emit_<name>` methods instead."""
         n = _NAMES[name]
-        if n.count_name is not None:
-            fields[n.count_name] = len(elements) if elements else 0
+        if n.count_name is None:
+            try:
+                values = n.values(fields)
+            except KeyError as e:
+                raise TypeError(f"{name}: missing field {e.args[0]}") from None
+            if not elements:
+                return n.emitter(self, *values)
+            return self._emit_layout(n.layout, values, elements)
+        fields[n.count_name] = len(elements) if elements else 0
         try:
-            values = tuple([fields[k] for k in n.names])
+            values = [fields[k] for k in n.names]
         except KeyError as e:
             raise TypeError(f"{name}: missing field {e.args[0]}") from None
-        layout = n.layout
+        if elements:
+            width = n.width
+            try:
+                whole = all([len(e) == width for e in elements])
+            except TypeError:
+                whole = False
+            if whole:
+                del values[n.count_index]
+                return n.emitter(self, *values, [v for e in elements for v in e])
+        else:
+            del values[n.count_index]
+            return n.emitter(self, *values, ())
+        return self._emit_layout(n.layout, tuple(values), elements)
+
+    def _emit_layout(self, layout: codec.CommandLayout, values: tuple, elements) -> int:
+        """The general encoder (codec's), for what the generated emitters do not take: element
+        tuples of the wrong length, elements given to a command without an array (both fail
+        in `pack_into` as they always did)."""
         size = layout.record_size(len(elements) if elements else 0)
         off = self.writer.reserve(size)
         self.seq += 1
@@ -155,8 +297,23 @@ class GuestConnection:
             self.channel.ring_doorbell()
 
     def upload(self, data) -> tuple[int, int]:
-        """Copy bytes-like `data` into the heap; returns (offset, size) for a heap range field."""
-        mv = memoryview(data).cast("B")
+        """Copy bytes-like `data` into the heap; returns (offset, size) for a heap range field.
+        A C-contiguous array or buffer is taken as its bytes; anything else is refused
+        (TypeError), as memoryview.cast refuses it."""
+        if type(data) is _NDARRAY and data.flags.c_contiguous:  # Map's arrays: no memoryview needed
+            n = data.nbytes
+            if n == 0:
+                return 0, 0
+            off = self.heap.allocate(n)
+            heap = self.region.heap
+            try:
+                heap[off:off + n] = data  # a flat vector of bytes (uint8)
+            except (ValueError, TypeError):  # another shape or item type: its bytes
+                heap[off:off + n] = memoryview(data).cast("B")
+            return off, n
+        mv = memoryview(data)
+        if mv.ndim != 1 or mv.format != "B" or not mv.c_contiguous:
+            mv = mv.cast("B")
         n = mv.nbytes
         if n == 0:
             return 0, 0
@@ -172,7 +329,7 @@ class GuestConnection:
         """Put a fence in the stream and publish; returns its value."""
         self.last_fence += 1
         value = self.last_fence
-        self.emit("FENCE", value=value)
+        self.emit_fence(value)
         self.region.set("fence_submitted", value)
         self.heap.tag(value)
         self.kick()
@@ -225,6 +382,12 @@ class GuestConnection:
             self.heap = None
             self._u64 = None
             self.channel.close()
+
+
+for _method, _fn in _make_emitters().items():
+    setattr(GuestConnection, _method, _fn)
+for _n in _NAMES.values():
+    _n.emitter = getattr(GuestConnection, _n.encoder.method)
 
 
 def copy_out(view: memoryview) -> np.ndarray:

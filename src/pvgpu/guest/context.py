@@ -34,35 +34,35 @@ class MappedSubresource:
 GETDATA_DONOTFLUSH = 0x1  # D3D11_ASYNC_GETDATA_DONOTFLUSH
 
 
-def _id(obj) -> int:
-    return 0 if obj is None else obj.id
+_NO_BOX = Box(0, 0, 0, 0, 0, 0)  # the fields sent with has_box=0
 
 
-class _Stage:
-    """The per-stage setters (VSSet*/PSSet*), shared by vs_* and ps_* methods."""
+def _ids(objects) -> list | tuple:
+    """Object ids of a slot list (0 for None), as the flat elements of a slot-array command."""
+    try:
+        if len(objects) == 1:  # the common case, without a comprehension
+            o = objects[0]
+            return (0 if o is None else o.id,)
+    except TypeError:  # an iterable without a length or indexing
+        pass
+    return [0 if o is None else o.id for o in objects]
 
-    def __init__(self, conn, stage: ShaderStage):
-        self.conn = conn
-        self.stage = stage
 
-    def constant_buffers(self, start_slot: int, buffers: Sequence[Buffer | None]) -> None:
-        self.conn.emit("SET_CONSTANT_BUFFERS", [(_id(b),) for b in buffers], stage=self.stage, start_slot=start_slot)
-
-    def shader_resources(self, start_slot: int, views: Sequence[ShaderResourceView | None]) -> None:
-        self.conn.emit("SET_SHADER_RESOURCES", [(_id(v),) for v in views], stage=self.stage, start_slot=start_slot)
-
-    def samplers(self, start_slot: int, samplers: Sequence[SamplerState | None]) -> None:
-        self.conn.emit("SET_SAMPLERS", [(_id(s),) for s in samplers], stage=self.stage, start_slot=start_slot)
+_VERTEX, _PIXEL, _COMPUTE = ShaderStage.VERTEX, ShaderStage.PIXEL, ShaderStage.COMPUTE
+_WRITE_DISCARD, _WRITE_NO_OVERWRITE = MapType.WRITE_DISCARD, MapType.WRITE_NO_OVERWRITE
+_MAP_TYPES = {int(t): t for t in MapType}
+_DYNAMIC = Usage.DYNAMIC
+_UINT8 = np.uint8
 
 
 class DeviceContext:
+    """Each method encodes its command with the connection's generated positional emitter
+    (`GuestConnection.emit_<command>`), fields in spec order."""
+
     def __init__(self, device):
         self.device = device
         self.conn = device.connection
-        self._vs = _Stage(self.conn, ShaderStage.VERTEX)
-        self._ps = _Stage(self.conn, ShaderStage.PIXEL)
-        self._cs = _Stage(self.conn, ShaderStage.COMPUTE)
-        self._mapped: dict[tuple[int, int], tuple[MappedSubresource, int]] = {}
+        self._mapped: dict[tuple[int, int], tuple[MappedSubresource, MapType]] = {}
         self._readbacks: dict[tuple[int, int], list] = {}  # DO_NOT_WAIT reads: [off, fence, seq, data]
         self._queries: set = set()  # queries whose results are still in the heap
         self.conn.before_heap_release.append(self._take_results)
@@ -70,146 +70,155 @@ class DeviceContext:
 
     # --- input assembler ---------------------------------------------------------------------
     def ia_set_input_layout(self, layout: InputLayout | None) -> None:
-        self.conn.emit("SET_INPUT_LAYOUT", layout=_id(layout))
+        self.conn.emit_set_input_layout(0 if layout is None else layout.id)
 
     def ia_set_vertex_buffers(self, start_slot: int, buffers: Sequence[Buffer | None], strides: Sequence[int],
                               offsets: Sequence[int] | None = None) -> None:
         offsets = offsets or [0] * len(buffers)
-        self.conn.emit("SET_VERTEX_BUFFERS", [(_id(b), s, o) for b, s, o in zip(buffers, strides, offsets)],
-                       start_slot=start_slot)
+        try:
+            one = len(buffers) == 1 == len(strides) == len(offsets)
+        except TypeError:  # iterables without a length: zip takes them as they come
+            one = False
+        if one:
+            b = buffers[0]
+            flat = (0 if b is None else b.id, strides[0], offsets[0])
+        else:
+            flat = []
+            for b, s, o in zip(buffers, strides, offsets):
+                flat += (0 if b is None else b.id, s, o)
+        self.conn.emit_set_vertex_buffers(start_slot, flat)
 
     def ia_set_index_buffer(self, buffer: Buffer | None, format: DxgiFormat = DxgiFormat.R16_UINT,
                             offset: int = 0) -> None:
-        self.conn.emit("SET_INDEX_BUFFER", buffer=_id(buffer), format=format, offset=offset)
+        self.conn.emit_set_index_buffer(0 if buffer is None else buffer.id, format, offset)
 
     def ia_set_primitive_topology(self, topology: PrimitiveTopology) -> None:
-        self.conn.emit("SET_PRIMITIVE_TOPOLOGY", topology=topology)
+        self.conn.emit_set_primitive_topology(topology)
 
     # --- shader stages -----------------------------------------------------------------------
     def vs_set_shader(self, shader: VertexShader | None) -> None:
-        self.conn.emit("SET_VERTEX_SHADER", shader=_id(shader))
+        self.conn.emit_set_vertex_shader(0 if shader is None else shader.id)
 
     def vs_set_constant_buffers(self, start_slot: int, buffers: Sequence[Buffer | None]) -> None:
-        self._vs.constant_buffers(start_slot, buffers)
+        self.conn.emit_set_constant_buffers(_VERTEX, start_slot, _ids(buffers))
 
     def vs_set_shader_resources(self, start_slot: int, views: Sequence[ShaderResourceView | None]) -> None:
-        self._vs.shader_resources(start_slot, views)
+        self.conn.emit_set_shader_resources(_VERTEX, start_slot, _ids(views))
 
     def vs_set_samplers(self, start_slot: int, samplers: Sequence[SamplerState | None]) -> None:
-        self._vs.samplers(start_slot, samplers)
+        self.conn.emit_set_samplers(_VERTEX, start_slot, _ids(samplers))
 
     def ps_set_shader(self, shader: PixelShader | None) -> None:
-        self.conn.emit("SET_PIXEL_SHADER", shader=_id(shader))
+        self.conn.emit_set_pixel_shader(0 if shader is None else shader.id)
 
     def ps_set_constant_buffers(self, start_slot: int, buffers: Sequence[Buffer | None]) -> None:
-        self._ps.constant_buffers(start_slot, buffers)
+        self.conn.emit_set_constant_buffers(_PIXEL, start_slot, _ids(buffers))
 
     def ps_set_shader_resources(self, start_slot: int, views: Sequence[ShaderResourceView | None]) -> None:
-        self._ps.shader_resources(start_slot, views)
+        self.conn.emit_set_shader_resources(_PIXEL, start_slot, _ids(views))
 
     def ps_set_samplers(self, start_slot: int, samplers: Sequence[SamplerState | None]) -> None:
-        self._ps.samplers(start_slot, samplers)
+        self.conn.emit_set_samplers(_PIXEL, start_slot, _ids(samplers))
 
     def cs_set_shader(self, shader: ComputeShader | None) -> None:
-        self.conn.emit("SET_COMPUTE_SHADER", shader=_id(shader))
+        self.conn.emit_set_compute_shader(0 if shader is None else shader.id)
 
     def cs_set_constant_buffers(self, start_slot: int, buffers: Sequence[Buffer | None]) -> None:
-        self._cs.constant_buffers(start_slot, buffers)
+        self.conn.emit_set_constant_buffers(_COMPUTE, start_slot, _ids(buffers))
 
     def cs_set_shader_resources(self, start_slot: int, views: Sequence[ShaderResourceView | None]) -> None:
-        self._cs.shader_resources(start_slot, views)
+        self.conn.emit_set_shader_resources(_COMPUTE, start_slot, _ids(views))
 
     def cs_set_samplers(self, start_slot: int, samplers: Sequence[SamplerState | None]) -> None:
-        self._cs.samplers(start_slot, samplers)
+        self.conn.emit_set_samplers(_COMPUTE, start_slot, _ids(samplers))
 
     def cs_set_unordered_access_views(self, start_slot: int, views: Sequence[UnorderedAccessView | None],
                                       initial_counts: Sequence[int] | None = None) -> None:
         counts = initial_counts or [0xFFFFFFFF] * len(views)
-        self.conn.emit("SET_UNORDERED_ACCESS_VIEWS", [(_id(v), c) for v, c in zip(views, counts)],
-                       start_slot=start_slot)
+        flat = []
+        for v, c in zip(views, counts):
+            flat += (0 if v is None else v.id, c)
+        self.conn.emit_set_unordered_access_views(start_slot, flat)
 
     def copy_structure_count(self, dst_buffer: Buffer, dst_aligned_byte_offset: int,
                              src_view: UnorderedAccessView) -> None:
         """ID3D11DeviceContext::CopyStructureCount: the GPU writes the hidden counter of
         `src_view` (a buffer UAV created with APPEND or COUNTER) as a u32 into `dst_buffer`."""
-        self.conn.emit("COPY_STRUCTURE_COUNT", dst_buffer=dst_buffer.id,
-                       dst_aligned_byte_offset=dst_aligned_byte_offset, src_view=src_view.id)
+        self.conn.emit_copy_structure_count(dst_buffer.id, dst_aligned_byte_offset, src_view.id)
 
     def dispatch(self, thread_group_count_x: int, thread_group_count_y: int = 1, thread_group_count_z: int = 1) -> None:
-        self.conn.emit("DISPATCH", thread_group_count_x=thread_group_count_x,
-                       thread_group_count_y=thread_group_count_y, thread_group_count_z=thread_group_count_z)
+        self.conn.emit_dispatch(thread_group_count_x, thread_group_count_y, thread_group_count_z)
 
     def dispatch_indirect(self, args: Buffer, aligned_byte_offset: int = 0) -> None:
-        self.conn.emit("DISPATCH_INDIRECT", args=args.id, aligned_byte_offset=aligned_byte_offset)
+        self.conn.emit_dispatch_indirect(args.id, aligned_byte_offset)
 
     def clear_unordered_access_view_float(self, view: UnorderedAccessView, values: Sequence[float]) -> None:
         r, g, b, a = values
-        self.conn.emit("CLEAR_UNORDERED_ACCESS_VIEW_FLOAT", view=view.id, value_r=r, value_g=g, value_b=b, value_a=a)
+        self.conn.emit_clear_unordered_access_view_float(view.id, r, g, b, a)
 
     def clear_unordered_access_view_uint(self, view: UnorderedAccessView, values: Sequence[int]) -> None:
         r, g, b, a = values
-        self.conn.emit("CLEAR_UNORDERED_ACCESS_VIEW_UINT", view=view.id, value_r=r, value_g=g, value_b=b, value_a=a)
+        self.conn.emit_clear_unordered_access_view_uint(view.id, r, g, b, a)
 
     # --- rasterizer and output merger ----------------------------------------------------------
     def rs_set_viewports(self, viewports: Sequence[Viewport]) -> None:
-        self.conn.emit("SET_VIEWPORTS", [(v.top_left_x, v.top_left_y, v.width, v.height, v.min_depth, v.max_depth)
-                                         for v in viewports])
+        flat = []
+        for v in viewports:
+            flat += (v.top_left_x, v.top_left_y, v.width, v.height, v.min_depth, v.max_depth)
+        self.conn.emit_set_viewports(flat)
 
     def rs_set_scissor_rects(self, rects: Sequence[Rect]) -> None:
-        self.conn.emit("SET_SCISSOR_RECTS", [(r.left, r.top, r.right, r.bottom) for r in rects])
+        flat = []
+        for r in rects:
+            flat += (r.left, r.top, r.right, r.bottom)
+        self.conn.emit_set_scissor_rects(flat)
 
     def rs_set_state(self, state: RasterizerState | None) -> None:
-        self.conn.emit("SET_RASTERIZER_STATE", state=_id(state))
+        self.conn.emit_set_rasterizer_state(0 if state is None else state.id)
 
     def om_set_render_targets(self, views: Sequence[RenderTargetView | None],
                               depth_stencil_view: DepthStencilView | None = None) -> None:
-        self.conn.emit("SET_RENDER_TARGETS", [(_id(v),) for v in views],
-                       depth_stencil_view=_id(depth_stencil_view))
+        self.conn.emit_set_render_targets(0 if depth_stencil_view is None else depth_stencil_view.id, _ids(views))
 
     def om_set_blend_state(self, state: BlendState | None, blend_factor=(1.0, 1.0, 1.0, 1.0),
                            sample_mask: int = 0xFFFFFFFF) -> None:
         r, g, b, a = blend_factor
-        self.conn.emit("SET_BLEND_STATE", state=_id(state), blend_factor_r=r, blend_factor_g=g, blend_factor_b=b,
-                       blend_factor_a=a, sample_mask=sample_mask)
+        self.conn.emit_set_blend_state(0 if state is None else state.id, r, g, b, a, sample_mask)
 
     def om_set_depth_stencil_state(self, state: DepthStencilState | None, stencil_ref: int = 0) -> None:
-        self.conn.emit("SET_DEPTH_STENCIL_STATE", state=_id(state), stencil_ref=stencil_ref)
+        self.conn.emit_set_depth_stencil_state(0 if state is None else state.id, stencil_ref)
 
     # --- draws and clears ------------------------------------------------------------------------
     def draw(self, vertex_count: int, start_vertex_location: int = 0) -> None:
-        self.conn.emit("DRAW", vertex_count=vertex_count, start_vertex_location=start_vertex_location)
+        self.conn.emit_draw(vertex_count, start_vertex_location)
 
     def draw_indexed(self, index_count: int, start_index_location: int = 0, base_vertex_location: int = 0) -> None:
-        self.conn.emit("DRAW_INDEXED", index_count=index_count, start_index_location=start_index_location,
-                       base_vertex_location=base_vertex_location)
+        self.conn.emit_draw_indexed(index_count, start_index_location, base_vertex_location)
 
     def draw_instanced(self, vertex_count_per_instance: int, instance_count: int, start_vertex_location: int = 0,
                        start_instance_location: int = 0) -> None:
-        self.conn.emit("DRAW_INSTANCED", vertex_count_per_instance=vertex_count_per_instance,
-                       instance_count=instance_count, start_vertex_location=start_vertex_location,
-                       start_instance_location=start_instance_location)
+        self.conn.emit_draw_instanced(vertex_count_per_instance, instance_count, start_vertex_location,
+                                      start_instance_location)
 
     def draw_indexed_instanced(self, index_count_per_instance: int, instance_count: int,
                                start_index_location: int = 0, base_vertex_location: int = 0,
                                start_instance_location: int = 0) -> None:
-        self.conn.emit("DRAW_INDEXED_INSTANCED", index_count_per_instance=index_count_per_instance,
-                       instance_count=instance_count, start_index_location=start_index_location,
-                       base_vertex_location=base_vertex_location, start_instance_location=start_instance_location)
+        self.conn.emit_draw_indexed_instanced(index_count_per_instance, instance_count, start_index_location,
+                                              base_vertex_location, start_instance_location)
 
     def draw_instanced_indirect(self, args: Buffer, aligned_byte_offset: int = 0) -> None:
-        self.conn.emit("DRAW_INSTANCED_INDIRECT", args=args.id, aligned_byte_offset=aligned_byte_offset)
+        self.conn.emit_draw_instanced_indirect(args.id, aligned_byte_offset)
 
     def draw_indexed_instanced_indirect(self, args: Buffer, aligned_byte_offset: int = 0) -> None:
-        self.conn.emit("DRAW_INDEXED_INSTANCED_INDIRECT", args=args.id, aligned_byte_offset=aligned_byte_offset)
+        self.conn.emit_draw_indexed_instanced_indirect(args.id, aligned_byte_offset)
 
     def clear_render_target_view(self, view: RenderTargetView, color: Sequence[float]) -> None:
         r, g, b, a = color
-        self.conn.emit("CLEAR_RENDER_TARGET_VIEW", view=view.id, color_r=r, color_g=g, color_b=b, color_a=a)
+        self.conn.emit_clear_render_target_view(view.id, r, g, b, a)
 
     def clear_depth_stencil_view(self, view: DepthStencilView, clear_flags: int = ClearFlag.DEPTH,
                                  depth: float = 1.0, stencil: int = 0) -> None:
-        self.conn.emit("CLEAR_DEPTH_STENCIL_VIEW", view=view.id, clear_flags=clear_flags, depth=depth,
-                       stencil=stencil)
+        self.conn.emit_clear_depth_stencil_view(view.id, clear_flags, depth, stencil)
 
     # --- resources ---------------------------------------------------------------------------
     def update_subresource(self, resource: Buffer | Texture, subresource: int, box: Box | None, data,
@@ -225,31 +234,27 @@ class DeviceContext:
             if src_depth_pitch == 0:
                 src_depth_pitch = src_row_pitch * ((box.bottom - box.top) if box else h)
         off, size = self.conn.upload(mv)
-        b = box or Box(0, 0, 0, 0, 0, 0)
-        self.conn.emit("UPDATE_SUBRESOURCE", resource=resource.id, subresource=subresource, has_box=int(box is not None),
-                       box_left=b.left, box_top=b.top, box_front=b.front, box_right=b.right, box_bottom=b.bottom,
-                       box_back=b.back, src_row_pitch=src_row_pitch, src_depth_pitch=src_depth_pitch,
-                       src_offset=off, src_size=size)
+        b = box or _NO_BOX
+        self.conn.emit_update_subresource(resource.id, subresource, int(box is not None), b.left, b.top, b.front,
+                                          b.right, b.bottom, b.back, src_row_pitch, src_depth_pitch, off, size)
 
     def copy_resource(self, dst: Buffer | Texture, src: Buffer | Texture) -> None:
-        self.conn.emit("COPY_RESOURCE", dst=dst.id, src=src.id)
+        self.conn.emit_copy_resource(dst.id, src.id)
 
     def resolve_subresource(self, dst: Texture, dst_subresource: int, src: Texture, src_subresource: int,
                             format: DxgiFormat = DxgiFormat.UNKNOWN) -> None:
-        self.conn.emit("RESOLVE_SUBRESOURCE", dst=dst.id, dst_subresource=dst_subresource, src=src.id,
-                       src_subresource=src_subresource, format=format)
+        self.conn.emit_resolve_subresource(dst.id, dst_subresource, src.id, src_subresource, format)
 
     def generate_mips(self, view: ShaderResourceView) -> None:
-        self.conn.emit("GENERATE_MIPS", view=view.id)
+        self.conn.emit_generate_mips(view.id)
 
     def copy_subresource_region(self, dst: Buffer | Texture, dst_subresource: int, dst_x: int, dst_y: int,
                                 dst_z: int, src: Buffer | Texture, src_subresource: int,
                                 src_box: Box | None = None) -> None:
-        b = src_box or Box(0, 0, 0, 0, 0, 0)
-        self.conn.emit("COPY_SUBRESOURCE_REGION", dst=dst.id, dst_subresource=dst_subresource, dst_x=dst_x,
-                       dst_y=dst_y, dst_z=dst_z, src=src.id, src_subresource=src_subresource,
-                       has_box=int(src_box is not None), box_left=b.left, box_top=b.top, box_front=b.front,
-                       box_right=b.right, box_bottom=b.bottom, box_back=b.back)
+        b = src_box or _NO_BOX
+        self.conn.emit_copy_subresource_region(dst.id, dst_subresource, dst_x, dst_y, dst_z, src.id, src_subresource,
+                                               int(src_box is not None), b.left, b.top, b.front, b.right, b.bottom,
+                                               b.back)
 
     def _subresource_layout(self, resource, subresource: int) -> tuple[int, int, int]:
         """(row pitch, rows per depth slice, total bytes) of a subresource, tightly packed."""
@@ -274,8 +279,19 @@ class DeviceContext:
         key = (resource.id, subresource)
         if key in self._mapped:
             raise PvgpuError(f"subresource {subresource} of {resource} is already mapped")
-        map_type = MapType(map_type)
+        try:
+            map_type = _MAP_TYPES[map_type]
+        except (KeyError, TypeError):
+            map_type = MapType(map_type)  # not a map type: raises as it always did
         desc = resource.desc
+        if map_type is _WRITE_DISCARD and isinstance(resource, Buffer):  # the hot case, spelled out
+            if desc.usage != _DYNAMIC:
+                raise PvgpuError("Map(WRITE_DISCARD) needs a DYNAMIC resource")
+            total = desc.byte_width
+            data = np.zeros(total, _UINT8)
+            mapped = MappedSubresource(data, total, total)
+            self._mapped[key] = (mapped, map_type)
+            return mapped
         row, rows, total = self._subresource_layout(resource, subresource)
         if map_type in (MapType.READ, MapType.WRITE, MapType.READ_WRITE):
             need = {MapType.READ: CpuAccessFlag.READ, MapType.WRITE: CpuAccessFlag.WRITE,
@@ -306,8 +322,7 @@ class DeviceContext:
             pending = None  # commands sent since then may change the contents: read again
         if pending is None:
             off = self.conn.reserve_heap(total)
-            self.conn.emit("MAP_READ", resource=resource.id, subresource=subresource, dst_row_pitch=row,
-                           dst_depth_pitch=row * rows, dst_offset=off, dst_size=total)
+            self.conn.emit_map_read(resource.id, subresource, row, row * rows, off, total)
             fence = self.conn.fence()
             pending = [off, fence, self.conn.seq, None, total]
         off, fence = pending[0], pending[1]
@@ -337,32 +352,30 @@ class DeviceContext:
             mapped, map_type = self._mapped.pop((resource.id, subresource))
         except KeyError:
             raise PvgpuError(f"subresource {subresource} of {resource} is not mapped") from None
-        if map_type == MapType.WRITE_DISCARD:
+        if map_type is _WRITE_DISCARD:
             off, size = self.conn.upload(mapped.data)
-            self.conn.emit("MAP_WRITE_DISCARD", resource=resource.id, subresource=subresource,
-                           src_row_pitch=mapped.row_pitch, src_offset=off, src_size=size)
+            self.conn.emit_map_write_discard(resource.id, subresource, mapped.row_pitch, off, size)
             if isinstance(resource, Buffer):
                 self._shadows[resource.id] = mapped.data.copy()
-        elif map_type == MapType.WRITE_NO_OVERWRITE:
+        elif map_type is _WRITE_NO_OVERWRITE:
             old = self._shadows[resource.id]
             changed = np.flatnonzero(old != mapped.data)
             if changed.size:
                 lo, hi = int(changed[0]) // 4 * 4, min(len(old), (int(changed[-1]) + 4) // 4 * 4)
                 off, size = self.conn.upload(mapped.data[lo:hi])
-                self.conn.emit("MAP_WRITE_NO_OVERWRITE", resource=resource.id, dst_offset=lo, src_offset=off,
-                               src_size=size)
+                self.conn.emit_map_write_no_overwrite(resource.id, lo, off, size)
             self._shadows[resource.id] = mapped.data.copy()
         elif map_type in (MapType.WRITE, MapType.READ_WRITE):
             self.update_subresource(resource, subresource, None, mapped.data, mapped.row_pitch, mapped.depth_pitch)
 
     # --- queries -------------------------------------------------------------------------------
     def begin(self, query: Query) -> None:
-        self.conn.emit("BEGIN_QUERY", query=query.id)
+        self.conn.emit_begin_query(query.id)
 
     def end(self, query: Query) -> None:
         size = QUERY_RESULT_BYTES[query.type]
         off = self.conn.reserve_heap(size)
-        self.conn.emit("END_QUERY", query=query.id, result_offset=off, result_size=size)
+        self.conn.emit_end_query(query.id, off, size)
         query.pending = (off, self.conn.fence())
         query.result = None
         self._queries.add(query)
@@ -396,8 +409,8 @@ class DeviceContext:
         """ID3D11DeviceContext::SetPredication: while `predicate` (an OCCLUSION_PREDICATE query)
         has the result `value`, draws, dispatches, clears, copies and updates are skipped. The
         host decides when this command runs, waiting for the predicate's result if need be."""
-        self.conn.emit("SET_PREDICATION", predicate=_id(predicate), value=int(value))
+        self.conn.emit_set_predication(0 if predicate is None else predicate.id, int(value))
 
     def flush(self) -> None:
-        self.conn.emit("FLUSH")
+        self.conn.emit_flush()
         self.conn.kick()

@@ -185,7 +185,7 @@ class Device:
         return object_id
 
     def _release(self, obj: DeviceChild) -> None:
-        self.connection.emit("DESTROY_OBJECT", object=obj.id)
+        self.connection.emit_destroy_object(obj.id)
         self._free_ids.append(obj.id)
 
     def get_immediate_context(self):

@@ -31,7 +31,7 @@ class SwapChain(DeviceChild):
         """Queue the back buffer for presentation. At most MAX_FRAME_LATENCY frames are in
         flight (DXGI's default): beyond that, present waits for the oldest one."""
         conn = self.device.connection
-        conn.emit("PRESENT", swap_chain=self.id, sync_interval=sync_interval, flags=flags)
+        conn.emit_present(self.id, sync_interval, flags)
         self._frame_fences.append(conn.fence())
         self.frames_presented += 1
         while len(self._frame_fences) > MAX_FRAME_LATENCY - 1:

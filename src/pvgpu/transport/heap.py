@@ -33,10 +33,16 @@ class HeapAllocator:
         if nbytes <= 0:
             raise ValueError("allocation size must be positive")
         n = (nbytes + HEAP_ALIGN - 1) // HEAP_ALIGN * HEAP_ALIGN
-        if n > self.size:
+        size = self.size
+        if n > size:
             raise TransportError(
-                f"a {nbytes}-byte upload does not fit the {self.size}-byte heap; "
+                f"a {nbytes}-byte upload does not fit the {size}-byte heap; "
                 f"create the device with a larger shared region")
+        head = self.head
+        off = head % size
+        if off + n <= size and head + n - self.tail <= size:  # the common case: room right here
+            self.head = self._untagged_end = head + n
+            return off
         while True:
             off = self.head % self.size
             if self.head == self.tail and off + n > self.size:

@@ -14,11 +14,26 @@ import numpy as np
 
 from ..errors import ProtocolError, TransportError
 from ..protocol.codec import HEADER, HEADER_SIZE, PAD_OPCODE
+from ..protocol.encoders import MAX_SHORT_RECORD
 
 
 class RingWriter:
     """Guest side. `wait_for_consumer(target)` must publish, ring the doorbell and wait until
-    the host's consumer position reaches `target` (or raise a timeout error)."""
+    the host's consumer position reaches `target` (or raise a timeout error).
+
+    Writing a record: `off = reserve(n)`, write the record at `ring[off:off + n]`, `commit(n)`;
+    `publish()` once per batch makes the committed records visible to the host (the producer
+    position is stored after the records' bytes, never before).
+
+    The hot path (the guest's generated emitters) may skip `reserve` when it is plainly
+    not needed: a record of n bytes goes at offset `cursor % size` with no PAD and no wait
+    whenever `cursor + n <= fast_end` and n is at most `max_record` (always so for n up to
+    `MAX_SHORT_RECORD`, the largest record size an emitter knows in advance); it is then
+    committed by `cursor += n`. `fast_end` is the end of the contiguous room known to be free:
+    the smaller of the ring's end (of the lap `cursor` is in) and the last known consumer
+    position plus the ring size; `reserve` recomputes it. It is -1 (nothing takes the
+    shortcut) when `max_record` is below `MAX_SHORT_RECORD` (a ring of a few hundred bytes).
+    """
 
     def __init__(self, ring: memoryview, positions: np.ndarray, producer_slot: int, consumer_slot: int,
                  wait_for_consumer: Callable[[int], None]):
@@ -27,10 +42,27 @@ class RingWriter:
         self._pos = positions
         self._prod = producer_slot
         self._cons = consumer_slot
-        self.pos = int(positions[producer_slot])
+        self.cursor = int(positions[producer_slot])
         self._known_consumer = int(positions[consumer_slot])
         self.wait_for_consumer = wait_for_consumer
         self.max_record = self.size // 2
+        self._shortcut = self.max_record >= MAX_SHORT_RECORD
+        self.fast_end = -1
+        self._set_fast_end(self.cursor)
+
+    def _set_fast_end(self, pos: int) -> None:
+        if self._shortcut:
+            self.fast_end = min(self._known_consumer + self.size, pos - pos % self.size + self.size)
+
+    @property
+    def pos(self) -> int:
+        """The write position: bytes committed so far (monotonic)."""
+        return self.cursor
+
+    @pos.setter
+    def pos(self, value: int) -> None:
+        self.cursor = value
+        self._set_fast_end(value)  # the room known for the old position no longer holds
 
     @property
     def published(self) -> int:
@@ -41,7 +73,7 @@ class RingWriter:
         if nbytes > self.max_record:
             raise TransportError(f"a {nbytes}-byte record does not fit a {self.size}-byte ring "
                                  f"(records may use at most half of it)")
-        pos = self.pos
+        pos = self.cursor
         off = pos % self.size
         to_end = self.size - off
         need = nbytes if nbytes <= to_end else to_end + nbytes
@@ -52,18 +84,21 @@ class RingWriter:
                 self._known_consumer = int(self._pos[self._cons])
         if nbytes > to_end:
             HEADER.pack_into(self.ring, off, PAD_OPCODE, 0, to_end, 0)
-            self.pos = pos + to_end
+            pos += to_end
+            self.cursor = pos
             off = 0
+        self._set_fast_end(pos)
         return off
 
     def commit(self, nbytes: int) -> None:
-        self.pos += nbytes
+        self.cursor += nbytes
 
     def publish(self) -> bool:
         """Make committed records visible to the host; returns whether there was anything new."""
-        if self._pos[self._prod] == self.pos:
+        pos = self.cursor
+        if self._pos[self._prod] == pos:
             return False
-        self._pos[self._prod] = self.pos
+        self._pos[self._prod] = pos
         return True
 
     def write(self, record: bytes) -> None:
