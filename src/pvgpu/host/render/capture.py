@@ -35,12 +35,12 @@ import wgpu
 
 from ...protocol.enums import ShaderStage
 
-try:  # wgpu-py's own error-capturing wgpu-native calls: a replayed compute pass makes them directly
+try:  # wgpu-native itself: a replayed compute pass makes its calls directly (see _compile)
     from wgpu.backends.wgpu_native import _api as _native
-    _LIBF, _NEW = _native.libf, _native.ffi.new
+    _LIB, _NEW = _native.lib, _native.ffi.new
     _NULL = _native.ffi.NULL
 except (ImportError, AttributeError):  # another wgpu-py: its public methods
-    _LIBF = _NEW = _NULL = None
+    _LIB = _NEW = _NULL = None
 
 _STAGES = tuple(ShaderStage)
 
@@ -224,23 +224,26 @@ class _ComputeRecorder:
 
 def _compile(ops: list, keep: list) -> list:
     """Runs of recorded compute-pass calls become ("calls", [(wgpu-native function, args)])
-    made with the pass's handle first; objects they name by handle are kept in `keep`."""
-    if _LIBF is None:
+    made with the pass's handle first; objects they name by handle are kept in `keep`. They
+    go to wgpu-native without wgpu-py's per-call error capture (about half their cost): they
+    are the calls that passed at capture, with the same objects, and an error in a pass is
+    recorded in its encoder and raised, captured, by `encoder.finish()` anyway."""
+    if _LIB is None:
         return ops
     out: list = []
     calls = None
     for name, args in ops:
         if name == "c_pipeline":
             keep.append(args)
-            call = (_LIBF.wgpuComputePassEncoderSetPipeline, (args._internal,))
+            call = (_LIB.wgpuComputePassEncoderSetPipeline, (args._internal,))
         elif name == "c_group":
             index, group, offsets = args
             keep.append(group)
             array = _NEW("uint32_t[]", list(offsets)) if offsets else _NULL
             keep.append(array)
-            call = (_LIBF.wgpuComputePassEncoderSetBindGroup, (index, group._internal, len(offsets), array))
+            call = (_LIB.wgpuComputePassEncoderSetBindGroup, (index, group._internal, len(offsets), array))
         elif name == "c_dispatch":
-            call = (_LIBF.wgpuComputePassEncoderDispatchWorkgroups, args)
+            call = (_LIB.wgpuComputePassEncoderDispatchWorkgroups, args)
         else:
             out.append((name, args))
             calls = None
