@@ -413,3 +413,29 @@ def test_a_repeated_run_of_dispatches_is_replayed(host):
     assert record.ended.wait(30)
     assert record.stats.runs_replayed >= 4
     assert record.stats.errors == 0
+
+
+def test_a_run_inside_an_occlusion_query_is_counted(host):
+    """A query running at a run's entry changes what its draws must do (count samples): the
+    run is not replayed then, and the query sees every sample."""
+    s = Scene(host)
+    for f in range(5):
+        s.run(f)
+        s.present()
+    query = s.device.create_query(g.QueryType.OCCLUSION)
+    s.ctx.begin(query)
+    s.run(5)
+    s.ctx.end(query)
+    frame = s.present()
+    assert _cell_pixels(frame) == _expected(5)
+    result = None
+    for _ in range(200):
+        result = s.ctx.get_data(query)
+        if result is not None:
+            break
+        s.chain.wait_idle()
+    assert result == W * H  # 16 cells of 8x8 samples
+    s.run(6)
+    assert _cell_pixels(s.present()) == _expected(6)
+    stats = s.finish()
+    assert stats.runs_replayed >= 3

@@ -214,6 +214,8 @@ class Replayer:
         opcode, flags, size, _seq = _HEADER(chunk, off)
         if opcode not in REPLAYABLE or flags or size < 16 or size > n - off:
             return 0, 0, off + max(size, 16)
+        if self.renderer._active:  # a query is counting what draws do: runs execute as usual
+            return 0, 0, off + size
         key = _key(chunk, off, size, opcode)
         candidates = self.traces.get(key)
         if candidates is not None:
@@ -276,6 +278,8 @@ class Replayer:
 
     def _entry_holds(self, trace: Trace) -> bool:
         r = self.renderer
+        if r._active:  # a query counting: draws inside it are not bundled (capture.begin refuses too)
+            return False
         if trace.epoch != r.epoch or C.state_of(r) != trace.entry:
             return False
         return trace.recording is None or C.externals_hold(trace.recording)
