@@ -439,3 +439,18 @@ def test_a_run_inside_an_occlusion_query_is_counted(host):
     assert _cell_pixels(s.present()) == _expected(6)
     stats = s.finish()
     assert stats.runs_replayed >= 3
+
+
+def test_runs_that_never_repeat_are_not_all_learned(host):
+    """A scene that changes every frame (here the viewport's depth range) gives nothing to
+    replay; after a few fruitless templates the host learns only now and then."""
+    s = Scene(host)
+    frames = 48
+    for f in range(frames):
+        s.run(f)
+        s.ctx.rs_set_viewports([g.Viewport(0, 0, W, H, min_depth=f / 1000)])  # joins the run: unique bytes
+        s.ctx.draw(6, 0)
+        assert _cell_pixels(s.present())[1:] == _expected(f)[1:], f"frame {f}"
+    stats = s.finish()
+    assert stats.runs_replayed == 0
+    assert stats.runs_learned <= 16 + frames // 16 + 1

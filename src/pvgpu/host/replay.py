@@ -58,6 +58,8 @@ MAX_PER_KEY = 4  # traces starting with the same record
 MAX_TEMPLATE_BYTES = 16 << 20  # all templates of a session together
 MAX_SLAB_BYTES = 4 << 20  # one run's constant data
 RETRY_AFTER = 64  # sightings before a run that failed to capture is tried again
+FRUITLESS_LEARNS = 16
+LEARN_EVERY = 16
 
 _LEARNED, _CAPTURED, _FAILED = range(3)
 _HEADER = codec.HEADER.unpack_from
@@ -194,6 +196,11 @@ class Replayer:
         self.replays = self.captures = self.learned = 0
         self.replayed_records = 0
         self.failures: dict[str, int] = {}  # why captures failed: how often
+        # A stream whose runs never repeat (a scene that changes every frame) would pay for a
+        # template at every run: after FRUITLESS_LEARNS learned runs with no replay since, only
+        # one run in LEARN_EVERY is learned, until a replay happens again.
+        self._fruitless = 0
+        self._since_learned = 0
         self._heap_np = np.frombuffer(session._heap, np.uint8) if session._heap is not None else None
         trace_path = os.environ.get("PVGPU_REPLAY_LOG")  # a file to log the replayer's decisions to
         self._log = open(trace_path, "a", buffering=1) if trace_path else None
@@ -254,6 +261,7 @@ class Replayer:
                     session.commands_executed += trace.records
                     session.consecutive_errors = 0
                     self.replays += 1
+                    self._fruitless = 0
                     self.replayed_records += trace.records
                     return trace.nbytes, trace.records, off + trace.nbytes
                 return self._capture(trace, chunk, off)
@@ -307,7 +315,9 @@ class Replayer:
                 data_fields.append(pos - off + p)
             pos += size
             records += 1
-        if not ended or records < MIN_RECORDS or pos - off > MAX_TEMPLATE_BYTES // 4:
+        self._since_learned += 1
+        if not ended or records < MIN_RECORDS or pos - off > MAX_TEMPLATE_BYTES // 4 or (
+                self._fruitless >= FRUITLESS_LEARNS and self._since_learned < LEARN_EVERY):
             if self._log is not None:
                 self._note("not-learned", off, pos, records, ended)
             return 0, 0, pos  # not ended inside the chunk (it may go on), or too short
@@ -330,6 +340,8 @@ class Replayer:
         trace = Trace(key, seg, mask, data_fields, records, entry, epoch, slab_bytes)
         self._store(trace)
         self.learned += 1
+        self._fruitless += 1
+        self._since_learned = 0
         return used
 
     def _store(self, trace: Trace) -> None:
