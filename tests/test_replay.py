@@ -323,7 +323,9 @@ def test_a_heap_range_outside_the_heap_in_a_replayed_run_is_reported(host):
     (frames,) = host.frames.values()
     got = _cell_pixels(frames[-1])
     want = _expected(5)
-    assert got[1:] == want[1:]  # cell 0 drew with the previous contents of the buffer
+    # the corrupted cell (the first whose record was not yet published: cell 0 unless the guest
+    # published part of the frame early) drew with the buffer's previous contents; all others drew
+    assert sum(g != w for g, w in zip(got, want)) <= 1
     s.run(6)
     assert _cell_pixels(s.present()) == _expected(6)
     stats = s.finish()
