@@ -13,13 +13,16 @@ would show the old picture if the replay missed it."""
 from __future__ import annotations
 
 import struct
+from collections import defaultdict
 
 import numpy as np
 import pytest
 
 from pvgpu import guest as g
 from pvgpu.errors import HostReportedError
+from pvgpu.host.present.headless import FrameCallback
 from pvgpu.host.replay import HEAP_OFFSETS
+from pvgpu.host.service import HostService
 from pvgpu.protocol import codec
 from pvgpu.protocol.enums import ColorWriteFlag
 
@@ -456,3 +459,46 @@ def test_runs_that_never_repeat_are_not_all_learned(host):
     stats = s.finish()
     assert stats.runs_replayed == 0
     assert stats.runs_learned <= 16 + frames // 16 + 1
+
+
+def test_captured_runs_constant_memory_is_bounded(tmp_path):
+    """A guest that makes many distinct runs, each discarding a 64 KiB constant buffer 64 times
+    (4 MiB of constant memory per captured run), cannot make the host hold more than
+    MAX_SESSION_SLAB_BYTES of it: the least recently used runs are dropped. (A region large
+    enough that the guest's heap never waits for room in the middle of a run.)"""
+    from pvgpu.host.replay import MAX_SESSION_SLAB_BYTES
+    frames = defaultdict(list)
+    host = HostService(str(tmp_path / "host.sock"), region_size=192 << 20,
+                       presenters=[FrameCallback(lambda sid, f: frames[sid].append(f.pixels.copy()))])
+    host.frames = frames
+    host.start()
+    try:
+        _bounded(host, MAX_SESSION_SLAB_BYTES)
+    finally:
+        host.stop()
+
+
+def _bounded(host, limit: int) -> None:
+    s = Scene(host)
+    d, ctx = s.device, s.ctx
+    big = d.create_buffer(g.BufferDesc(64 << 10, g.BindFlag.CONSTANT_BUFFER, g.Usage.DYNAMIC, g.CpuAccessFlag.WRITE))
+    data = np.zeros(64 << 10, np.uint8)
+    s.run(0)  # shaders, layout, vertex buffer, rasterizer state
+    s.present()
+    for rnd in range(3):
+        for k in range(10):  # ten runs, told apart by their first record: a viewport's depth range
+            ctx.rs_set_viewports([g.Viewport(0, 0, W, H, min_depth=k / 100)])
+            ctx.om_set_render_targets([s.rtv])
+            ctx.ps_set_constant_buffers(0, [big])
+            for i in range(64):
+                m = ctx.map(big, 0, g.MapType.WRITE_DISCARD)
+                m.data[:] = data
+                ctx.unmap(big, 0)
+                ctx.draw(6, 0)
+            d.create_sampler_state(g.SamplerDesc())  # ends the run
+        s.chain.present()
+        s.chain.wait_idle()
+    stats = s.finish()
+    assert stats.runs_captured >= 8
+    assert 0 < stats.replay_slab_bytes <= limit
+    assert stats.errors == 0

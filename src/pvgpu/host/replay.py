@@ -54,9 +54,10 @@ _DATA_OPS = frozenset(op for op, pos in HEAP_OFFSETS.items() if pos)
 
 MIN_RECORDS = 32  # shorter runs are not worth a template
 MAX_TRACES = 64  # per session, least recently used dropped first
-MAX_PER_KEY = 4  # traces starting with the same record
+MAX_PER_KEY = 16  # traces starting with the same record (each one matched costs a compare)
 MAX_TEMPLATE_BYTES = 16 << 20  # all templates of a session together
 MAX_SLAB_BYTES = 4 << 20  # one run's constant data
+MAX_SESSION_SLAB_BYTES = 32 << 20  # all captured runs' constant memory (GPU and its CPU stage) together
 RETRY_AFTER = 64  # sightings before a run that failed to capture is tried again
 FRUITLESS_LEARNS = 16
 LEARN_EVERY = 16
@@ -356,9 +357,20 @@ class Replayer:
         while lst is not None and len(lst) > MAX_PER_KEY:
             self.template_bytes -= lst.pop().nbytes
 
+    def _slab_bytes(self) -> int:
+        return sum(t.slab.size for lst in self.traces.values() for t in lst if t.slab is not None)
+
     def _capture(self, trace: Trace, chunk: bytes, off: int) -> tuple[int, int, int]:
         r, s = self.renderer, self.session
         if trace.slab is None or trace.slab.size < trace.slab_bytes:
+            trace.slab = None
+            while self.traces and self._slab_bytes() + trace.slab_bytes > MAX_SESSION_SLAB_BYTES:
+                oldest = next(iter(self.traces))
+                if oldest == trace.key:
+                    break
+                self.template_bytes -= sum(t.nbytes for t in self.traces.pop(oldest))
+            if self._slab_bytes() + trace.slab_bytes > MAX_SESSION_SLAB_BYTES:
+                return self._run(chunk, off, trace.nbytes, trace.records)
             trace.slab = C.Slab(r.device, trace.slab_bytes)
         cap = C.begin(r, trace.slab)
         if cap is None:

@@ -89,6 +89,7 @@ class SessionStats:
     runs_replayed: int = 0
     commands_replayed: int = 0
     capture_failures: dict = field(default_factory=dict)  # why runs could not be captured: how often
+    replay_slab_bytes: int = 0  # the captured runs' constant memory now held
 
     @classmethod
     def of(cls, session) -> "SessionStats":
@@ -99,7 +100,8 @@ class SessionStats:
                    frame_gpu_wait_s=list(session.frame_gpu_wait_s),
                    runs_learned=r.learned if r else 0, runs_captured=r.captures if r else 0,
                    runs_replayed=r.replays if r else 0, commands_replayed=r.replayed_records if r else 0,
-                   capture_failures=dict(r.failures) if r else {})
+                   capture_failures=dict(r.failures) if r else {},
+                   replay_slab_bytes=r._slab_bytes() if r else 0)
 
 
 # --- worker side -------------------------------------------------------------------------------
