@@ -202,6 +202,7 @@ class Replayer:
         # one run in LEARN_EVERY is learned, until a replay happens again.
         self._fruitless = 0
         self._since_learned = 0
+        self.peak_slab_bytes = 0  # the most constant memory the captured runs held at once
         self._heap_np = np.frombuffer(session._heap, np.uint8) if session._heap is not None else None
         trace_path = os.environ.get("PVGPU_REPLAY_LOG")  # a file to log the replayer's decisions to
         self._log = open(trace_path, "a", buffering=1) if trace_path else None
@@ -211,8 +212,50 @@ class Replayer:
             self._log.write(f"{what} {' '.join(str(a) for a in args)}\n")
 
     def clear(self) -> None:
+        for lst in self.traces.values():
+            for t in lst:
+                self._drop(t)
         self.traces.clear()
         self.template_bytes = 0
+
+    def close(self) -> None:
+        """The session is over: let go of the guest's heap (the region can be unmapped)."""
+        self.traces.clear()
+        self._heap_np = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def _drop(self, trace: Trace) -> None:
+        """A trace leaves the table: constant buffers still living in its slab move back to
+        their own backings, so the slab's memory goes with it (the slab bound holds)."""
+        slab = trace.slab
+        trace.slab = trace.recording = None
+        self.template_bytes -= trace.nbytes
+        if slab is not None:
+            self._evacuate(slab)
+
+    def _evacuate(self, slab: C.Slab) -> None:
+        """Move the constant buffers living in `slab` back to their own backings (recorded
+        copies; the slab is then marked bound by this recording, so a write to it waits)."""
+        r = self.renderer
+        for entry in list(self.session.objects.entries.values()):
+            buf = entry.obj
+            if getattr(buf, "ring_slab", None) is slab:
+                r._settle(buf)
+
+    def _evict(self, keep: bytes | None = None) -> None:
+        """Drop least recently used traces (never those under `keep`) while over the limits."""
+        while self.traces and (sum(len(v) for v in self.traces.values()) > MAX_TRACES
+                               or self.template_bytes > MAX_TEMPLATE_BYTES):
+            oldest = next(iter(self.traces))
+            if oldest == keep:
+                if len(self.traces) == 1:
+                    break
+                self.traces.move_to_end(oldest)
+                continue
+            for t in self.traces.pop(oldest):
+                self._drop(t)
 
     def visit(self, chunk: bytes, off: int, n: int) -> tuple[int, int, int]:
         """Called at a record that may start a run: (bytes consumed, records handled, where
@@ -277,6 +320,7 @@ class Replayer:
                     trace = others[0].fork()
                     candidates.append(trace)
                     self.template_bytes += trace.nbytes
+                    self._evict(keep=key)
                 trace = trace or others[-1]
                 trace.entry, trace.epoch = C.state_of(r), r.epoch
                 trace.state, trace.recording = _LEARNED, None
@@ -349,13 +393,10 @@ class Replayer:
         self.traces.setdefault(trace.key, []).insert(0, trace)
         self.traces.move_to_end(trace.key)
         self.template_bytes += trace.nbytes
-        while self.traces and (sum(len(v) for v in self.traces.values()) > MAX_TRACES
-                               or self.template_bytes > MAX_TEMPLATE_BYTES):
-            key, old = self.traces.popitem(last=False)
-            self.template_bytes -= sum(t.nbytes for t in old)
+        self._evict()
         lst = self.traces.get(trace.key)
         while lst is not None and len(lst) > MAX_PER_KEY:
-            self.template_bytes -= lst.pop().nbytes
+            self._drop(lst.pop())
 
     def _slab_bytes(self) -> int:
         return sum(t.slab.size for lst in self.traces.values() for t in lst if t.slab is not None)
@@ -363,15 +404,21 @@ class Replayer:
     def _capture(self, trace: Trace, chunk: bytes, off: int) -> tuple[int, int, int]:
         r, s = self.renderer, self.session
         if trace.slab is None or trace.slab.size < trace.slab_bytes:
+            if trace.slab is not None:
+                self._evacuate(trace.slab)
             trace.slab = None
             while self.traces and self._slab_bytes() + trace.slab_bytes > MAX_SESSION_SLAB_BYTES:
                 oldest = next(iter(self.traces))
                 if oldest == trace.key:
                     break
-                self.template_bytes -= sum(t.nbytes for t in self.traces.pop(oldest))
+                for t in self.traces.pop(oldest):
+                    self._drop(t)
             if self._slab_bytes() + trace.slab_bytes > MAX_SESSION_SLAB_BYTES:
                 return self._run(chunk, off, trace.nbytes, trace.records)
             trace.slab = C.Slab(r.device, trace.slab_bytes)
+            self.peak_slab_bytes = max(self.peak_slab_bytes, self._slab_bytes())
+        else:  # captured again: what an earlier capture or replay left in the slab moves out first
+            self._evacuate(trace.slab)
         cap = C.begin(r, trace.slab)
         if cap is None:
             return self._run(chunk, off, trace.nbytes, trace.records)

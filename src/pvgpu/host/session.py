@@ -520,6 +520,8 @@ class Session:
 
     def close(self) -> None:
         """Free this guest's objects and drop every view of its region (so it can be unmapped)."""
+        if self.replayer is not None:
+            self.replayer.close()
         self.objects.clear()
         self.renderer.release()
         self.reader = None

@@ -89,7 +89,7 @@ class SessionStats:
     runs_replayed: int = 0
     commands_replayed: int = 0
     capture_failures: dict = field(default_factory=dict)  # why runs could not be captured: how often
-    replay_slab_bytes: int = 0  # the captured runs' constant memory now held
+    replay_slab_bytes: int = 0  # the most constant memory the captured runs held at once
 
     @classmethod
     def of(cls, session) -> "SessionStats":
@@ -101,7 +101,7 @@ class SessionStats:
                    runs_learned=r.learned if r else 0, runs_captured=r.captures if r else 0,
                    runs_replayed=r.replays if r else 0, commands_replayed=r.replayed_records if r else 0,
                    capture_failures=dict(r.failures) if r else {},
-                   replay_slab_bytes=r._slab_bytes() if r else 0)
+                   replay_slab_bytes=r.peak_slab_bytes if r else 0)
 
 
 # --- worker side -------------------------------------------------------------------------------

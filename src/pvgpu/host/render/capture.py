@@ -110,6 +110,7 @@ class SegmentCapture:
         self.used: dict[int, Any] = {}
         self.ring_writes: list = []
         self.external: dict = {}
+        self.written: set = set()  # ids of the buffers this capture wrote
         self.failed: str | None = None
         self.draws0 = renderer.stats.draws
         self.hits0 = renderer.stats.pipeline_hits
@@ -145,10 +146,15 @@ class SegmentCapture:
         r._ring_holders.discard(buf)
         r.readback.idle = False
         self.ring_writes.append((buf, off, len(data)))
+        self.written.add(id(buf))
 
     def bound_constant_buffer(self, buf) -> None:
-        """`_build_bind_group` binds `buf`: where it lives, if the run has not written it."""
-        if buf.ring_slab is not self.slab and buf not in self.external:
+        """`_build_bind_group` binds `buf`: where it lives, if the run has not written it. One
+        that lives in this run's own slab already (from an earlier capture of the run) would be
+        overwritten by a replay before it is read: the run is then not captured."""
+        if id(buf) not in self.written and buf not in self.external:
+            if buf.ring_slab is self.slab:
+                self.fail("a constant buffer read from the run's own memory before the run writes it")
             self.external[buf] = (buf.ring, buf.ring_offset, buf.ring_slab)
 
 
@@ -351,6 +357,8 @@ def begin(r, slab: Slab) -> SegmentCapture | None:
     """Start capturing on renderer `r` (None where the renderer's state rules it out)."""
     if r._active or r.shared_textures or r._capture is not None:
         return None
+    if slab.bound_generation == r.generation:
+        r.submit()  # work recorded since the slab was last written reads it (as in replay)
     r._end_pass()
     r._materialize_clears()
     cap = SegmentCapture(r, slab)

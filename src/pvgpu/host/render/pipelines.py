@@ -232,10 +232,15 @@ class PipelineCommands:
             if not ring_cbs:
                 return result
             dynamic = list(result[2])
-            for i, buf in ring_cbs:
-                dynamic[i] = buf.ring_offset
-            dynamic = tuple(dynamic)
-            return result if dynamic == result[2] else (result[0], result[1], dynamic)
+            for i, buf, off in ring_cbs:
+                if i is None:  # bound at a static offset (an "auto" layout): a discard moved it
+                    if buf.ring_offset != off:
+                        break
+                else:
+                    dynamic[i] = buf.ring_offset
+            else:
+                dynamic = tuple(dynamic)
+                return result if dynamic == result[2] else (result[0], result[1], dynamic)
         result, ring_cbs = self._build_bind_group(pipeline, key, stage)
         self._stage_groups[stage] = (shader, ident, result, ring_cbs)
         dirty[stage] = False
@@ -252,7 +257,9 @@ class PipelineCommands:
         if shader is None or not shader.bindings:
             return ((self._empty_group if explicit else self._empty_bind_group(pipeline, group)), None, ()), ()
         entries, refs, ident, dynamic = [], [], [], []
-        ring_cbs = []  # (index in dynamic, buffer) of the constant buffers bound from the ring
+        # (index in dynamic or None for a static offset, buffer, offset) of the constant buffers
+        # bound from the ring
+        ring_cbs = []
         uav_textures = None
         capture = self._capture
         for binding, kind, slot, declared in shader.slots:
@@ -267,8 +274,7 @@ class PipelineCommands:
                         keep = buf.ring
                         if buf.ring_slab is not None:
                             buf.ring_slab.bound_generation = self.generation
-                        if explicit:
-                            ring_cbs.append((len(dynamic), buf))
+                        ring_cbs.append((len(dynamic) if explicit else None, buf, off))
                     else:
                         self._use(buf)
                         keep, off = buf.backing, 0
