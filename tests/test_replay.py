@@ -26,20 +26,10 @@ from pvgpu.host.service import HostService
 from pvgpu.protocol import codec
 from pvgpu.protocol.enums import ColorWriteFlag
 
+from replay_scene import CB_PS, CELLS, H, VS, W, grid as _grid
+
 MAP_WRITE_DISCARD = next(op for op, layout in codec.LAYOUTS.items() if layout.name == "MAP_WRITE_DISCARD")
 
-W = H = 32
-CELLS = 16
-VS = """
-@vertex
-fn vs(@location(0) p: vec2<f32>) -> @builtin(position) vec4<f32> { return vec4<f32>(p, 0.0, 1.0); }
-"""
-CB_PS = """
-struct K { color: vec4<f32> };
-@group(1) @binding(0) var<uniform> k: K;
-@fragment
-fn ps() -> @location(0) vec4<f32> { return k.color; }
-"""
 TEX_PS = """
 struct K { color: vec4<f32> };
 @group(1) @binding(0) var<uniform> k: K;
@@ -47,16 +37,6 @@ struct K { color: vec4<f32> };
 @fragment
 fn ps() -> @location(0) vec4<f32> { return k.color * textureLoad(t, vec2<i32>(0, 0), 0); }
 """
-
-
-def _grid(shift: float = 0.0) -> np.ndarray:
-    """Two triangles per cell of a 4x4 grid over clip space, moved right by `shift`."""
-    quads = []
-    for i in range(CELLS):
-        x0, y0 = -1 + (i % 4) * 0.5 + shift, 1 - (i // 4) * 0.5
-        x1, y1 = x0 + 0.5, y0 - 0.5
-        quads += [[x0, y0], [x1, y0], [x1, y1], [x0, y0], [x1, y1], [x0, y1]]
-    return np.array(quads, np.float32)
 
 
 def _color(cell: int, frame: int, salt: int = 0) -> tuple:
