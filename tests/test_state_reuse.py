@@ -399,3 +399,19 @@ def test_one_stage_group_changes_the_other_stays_bound(host, device):
     assert quadrant(1, 1) == _rgba(GREEN)
     assert quadrant(0, 0) == _rgba(GREEN)
     assert quadrant(0, 1) == (0, 0, 0, 255)
+
+
+def test_an_empty_render_target_slot_before_a_bound_one_is_refused_clearly(host, device):
+    """D3D11 allows [NULL, rtv]; this host cannot draw with a hole yet (wgpu-py takes no hole in
+    a pipeline's targets): the draw is refused as UNSUPPORTED, naming the slot, and drawing
+    with the targets bound without a gap works afterwards."""
+    ctx, chain, rtv = _setup(host, device)
+    ctx.ps_set_constant_buffers(0, [_cb(device, RED)])
+    ctx.om_set_render_targets([None, rtv])
+    ctx.draw(6, 0)
+    with pytest.raises(HostReportedError, match=r"UNSUPPORTED.*slot 0 is empty"):
+        chain.present()
+        chain.wait_idle()
+    ctx.om_set_render_targets([rtv])
+    ctx.draw(6, 6)
+    assert _halves(_frame(host, chain)) == ((0, 0, 0, 255), _rgba(RED))

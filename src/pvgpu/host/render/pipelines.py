@@ -44,6 +44,10 @@ class PipelineCommands:
         rt_formats = tuple(v.wgpu_format if v is not None else None for v in self.rtvs)
         while rt_formats and rt_formats[-1] is None:
             rt_formats = rt_formats[:-1]
+        if None in rt_formats:
+            # D3D11 allows it; wgpu-py 0.32 takes no hole in a pipeline's targets or a bundle's formats
+            raise unsupported(f"render-target slot {rt_formats.index(None)} is empty while a later slot is bound "
+                              f"(bind render targets from slot 0 without gaps)")
         dsv = self.dsv
         strip_format = self.index_buffer[1] if (indexed and self.topology in STRIPS and self.index_buffer) else None
         samples = self._samples()
