@@ -1,5 +1,6 @@
 """What tests/test_replay.py and tests/test_replay_review.py draw: a 4x4 grid of cells over
-a 32x32 target, each cell one draw of two triangles coloured by a constant buffer."""
+a 32x32 target, each cell one draw of two triangles coloured by a constant buffer; and how
+they present a frame and end a session."""
 
 from __future__ import annotations
 
@@ -27,3 +28,19 @@ def grid(shift: float = 0.0) -> np.ndarray:
         x1, y1 = x0 + 0.5, y0 - 0.5
         quads += [[x0, y0], [x1, y0], [x1, y1], [x0, y0], [x1, y1], [x0, y1]]
     return np.array(quads, np.float32)
+
+
+def present_frame(host, chain) -> np.ndarray:
+    """Present, wait for the host, and return the frame the host presented."""
+    chain.present()
+    chain.wait_idle()
+    (frames,) = host.frames.values()
+    return frames[-1]
+
+
+def finish_session(host, device):
+    """Close the guest; the session's final figures."""
+    device.close()
+    (record,) = host.sessions.values()
+    assert record.ended.wait(30)
+    return record.stats

@@ -26,7 +26,7 @@ from pvgpu.host.service import HostService
 from pvgpu.protocol import codec
 from pvgpu.protocol.enums import ColorWriteFlag
 
-from replay_scene import CB_PS, CELLS, H, VS, W, grid as _grid
+from replay_scene import CB_PS, CELLS, H, VS, W, finish_session, grid as _grid, present_frame
 
 MAP_WRITE_DISCARD = next(op for op, layout in codec.LAYOUTS.items() if layout.name == "MAP_WRITE_DISCARD")
 
@@ -102,17 +102,11 @@ class Scene:
             ctx.draw(6, 6 * i)
 
     def present(self) -> np.ndarray:
-        self.chain.present()
-        self.chain.wait_idle()
-        (frames,) = self.host.frames.values()
-        return frames[-1]
+        return present_frame(self.host, self.chain)
 
     def finish(self):
         """Close the guest; the session's final figures."""
-        self.device.close()
-        (record,) = self.host.sessions.values()
-        assert record.ended.wait(30)
-        return record.stats
+        return finish_session(self.host, self.device)
 
 
 def _expected(frame: int, salt: int = 0, tint=(1, 1, 1, 1)) -> list:
@@ -393,11 +387,9 @@ def test_a_repeated_run_of_dispatches_is_replayed(host):
             got = np.frombuffer(bytes(m.data), np.uint32)
             ctx.unmap(staging, 0)
             assert (got == want[k] % (1 << 32)).all(), f"batch {batch}, buffer {k}"
-    d.close()
-    (record,) = host.sessions.values()
-    assert record.ended.wait(30)
-    assert record.stats.runs_replayed >= 4
-    assert record.stats.errors == 0
+    stats = finish_session(host, d)
+    assert stats.runs_replayed >= 4
+    assert stats.errors == 0
 
 
 def test_a_run_inside_an_occlusion_query_is_counted(host):

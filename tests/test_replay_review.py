@@ -22,7 +22,7 @@ from pvgpu.errors import HostReportedError
 from pvgpu.host.replay import HEAP_OFFSETS
 from pvgpu.protocol import codec
 
-from replay_scene import CB_PS, CELLS, H, VS, W, grid as _grid
+from replay_scene import CB_PS, CELLS, H, VS, W, finish_session, grid as _grid, present_frame
 
 MAP_WRITE_DISCARD = next(op for op, layout in codec.LAYOUTS.items() if layout.name == "MAP_WRITE_DISCARD")
 
@@ -121,16 +121,11 @@ class Scene:
             self.ctx.draw(6, 6 * i)
 
     def present(self) -> np.ndarray:
-        self.chain.present()
-        self.chain.wait_idle()
-        (frames,) = self.host.frames.values()
-        return frames[-1]
+        return present_frame(self.host, self.chain)
 
     def finish(self):
-        self.device.close()
-        (record,) = self.host.sessions.values()
-        assert record.ended.wait(30)
-        return record.stats
+        """Close the guest; the session's final figures."""
+        return finish_session(self.host, self.device)
 
 
 def test_a_capture_does_not_overwrite_a_slab_that_recorded_work_still_reads(host):

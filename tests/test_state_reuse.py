@@ -11,17 +11,9 @@ from pvgpu import guest as g
 from pvgpu.errors import HostReportedError
 from pvgpu.protocol.enums import ColorWriteFlag
 
+from replay_scene import CB_PS, VS
+
 W = H = 16
-VS = """
-@vertex
-fn vs(@location(0) p: vec2<f32>) -> @builtin(position) vec4<f32> { return vec4<f32>(p, 0.0, 1.0); }
-"""
-CB_PS = """
-struct K { color: vec4<f32> };
-@group(1) @binding(0) var<uniform> k: K;
-@fragment
-fn ps() -> @location(0) vec4<f32> { return k.color; }
-"""
 TEX_PS = """
 @group(1) @binding(32) var t: texture_2d<f32>;
 @fragment
