@@ -27,11 +27,16 @@ from ..transport.control import format_control_page
 from ..transport import ivshmem, local
 from ..transport.region import Region
 from . import gpu
+from .present.base import SessionInfo
 from .render.renderer import Renderer
 from .session import Presenter, Session
 from .worker import DEFAULT_WATCHDOG_S, SessionStats, WorkerSupervisor
 
 log = logging.getLogger("pvgpu.host")
+
+#: Session ids are unique in this process, across services (`pvgpu serve` runs a local and an
+#: ivshmem service side by side, and presenters key sessions by id).
+_SESSION_IDS = itertools.count(1)
 
 
 @dataclass
@@ -55,10 +60,15 @@ class HostService:
     def __init__(self, socket_path: str, region_size: int = L.DEFAULT_REGION_SIZE,
                  ring_size: int = L.DEFAULT_RING_SIZE, presenters: list[Presenter] = (),
                  on_session_end: Callable[[SessionRecord], None] | None = None, transport: str = "local",
-                 isolation: str = "process", watchdog_s: float = DEFAULT_WATCHDOG_S, max_sessions: int = 64):
+                 isolation: str = "process", watchdog_s: float = DEFAULT_WATCHDOG_S, max_sessions: int = 64,
+                 name: str | None = None, input_sink: Callable[[list[dict]], None] | None = None):
         """`isolation`: "process" runs each session's renderer in a worker process a
         supervisor restarts (a crash or a hung GPU job becomes device-lost for that guest);
-        "thread" runs it in a thread of this process (tests that look inside sessions)."""
+        "thread" runs it in a thread of this process (tests that look inside sessions).
+        `name` names its sessions for presenters (a VM's name; else "session N"), and
+        `input_sink` takes viewer input for them (QMP input-send-event events)."""
+        self.name = name
+        self.input_sink = input_sink
         if isolation not in ("process", "thread"):
             raise PvgpuError(f"unknown isolation {isolation!r} (process or thread)")
         self.isolation = isolation
@@ -78,7 +88,6 @@ class HostService:
         self.presenters = list(presenters)
         self.on_session_end = on_session_end
         self.sessions: dict[int, SessionRecord] = {}
-        self._ids = itertools.count(1)
         self._stop = threading.Event()
         self._listener: socket.socket | None = None
         self._accept_thread: threading.Thread | None = None
@@ -131,7 +140,7 @@ class HostService:
             return sum(1 for r in self.sessions.values() if not r.ended.is_set())
 
     def _start_session(self, conn: socket.socket) -> None:
-        session_id = next(self._ids)
+        session_id = next(_SESSION_IDS)
         region = Region.create(self.plan.region_size, f"pvgpu-session-{session_id}")
         try:
             format_control_page(region, self.plan, self.offered, PROTOCOL_MAJOR, PROTOCOL_MINOR,
@@ -159,6 +168,11 @@ class HostService:
             record = SessionRecord(session_id, thread, session=session)
         with self._lock:
             self.sessions[session_id] = record
+        info = SessionInfo(session_id, self.name or f"session {session_id}", self.input_sink, lambda: record.stats)
+        for presenter in self.presenters:
+            started = getattr(presenter, "session_started", None)
+            if started is not None:
+                started(info)
         thread.start()
 
     def _supervise(self, session_id: int, supervisor: WorkerSupervisor) -> None:
@@ -186,6 +200,13 @@ class HostService:
             return
         st = record.stats
         log.info("session %d ended: %d commands, %d frames, %d errors", session_id, st.commands, st.frames, st.errors)
+        for presenter in self.presenters:
+            ended = getattr(presenter, "session_ended", None)
+            if ended is not None:
+                try:
+                    ended(session_id)
+                except Exception:
+                    log.exception("session %d: a presenter failed at the session's end", session_id)
         if self.on_session_end:
             self.on_session_end(record)
         record.ended.set()

@@ -117,16 +117,20 @@ class Session:
                  max_objects: int | None = None, max_bytes: int | None = None,
                  plan: RegionLayout | None = None,
                  initial_status: DeviceStatus = DeviceStatus.INITIALIZING,
-                 on_busy: Callable[[bool], None] | None = None):
+                 on_busy: Callable[[bool], None] | None = None, gpu_presenters: list = ()):
         """`plan` is how the region was formatted; with it a new guest program may reset the
         session (VM transports, where one region serves guest program after guest program).
-        `on_busy(True/False)` brackets every wait for the GPU (a supervisor's watchdog watches it)."""
+        `on_busy(True/False)` brackets every wait for the GPU (a supervisor's watchdog watches it).
+        `gpu_presenters` draw the back buffer with this session's own device (a window):
+        `present_texture(session_id, texture, frame)`; a frame is read back to the CPU only
+        when there are `presenters` too."""
         self.id = session_id
         self.plan = plan
         self.link = link
         self.region = link.region
         self.offered_features = offered_features
         self.presenters = list(presenters)
+        self.gpu_presenters = list(gpu_presenters)
         self.interrupt = interrupt or (lambda: None)
         self.renderer = renderer
         self._methods: dict[int, Callable] = {}
@@ -454,12 +458,15 @@ class Session:
 
     def _present(self, cmd: Any) -> None:
         swap_chain = self.objects.get(cmd.swap_chain, (ObjectKind.SWAP_CHAIN,), "swap_chain")
-        frame = self.renderer.present(swap_chain, cmd.sync_interval, cmd.flags)
+        frame = self.renderer.present(swap_chain, cmd.sync_interval, cmd.flags, read_back=bool(self.presenters))
         self.frames_presented += 1
         self.region.u64[self._frames_slot] = self.frames_presented
         try:
-            for presenter in self.presenters:
-                presenter.present(self.id, frame)
+            for presenter in self.gpu_presenters:
+                presenter.present_texture(self.id, swap_chain.back_buffer, frame)
+            if frame.pixels is not None:
+                for presenter in self.presenters:
+                    presenter.present(self.id, frame)
         finally:
             if frame.release is not None:
                 frame.release()

@@ -168,7 +168,8 @@ class _FrameForwarder:
         view = np.frombuffer(self.map, dtype=np.uint8, count=pixels.nbytes, offset=slot * self.slot_size)
         view[:] = pixels.reshape(-1)
         del view
-        header = {"index": frame.index, "shape": pixels.shape, "offset": slot * self.slot_size,
+        header = {"index": frame.index, "presented_at": frame.presented_at, "shape": pixels.shape,
+                  "offset": slot * self.slot_size,
                   "size": self.slot_size * FRAME_SLOTS}
         with self.lock:
             send_message(self.link.ctl, MSG_FRAME, json.dumps(header).encode())
@@ -317,7 +318,7 @@ class WorkerSupervisor:
             # as with the in-process renderer); the ack frees the slot afterwards.
             pixels = np.frombuffer(self._frames_map, dtype=np.uint8, count=count,
                                    offset=header["offset"]).reshape(header["shape"])
-            frame = Frame(pixels, header["index"])
+            frame = Frame(pixels, header["index"], None, header.get("presented_at", 0.0))
             try:
                 for presenter in self.presenters:
                     presenter.present(self.session_id, frame)

@@ -19,10 +19,10 @@ passes, sync and presentation.
 
 from __future__ import annotations
 
-from typing import Any
-
 import os
 import shutil
+import time
+from typing import Any
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,6 +69,9 @@ class Frame:
     #: gives the pixels' memory back (a mapped read-back buffer); the session calls it once
     #: every presenter has had the frame
     release: Any = None
+    #: time.monotonic() when the host took the guest's PRESENT (one clock for every process
+    #: on this machine, so presenters can report present-to-screen latency)
+    presented_at: float = 0.0
 
 
 class Stats:
@@ -499,11 +502,17 @@ class Renderer(UniformRing, ResourceCommands, TransferCommands, SharedTextureCom
         return self.create_texture2d(width, height, 1, 1, fmt, 1, 0, Usage.DEFAULT,
                                      BindFlag.RENDER_TARGET | BindFlag.SHADER_RESOURCE, 0, 0, None)
 
-    def present(self, swap_chain, sync_interval, flags) -> Frame:
+    def present(self, swap_chain, sync_interval, flags, read_back: bool = True) -> Frame:
+        """Finish the frame's work; with `read_back`, the Frame holds its pixels (else they
+        stay on the GPU, for presenters that draw the back buffer themselves)."""
         if sync_interval > 4:
             raise invalid(f"sync interval {sync_interval} must be 0..4")
         self._publish_shared()
         tex = swap_chain.back_buffer
+        if not read_back:
+            self.submit()
+            swap_chain.presented += 1
+            return Frame(None, swap_chain.presented - 1, None, time.monotonic())
         pixels, release = self.readback.frame(self._finish(), tex.texture, tex.width, tex.height, 4)
         pixels = pixels.reshape(tex.height, tex.width, 4)
         if tex.format in (DxgiFormat.B8G8R8A8_UNORM, DxgiFormat.B8G8R8A8_UNORM_SRGB):
@@ -512,7 +521,7 @@ class Renderer(UniformRing, ResourceCommands, TransferCommands, SharedTextureCom
                 release()
                 release = None
         swap_chain.presented += 1
-        return Frame(pixels, swap_chain.presented - 1, release)
+        return Frame(pixels, swap_chain.presented - 1, release, time.monotonic())
 
     def resize_buffers(self, swap_chain, buffer_count, width, height, format) -> None:
         if buffer_count > 16:
