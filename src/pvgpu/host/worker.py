@@ -90,6 +90,12 @@ class SessionStats:
     commands_replayed: int = 0
     capture_failures: dict = field(default_factory=dict)  # why runs could not be captured: how often
     replay_slab_bytes: int = 0  # the most constant memory the captured runs held at once
+    #: the display mode the guest chose (width, height, refresh in millihertz) and whether it is
+    #: fullscreen (Session.display_mode / Session.fullscreen; issue 10)
+    display_mode: list = field(default_factory=list)
+    fullscreen: bool = False
+    #: figures of presenters that run next to the renderer (the window): name -> dict
+    gpu_presenters: dict = field(default_factory=dict)
 
     @classmethod
     def of(cls, session) -> "SessionStats":
@@ -101,7 +107,11 @@ class SessionStats:
                    runs_learned=r.learned if r else 0, runs_captured=r.captures if r else 0,
                    runs_replayed=r.replays if r else 0, commands_replayed=r.replayed_records if r else 0,
                    capture_failures=dict(r.failures) if r else {},
-                   replay_slab_bytes=r.peak_slab_bytes if r else 0)
+                   replay_slab_bytes=r.peak_slab_bytes if r else 0,
+                   display_mode=list(getattr(session, "display_mode", None) or ()),
+                   fullscreen=bool(getattr(session, "fullscreen", False)),
+                   gpu_presenters={getattr(p, "name", type(p).__name__): p.figures()
+                                   for p in getattr(session, "gpu_presenters", ()) if hasattr(p, "figures")})
 
 
 # --- worker side -------------------------------------------------------------------------------
