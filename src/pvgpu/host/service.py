@@ -49,6 +49,15 @@ class SessionRecord:
     supervisor: WorkerSupervisor | None = None  # isolation="process"
     ended: threading.Event = field(default_factory=threading.Event)
 
+    def process_id(self) -> int | None:
+        """The process running the session's renderer now (None once it has ended)."""
+        if self.ended.is_set():
+            return None
+        if self.supervisor is not None:
+            proc = self.supervisor.proc
+            return proc.pid if proc is not None and proc.poll() is None else None
+        return os.getpid()
+
     @property
     def stats(self) -> SessionStats:
         if self.supervisor is not None:
@@ -168,7 +177,8 @@ class HostService:
             record = SessionRecord(session_id, thread, session=session)
         with self._lock:
             self.sessions[session_id] = record
-        info = SessionInfo(session_id, self.name or f"session {session_id}", self.input_sink, lambda: record.stats)
+        info = SessionInfo(session_id, self.name or f"session {session_id}", self.input_sink, lambda: record.stats,
+                           record.process_id)
         for presenter in self.presenters:
             started = getattr(presenter, "session_started", None)
             if started is not None:

@@ -40,6 +40,9 @@ class SessionInfo:
     send_input: Callable[[list[dict]], None] | None = None
     #: the session's figures (worker.SessionStats) as the service sees them now
     stats: Callable[[], object] | None = None
+    #: the process running the session's renderer (its worker, or the service itself), for
+    #: memory figures; None once it is gone
+    process_id: Callable[[], int | None] | None = None
 
 
 @dataclass
