@@ -48,55 +48,75 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     from .demo.progress import ProgressReporter
     from .host import gpu
-    from .host.present.headless import PngWriter
     from .host.service import HostService
 
-    presenters = []
-    png = None
-    if args.out:
-        png = PngWriter(args.out)
-        presenters.append(png)
+    presentation = _presentation(args, default_png="pvgpu-frames", per_session=False)
     progress = ProgressReporter(args.frames)
-    presenters.append(progress)
+    presentation.presenters.append(progress)
     print(f"pvgpu demo: {args.frames} frames of {width}x{height} ({args.shaders.upper()} shaders) on "
           f"{gpu.describe_adapter()}", file=sys.stderr)
-    with tempfile.TemporaryDirectory(prefix="pvgpu-") as tmp:
-        socket_path = os.path.join(tmp, "host.sock")
-        started = time.perf_counter()
-        with HostService(socket_path, region_size=args.region_size, presenters=presenters) as service:
-            guest = subprocess.run(
-                [sys.executable, "-m", "pvgpu.cli", "demo", "--guest-only", "--socket", socket_path,
-                 "--frames", str(args.frames), "--size", f"{width}x{height}", "--shaders", args.shaders],
-                stderr=subprocess.PIPE, text=True)
-            errors = sum(r.stats.errors for r in service.sessions.values())
-        progress.close()
-        if png:
-            png.close()
+    for line in presentation.describe():
+        print(f"pvgpu demo: {line}", file=sys.stderr)
+    try:
+        with tempfile.TemporaryDirectory(prefix="pvgpu-") as tmp:
+            socket_path = os.path.join(tmp, "host.sock")
+            started = time.perf_counter()
+            with HostService(socket_path, region_size=args.region_size, name="pvgpu demo",
+                             **presentation.service_options()) as service:
+                guest = subprocess.run(
+                    [sys.executable, "-m", "pvgpu.cli", "demo", "--guest-only", "--socket", socket_path,
+                     "--frames", str(args.frames), "--size", f"{width}x{height}", "--shaders", args.shaders],
+                    stderr=subprocess.PIPE, text=True)
+                errors = sum(r.stats.errors for r in service.sessions.values())
+            progress.close()
+    finally:
+        presentation.presenters.remove(progress)
+        presentation.close()
     elapsed = time.perf_counter() - started
     if guest.returncode != 0:
         raise PvgpuError(f"the guest process failed (exit {guest.returncode}):\n{guest.stderr.strip()}")
-    where = f" to {args.out}/frame_0000.png .. frame_{args.frames - 1:04d}.png" if args.out else ""
+    png = [spec.path for spec in presentation.specs if spec.kind == "png"]
+    where = f" to {png[0]}/frame_0000.png .. frame_{args.frames - 1:04d}.png" if png else ""
     print(f"pvgpu demo: {progress.count} frames{where} in {elapsed:.1f} s "
           f"({progress.fps:.1f} fps after start-up), {errors} host errors", file=sys.stderr)
+    dropped = {name: n for name, n in presentation.drops().items() if n}
+    if dropped:
+        print("pvgpu demo: frames dropped by slow presenters: " +
+              ", ".join(f"{name} {n}" for name, n in dropped.items()), file=sys.stderr)
     return 0 if errors == 0 and progress.count == args.frames else 1
 
 
+def _presentation(args: argparse.Namespace, default_png: str | None, per_session: bool, extra: list[str] = ()):
+    """The presenters `--present` (and the older `--out DIR`, the same as png:DIR) ask for."""
+    from .host.present.build import build_presentation
+    from .host.present.spec import parse_presents
+
+    texts = list(extra) + list(args.present or [])
+    out = args.out if args.out is not None else (default_png if not texts else None)
+    if out and not any(t.split(":", 1)[0].strip().lower() == "png" for t in texts):
+        texts.append(f"png:{out}")
+    return build_presentation(parse_presents(texts), per_session=per_session,
+                              web_token=getattr(args, "web_token", None))
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .host.present.headless import PngWriter
     from .host.service import HostService
 
-    presenters = [PngWriter(args.out, per_session=True)] if args.out else []
+    presentation = _presentation(args, default_png=None, per_session=True)
     services = []
     try:
+        options = presentation.service_options()
         if args.ivshmem:
-            services.append(HostService(args.ivshmem, region_size=args.region_size, presenters=presenters,
-                                        transport="ivshmem", watchdog_s=args.watchdog).start())
+            services.append(HostService(args.ivshmem, region_size=args.region_size, transport="ivshmem",
+                                        watchdog_s=args.watchdog, **options).start())
             print(f"pvgpu serve: QEMU ivshmem-doorbell devices connect to {args.ivshmem}", file=sys.stderr)
         if args.socket or not args.ivshmem:
             socket_path = args.socket or DEFAULT_SOCKET
-            services.append(HostService(socket_path, region_size=args.region_size, presenters=presenters,
-                                        watchdog_s=args.watchdog).start())
+            services.append(HostService(socket_path, region_size=args.region_size, watchdog_s=args.watchdog,
+                                        **options).start())
             print(f"pvgpu serve: local guests connect to {socket_path}", file=sys.stderr)
+        for line in presentation.describe():
+            print(f"pvgpu serve: {line}", file=sys.stderr)
         print("pvgpu serve: Ctrl-C stops", file=sys.stderr)
         services[0].wait()
     except KeyboardInterrupt:
@@ -104,8 +124,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     finally:
         for service in services:
             service.stop()
-        for p in presenters:
-            p.close()
+        presentation.close()
     return 0
 
 
@@ -122,17 +141,18 @@ def cmd_vm(args: argparse.Namespace) -> int:
                   file=sys.stderr)
         print(shlex.join(vm.command_line()))
         return 0
-    presenters = []
-    out = args.out or profile.frames_out
-    if out:
-        from .host.present.headless import PngWriter
-        presenters.append(PngWriter(out, per_session=True))
-    vm = VirtualMachine(profile, command=args.command, presenters=presenters,
+    if args.out is None and profile.frames_out:
+        args.out = profile.frames_out
+    presentation = _presentation(args, default_png=None, per_session=True, extra=profile.present)
+    window = {"window": presentation.window} if presentation.window is not None else {}
+    vm = VirtualMachine(profile, command=args.command, presenters=presentation.presenters, **window,
                         on_output=lambda text: (sys.stderr.write(text), sys.stderr.flush()))
     try:
         vm.start()
         print(f"pvgpu vm: {profile.name} running under {vm.accel} (QMP {vm.paths.qmp}); Ctrl-C stops it",
               file=sys.stderr)
+        for line in presentation.describe():
+            print(f"pvgpu vm: {line}", file=sys.stderr)
         code = vm.wait(args.timeout)
     except KeyboardInterrupt:
         print("pvgpu vm: stopping", file=sys.stderr)
@@ -140,8 +160,7 @@ def cmd_vm(args: argparse.Namespace) -> int:
         code = 130
     finally:
         vm.close()
-        for p in presenters:
-            p.close()
+        presentation.close()
     if profile.boot.source == "host-root":
         job_code, _ = vm.job_result()
         if job_code is None:
@@ -199,6 +218,12 @@ def cmd_shader(args: argparse.Namespace) -> int:
 # --- end pvgpu shader -----------------------------------------------------------------------------
 
 
+PRESENT_HELP = ("where frames go; repeat to combine: png:DIR, window[:novsync], web[:[HOST:]PORT] "
+                "(the browser viewer, default 127.0.0.1:8470), record:FILE.mp4")
+WEB_TOKEN_HELP = ("the token a browser must give the web viewer (also PVGPU_WEB_TOKEN); needed to bind "
+                  "web: to an address other than 127.0.0.1")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pvgpu", description="A paravirtual GPU: D3D11-style commands from a guest, "
                                                           "executed by the host on wgpu.")
@@ -207,8 +232,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="render a rotating textured cube through the whole guest->host path")
     d.add_argument("--frames", type=int, default=120, help="frames to render (default 120)")
-    d.add_argument("--out", default="pvgpu-frames", help="folder for frame_NNNN.png (default pvgpu-frames; "
-                                                         "'' writes none)")
+    d.add_argument("--out", default=None, help="folder for frame_NNNN.png, the same as --present png:OUT "
+                                               "(default pvgpu-frames when no --present is given; '' writes none)")
+    d.add_argument("--present", action="append", metavar="WHERE", help=PRESENT_HELP)
+    d.add_argument("--web-token", default=None, help=WEB_TOKEN_HELP)
     d.add_argument("--size", type=parse_size, default=(640, 480), help="WIDTHxHEIGHT (default 640x480)")
     d.add_argument("--region-size", type=parse_bytes, default="64M", help="shared region size (default 64M)")
     d.add_argument("--shaders", choices=("wgsl", "dxbc"), default="wgsl",
@@ -223,7 +250,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--socket", default="", help=f"UNIX socket for local guests (default {DEFAULT_SOCKET} "
                                                  f"unless only --ivshmem is given)")
     s.add_argument("--ivshmem", default="", help="UNIX socket for QEMU's ivshmem-doorbell devices (VM guests)")
-    s.add_argument("--out", default="", help="write presented frames to OUT/session-N/frame_NNNN.png")
+    s.add_argument("--out", default=None, help="write presented frames to OUT/session-N/frame_NNNN.png "
+                                               "(the same as --present png:OUT)")
+    s.add_argument("--present", action="append", metavar="WHERE", help=PRESENT_HELP)
+    s.add_argument("--web-token", default=None, help=WEB_TOKEN_HELP)
     s.add_argument("--region-size", type=parse_bytes, default="256M", help="shared region per guest (default 256M)")
     s.add_argument("--watchdog", type=float, default=20.0,
                    help="seconds a guest's GPU work may run before its device is lost (default 20)")
@@ -237,7 +267,11 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("profile", help="the VM profile (TOML)")
         sp.add_argument("--command", default=None, help="host-root boot: the shell command to run in the guest "
                                                         "(default: boot.command)")
-    vr.add_argument("--out", default="", help="write frames the guest presents to OUT/session-N/")
+    vr.add_argument("--out", default=None, help="write frames the guest presents to OUT/session-N/ "
+                                                "(the same as --present png:OUT; default: the profile's frames_out)")
+    vr.add_argument("--present", action="append", metavar="WHERE",
+                    help=PRESENT_HELP + "; added to the profile's pvgpu.present")
+    vr.add_argument("--web-token", default=None, help=WEB_TOKEN_HELP)
     vr.add_argument("--timeout", type=float, default=None, help="give up after this many seconds")
     v.set_defaults(func=cmd_vm)
 

@@ -80,6 +80,7 @@ class Profile:
     region_size: int = 256 << 20
     host_socket: str = ""  # a running `pvgpu serve --ivshmem`; empty: the launcher starts one
     frames_out: str = ""  # where the launcher's own host writes presented frames
+    present: list[str] = field(default_factory=list)  # `--present` values for the launcher's own host
     boot: Boot = field(default_factory=Boot)
     display: str = "none"
     vnc: str = ":0"
@@ -88,6 +89,24 @@ class Profile:
     qemu: str = "qemu-system-x86_64"
     extra_args: list[str] = field(default_factory=list)
     path: str = ""
+
+
+def _presents(items: list, key: str, base: str) -> list[str]:
+    """`present = ["window", "png:frames"]`: checked as `--present` values are, with file
+    and folder paths taken relative to the profile."""
+    from ..host.present.spec import parse_present
+    out = []
+    for item in items:
+        if not isinstance(item, str):
+            raise ProfileError(f"{key}: every item must be a string such as \"web\" or \"png:DIR\", not {item!r}")
+        try:
+            spec = parse_present(item)
+        except PvgpuError as e:
+            raise ProfileError(f"{key}: {e}") from None
+        if spec.kind in ("png", "record") and not os.path.isabs(spec.path):
+            item = f"{spec.kind}:{os.path.join(base, spec.path)}"
+        out.append(item)
+    return out
 
 
 class _Table:
@@ -171,6 +190,7 @@ def profile_from_dict(data: dict, source: str = "<profile>") -> Profile:
     p.frames_out = pv.get("frames_out", str, "")
     if p.frames_out and not os.path.isabs(p.frames_out):
         p.frames_out = os.path.join(base, p.frames_out)
+    p.present = _presents(pv.get("present", list, []), pv.key("present"), base)
     pv.done()
 
     b = top.sub("boot")

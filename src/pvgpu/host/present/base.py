@@ -52,6 +52,7 @@ class PresenterCounters:
     received: int = 0  # frames handed to the presenter
     shown: int = 0  # frames it finished (written, drawn, sent, encoded)
     dropped: int = 0  # frames it skipped because it was still busy with older ones
+    failed: int = 0  # frames whose show() raised (a full disk, a closed window)
     cpu_s: float = 0.0  # CPU time its own thread spent on shown frames
     last_latency_s: float = 0.0  # host PRESENT to frame finished, for the last frame
     latencies_s: deque = field(default_factory=lambda: deque(maxlen=1024))
@@ -76,17 +77,21 @@ class QueuedPresenter:
 
     name = "presenter"
 
-    def __init__(self, depth: int = 2):
+    def __init__(self, depth: int = 2, workers: int = 1):
+        """`workers` threads call `show()` (more than one only where frames may finish out of
+        order, such as files named by index)."""
         self.depth = depth
         self._queue: deque[QueuedFrame] = deque()
         self._cond = threading.Condition()
         self._closing = False
-        self._busy = False
+        self._busy = 0
         self._counters: dict[int, PresenterCounters] = {}
         self.sessions: dict[int, SessionInfo] = {}
         self.errors: list[BaseException] = []
-        self._thread = threading.Thread(target=self._loop, name=f"pvgpu-{self.name}", daemon=True)
-        self._thread.start()
+        self._threads = [threading.Thread(target=self._loop, name=f"pvgpu-{self.name}", daemon=True)
+                         for _ in range(workers)]
+        for t in self._threads:
+            t.start()
 
     # --- what the service calls -------------------------------------------------------------
     def counters(self, session_id: int) -> PresenterCounters:
@@ -133,7 +138,8 @@ class QueuedPresenter:
         with self._cond:
             self._closing = True
             self._cond.notify_all()
-        self._thread.join(timeout=10)
+        for t in self._threads:
+            t.join(timeout=10)
         self.stop()
         if self.errors:
             log.warning("%s: %d frame(s) failed; first: %s", self.name, len(self.errors), self.errors[0])
@@ -160,20 +166,25 @@ class QueuedPresenter:
                 if not self._queue:
                     return
                 item = self._queue.popleft()
-                self._busy = True
+                self._busy += 1
             c = self.counters(item.session_id)
             cpu = time.thread_time()
+            shown = False
             try:
                 self.show(item)
-                c.shown += 1
-                c.last_latency_s = time.monotonic() - item.presented_at
-                c.latencies_s.append(c.last_latency_s)
+                shown = True
             except Exception as e:  # one bad frame (a full disk, a closed window) is counted, not fatal
                 if len(self.errors) < 16:
                     self.errors.append(e)
                 log.debug("%s: frame %d of session %d failed: %s", self.name, item.index, item.session_id, e)
             finally:
-                c.cpu_s += time.thread_time() - cpu
                 with self._cond:
-                    self._busy = False
+                    c.cpu_s += time.thread_time() - cpu
+                    if shown:
+                        c.shown += 1
+                        c.last_latency_s = time.monotonic() - item.presented_at
+                        c.latencies_s.append(c.last_latency_s)
+                    else:
+                        c.failed += 1
+                    self._busy -= 1
                     self._cond.notify_all()
