@@ -84,7 +84,7 @@ class Guest:
         self.size = size
         cells = grid()
         vb = d.create_buffer(g.BufferDesc(cells.nbytes, g.BindFlag.VERTEX_BUFFER), cells)
-        self.cb = d.create_buffer(g.BufferDesc(16, g.BindFlag.CONSTANT_BUFFER, g.Usage.DYNAMIC, g.CpuAccessFlag.WRITE))
+        self.cb = d.create_buffer(g.BufferDesc(16, g.BindFlag.CONSTANT_BUFFER))
         vs, ps = d.create_vertex_shader(VS.encode()), d.create_pixel_shader(CB_PS.encode())
         layout = d.create_input_layout([g.InputElementDesc("POSITION", 0, g.DxgiFormat.R32G32_FLOAT, 0, 0)], vs)
         c = self.ctx
