@@ -28,6 +28,7 @@ from ..transport import ivshmem, local
 from ..transport.region import Region
 from . import gpu
 from .present.base import SessionInfo
+from .present.window import WindowOptions, WindowPresenter, require_display
 from .render.renderer import Renderer
 from .session import Presenter, Session
 from .worker import DEFAULT_WATCHDOG_S, SessionStats, WorkerSupervisor
@@ -70,12 +71,18 @@ class HostService:
                  ring_size: int = L.DEFAULT_RING_SIZE, presenters: list[Presenter] = (),
                  on_session_end: Callable[[SessionRecord], None] | None = None, transport: str = "local",
                  isolation: str = "process", watchdog_s: float = DEFAULT_WATCHDOG_S, max_sessions: int = 64,
-                 name: str | None = None, input_sink: Callable[[list[dict]], None] | None = None):
+                 name: str | None = None, input_sink: Callable[[list[dict]], None] | None = None,
+                 window: WindowOptions | None = None):
         """`isolation`: "process" runs each session's renderer in a worker process a
         supervisor restarts (a crash or a hung GPU job becomes device-lost for that guest);
         "thread" runs it in a thread of this process (tests that look inside sessions).
         `name` names its sessions for presenters (a VM's name; else "session N"), and
-        `input_sink` takes viewer input for them (QMP input-send-event events)."""
+        `input_sink` takes viewer input for them (QMP input-send-event events).
+        `window` shows each session in a desktop window drawn by the session's own device
+        (raises PvgpuError at once when there is no display)."""
+        if window is not None:
+            require_display()
+        self.window = window
         self.name = name
         self.input_sink = input_sink
         if isolation not in ("process", "thread"):
@@ -163,15 +170,18 @@ class HostService:
             raise
         if self.isolation == "process":
             supervisor = WorkerSupervisor(session_id, link, self.plan, self.offered, self.presenters, self.watchdog_s,
-                                          share_dir=self.share_dir)
+                                          share_dir=self.share_dir, window=self.window,
+                                          title=self.name or f"session {session_id}")
             thread = threading.Thread(target=self._supervise, args=(session_id, supervisor),
                                       name=f"pvgpu-supervisor-{session_id}", daemon=True)
             record = SessionRecord(session_id, thread, supervisor=supervisor)
         else:
             device, features = gpu.open_device()
+            window = [] if self.window is None else \
+                [WindowPresenter(device, self.window, self.name or f"session {session_id}")]
             session = Session(session_id, link, Renderer(device, features, self.share_dir, session_id), self.offered,
                               self.presenters,
-                              interrupt=link.interrupt.signal, plan=self.plan)
+                              interrupt=link.interrupt.signal, plan=self.plan, gpu_presenters=window)
             thread = threading.Thread(target=self._run_session, args=(session,), name=f"pvgpu-session-{session_id}",
                                       daemon=True)
             record = SessionRecord(session_id, thread, session=session)
@@ -200,6 +210,8 @@ class HostService:
         except Exception:
             log.exception("session %d ended with an internal error", session.id)
         finally:
+            for presenter in session.gpu_presenters:
+                presenter.close()
             session.link.close()
             self._ended(session.id)
 

@@ -212,11 +212,17 @@ def worker_main(config: dict) -> int:
     link = _WorkerLink(region, EventFd(fds["doorbell"]), EventFd(fds["interrupt"]), ctl)
     presenters = [_FrameForwarder(link, fds["frames"], lock)] if config["forward_frames"] else []
     device, features = gpu.open_device()
+    gpu_presenters = []
+    if config.get("window") is not None:
+        from .present.window import WindowOptions, WindowPresenter
+        gpu_presenters.append(WindowPresenter(device, WindowOptions(vsync=bool(config["window"]["vsync"])),
+                                              str(config["window"]["title"])))
     session = Session(config["session_id"], link, Renderer(device, features, config["share_dir"], config["session_id"]), config["offered"],
                       presenters,
                       interrupt=link.interrupt.signal, plan=plan,
                       initial_status=DeviceStatus(config["initial_status"]),
-                      on_busy=lambda busy: busy_since.__setitem__(0, time.monotonic() if busy else 0.0))
+                      on_busy=lambda busy: busy_since.__setitem__(0, time.monotonic() if busy else 0.0),
+                      gpu_presenters=gpu_presenters)
 
     last = {"at": 0.0, "status": None}
 
@@ -240,6 +246,8 @@ def worker_main(config: dict) -> int:
             report(force=True)
         except OSError:
             pass
+        for presenter in gpu_presenters:
+            presenter.close()
     return 0
 
 
@@ -248,8 +256,13 @@ class WorkerSupervisor:
     """Runs one session in worker processes for as long as its guest stays connected."""
 
     def __init__(self, session_id: int, link: HostLink, plan, offered: int, presenters: list,
-                 watchdog_s: float = DEFAULT_WATCHDOG_S, share_dir: str | None = None):
+                 watchdog_s: float = DEFAULT_WATCHDOG_S, share_dir: str | None = None, window=None,
+                 title: str = ""):
+        """`window` (present.window.WindowOptions or None): the worker shows the session in a
+        window of its own, titled with `title`, drawn by its own device."""
         self.session_id = session_id
+        self.window = window
+        self.title = title or f"session {session_id}"
         self.link = link
         self.plan = plan
         self.offered = offered
@@ -275,6 +288,7 @@ class WorkerSupervisor:
         config = {"fds": fds, "region_size": region.size, "session_id": self.session_id, "offered": self.offered,
                   "plan": asdict(self.plan), "share_dir": self.share_dir,
                   "forward_frames": bool(self.presenters), "initial_status": int(initial_status),
+                  "window": None if self.window is None else {"vsync": bool(self.window.vsync), "title": self.title},
                   "log_level": logging.getLogger("pvgpu").getEffectiveLevel()}
         self._busy_since[0] = 0.0
         self.proc = subprocess.Popen([sys.executable, "-m", "pvgpu.host.worker", json.dumps(config)],
