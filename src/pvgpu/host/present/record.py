@@ -21,7 +21,6 @@ from .base import QueuedFrame, QueuedPresenter
 log = logging.getLogger("pvgpu.present")
 
 TIME_BASE = Fraction(1, 90_000)  # MPEG's clock: exact for 60, 75, 120 and 144 Hz frame times
-NOMINAL_RATE = 60  # what players show as the rate of a variable-rate stream
 
 
 def _even(n: int) -> int:
@@ -80,10 +79,10 @@ class Recorder(QueuedPresenter):
             container = av.open(path, "w")
         except OSError as e:
             raise PvgpuError(f"record: cannot write {path}: {e}") from None
-        stream = container.add_stream("libx264", rate=NOMINAL_RATE)
+        stream = container.add_stream("libx264")
         stream.width, stream.height = _even(w), _even(h)
         stream.pix_fmt = "yuv420p"
-        stream.time_base = TIME_BASE
+        stream.time_base = stream.codec_context.time_base = TIME_BASE  # timestamps are the guest's
         # zerolatency: no frame look-ahead, so a frame's packet leaves as it is encoded and a
         # session that ends abruptly loses nothing buffered in the encoder.
         stream.options = {"crf": str(self.crf), "preset": self.preset, "tune": "zerolatency"}
