@@ -18,7 +18,7 @@
 _Static_assert(sizeof(float) == 4, "pvgpu needs a 32-bit float");
 
 #define PVGPU_PROTOCOL_MAJOR 3u
-#define PVGPU_PROTOCOL_MINOR 1u
+#define PVGPU_PROTOCOL_MINOR 2u
 #define PVGPU_MAGIC 0x0001005550475650ULL  /* 'PVGPU\0\1\0' read as a little-endian uint64_t */
 #define PVGPU_CONTROL_PAGE_SIZE 4096u
 #define PVGPU_RECORD_ALIGN 16u
@@ -487,7 +487,7 @@ static inline uint32_t pvgpu_record_size(uint32_t payload_bytes)
 #define PVGPU_OP_FENCE 39u  /* Asks the host to write `value` to the control page once the GPU has finished all earlier work, then interrupt the guest. */
 #define PVGPU_OP_FLUSH 40u  /* ID3D11DeviceContext::Flush: submit recorded work to the GPU. */
 #define PVGPU_OP_CREATE_SWAP_CHAIN 41u  /* IDXGIFactory::CreateSwapChain; `buffer` is the id the guest gives the back buffer texture. */
-#define PVGPU_OP_PRESENT 42u  /* IDXGISwapChain::Present: hand the back buffer to the host's presenters. */
+#define PVGPU_OP_PRESENT 42u  /* IDXGISwapChain::Present: hand the back buffer to the host's presenters. The host paces it to a virtual vblank clock at the display mode's refresh rate: sync_interval 0 shows it at once, N shows it at the Nth vblank after the previous shown frame's (a late frame at the next one); the host then updates the frame statistics in the control page. */
 #define PVGPU_OP_RESIZE_BUFFERS 43u  /* IDXGISwapChain::ResizeBuffers; no view of the back buffer may be alive. */
 #define PVGPU_OP_DRAW_INSTANCED_INDIRECT 47u  /* ID3D11DeviceContext::DrawInstancedIndirect: the four draw arguments are read by the GPU from `args` (a buffer with RESOURCE_MISC_DRAWINDIRECT_ARGS) at `aligned_byte_offset`. */
 #define PVGPU_OP_DRAW_INDEXED_INSTANCED_INDIRECT 48u  /* ID3D11DeviceContext::DrawIndexedInstancedIndirect: five arguments read by the GPU from `args`. */
@@ -517,6 +517,7 @@ static inline uint32_t pvgpu_record_size(uint32_t payload_bytes)
 #define PVGPU_OP_CREATE_HULL_SHADER 69u  /* ID3D11Device::CreateHullShader. Not offered yet (WebGPU has no tessellation): refused with UNSUPPORTED. */
 #define PVGPU_OP_CREATE_DOMAIN_SHADER 70u  /* ID3D11Device::CreateDomainShader. Not offered yet (WebGPU has no tessellation): refused with UNSUPPORTED. */
 #define PVGPU_OP_COPY_STRUCTURE_COUNT 71u  /* ID3D11DeviceContext::CopyStructureCount: the GPU copies the hidden counter of `src_view` (a buffer UAV created with APPEND or COUNTER) as a u32 into `dst_buffer` at `dst_aligned_byte_offset` (a multiple of 4). */
+#define PVGPU_OP_SET_DISPLAY_MODE 72u  /* IDXGISwapChain::ResizeTarget and SetFullscreenState together: the guest's output takes the offered display mode `mode_index` (an index into the control page's display_modes; refused with INVALID_CALL beyond display_mode_count) and goes fullscreen or windowed. Ordered with the frames: presents after it are paced to the chosen mode's refresh rate when fullscreen, to the desktop's (60 Hz) when windowed. The host writes display_mode_chosen, display_fullscreen and display_refresh. The back buffer keeps its size (RESIZE_BUFFERS changes it). */
 
 /* ---- array elements ---- */
 
@@ -1251,10 +1252,10 @@ _Static_assert(offsetof(PvgpuCmdCreateSwapChain, height) == 12, "PvgpuCmdCreateS
 _Static_assert(offsetof(PvgpuCmdCreateSwapChain, format) == 16, "PvgpuCmdCreateSwapChain.format must be at offset 16");
 _Static_assert(offsetof(PvgpuCmdCreateSwapChain, buffer_count) == 20, "PvgpuCmdCreateSwapChain.buffer_count must be at offset 20");
 
-/* PVGPU_OP_PRESENT: IDXGISwapChain::Present: hand the back buffer to the host's presenters. */
+/* PVGPU_OP_PRESENT: IDXGISwapChain::Present: hand the back buffer to the host's presenters. The host paces it to a virtual vblank clock at the display mode's refresh rate: sync_interval 0 shows it at once, N shows it at the Nth vblank after the previous shown frame's (a late frame at the next one); the host then updates the frame statistics in the control page. */
 typedef struct PvgpuCmdPresent {
     uint32_t swap_chain;  /* id of a SWAP_CHAIN */
-    uint32_t sync_interval;
+    uint32_t sync_interval;  /* 0..4: vblanks to wait (0: not paced) */
     uint32_t flags;
 } PvgpuCmdPresent;
 _Static_assert(sizeof(PvgpuCmdPresent) == 12, "PvgpuCmdPresent must be 12 bytes");
@@ -1671,6 +1672,17 @@ _Static_assert(offsetof(PvgpuCmdCopyStructureCount, dst_buffer) == 0, "PvgpuCmdC
 _Static_assert(offsetof(PvgpuCmdCopyStructureCount, dst_aligned_byte_offset) == 4, "PvgpuCmdCopyStructureCount.dst_aligned_byte_offset must be at offset 4");
 _Static_assert(offsetof(PvgpuCmdCopyStructureCount, src_view) == 8, "PvgpuCmdCopyStructureCount.src_view must be at offset 8");
 
+/* PVGPU_OP_SET_DISPLAY_MODE: IDXGISwapChain::ResizeTarget and SetFullscreenState together: the guest's output takes the offered display mode `mode_index` (an index into the control page's display_modes; refused with INVALID_CALL beyond display_mode_count) and goes fullscreen or windowed. Ordered with the frames: presents after it are paced to the chosen mode's refresh rate when fullscreen, to the desktop's (60 Hz) when windowed. The host writes display_mode_chosen, display_fullscreen and display_refresh. The back buffer keeps its size (RESIZE_BUFFERS changes it). */
+typedef struct PvgpuCmdSetDisplayMode {
+    uint32_t swap_chain;  /* id of a SWAP_CHAIN */
+    uint32_t mode_index;
+    uint32_t fullscreen;  /* 0 or 1 */
+} PvgpuCmdSetDisplayMode;
+_Static_assert(sizeof(PvgpuCmdSetDisplayMode) == 12, "PvgpuCmdSetDisplayMode must be 12 bytes");
+_Static_assert(offsetof(PvgpuCmdSetDisplayMode, swap_chain) == 0, "PvgpuCmdSetDisplayMode.swap_chain must be at offset 0");
+_Static_assert(offsetof(PvgpuCmdSetDisplayMode, mode_index) == 4, "PvgpuCmdSetDisplayMode.mode_index must be at offset 4");
+_Static_assert(offsetof(PvgpuCmdSetDisplayMode, fullscreen) == 8, "PvgpuCmdSetDisplayMode.fullscreen must be at offset 8");
+
 /* ---- control page (the first PVGPU_CONTROL_PAGE_SIZE bytes of the region) ---- */
 
 #define PVGPU_CACHE_LINE 64u
@@ -1700,12 +1712,18 @@ _Static_assert(offsetof(PvgpuCmdCopyStructureCount, src_view) == 8, "PvgpuCmdCop
 #define PVGPU_CTRL_RING_CONSUMER_OFFSET 192u  /* uint64_t: bytes the host has consumed (monotonic) */
 #define PVGPU_CTRL_FENCE_COMPLETED_OFFSET 256u  /* uint64_t: highest fence value whose work the GPU finished */
 #define PVGPU_CTRL_FENCE_SUBMITTED_OFFSET 320u  /* uint64_t: highest fence value the guest has put in the ring */
-#define PVGPU_CTRL_PRESENTED_FRAMES_OFFSET 384u  /* uint64_t: frames the host has presented */
+#define PVGPU_CTRL_PRESENTED_FRAMES_OFFSET 384u  /* uint64_t: frames the host has presented (DXGI_FRAME_STATISTICS.PresentCount, all of the session's swap chains); with the three frame statistics below it is written under frame_stats_sequence */
+#define PVGPU_CTRL_PRESENT_REFRESH_COUNT_OFFSET 392u  /* uint64_t: PresentRefreshCount: the vblank (refresh) count at which the last present was shown */
+#define PVGPU_CTRL_SYNC_REFRESH_COUNT_OFFSET 400u  /* uint64_t: SyncRefreshCount: the vblank count at which these statistics were sampled (the last present's vblank); never below present_refresh_count */
+#define PVGPU_CTRL_SYNC_TIME_NS_OFFSET 408u  /* uint64_t: SyncQPCTime: CLOCK_MONOTONIC time in ns of vblank number sync_refresh_count */
+#define PVGPU_CTRL_FRAME_STATS_SEQUENCE_OFFSET 416u  /* uint64_t: odd while the host writes the frame statistics, even after (a reader retries when it saw an odd value or the value changed while it read) */
 #define PVGPU_CTRL_ERROR_COUNT_OFFSET 448u  /* uint64_t: errors ever logged; entry i is at index i % ERROR_LOG_ENTRIES */
 #define PVGPU_CTRL_ERROR_LOG_OFFSET 512u  /* PvgpuErrorEntry[PVGPU_ERROR_LOG_ENTRIES]: ERROR_LOG_ENTRIES ErrorEntry records (128 bytes each) */
 #define PVGPU_CTRL_DISPLAY_MODE_COUNT_OFFSET 3584u  /* uint32_t: display modes offered */
-#define PVGPU_CTRL_DISPLAY_MODE_CHOSEN_OFFSET 3588u  /* uint32_t: index of the chosen display mode */
-#define PVGPU_CTRL_DISPLAY_MODES_OFFSET 3592u  /* PvgpuDisplayMode[PVGPU_MAX_DISPLAY_MODES]: MAX_DISPLAY_MODES DisplayMode records (12 bytes each) */
+#define PVGPU_CTRL_DISPLAY_MODE_CHOSEN_OFFSET 3588u  /* uint32_t: index of the display mode the guest chose with SET_DISPLAY_MODE (0 until it chooses), written by the host */
+#define PVGPU_CTRL_DISPLAY_MODES_OFFSET 3592u  /* PvgpuDisplayMode[PVGPU_MAX_DISPLAY_MODES]: MAX_DISPLAY_MODES DisplayMode records (12 bytes each), ordered as DXGI lists them: by width, height, then refresh rate */
+#define PVGPU_CTRL_DISPLAY_FULLSCREEN_OFFSET 3784u  /* uint32_t: 1 while the guest's output is fullscreen, written by the host */
+#define PVGPU_CTRL_DISPLAY_REFRESH_OFFSET 3788u  /* uint32_t: refresh rate in millihertz that presents are paced to: the chosen mode's when fullscreen, DESKTOP_REFRESH (60 Hz) when windowed; written by the host */
 #define PVGPU_CTRL_FORMAT_SUPPORT_OFFSET 3800u  /* uint16_t[PVGPU_FORMAT_TABLE_ENTRIES]: FORMAT_TABLE_ENTRIES FormatSupport bit sets, one per DXGI_FORMAT value */
 
 /* Entry i of the error log is at PVGPU_CTRL_ERROR_LOG_OFFSET + (i % PVGPU_ERROR_LOG_ENTRIES) * sizeof(PvgpuErrorEntry). */

@@ -12,10 +12,12 @@ from ..protocol.spec import APPEND_ALIGNED_ELEMENT  # noqa: F401
 from .connection import GuestConnection
 from .context import DeviceContext, MappedSubresource
 from .descs import (  # noqa: F401
-    BlendDesc, Box, BufferDesc, DepthStencilDesc, DepthStencilOpDesc, InputElementDesc, RasterizerDesc, Rect,
-    RenderTargetBlendDesc, SamplerDesc, SwapChainDesc, Texture1DDesc, Texture2DDesc, Texture3DDesc, Viewport,
+    BlendDesc, Box, BufferDesc, DepthStencilDesc, DepthStencilOpDesc, FrameStatistics, InputElementDesc, ModeDesc,
+    RasterizerDesc, Rational, Rect, RenderTargetBlendDesc, SamplerDesc, SwapChainDesc, Texture1DDesc, Texture2DDesc,
+    Texture3DDesc, Viewport,
 )
 from .device import Device
+from .output import Output
 from .swapchain import SwapChain
 
 
@@ -41,4 +43,4 @@ def open_device(device: str = "auto", timeout: float = 30.0) -> Device:
         raise
 
 
-__all__ = ["connect", "open_device", "Device", "DeviceContext", "SwapChain", "MappedSubresource"]
+__all__ = ["connect", "open_device", "Device", "DeviceContext", "SwapChain", "MappedSubresource", "Output"]

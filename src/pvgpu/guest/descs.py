@@ -180,3 +180,50 @@ class SwapChainDesc:
     height: int
     format: DxgiFormat = DxgiFormat.R8G8B8A8_UNORM
     buffer_count: int = 2
+
+
+@dataclass(frozen=True)
+class Rational:
+    """DXGI_RATIONAL: a refresh rate as numerator / denominator hertz (0/0: unspecified)."""
+
+    numerator: int = 0
+    denominator: int = 0
+
+    @property
+    def hz(self) -> float:
+        return self.numerator / self.denominator if self.denominator else 0.0
+
+    @classmethod
+    def from_millihertz(cls, millihertz: int) -> "Rational":
+        return cls(millihertz, 1000) if millihertz % 1000 else cls(millihertz // 1000, 1)
+
+
+@dataclass(frozen=True)
+class ModeDesc:
+    """DXGI_MODE_DESC: a display mode. In `find_closest_matching_mode` and `resize_target`, a
+    width, height or refresh rate of 0 matches anything (the current target's is kept)."""
+
+    width: int = 0
+    height: int = 0
+    refresh_rate: Rational = Rational()
+    format: DxgiFormat | int = 0
+
+    @property
+    def refresh_rate_hz(self) -> float:
+        return self.refresh_rate.hz
+
+    @property
+    def refresh_millihertz(self) -> int:
+        r = self.refresh_rate
+        return r.numerator * 1000 // r.denominator if r.denominator else 0
+
+
+@dataclass(frozen=True)
+class FrameStatistics:
+    """DXGI_FRAME_STATISTICS. `sync_qpc_time` is in nanoseconds of the host's CLOCK_MONOTONIC
+    (time.monotonic_ns on the machine running the host), not QueryPerformanceCounter ticks."""
+
+    present_count: int
+    present_refresh_count: int
+    sync_refresh_count: int
+    sync_qpc_time: int

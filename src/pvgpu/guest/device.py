@@ -468,6 +468,11 @@ class Device:
                              height=desc.height, format=desc.format, buffer_count=desc.buffer_count)
         return SwapChain(self, chain_id, desc, back)
 
+    def get_display_mode_list(self, format: DxgiFormat | int = 0, flags: int = 0) -> list:
+        """The host output's display modes (IDXGIOutput::GetDisplayModeList; see guest.output)."""
+        from .output import Output
+        return Output(self.connection).get_display_mode_list(format, flags)
+
     def check_format_support(self, format: DxgiFormat) -> FormatSupport:
         """ID3D11Device::CheckFormatSupport: what the host can do with `format` (from the
         format table the host put in the control page)."""

@@ -22,6 +22,7 @@ import wgpu
 from ..protocol import codec
 from ..protocol.codec import DecodeError
 from ..protocol.enums import FORMAT_BYTES, DeviceStatus, ErrorCode, GuestState, ObjectKind
+from ..protocol import layout as L
 from ..protocol.layout import RegionLayout
 from ..protocol.spec import PROTOCOL_MAJOR, PROTOCOL_MINOR
 from ..protocol.types import Meaning
@@ -32,6 +33,7 @@ from .errors import CommandError
 from .handlers import handled_opcodes, make_handlers
 from .replay import Replayer
 from .objects import ObjectTable
+from .pacing import FramePacer
 from .render.renderer import Frame, Renderer
 
 log = logging.getLogger("pvgpu.host")
@@ -117,13 +119,15 @@ class Session:
                  max_objects: int | None = None, max_bytes: int | None = None,
                  plan: RegionLayout | None = None,
                  initial_status: DeviceStatus = DeviceStatus.INITIALIZING,
-                 on_busy: Callable[[bool], None] | None = None, gpu_presenters: list = ()):
+                 on_busy: Callable[[bool], None] | None = None, gpu_presenters: list = (),
+                 display_modes: tuple = L.DEFAULT_DISPLAY_MODES):
         """`plan` is how the region was formatted; with it a new guest program may reset the
         session (VM transports, where one region serves guest program after guest program).
         `on_busy(True/False)` brackets every wait for the GPU (a supervisor's watchdog watches it).
         `gpu_presenters` draw the back buffer with this session's own device (a window):
         `present_texture(session_id, texture, frame)`; a frame is read back to the CPU only
-        when there are `presenters` too."""
+        when there are `presenters` too. `display_modes` are the (width, height, refresh in
+        millihertz) modes the control page offers (the host's own copy: the page is guest-writable)."""
         self.id = session_id
         self.plan = plan
         self.link = link
@@ -164,8 +168,20 @@ class Session:
         self._warnings = 0
         self._fence_slot = self.region.u64_slot("fence_completed")
         self._frames_slot = self.region.u64_slot("presented_frames")
+        self._present_refresh_slot = self.region.u64_slot("present_refresh_count")
+        self._sync_refresh_slot = self.region.u64_slot("sync_refresh_count")
+        self._sync_time_slot = self.region.u64_slot("sync_time_ns")
+        self._stats_seq_slot = self.region.u64_slot("frame_stats_sequence")
         self._heap = self.region.heap
         self._heap_size = len(self.region.heap)
+        # Display mode and frame pacing (issue 10): one virtual output per session.
+        self.display_modes = tuple(tuple(m) for m in tuple(display_modes)[:L.MAX_DISPLAY_MODES])
+        self._stop: threading.Event | None = None
+        self._stats_sequence = 0
+        self._init_display()
+        # SET_DISPLAY_MODE is the session's own command; its generated handler (checks, id
+        # resolution) calls the renderer's method of that name, which is the session's.
+        self.renderer.set_display_mode = self._apply_display_mode
         self._handlers = make_handlers(self.renderer, self)
         #: runs re-issued frame after frame are replayed (host/replay.py); PVGPU_REPLAY=0 turns it off
         self.replayer = Replayer(self) if os.environ.get("PVGPU_REPLAY", "1") != "0" else None
@@ -187,6 +203,7 @@ class Session:
 
     def run(self, stop: threading.Event | None = None, poll_interval: float = 0.25) -> None:
         """Serve the guest until it disconnects (or `stop` is set)."""
+        self._stop = stop
         try:
             while self.link.connected and not (stop and stop.is_set()):
                 self.link.wait(poll_interval)
@@ -206,11 +223,11 @@ class Session:
             if self.region.get("guest_state") == GuestState.HELLO:
                 self._handshake()
         elif status == DeviceStatus.READY:
-            self._busy_since = start = time.perf_counter()
+            self._busy_since = time.perf_counter()  # moved on by pacing waits, which are not work
             try:
                 self.process_ring()
             finally:
-                self.busy_s += time.perf_counter() - start
+                self.busy_s += time.perf_counter() - self._busy_since
                 self._busy_since = 0.0
         elif status == DeviceStatus.LOST:
             self._discard_ring()
@@ -230,6 +247,7 @@ class Session:
                                  self.region.u64_slot("ring_consumer"))
         self.consecutive_errors = self.total_errors = self.errors_logged = 0
         self.frames_presented = self.last_fence = 0
+        self._init_display()
         self._status = DeviceStatus.INITIALIZING
         self.interrupt()
 
@@ -242,6 +260,8 @@ class Session:
             log.warning("session %d refused: %s", self.id, detail)
         else:
             self.region.set("accepted_features", self.region.get("requested_features") & self.offered_features)
+            self._publish_display()
+            self._publish_frame_stats()
             self._set_status(DeviceStatus.READY)
             log.info("session %d ready (guest pid %d)", self.id, self.region.get("guest_pid"))
         self.interrupt()
@@ -460,7 +480,7 @@ class Session:
         swap_chain = self.objects.get(cmd.swap_chain, (ObjectKind.SWAP_CHAIN,), "swap_chain")
         frame = self.renderer.present(swap_chain, cmd.sync_interval, cmd.flags, read_back=bool(self.presenters))
         self.frames_presented += 1
-        self.region.u64[self._frames_slot] = self.frames_presented
+        self._pace(cmd.sync_interval, frame)
         try:
             for presenter in self.gpu_presenters:
                 presenter.present_texture(self.id, swap_chain.back_buffer, frame)
@@ -471,6 +491,70 @@ class Session:
             if frame.release is not None:
                 frame.release()
         self._mark_frame()
+
+    # --- display mode and frame pacing ----------------------------------------------------------
+    def _init_display(self) -> None:
+        """Before the guest chooses: mode 0, windowed (so paced at the desktop's 60 Hz)."""
+        self.display_mode_index = 0
+        self.display_mode: tuple[int, int, int] | None = self.display_modes[0] if self.display_modes else None
+        self.fullscreen = False
+        self.pacer = FramePacer(self.refresh_mhz)
+        self.pacing_wait_s = 0.0
+
+    @property
+    def refresh_mhz(self) -> int:
+        """The rate presents are paced to: the chosen mode's when fullscreen, else the desktop's."""
+        if self.fullscreen and self.display_mode is not None:
+            return min(max(self.display_mode[2], L.MIN_REFRESH), L.MAX_REFRESH)
+        return L.DESKTOP_REFRESH
+
+    def _set_display_mode(self, cmd: Any) -> None:
+        swap_chain = self.objects.get(cmd.swap_chain, (ObjectKind.SWAP_CHAIN,), "swap_chain")
+        self._apply_display_mode(swap_chain, cmd.mode_index, cmd.fullscreen)
+
+    def _apply_display_mode(self, swap_chain: Any, mode_index: int, fullscreen: int) -> None:
+        """SET_DISPLAY_MODE with its swap chain resolved: the output takes the mode."""
+        if mode_index >= len(self.display_modes):
+            raise CommandError(ErrorCode.INVALID_CALL,
+                               f"display mode {mode_index} is not offered (the host offers "
+                               f"{len(self.display_modes)} modes, 0..{len(self.display_modes) - 1})")
+        self.display_mode_index = mode_index
+        self.display_mode = self.display_modes[mode_index]
+        self.fullscreen = bool(fullscreen)
+        self.pacer.set_refresh(self.refresh_mhz)
+        self._publish_display()
+
+    def _publish_display(self) -> None:
+        self.region.set("display_mode_chosen", self.display_mode_index)
+        self.region.set("display_fullscreen", int(self.fullscreen))
+        self.region.set("display_refresh", self.refresh_mhz)
+
+    def _pace(self, sync_interval: int, frame: Frame) -> None:
+        """Hold the frame until its vblank (sync_interval > 0), then publish the statistics.
+        The wait is not processing time; a session whose guest has gone does not wait."""
+        waiting = bool(sync_interval) and self.link.connected and not (self._stop and self._stop.is_set())
+        before = self.pacer.waited_ns
+        self.pacer.present(sync_interval, wait=waiting)
+        waited = (self.pacer.waited_ns - before) / 1e9
+        if waited:
+            self.pacing_wait_s += waited
+            if self._busy_since:
+                self._busy_since += waited
+            frame.presented_at = time.monotonic()
+        self._publish_frame_stats()
+
+    def _publish_frame_stats(self) -> None:
+        """presented_frames and DXGI's frame statistics, under a sequence count the guest checks."""
+        u64 = self.region.u64
+        st = self.pacer.stats
+        self._stats_sequence += 1
+        u64[self._stats_seq_slot] = self._stats_sequence  # odd: being written
+        u64[self._frames_slot] = self.frames_presented
+        u64[self._present_refresh_slot] = st.present_refresh_count
+        u64[self._sync_refresh_slot] = st.sync_refresh_count
+        u64[self._sync_time_slot] = st.sync_time_ns
+        self._stats_sequence += 1
+        u64[self._stats_seq_slot] = self._stats_sequence
 
     def _mark_frame(self) -> None:
         """A frame boundary: record the processing time since the previous present."""
@@ -555,4 +639,5 @@ _SPECIAL: dict[int, Callable[[Session, Any], None]] = {
     codec.BY_NAME["DESTROY_OBJECT"].opcode: Session._destroy_object,
     codec.BY_NAME["FENCE"].opcode: Session._fence,
     codec.BY_NAME["PRESENT"].opcode: Session._present,
+    codec.BY_NAME["SET_DISPLAY_MODE"].opcode: Session._set_display_mode,
 }

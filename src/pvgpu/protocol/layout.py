@@ -52,12 +52,33 @@ CONTROL_FIELDS: tuple[ControlField, ...] = (
     ControlField("ring_consumer", 192, U64, "bytes the host has consumed (monotonic)"),
     ControlField("fence_completed", 256, U64, "highest fence value whose work the GPU finished"),
     ControlField("fence_submitted", 320, U64, "highest fence value the guest has put in the ring"),
-    ControlField("presented_frames", 384, U64, "frames the host has presented"),
+    ControlField("presented_frames", 384, U64,
+                 "frames the host has presented (DXGI_FRAME_STATISTICS.PresentCount, all of the session's "
+                 "swap chains); with the three frame statistics below it is written under "
+                 "frame_stats_sequence"),
+    ControlField("present_refresh_count", 392, U64,
+                 "PresentRefreshCount: the vblank (refresh) count at which the last present was shown"),
+    ControlField("sync_refresh_count", 400, U64,
+                 "SyncRefreshCount: the vblank count at which these statistics were sampled (the last "
+                 "present's vblank); never below present_refresh_count"),
+    ControlField("sync_time_ns", 408, U64,
+                 "SyncQPCTime: CLOCK_MONOTONIC time in ns of vblank number sync_refresh_count"),
+    ControlField("frame_stats_sequence", 416, U64,
+                 "odd while the host writes the frame statistics, even after (a reader retries when it "
+                 "saw an odd value or the value changed while it read)"),
     ControlField("error_count", 448, U64, "errors ever logged; entry i is at index i % ERROR_LOG_ENTRIES"),
     ControlField("error_log", 512, U32, "ERROR_LOG_ENTRIES ErrorEntry records (128 bytes each)"),
     ControlField("display_mode_count", 3584, U32, "display modes offered"),
-    ControlField("display_mode_chosen", 3588, U32, "index of the chosen display mode"),
-    ControlField("display_modes", 3592, U32, "MAX_DISPLAY_MODES DisplayMode records (12 bytes each)"),
+    ControlField("display_mode_chosen", 3588, U32,
+                 "index of the display mode the guest chose with SET_DISPLAY_MODE (0 until it chooses), "
+                 "written by the host"),
+    ControlField("display_modes", 3592, U32,
+                 "MAX_DISPLAY_MODES DisplayMode records (12 bytes each), ordered as DXGI lists them: by "
+                 "width, height, then refresh rate"),
+    ControlField("display_fullscreen", 3784, U32, "1 while the guest's output is fullscreen, written by the host"),
+    ControlField("display_refresh", 3788, U32,
+                 "refresh rate in millihertz that presents are paced to: the chosen mode's when "
+                 "fullscreen, DESKTOP_REFRESH (60 Hz) when windowed; written by the host"),
     ControlField("format_support", 3800, U16, "FORMAT_TABLE_ENTRIES FormatSupport bit sets, one per DXGI_FORMAT value"),
 )
 CONTROL = {f.name: f for f in CONTROL_FIELDS}
@@ -71,13 +92,21 @@ ERROR_LOG_OFFSET = CONTROL["error_log"].offset
 #: DisplayMode: width u32, height u32, refresh rate in millihertz u32
 DISPLAY_MODE = struct.Struct("<III")
 DISPLAY_MODES_OFFSET = CONTROL["display_modes"].offset
-DEFAULT_DISPLAY_MODES = (
-    (1280, 720, 60000), (1920, 1080, 60000), (1920, 1080, 144000), (2560, 1440, 60000),
-    (2560, 1440, 144000), (3840, 2160, 60000),
-)
+#: the host's offer: every size with every refresh rate, in DXGI's order (width, height, refresh)
+DEFAULT_DISPLAY_MODES = tuple(
+    (w, h, hz * 1000)
+    for w, h in ((1280, 720), (1920, 1080), (2560, 1440), (3840, 2160))
+    for hz in (60, 75, 120, 144))
+#: refresh rate (millihertz) of the host's desktop, which windowed presents are paced to (as a
+#: desktop compositor paces them), whatever mode the guest chose
+DESKTOP_REFRESH = 60000
+#: refresh rates a host may offer (millihertz): pacing divides by them, so none may be tiny
+MIN_REFRESH, MAX_REFRESH = 1000, 1000000
 
 assert ERROR_LOG_OFFSET + ERROR_LOG_ENTRIES * ERROR_ENTRY_SIZE <= CONTROL["display_mode_count"].offset
-assert DISPLAY_MODES_OFFSET + MAX_DISPLAY_MODES * DISPLAY_MODE.size <= CONTROL["format_support"].offset
+assert len(DEFAULT_DISPLAY_MODES) <= MAX_DISPLAY_MODES
+assert DISPLAY_MODES_OFFSET + MAX_DISPLAY_MODES * DISPLAY_MODE.size <= CONTROL["display_fullscreen"].offset
+assert CONTROL["display_refresh"].offset + 4 <= CONTROL["format_support"].offset
 FORMAT_TABLE_OFFSET = CONTROL["format_support"].offset
 FORMAT_TABLE = struct.Struct(f"<{FORMAT_TABLE_ENTRIES}H")
 assert FORMAT_TABLE_OFFSET + FORMAT_TABLE.size <= CONTROL_PAGE_SIZE

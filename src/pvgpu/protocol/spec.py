@@ -21,7 +21,7 @@ from .types import (
 )
 
 PROTOCOL_MAJOR = 3
-PROTOCOL_MINOR = 1
+PROTOCOL_MINOR = 2
 
 K = ObjectKind
 
@@ -263,8 +263,13 @@ COMMANDS: tuple[Command, ...] = (
             "IDXGIFactory::CreateSwapChain; `buffer` is the id the guest gives the back buffer texture.",
             new_obj("swap_chain", K.SWAP_CHAIN), new_obj("buffer", K.TEXTURE2D), u32("width"),
             u32("height"), enum_field("format", DxgiFormat), u32("buffer_count")),
-    command(42, "PRESENT", "IDXGISwapChain::Present: hand the back buffer to the host's presenters.",
-            obj("swap_chain", K.SWAP_CHAIN), u32("sync_interval"), u32("flags")),
+    command(42, "PRESENT",
+            "IDXGISwapChain::Present: hand the back buffer to the host's presenters. The host paces it to a "
+            "virtual vblank clock at the display mode's refresh rate: sync_interval 0 shows it at once, N shows "
+            "it at the Nth vblank after the previous shown frame's (a late frame at the next one); the host "
+            "then updates the frame statistics in the control page.",
+            obj("swap_chain", K.SWAP_CHAIN), u32("sync_interval", "0..4: vblanks to wait (0: not paced)"),
+            u32("flags")),
     command(43, "RESIZE_BUFFERS",
             "IDXGISwapChain::ResizeBuffers; no view of the back buffer may be alive.",
             obj("swap_chain", K.SWAP_CHAIN), u32("buffer_count"), u32("width"), u32("height"),
@@ -378,6 +383,14 @@ COMMANDS: tuple[Command, ...] = (
             "UAV created with APPEND or COUNTER) as a u32 into `dst_buffer` at `dst_aligned_byte_offset` (a "
             "multiple of 4).",
             obj("dst_buffer", K.BUFFER), u32("dst_aligned_byte_offset"), obj("src_view", K.UNORDERED_ACCESS_VIEW)),
+    command(72, "SET_DISPLAY_MODE",
+            "IDXGISwapChain::ResizeTarget and SetFullscreenState together: the guest's output takes the "
+            "offered display mode `mode_index` (an index into the control page's display_modes; refused with "
+            "INVALID_CALL beyond display_mode_count) and goes fullscreen or windowed. Ordered with the frames: "
+            "presents after it are paced to the chosen mode's refresh rate when fullscreen, to the desktop's "
+            "(60 Hz) when windowed. The host writes display_mode_chosen, display_fullscreen and display_refresh. "
+            "The back buffer keeps its size (RESIZE_BUFFERS changes it).",
+            obj("swap_chain", K.SWAP_CHAIN), u32("mode_index"), boolean("fullscreen")),
 )
 
 BY_NAME: dict[str, Command] = {c.name: c for c in COMMANDS}

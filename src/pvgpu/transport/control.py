@@ -28,6 +28,7 @@ def format_control_page(region: Region, plan: L.RegionLayout, offered_features: 
     for i, mode in enumerate(modes):
         L.DISPLAY_MODE.pack_into(region.mm, L.DISPLAY_MODES_OFFSET + i * L.DISPLAY_MODE.size, *mode)
     region.set("display_mode_count", len(modes))
+    region.set("display_refresh", L.DESKTOP_REFRESH)  # windowed until the guest chooses (SET_DISPLAY_MODE)
     table = [0] * L.FORMAT_TABLE_ENTRIES
     for fmt, bits in (format_support or {}).items():
         table[int(fmt)] = int(bits)
