@@ -281,7 +281,7 @@ def test_demo_presents_to_png_and_a_recording_at_once(tmp_path):
     assert len(decoded) == 12
     from PIL import Image
     png = np.asarray(Image.open(out / "frame_0011.png"))
-    assert _psnr(decoded[-1][1], _subsampled(png)) > 40  # the cube's checkerboard: chroma is 4:2:0's loss
+    assert _psnr(decoded[-1][1], _subsampled(png)) > 35  # the cube's checkerboard: chroma is 4:2:0's loss
     assert _psnr(decoded[-1][1], png[:, :, :3]) > 20
 
 
