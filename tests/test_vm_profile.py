@@ -411,6 +411,8 @@ def test_vm_print_example(tmp_path):
     devices = [qemu_opts(v) for v in values_of(argv, "-device")]
     nine_p = {d[1]["mount_tag"]: d[1]["fsdev"] for d in devices if d[0] == ["virtio-9p-pci"]}
     assert nine_p == {initramfs.ROOT_TAG: "hostroot", initramfs.JOB_TAG: "job"}
+    # Viewer input: an absolute pointer the initramfs's modules drive (keys: the PS/2 keyboard).
+    assert "virtio-tablet-pci" in values_of(argv, "-device") and "usb-tablet" not in " ".join(argv)
     assert "-drive" not in argv
     # `vm print` writes nothing into the run dir.
     assert not os.path.exists(run_dir)
@@ -458,6 +460,10 @@ speed = 3200
         "type=17,speed=3200"]
     assert qemu_opts(values_of(argv, "-smbios")[0])[1]["manufacturer"] == "A, B"
     assert one_value(argv, "-drive") == f"file={tmp_path / 'images' / 'win.qcow2'},if=virtio,format=qcow2"
+    # A disk guest (Windows, say) gets a USB tablet, which it drives without extra drivers.
+    devices = values_of(argv, "-device")
+    assert "qemu-xhci,id=pvgpu-usb" in devices and "usb-tablet,bus=pvgpu-usb.0" in devices
+    assert "virtio-tablet-pci" not in devices
     assert "-kernel" not in argv and "-initrd" not in argv and "-fsdev" not in argv
     assert one_value(argv, "-nic") == "user,model=virtio-net-pci"
     assert one_value(argv, "-display") == "none" and one_value(argv, "-vnc") == ":1"
@@ -755,6 +761,7 @@ def test_module_chain_puts_dependencies_first():
     before("9pnet", "9pnet_virtio", "9p")
     before("netfs", "fscache", "9p")
     before("virtio", "9pnet_virtio")
+    before("virtio_ring", "virtio", "virtio_input")
 
     # In general: each module's dependencies (modules.dep) all come before it, and are all there.
     base = f"/lib/modules/{release}/"
@@ -769,9 +776,9 @@ def test_module_chain_puts_dependencies_first():
     # Every root module is either in the chain or built in.
     with open(base + "modules.builtin") as f:
         builtin = {module_name(line.strip()) for line in f if line.strip()}
-    for root in initramfs.ROOT_MODULES:
+    for root in initramfs.GUEST_MODULES:
         assert root in names or root in builtin, root
-    assert names[-1] in [m.replace("-", "_") for m in initramfs.ROOT_MODULES]
+    assert names[-1] in [m.replace("-", "_") for m in initramfs.GUEST_MODULES]
 
 
 def test_module_chain_single_module_and_missing_release():

@@ -20,6 +20,10 @@ BUSYBOX = "/bin/busybox"
 #: The modules that put the host's root on 9p over virtio-pci, dependencies resolved from
 #: modules.dep (built-in ones are simply not found there and skipped).
 ROOT_MODULES = ("virtio_pci", "9pnet_virtio", "9p")
+#: The modules that turn QEMU's input devices into /dev/input/event* (the PS/2 keyboard's
+#: driver is built into Debian's kernel; the virtio tablet's is a module).
+INPUT_MODULES = ("virtio_input", "evdev")
+GUEST_MODULES = ROOT_MODULES + INPUT_MODULES
 ROOT_TAG = "hostroot"
 JOB_TAG = "pvgpujob"
 #: Inside the guest; a tmpfs on /run holds it. The host's /tmp stays visible (read-only): a
@@ -48,7 +52,7 @@ def kernel_release(kernel_path: str) -> str:
     return name.removeprefix("vmlinuz-")
 
 
-def module_chain(release: str, names=ROOT_MODULES) -> list[str]:
+def module_chain(release: str, names=GUEST_MODULES) -> list[str]:
     """Paths of the modules `names` need, dependencies first."""
     base = f"/lib/modules/{release}"
     try:

@@ -13,6 +13,7 @@ import threading
 import time
 from typing import Callable
 
+from qemu.qmp import ExecuteError
 from qemu.qmp.legacy import QEMUMonitorProtocol
 
 from ..errors import PvgpuError
@@ -21,6 +22,7 @@ from . import initramfs, qemu
 from .profile import Profile
 
 log = logging.getLogger("pvgpu.vm")
+QMP_TIMEOUT_S = 10.0
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -44,6 +46,10 @@ class VirtualMachine:
         self.accel = ""
         self.started_at = 0.0
         self._follower: threading.Thread | None = None
+        # qemu.qmp's legacy client is not thread-safe; viewer input arrives on other threads.
+        self._qmp_lock = threading.Lock()
+        self.input_refused = 0  # input-send-event calls QEMU answered with an error
+        self._input_lost = False
 
     # --- start ---------------------------------------------------------------------------------
     def command_line(self, accel: str | None = None) -> list[str]:
@@ -65,7 +71,8 @@ class VirtualMachine:
         else:
             from ..host.service import HostService
             self.host = HostService(self.paths.ivshmem, region_size=self.profile.region_size,
-                                    presenters=self.presenters, transport="ivshmem").start()
+                                    presenters=self.presenters, transport="ivshmem", name=self.profile.name,
+                                    input_sink=self.send_input).start()
         if self.profile.boot.source == "host-root":
             with open(os.path.join(self.paths.job, "run.sh"), "w") as f:
                 # `pvgpu` in the guest is this host's pvgpu, run by this host's interpreter.
@@ -109,7 +116,9 @@ class VirtualMachine:
                 try:
                     qmp = QEMUMonitorProtocol(self.paths.qmp)
                     qmp.connect()
-                    self.qmp = qmp
+                    qmp.settimeout(QMP_TIMEOUT_S)
+                    with self._qmp_lock:
+                        self.qmp = qmp
                     return
                 except (OSError, Exception) as e:  # qemu.qmp raises its own errors while QEMU starts
                     last = e
@@ -140,14 +149,36 @@ class VirtualMachine:
         return pos + len(data)
 
     # --- running -----------------------------------------------------------------------------
+    def _qmp_cmd(self, command: str, **arguments: object) -> object:
+        """One QMP command (raises if there is no connection or QEMU answers with an error)."""
+        with self._qmp_lock:
+            if self.qmp is None:
+                raise PvgpuError("QEMU's QMP connection is closed")
+            return self.qmp.cmd(command, **arguments)
+
     def status(self) -> str:
         """QEMU's run state over QMP ('running', 'paused', 'shutdown', ...)."""
-        if self.qmp is None:
-            return "stopped"
         try:
-            return str(self.qmp.cmd("query-status")["status"])
+            return str(self._qmp_cmd("query-status")["status"])
         except Exception:
             return "stopped"
+
+    def send_input(self, events: list[dict]) -> None:
+        """Hand input events (QMP InputEvent dicts, see vm.input.qmp_events) to QEMU's
+        keyboard and pointer devices. Safe from any thread; once the VM is gone (or while it
+        starts) events are dropped and the failure is logged once."""
+        if not events:
+            return
+        try:
+            self._qmp_cmd("input-send-event", events=events)
+        except ExecuteError as e:  # QEMU refused them, e.g. a key this QEMU version lacks
+            self.input_refused += 1
+            log.log(logging.WARNING if self.input_refused == 1 else logging.DEBUG,
+                    "%s: QEMU refused input %s: %s", self.profile.name, events, e)
+        except Exception as e:  # the VM stopped or is stopping: QMP is closed or gone
+            if not self._input_lost:
+                self._input_lost = True
+                log.info("%s: viewer input dropped, the VM is not running (%s)", self.profile.name, e)
 
     def wait(self, timeout: float | None = None) -> int:
         """Wait for QEMU to exit; returns its exit code (raises PvgpuError on timeout)."""
@@ -190,7 +221,7 @@ class VirtualMachine:
             steps.insert(0, ("system_powerdown", grace))
         for command, wait in steps:
             try:
-                self.qmp.cmd(command)
+                self._qmp_cmd(command)
             except Exception:
                 pass
             try:
@@ -208,12 +239,13 @@ class VirtualMachine:
 
     def close(self) -> None:
         self.stop()
-        if self.qmp is not None:
-            try:
-                self.qmp.close()
-            except Exception:
-                pass
-            self.qmp = None
+        with self._qmp_lock:
+            if self.qmp is not None:
+                try:
+                    self.qmp.close()
+                except Exception:
+                    pass
+                self.qmp = None
         if self.process is not None and self.process.stdout:
             self.process.stdout.close()
         if self.host is not None:

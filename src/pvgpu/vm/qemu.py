@@ -63,6 +63,15 @@ def kernel_path(profile: Profile) -> str:
     return initramfs.newest_kernel() if profile.boot.kernel == "auto" else profile.boot.kernel
 
 
+def input_devices(boot_source: str) -> list[str]:
+    """The absolute pointer viewer input reaches (QMP input-send-event `abs` events; the
+    machine's PS/2 keyboard takes the keys). A host-root guest gets a virtio tablet, whose
+    driver its initramfs loads; other guests a USB tablet, which every OS drives unaided."""
+    if boot_source == "host-root":
+        return ["-device", "virtio-tablet-pci"]
+    return ["-device", "qemu-xhci,id=pvgpu-usb", "-device", "usb-tablet,bus=pvgpu-usb.0"]
+
+
 def build_command(profile: Profile, paths: RunPaths, accel: str, host_socket: str) -> list[str]:
     """The QEMU argument list (without starting anything)."""
     p = profile
@@ -85,6 +94,7 @@ def build_command(profile: Profile, paths: RunPaths, accel: str, host_socket: st
         args += ["-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}",
                  "-drive", f"if=pflash,format=raw,unit=1,file={_opt(paths.ovmf_vars)}"]
     b = p.boot
+    args += input_devices(b.source)
     if b.source == "host-root":
         append = f"console=ttyS0 panic=-1 quiet {b.append}".strip()
         args += ["-kernel", kernel_path(p), "-initrd", paths.initramfs, "-append", append, "-no-reboot",
