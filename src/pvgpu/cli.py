@@ -224,6 +224,11 @@ WEB_TOKEN_HELP = ("the token a browser must give the web viewer (also PVGPU_WEB_
                   "web: to an address other than 127.0.0.1")
 
 
+def cmd_top(args: argparse.Namespace) -> int:
+    from . import cli_top
+    return cli_top.main(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pvgpu", description="A paravirtual GPU: D3D11-style commands from a guest, "
                                                           "executed by the host on wgpu.")
@@ -293,6 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .cli_shader import add_parser as add_shader_parser  # pvgpu shader (issue 8)
     add_shader_parser(sub, cmd_shader)
+    from .cli_top import add_parser as add_top_parser  # pvgpu top (issue 10)
+    add_top_parser(sub, cmd_top)
     return p
 
 
