@@ -77,10 +77,12 @@ class QueuedPresenter:
 
     name = "presenter"
 
-    def __init__(self, depth: int = 2, workers: int = 1):
+    def __init__(self, depth: int = 2, workers: int = 1, queue_bytes: int = 0):
         """`workers` threads call `show()` (more than one only where frames may finish out of
-        order, such as files named by index)."""
+        order, such as files named by index). A session's queue holds `depth` frames, or as
+        many as fit in `queue_bytes` where that is more (small frames wait longer)."""
         self.depth = depth
+        self.queue_bytes = queue_bytes
         self._queue: deque[QueuedFrame] = deque()
         self._cond = threading.Condition()
         self._closing = False
@@ -116,7 +118,8 @@ class QueuedPresenter:
             if self._closing:
                 return
             waiting = [q for q in self._queue if q.session_id == session_id]
-            if len(waiting) >= self.depth:
+            limit = max(self.depth, self.queue_bytes // max(1, item.pixels.nbytes))
+            if len(waiting) >= limit:
                 self._queue.remove(waiting[0])
                 c.dropped += 1
             self._queue.append(item)

@@ -49,7 +49,7 @@ class Recorder(QueuedPresenter):
     name = "record"
 
     def __init__(self, path: str, per_session: bool = False, crf: int = 18, preset: str = "veryfast",
-                 depth: int = 4):
+                 depth: int = 4, queue_bytes: int = 128 << 20):
         try:
             import av  # noqa: F401
         except ImportError as e:  # a broken install, not a user error
@@ -63,7 +63,7 @@ class Recorder(QueuedPresenter):
         self._tracks: dict[int, _Track] = {}
         self._track_lock = threading.Lock()
         self.finished: list[str] = []  # files closed so far
-        super().__init__(depth=depth)
+        super().__init__(depth=depth, queue_bytes=queue_bytes)
 
     def path_for(self, session_id: int) -> str:
         if not self.per_session:
