@@ -92,6 +92,21 @@ def _init_glfw():
         return glfw
 
 
+def release_display() -> bool:
+    """Let go of the display (glfw.terminate) when no window is open; True if it was let go.
+    Call it before the X server goes away: Xlib ends a process whose server vanished."""
+    global _glfw_display
+    with _GLFW_LOCK:
+        if _glfw_display is None:
+            return True
+        if _open_windows:
+            return False
+        import glfw
+        glfw.terminate()
+        _glfw_display = None
+        return True
+
+
 def require_display() -> None:
     """Raise PvgpuError now (in the service process) when no window can be opened."""
     _init_glfw()
@@ -135,7 +150,8 @@ class WindowPresenter:
         self.cpu_s = 0.0
         #: (frame index, host PRESENT time, hand-off time), time.monotonic, the latest last
         self.handoffs: deque[tuple[int, float, float]] = deque(maxlen=HISTORY)
-        self._fb_size = (0, 0)
+        self._fb_size = (0, 0)  # the surface's size: the window's, as last read
+        self._size_changed = False
         self._formats: list[str] = []  # what the surface offers
         self._pipelines: dict[str, object] = {}
         self._bind = None  # (wgpu texture, bind group) of the last back buffer
@@ -278,26 +294,31 @@ class WindowPresenter:
         with _GLFW_LOCK:
             glfw.set_window_size(self.window, size[0], size[1])
             glfw.set_window_title(self.window, self._title())
-        self._fb_size = size  # the framebuffer callback corrects this if the desktop disagrees
-        self.context.set_physical_size(*size)
+        self._size_changed = True
 
     def _pump(self) -> bool:
-        """Handle window events; False once the user has closed the window."""
+        """Handle window events; False once the user has closed the window.
+
+        The surface takes the window's size as the X server has it now, read after every
+        resize (ours or the user's): size events may describe an older request."""
         import glfw
         with _GLFW_LOCK:
-            fb = self._fb_size
             glfw.poll_events()
             if glfw.window_should_close(self.window):
                 log.info("window of %s closed; the session goes on without it", self.title)
                 self.closed = True
                 self.close()
                 return False
-        if self._fb_size != fb and min(self._fb_size) > 0:
-            self.context.set_physical_size(*self._fb_size)
+            if self._size_changed:
+                self._size_changed = False
+                fb = tuple(glfw.get_framebuffer_size(self.window))
+                if fb != self._fb_size and min(fb) > 0:
+                    self.context.set_physical_size(*fb)
+                self._fb_size = fb
         return min(self._fb_size) > 0  # a minimised window shows nothing
 
     def _on_framebuffer_size(self, _window, width: int, height: int) -> None:
-        self._fb_size = (width, height)
+        self._size_changed = True
 
     def _on_pos(self, _window, x: int, y: int) -> None:
         self.position = (x, y)
