@@ -12,7 +12,10 @@ The page's own messages:
 
     {"type": "ack", "index": 12}                     frame 12 drawn (the viewer's flow control)
     {"type": "ping", "t": 1712.5}                    clock offset: answered with pong
-    {"type": "drawn", "index": 12, "stamp": 7, "t": 1.7e12}   benchmark mode (?stamp=1) only
+    {"type": "drawn", "index": 12, "stamp": 7, "t": 1.7e12, "received": 1.7e12}
+                                                     benchmark mode (?stamp=1) only: the stamp
+                                                     read back from the canvas, when the frame
+                                                     was drawn and when its message arrived
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ _FIELDS = {
     "ack": {"index": lambda v: _int(v, 0, 1 << 62)},
     "ping": {"t": lambda v: _number(v, 1e15)},
     "drawn": {"index": lambda v: _int(v, 0, 1 << 62), "stamp": lambda v: _int(v, -1, 1 << 31),
-              "t": lambda v: _number(v, 1e15)},
+              "t": lambda v: _number(v, 1e15), "received": lambda v: _number(v, 1e15)},
 }
 
 

@@ -108,6 +108,7 @@ class WebPresenter(QueuedPresenter):
         self._meters: dict[int, RateMeter] = {}
         self._last: dict[int, bytes] = {}  # the latest frame message, for viewers that join
         self._drawn: dict[int, deque] = {}
+        self._timeline: dict[int, deque] = {}
         self._watched: list = [self]
         self._input_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="pvgpu-web-input")
         self._aio = asyncio.new_event_loop()
@@ -145,12 +146,18 @@ class WebPresenter(QueuedPresenter):
         c = self._web.get(session_id)
         if c is None:
             c = self._web[session_id] = dict.fromkeys(_WEB_COUNTERS, 0)
+            c["copy_cpu_s"] = 0.0  # the frames' copies into the queue, on the service's forwarding thread
         return c
 
     def drawn_reports(self, session_id: int) -> list[dict]:
         """What pages in benchmark mode (?stamp=1) reported drawing: index, stamp, t (the
-        page's wall clock, ms), presented (the header's present time, ms)."""
+        page's wall clock, ms), page_received (when the frame's message reached the page),
+        server_received (when the report reached the server, its wall clock)."""
         return list(self._drawn.get(session_id, ()))
+
+    def timeline(self, session_id: int) -> list[tuple[int, float, float]]:
+        """(frame index, host PRESENT, encoded) wall-clock ms of the frames encoded lately."""
+        return list(self._timeline.get(session_id, ()))
 
     def server_cpu_s(self) -> float:
         """CPU time the event loop's thread has spent (sending, serving), from /proc."""
@@ -186,15 +193,22 @@ class WebPresenter(QueuedPresenter):
         if not self._watching.get(session_id):
             self.web_counters(session_id)["skipped_no_viewer"] += 1
             return
+        cpu = time.thread_time()
         super().present(session_id, frame)
+        self.web_counters(session_id)["copy_cpu_s"] += time.thread_time() - cpu
 
     def show(self, frame: QueuedFrame) -> None:
+        if frame.session_id not in self.sessions:  # it ended while the frame waited
+            return
         h, w = frame.pixels.shape[:2]
+        presented = wall_ms(frame.presented_at)
         t = time.perf_counter()
         data = self.encoder.encode(frame.pixels)
         encode_ms = (time.perf_counter() - t) * 1e3
-        header = FrameHeader(frame.session_id, frame.index, w, h, wall_ms(frame.presented_at), encode_ms,
+        header = FrameHeader(frame.session_id, frame.index, w, h, presented, encode_ms,
                              self.encoder.codec).pack()
+        self._timeline.setdefault(frame.session_id, deque(maxlen=DRAWN_KEPT)).append(
+            (frame.index, presented, time.time() * 1e3))
         c = self.web_counters(frame.session_id)
         c["encoded"] += 1
         c["encoded_bytes"] += len(data)
@@ -277,6 +291,7 @@ class WebPresenter(QueuedPresenter):
         self._last.pop(session_id, None)
         self._meters.pop(session_id, None)
         self._drawn.pop(session_id, None)
+        self._timeline.pop(session_id, None)
         self._web.pop(session_id, None)
         for v in self._viewers.get(session_id, ()):
             v.texts.append({"type": "ended"})
@@ -402,7 +417,8 @@ class WebPresenter(QueuedPresenter):
             v.wake.set()
         elif kind == "drawn":
             self._drawn.setdefault(v.session_id, deque(maxlen=DRAWN_KEPT)).append(
-                {"index": msg["index"], "stamp": msg["stamp"], "t": msg["t"], "received": time.time() * 1e3})
+                {"index": msg["index"], "stamp": msg["stamp"], "t": msg["t"], "page_received": msg["received"],
+                 "server_received": time.time() * 1e3})
         elif kind in INPUT_TYPES:
             self._input(info, msg, c)
 
