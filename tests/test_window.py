@@ -228,7 +228,7 @@ def test_closing_the_window_keeps_the_session(xdisplay, socket_path):
         st = record.stats
         assert st.frames == 4 and st.status == DeviceStatus.READY and st.errors == 0, st
         fig = st.gpu_presenters["window"]
-        assert (fig["frames_shown"], fig["frames_not_shown"], fig["window_open"], fig["closed_by_user"]) == \
+        assert (fig["frames_shown"], fig["frames_not_shown"], fig["window_open"], fig["closed"]) == \
             (1, 3, False, True), fig
         x, y = fig["position"]
         assert not screen(xdisplay, x, y, 64, 48).any(), "the closed window is still on the screen"
