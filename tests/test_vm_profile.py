@@ -411,8 +411,9 @@ def test_vm_print_example(tmp_path):
     devices = [qemu_opts(v) for v in values_of(argv, "-device")]
     nine_p = {d[1]["mount_tag"]: d[1]["fsdev"] for d in devices if d[0] == ["virtio-9p-pci"]}
     assert nine_p == {initramfs.ROOT_TAG: "hostroot", initramfs.JOB_TAG: "job"}
-    # Viewer input: an absolute pointer the initramfs's modules drive (keys: the PS/2 keyboard).
-    assert "virtio-tablet-pci" in values_of(argv, "-device") and "usb-tablet" not in " ".join(argv)
+    # Viewer input: a keyboard and an absolute pointer the initramfs's modules drive.
+    assert {"virtio-keyboard-pci", "virtio-tablet-pci"} <= set(values_of(argv, "-device"))
+    assert "usb-tablet" not in " ".join(argv)
     assert "-drive" not in argv
     # `vm print` writes nothing into the run dir.
     assert not os.path.exists(run_dir)

@@ -64,11 +64,13 @@ def kernel_path(profile: Profile) -> str:
 
 
 def input_devices(boot_source: str) -> list[str]:
-    """The absolute pointer viewer input reaches (QMP input-send-event `abs` events; the
-    machine's PS/2 keyboard takes the keys). A host-root guest gets a virtio tablet, whose
-    driver its initramfs loads; other guests a USB tablet, which every OS drives unaided."""
+    """The devices viewer input reaches (QMP input-send-event): an absolute pointer, and for a
+    host-root guest a virtio keyboard, whose driver its initramfs loads with the tablet's (it
+    buffers 64 events where the PS/2 keyboard holds 16 bytes; QEMU sends keys to it once the
+    driver is up). Other guests get a USB tablet, which every OS drives unaided, and keep the
+    machine's PS/2 keyboard."""
     if boot_source == "host-root":
-        return ["-device", "virtio-tablet-pci"]
+        return ["-device", "virtio-keyboard-pci", "-device", "virtio-tablet-pci"]
     return ["-device", "qemu-xhci,id=pvgpu-usb", "-device", "usb-tablet,bus=pvgpu-usb.0"]
 
 
