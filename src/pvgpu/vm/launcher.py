@@ -34,11 +34,15 @@ def guest_python_command(args: str) -> str:
 
 class VirtualMachine:
     def __init__(self, profile: Profile, command: str | None = None, run_dir: str | None = None,
-                 presenters: list[Presenter] = (), on_output: Callable[[str], None] | None = None):
+                 presenters: list[Presenter] = (), on_output: Callable[[str], None] | None = None,
+                 window: object | None = None):
+        """`window` (present.window.WindowOptions): a desktop window per session, drawn next to
+        its renderer by the host service the launcher starts."""
         self.profile = profile
         self.command = command if command is not None else profile.boot.command
         self.paths = qemu.RunPaths(run_dir or qemu.default_run_dir(profile.name))
         self.presenters = list(presenters)
+        self.window = window
         self.on_output = on_output
         self.process: subprocess.Popen | None = None
         self.qmp: QEMUMonitorProtocol | None = None
@@ -72,7 +76,7 @@ class VirtualMachine:
             from ..host.service import HostService
             self.host = HostService(self.paths.ivshmem, region_size=self.profile.region_size,
                                     presenters=self.presenters, transport="ivshmem", name=self.profile.name,
-                                    input_sink=self.send_input).start()
+                                    input_sink=self.send_input, window=self.window).start()
         if self.profile.boot.source == "host-root":
             with open(os.path.join(self.paths.job, "run.sh"), "w") as f:
                 # `pvgpu` in the guest is this host's pvgpu, run by this host's interpreter.
