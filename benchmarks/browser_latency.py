@@ -87,6 +87,44 @@ dev.close()
 """ % (STAMP_BITS, STAMP_BLOCK)
 
 
+def process_cpu() -> dict[str, float]:
+    """CPU seconds of this process and its descendants, by role: host service (this process),
+    host worker (the session's renderer), guest, browser (Chromium's processes)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    procs = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        comm_end = stat.rindex(")")
+        fields = stat[comm_end + 2:].split()
+        procs[int(entry)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick, cmdline)
+    me = os.getpid()
+    out = {"host service": 0.0, "host worker": 0.0, "guest": 0.0, "browser": 0.0}
+    for pid, (ppid, cpu, cmdline) in procs.items():
+        chain, p = [], pid
+        while p in procs and p != me and len(chain) < 32:
+            chain.append(p)
+            p = procs[p][0]
+        if p != me and pid != me:
+            continue
+        if pid == me:
+            out["host service"] += cpu
+        elif "pvgpu.host.worker" in cmdline:
+            out["host worker"] += cpu
+        elif "chrom" in cmdline:
+            out["browser"] += cpu
+        elif "from pvgpu import guest" in cmdline:
+            out["guest"] += cpu
+    return out
+
+
 def _percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
@@ -118,6 +156,7 @@ def run_condition(browser, w: int, h: int, codec: str, quality: int, frames: int
                     raise RuntimeError("the page did not connect")
                 time.sleep(0.05)
             before = (c.shown, c.cpu_s, web.server_cpu_s(), wc["copy_cpu_s"], wc["encoded"], wc["encoded_bytes"])
+            cpu_before = process_cpu()
             guest.stdin.write("go\n")
             guest.stdin.flush()
             line = guest.stdout.readline()
@@ -133,6 +172,7 @@ def run_condition(browser, w: int, h: int, codec: str, quality: int, frames: int
             web.drain(10)
             time.sleep(0.3)
             after = (c.shown, c.cpu_s, web.server_cpu_s(), wc["copy_cpu_s"], wc["encoded"], wc["encoded_bytes"])
+            cpu_after = process_cpu()
             reports = {r["stamp"]: r["t"] for r in web.drawn_reports(sid)}
             by_stamp = {r["stamp"]: r["index"] for r in web.drawn_reports(sid)}
             received = {r["stamp"]: r["page_received"] for r in web.drawn_reports(sid)}
@@ -170,6 +210,9 @@ def run_condition(browser, w: int, h: int, codec: str, quality: int, frames: int
         "cpu_ms_per_frame": cpu_s * 1e3 / max(1, shown),
         "encode_cpu_ms": (after[1] - before[1]) * 1e3 / max(1, shown),
         "lost": lost,
+        # whole processes, ms per frame presented (the browser: per frame drawn)
+        "process_ms": {k: (cpu_after[k] - cpu_before[k]) * 1e3 / max(1, len(latencies) if k == "browser" else frames)
+                       for k in cpu_before},
         # medians of the stages: guest Present -> host PRESENT (render, read-back, forwarding),
         # host PRESENT -> encoded (queue, encode), encoded -> the page has the message (send),
         # message -> drawn (decode, draw)
@@ -249,6 +292,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--rates", default="30,60", help="presents per second (default 30,60)")
     ap.add_argument("--codecs", default="jpeg:80,jpeg:90,webp:80")
     ap.add_argument("--json", default="", help="also write the rows to this file")
+    ap.add_argument("--browser-args", default="", help="more Chromium flags, comma-separated (e.g. --disable-gpu)")
     args = ap.parse_args(argv)
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
     rates = [float(r) for r in args.rates.split(",")]
@@ -258,7 +302,8 @@ def main(argv=None) -> dict:
 
     rows = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        flags = ["--no-sandbox"] + [f for f in args.browser_args.split(",") if f]
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=flags)
         try:
             for w, h in sizes:
                 for codec, quality in codecs:
@@ -267,7 +312,9 @@ def main(argv=None) -> dict:
                             continue  # WebP cannot keep up with the lowest rate already (see the encoders)
                         r = run_condition(browser, w, h, codec, quality, args.frames, rate)
                         rows.append(r)
-                        print(f"  {r['size']} {r['codec']} {rate:g}/s: median {r['median_ms']:.1f} ms, lost {r['lost']}", flush=True)
+                        print(f"  {r['size']} {r['codec']} {rate:g}/s: median {r['median_ms']:.1f} ms, lost {r['lost']}, "
+                              f"CPU ms per frame by process {', '.join(f'{k} {v:.1f}' for k, v in r['process_ms'].items())}",
+                              flush=True)
         finally:
             browser.close()
     print()
