@@ -10,8 +10,11 @@ back from its canvas and reports the time; the guest noted its wall-clock time a
 Present. Both clocks are this machine's.
 
 Columns: median and 99th percentile of Present -> canvas (ms); frames drawn of those
-presented; encoded KB per frame; host CPU per frame shown (the presenter thread's encode, the
-event loop's sending, and the copy into the presenter's queue). Then the encoders alone per
+presented; encoded KB per frame; the web presenter's CPU per frame shown (the presenter
+thread's encode, the event loop's sending, and the copy into the presenter's queue); the
+session's worker process per frame presented; Chromium's processes per frame drawn; the
+median of each stage (guest Present -> host PRESENT, -> encoded, -> the page has the message,
+-> drawn). Then the encoders alone per
 frame (what each transport would cost the host): JPEG and WebP through Pillow, H.264
 (libx264) and VP8 (libvpx) through PyAV with their real-time settings, as WebRTC (aiortc)
 would encode, including the RGB -> YUV 4:2:0 conversion those need.
@@ -319,11 +322,16 @@ def main(argv=None) -> dict:
             browser.close()
     print()
     print(f"{'size':<10} {'codec':<8} {'fps':>4} {'drawn':>9} {'median ms':>10} {'p99 ms':>8} {'KB/frame':>9} "
-          f"{'host CPU ms/frame':>18} {'(encode)':>9}  stages ms: to host / encoded / at page / drawn")
+          f"{'presenter CPU':>14} {'(encode)':>9} {'worker CPU':>11} {'browser CPU':>12}  "
+          f"stages ms: to host / encoded / at page / drawn")
     for r in rows:
+        pm = r["process_ms"]
         print(f"{r['size']:<10} {r['codec']:<8} {r['rate']:>4g} {r['drawn']:>4}/{r['frames']:<4} "
-              f"{r['median_ms']:>10.1f} {r['p99_ms']:>8.1f} {r['kb_per_frame']:>9.0f} {r['cpu_ms_per_frame']:>18.2f} "
-              f"{r['encode_cpu_ms']:>9.2f}  " + " / ".join(f"{v:.1f}" for v in r["stages_ms"]))
+              f"{r['median_ms']:>10.1f} {r['p99_ms']:>8.1f} {r['kb_per_frame']:>9.0f} {r['cpu_ms_per_frame']:>14.2f} "
+              f"{r['encode_cpu_ms']:>9.2f} {pm['host worker']:>11.1f} {pm['browser']:>12.1f}  "
+              + " / ".join(f"{v:.1f}" for v in r["stages_ms"]))
+    print("(CPU: ms per frame; presenter = encode + sending + the queue copy; worker = the session's renderer "
+          "process; browser = Chromium's processes per frame drawn)")
     enc_rows = []
     for w, h in sizes:
         enc_rows += encoder_costs(w, h)

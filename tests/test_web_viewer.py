@@ -440,6 +440,15 @@ def test_a_wider_bind_needs_a_token():
         WebPresenter(port=0, token="short")
 
 
+def test_a_port_in_use_is_a_clear_error():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        port = s.getsockname()[1]
+        with pytest.raises(PvgpuError, match=f"cannot serve on 127.0.0.1:{port}"):
+            WebPresenter(port=port)
+
+
 def test_with_a_token_every_request_carries_it():
     token = "the-secret-token-42"
     web = WebPresenter(port=0, token=token)
