@@ -65,9 +65,12 @@ class FramePacer:
     """Decides when each present is shown and keeps the frame statistics."""
 
     def __init__(self, refresh_mhz: int, now: Callable[[], int] = time.monotonic_ns,
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], object] = time.sleep, keep_waiting: Callable[[], bool] = lambda: True):
+        """`sleep(seconds)` may return early (a session sleeps on its doorbell, so that it sees
+        its guest leave); a wait ends when `keep_waiting()` turns False."""
         self._now = now
         self._sleep = sleep
+        self._keep_waiting = keep_waiting
         self.clock = VblankClock(refresh_mhz, now())
         self.last_shown: int | None = None  # vblank the previous frame was shown at
         self.stats = FrameStatistics(0, 0, 0, self.clock.epoch_ns)
@@ -98,10 +101,10 @@ class FramePacer:
         return self.stats
 
     def _wait_until(self, deadline_ns: int) -> None:
-        start = self._now()
-        left = deadline_ns - start
-        if left > SPIN_NS:
-            self._sleep((left - SPIN_NS) / NS)
-        while self._now() < deadline_ns:
-            pass
-        self.waited_ns += self._now() - start
+        start = now = self._now()
+        while now < deadline_ns and self._keep_waiting():
+            left = deadline_ns - now
+            if left > SPIN_NS:
+                self._sleep((left - SPIN_NS) / NS)
+            now = self._now()
+        self.waited_ns += now - start

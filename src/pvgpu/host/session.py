@@ -498,7 +498,7 @@ class Session:
         self.display_mode_index = 0
         self.display_mode: tuple[int, int, int] | None = self.display_modes[0] if self.display_modes else None
         self.fullscreen = False
-        self.pacer = FramePacer(self.refresh_mhz)
+        self.pacer = FramePacer(self.refresh_mhz, sleep=self.link.wait, keep_waiting=self._guest_present)
         self.pacing_wait_s = 0.0
 
     @property
@@ -529,12 +529,15 @@ class Session:
         self.region.set("display_fullscreen", int(self.fullscreen))
         self.region.set("display_refresh", self.refresh_mhz)
 
+    def _guest_present(self) -> bool:
+        return self.link.connected and not (self._stop is not None and self._stop.is_set())
+
     def _pace(self, sync_interval: int, frame: Frame) -> None:
         """Hold the frame until its vblank (sync_interval > 0), then publish the statistics.
-        The wait is not processing time; a session whose guest has gone does not wait."""
-        waiting = bool(sync_interval) and self.link.connected and not (self._stop and self._stop.is_set())
+        The wait sleeps on the doorbell (so a guest that leaves is seen at once: a session
+        whose guest has gone does not wait); it is not processing time."""
         before = self.pacer.waited_ns
-        self.pacer.present(sync_interval, wait=waiting)
+        self.pacer.present(sync_interval, wait=self._guest_present())
         waited = (self.pacer.waited_ns - before) / 1e9
         if waited:
             self.pacing_wait_s += waited
