@@ -222,3 +222,19 @@ def test_statistics_count_every_present(scene):
 def test_sync_interval_above_4_is_refused_by_the_guest(scene):
     with pytest.raises(PvgpuError, match="sync interval 5 must be 0..4"):
         scene.chain.present(5)
+
+
+def test_a_guest_that_leaves_is_not_waited_for(host):
+    """Presents still queued when the guest goes are executed without their pacing waits."""
+    scene = Scene(host)
+    record = host.sessions[scene.device.connection.region.get("session_id")]
+    scene.mode(60)
+    scene.chain.wait_idle()
+    conn = scene.device.connection
+    for _ in range(40):  # 40 presents 4 vblanks apart: 2.7 s if they were paced
+        conn.emit_present(scene.chain.id, 4, 0)
+    scene.close()
+    assert record.ended.wait(30), "the session did not end after its guest left"
+    session = record.session
+    assert session.frames_presented == 40
+    assert session.pacing_wait_s < 1.0, f"{session.pacing_wait_s:.2f} s spent pacing for a guest that had gone"
