@@ -30,7 +30,7 @@ from ..protocol.enums import ObjectKind
 from ..protocol.types import F32, Field, Meaning
 
 #: Commands the session handles itself (they touch the object table, fences or presenters).
-SESSION_COMMANDS = frozenset({"DESTROY_OBJECT", "FENCE", "PRESENT", "PAD"})
+SESSION_COMMANDS = frozenset({"DESTROY_OBJECT", "FENCE", "PRESENT", "SET_DISPLAY_MODE", "PAD"})
 HEADER = codec.HEADER_SIZE
 
 

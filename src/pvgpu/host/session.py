@@ -179,9 +179,6 @@ class Session:
         self._stop: threading.Event | None = None
         self._stats_sequence = 0
         self._init_display()
-        # SET_DISPLAY_MODE is the session's own command; its generated handler (checks, id
-        # resolution) calls the renderer's method of that name, which is the session's.
-        self.renderer.set_display_mode = self._apply_display_mode
         self._handlers = make_handlers(self.renderer, self)
         #: runs re-issued frame after frame are replayed (host/replay.py); PVGPU_REPLAY=0 turns it off
         self.replayer = Replayer(self) if os.environ.get("PVGPU_REPLAY", "1") != "0" else None
@@ -614,6 +611,8 @@ class Session:
 
     def close(self) -> None:
         """Free this guest's objects and drop every view of its region (so it can be unmapped)."""
+        for presenter in self.gpu_presenters:
+            presenter.close()
         if self.replayer is not None:
             self.replayer.close()
         self.objects.clear()
