@@ -15,6 +15,7 @@ and drops the oldest waiting frame when the queue is full.
 
 from __future__ import annotations
 
+import abc
 import logging
 import threading
 import time
@@ -66,7 +67,7 @@ class QueuedFrame:
     presented_at: float
 
 
-class QueuedPresenter:
+class QueuedPresenter(abc.ABC):
     """Base of presenters whose work runs on a thread of their own.
 
     `present()` copies the pixels into a queue of at most `depth` frames per session; when the
@@ -148,8 +149,9 @@ class QueuedPresenter:
             log.warning("%s: %d frame(s) failed; first: %s", self.name, len(self.errors), self.errors[0])
 
     # --- subclass hooks -------------------------------------------------------------------------
+    @abc.abstractmethod
     def show(self, frame: QueuedFrame) -> None:
-        raise NotImplementedError
+        """Encode, write, draw or send one frame (on the presenter's own thread)."""
 
     def started(self, info: SessionInfo) -> None:
         pass
