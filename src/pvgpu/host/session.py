@@ -164,7 +164,8 @@ class Session:
         self.frame_busy_s: deque[float] = deque(maxlen=FRAME_TIMES)
         self._busy_since = 0.0  # when the current ring pass began
         self._busy_at_frame = 0.0  # busy_s at the end of the last present
-        self.last_fence = 0
+        self.last_fence = 0  # the last fence value accepted (completed at once, or pending below)
+        self._pending_fences: deque[tuple[int, list]] = deque()
         self._warnings = 0
         self._fence_slot = self.region.u64_slot("fence_completed")
         self._frames_slot = self.region.u64_slot("presented_frames")
@@ -228,6 +229,8 @@ class Session:
                 self._busy_since = 0.0
         elif status == DeviceStatus.LOST:
             self._discard_ring()
+        if self._pending_fences:
+            self._complete_fences()
 
     def reset(self) -> None:
         """A fresh session for a new guest program: free everything, reformat the page."""
@@ -244,6 +247,7 @@ class Session:
                                  self.region.u64_slot("ring_consumer"))
         self.consecutive_errors = self.total_errors = self.errors_logged = 0
         self.frames_presented = self.last_fence = 0
+        self._pending_fences.clear()
         self._init_display()
         self._status = DeviceStatus.INITIALIZING
         self.interrupt()
@@ -457,21 +461,45 @@ class Session:
         self.renderer.destroy(entry.obj)
 
     def _fence(self, cmd: Any) -> None:
+        """A fence completes once the GPU has finished the work before it and every frame
+        presented before it has been handed on. Presenters that hand frames on from a thread
+        of their own (`mark()` / `done(mark)`: the worker's frame forwarder) let the session go
+        on with the next commands meanwhile; the fence is then completed in order, later, by
+        `_complete_fences`."""
         if cmd.value <= self.last_fence:
             raise CommandError(ErrorCode.INVALID_CALL,
                                f"fence value {cmd.value} is not above the last completed value {self.last_fence}")
+        marks: list = []
         try:
             self.renderer.wait_idle()
-            for presenter in self.presenters:  # frames presented before the fence have been handed on
-                flush = getattr(presenter, "flush", None)
-                if flush is not None:
-                    flush()
+            for presenter in self.presenters:  # frames presented before the fence are handed on
+                if hasattr(presenter, "mark"):
+                    marks.append((presenter, presenter.mark()))
+                elif hasattr(presenter, "flush"):
+                    presenter.flush()
         finally:
             # Even if the submit failed (its work is dropped and reported), the fence completes:
             # a guest must never wait for work that will not happen.
             self.last_fence = cmd.value
-            self.region.u64[self._fence_slot] = cmd.value
+            self._pending_fences.append((cmd.value, marks))
+            self._complete_fences()
+
+    def _complete_fences(self) -> None:
+        """Complete, in order, the fences whose frames every presenter has handed on."""
+        pending = self._pending_fences
+        done = None
+        while pending and all(p.done(m) for p, m in pending[0][1]):
+            done = pending.popleft()[0]
+        if done is not None:
+            self.region.u64[self._fence_slot] = done
             self.interrupt()
+
+    def _flush_fences(self) -> None:
+        """Hand every presented frame on and complete every fence (the session is ending)."""
+        for presenter in self.presenters:
+            if hasattr(presenter, "flush"):
+                presenter.flush()
+        self._complete_fences()
 
     def _present(self, cmd: Any) -> None:
         swap_chain = self.objects.get(cmd.swap_chain, (ObjectKind.SWAP_CHAIN,), "swap_chain")
@@ -611,6 +639,10 @@ class Session:
 
     def close(self) -> None:
         """Free this guest's objects and drop every view of its region (so it can be unmapped)."""
+        try:
+            self._flush_fences()
+        except Exception:
+            log.exception("session %d: frames could not be handed on at the end", self.id)
         for presenter in self.gpu_presenters:
             presenter.close()
         if self.replayer is not None:

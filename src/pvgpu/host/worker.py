@@ -26,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
@@ -117,24 +118,37 @@ class SessionStats:
 # --- worker side -------------------------------------------------------------------------------
 class _WorkerLink:
     """The session's link inside a worker: the doorbell to wait on, and the control socket,
-    whose end means "stop" and whose bytes acknowledge forwarded frames."""
+    whose end means "stop" and whose bytes acknowledge forwarded frames. Only the session's
+    thread reads the socket; `acks` changes are told to `on_ack` (the frame forwarder)."""
 
     def __init__(self, region, doorbell, interrupt, ctl: socket.socket):
         self.region, self.doorbell, self.interrupt, self.ctl = region, doorbell, interrupt, ctl
         self.connected = True  # False once the supervisor says stop (the guest has gone)
         self.ctl_open = True  # False once the supervisor itself is gone
         self.acks = 0  # frames the supervisor has taken out of their slots
+        self.on_ack: Callable[[], None] = lambda: None
 
     def read_ctl(self) -> None:
-        data = self.ctl.recv(4096)
+        try:
+            data = self.ctl.recv(4096)
+        except OSError:
+            data = b""
         if not data:
             self.ctl_open = self.connected = False
         self.acks += data.count(ACK)
         if STOP in data:
             self.connected = False
+        self.on_ack()
+
+    def pump(self, timeout: float) -> None:
+        """Read the supervisor's acknowledgements for up to `timeout` seconds (the doorbell is
+        left for the session's own wait)."""
+        if self.ctl_open and select.select([self.ctl], [], [], timeout)[0]:
+            self.read_ctl()
 
     def wait(self, timeout: float | None) -> bool:
-        r, _, _ = select.select([self.doorbell.fd, self.ctl], [], [], timeout)
+        r, _, _ = select.select([self.doorbell.fd, self.ctl] if self.ctl_open else [self.doorbell.fd], [], [],
+                                timeout)
         if self.ctl in r:
             self.read_ctl()
         if self.doorbell.fd in r:
@@ -150,47 +164,103 @@ FRAME_SLOTS = 3
 
 class _FrameForwarder:
     """Hands presented frames to the supervisor through shared memory: FRAME_SLOTS slots in a
-    memfd, a short message per frame, a one-byte acknowledgement back once it is copied out."""
+    memfd, a short message per frame, a one-byte acknowledgement back once it is copied out.
+
+    The copy into a slot runs on a thread of its own, straight out of the mapped read-back
+    buffer, which goes back to the renderer afterwards (`frame.release`): the session goes on
+    with the next frame meanwhile, and a FENCE after a present completes once the supervisor
+    has acknowledged the frames before it (`mark` / `done`, see Session._fence)."""
 
     def __init__(self, link: _WorkerLink, fd: int, lock: threading.Lock):
         self.link, self.fd, self.lock = link, fd, lock
-        self.sent = 0
+        self.taken = 0  # frames given to the forwarder
+        self.sent = 0  # frames copied into a slot and announced
         self.slot_size = 0
         self.map: mmap.mmap | None = None
+        self._jobs: deque = deque()
+        self._cond = threading.Condition()
+        self._closing = False
+        link.on_ack = self._acked
+        self._thread = threading.Thread(target=self._run, name="pvgpu-forward", daemon=True)
+        self._thread.start()
 
-    def _wait_acks(self, outstanding: int) -> None:
-        while self.sent - self.link.acks > outstanding and self.link.ctl_open:
-            self.link.read_ctl()
+    def _acked(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
 
     def present(self, session_id: int, frame) -> None:
-        pixels = np.ascontiguousarray(frame.pixels)
+        release, frame.release = frame.release, None  # the forwarder gives the buffer back
+        with self._cond:
+            self._jobs.append((frame.pixels, frame.index, frame.presented_at, release))
+            self.taken += 1
+            self._cond.notify_all()
+
+    def mark(self) -> int:
+        return self.taken
+
+    def done(self, mark: int) -> bool:
+        return self.link.acks >= mark or not self.link.ctl_open
+
+    def flush(self) -> None:
+        """Return once the supervisor has taken every frame given so far (or is gone)."""
+        mark = self.taken
+        while not self.done(mark):
+            self.link.pump(0.05)
+
+    def _wait(self, ready) -> bool:
+        """On the forwarder's thread: wait until `ready()` (acks arrive through the session's
+        thread); False if the supervisor is gone."""
+        with self._cond:
+            while not ready():
+                if not self.link.ctl_open:
+                    return False
+                self._cond.wait(0.05)
+        return True
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._jobs and not self._closing:
+                    self._cond.wait()
+                if not self._jobs:
+                    return
+                pixels, index, presented_at, release = self._jobs.popleft()
+            try:
+                self._send(pixels, index, presented_at)
+            except Exception:  # the supervisor went away mid-frame; the session ends soon
+                log.debug("a frame could not be forwarded", exc_info=True)
+            finally:
+                del pixels
+                if release is not None:
+                    release()
+
+    def _send(self, pixels, index: int, presented_at: float) -> None:
+        pixels = np.ascontiguousarray(pixels)
         if pixels.nbytes > self.slot_size:
-            self._wait_acks(0)
+            if not self._wait(lambda: self.link.acks >= self.sent):
+                return
             if self.map is not None:
                 self.map.close()
             self.slot_size = pixels.nbytes
             os.ftruncate(self.fd, self.slot_size * FRAME_SLOTS)
             self.map = mmap.mmap(self.fd, self.slot_size * FRAME_SLOTS)
-        self._wait_acks(FRAME_SLOTS - 1)
-        if not self.link.ctl_open:
+        if not self._wait(lambda: self.sent - self.link.acks < FRAME_SLOTS):
             return
         slot = self.sent % FRAME_SLOTS
         view = np.frombuffer(self.map, dtype=np.uint8, count=pixels.nbytes, offset=slot * self.slot_size)
         view[:] = pixels.reshape(-1)
         del view
-        header = {"index": frame.index, "presented_at": frame.presented_at, "shape": pixels.shape,
-                  "offset": slot * self.slot_size,
-                  "size": self.slot_size * FRAME_SLOTS}
+        header = {"index": index, "presented_at": presented_at, "shape": pixels.shape,
+                  "offset": slot * self.slot_size, "size": self.slot_size * FRAME_SLOTS}
         with self.lock:
             send_message(self.link.ctl, MSG_FRAME, json.dumps(header).encode())
         self.sent += 1
 
-    def flush(self) -> None:
-        """Return once the supervisor has taken every forwarded frame."""
-        self._wait_acks(0)
-
     def close(self) -> None:
-        pass
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        self._thread.join(timeout=10)
 
 
 def worker_main(config: dict) -> int:
@@ -223,6 +293,7 @@ def worker_main(config: dict) -> int:
                       initial_status=DeviceStatus(config["initial_status"]),
                       on_busy=lambda busy: busy_since.__setitem__(0, time.monotonic() if busy else 0.0),
                       gpu_presenters=gpu_presenters)
+    session.renderer.readback.pump = link.pump  # frame buffers come back as the supervisor acknowledges
 
     last = {"at": 0.0, "status": None}
 
@@ -246,7 +317,7 @@ def worker_main(config: dict) -> int:
             report(force=True)
         except OSError:
             pass
-        for presenter in gpu_presenters:
+        for presenter in gpu_presenters + presenters:
             presenter.close()
     return 0
 

@@ -7,12 +7,18 @@ GPU has finished the submission that last used the buffer (wgpu 0.32's
 
 from __future__ import annotations
 
+import collections
+import time
+from typing import Callable
+
 import numpy as np
 import wgpu
 
 
 #: The largest staging buffer kept for reuse; bigger reads go in slices of rows.
 MAX_STAGING_BYTES = 32 << 20
+#: staging buffers per frame size for presented frames (DESIGN.md: a ring of mapped buffers)
+FRAME_RING = 3
 
 
 def _align(n: int, a: int) -> int:
@@ -25,6 +31,14 @@ class Readback:
         self._buffers: dict[int, wgpu.GPUBuffer] = {}
         self.idle = True  # nothing submitted since the last completion point
         self.on_wait = lambda waiting: None  # brackets every wait for the GPU (for a watchdog)
+        #: frame read-backs (`frame`): per frame size, a ring of staging buffers; those mapped
+        #: and not yet given back, and those given back but not yet unmapped
+        self._frame_rings: dict[int, list] = {}
+        self._held: set = set()
+        self._returned: collections.deque = collections.deque()
+        #: waits up to the given seconds for presenters to give frame buffers back (a worker
+        #: reads its supervisor's acknowledgements here)
+        self.pump: Callable[[float], None] = time.sleep
         self._fence_buffer = device.create_buffer(
             size=16, usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST, label="pvgpu-fence")
 
@@ -77,14 +91,48 @@ class Readback:
                 command_buffers = []
         return out
 
+    def _frame_buffer(self, size: int) -> wgpu.GPUBuffer:
+        """A free staging buffer of the frame ring for frames of `size` bytes: FRAME_RING
+        buffers, so a presenter may still be copying one frame out of its mapping (from its
+        own thread) while the next frames are read into the others."""
+        self._unmap_returned()
+        ring = self._frame_rings.get(size)
+        if ring is None:
+            if sum(len(r) for r in self._frame_rings.values()) >= 3 * FRAME_RING:
+                self._frame_rings = {k: r for k, r in self._frame_rings.items() if any(b in self._held for b in r)}
+            ring = self._frame_rings[size] = []
+        while True:
+            for buf in ring:
+                if buf not in self._held:
+                    return buf
+            if len(ring) < FRAME_RING:
+                buf = self.device.create_buffer(size=size, usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST,
+                                                label="pvgpu-frame")
+                ring.append(buf)
+                return buf
+            self.on_wait(True)  # every buffer is still being copied out: wait for one back
+            try:
+                self.pump(0.005)
+            finally:
+                self.on_wait(False)
+            self._unmap_returned()
+
+    def _unmap_returned(self) -> None:
+        """Unmap the frame buffers presenters gave back (on this, the device's, thread)."""
+        while self._returned:
+            buf = self._returned.popleft()
+            buf.unmap()
+            self._held.discard(buf)
+
     def frame(self, command_buffers: list, texture, width: int, height: int, bytes_per_texel: int):
         """Like `texture` for a whole 2D frame, without copying it out where its rows need no
-        padding: (pixels, release), `pixels` a view of the mapped staging buffer, valid until
-        `release()` is called (None where the pixels are a copy)."""
+        padding: (pixels, release), `pixels` a view of a mapped staging buffer of the frame
+        ring, valid until `release()` is called (None where the pixels are a copy).
+        `release` may be called from any thread; the buffer is unmapped on the next call here."""
         row = width * bytes_per_texel
         if row % 256 or row * height > MAX_STAGING_BYTES:
             return self.texture(command_buffers, texture, 0, width, height, bytes_per_texel), None
-        buf = self._buffer(row * height)
+        buf = self._frame_buffer(row * height)
         enc = self.device.create_command_encoder()
         enc.copy_texture_to_buffer({"texture": texture, "mip_level": 0, "origin": (0, 0, 0)},
                                    {"buffer": buf, "offset": 0, "bytes_per_row": row, "rows_per_image": height},
@@ -92,12 +140,13 @@ class Readback:
         self.device.queue.submit([*command_buffers, enc.finish()])
         self._wait(buf, row * height)
         self.idle = True
+        self._held.add(buf)
         try:
             data = np.frombuffer(buf.read_mapped(0, row * height, copy=False), dtype=np.uint8)
         except BaseException:
-            buf.unmap()
+            self._returned.append(buf)
             raise
-        return data.reshape(height, row), buf.unmap
+        return data.reshape(height, row), lambda: self._returned.append(buf)
 
     def _rows(self, command_buffers: list, texture, mip: int, origin: tuple, extent: tuple, row: int, padded: int,
               aspect: str) -> np.ndarray:
@@ -134,6 +183,7 @@ class Readback:
 
     def wait_idle(self, command_buffers: list) -> None:
         """Submit `command_buffers` and return once the GPU has finished all submitted work."""
+        self._unmap_returned()
         if not command_buffers and self.idle:
             return
         enc = self.device.create_command_encoder()
