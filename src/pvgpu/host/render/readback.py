@@ -91,6 +91,11 @@ class Readback:
                 command_buffers = []
         return out
 
+    @property
+    def staging_buffers(self) -> int:
+        """Staging buffers kept for reuse (frame rings included)."""
+        return len(self._buffers) + sum(len(r) for r in self._frame_rings.values())
+
     def _frame_buffer(self, size: int) -> wgpu.GPUBuffer:
         """A free staging buffer of the frame ring for frames of `size` bytes: FRAME_RING
         buffers, so a presenter may still be copying one frame out of its mapping (from its
