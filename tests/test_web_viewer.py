@@ -331,20 +331,6 @@ def test_viewer_canvas_shows_the_guest_frame(served, page):
     assert float(figures["fps"]) > 0 and figures["latency"] > 0
 
 
-def test_a_viewer_asking_for_raw_frames_shows_the_guest_frame_exactly(served, page):
-    open_viewer(page, served, "?codec=raw")
-    got = canvas_pixels(page)
-    assert np.array_equal(got[..., :3], PICTURE[..., :3]), \
-        f"{int((got[..., :3] != PICTURE[..., :3]).any(axis=2).sum())} pixels differ"
-    codec = page.evaluate("() => new URLSearchParams(location.search).get('codec')")
-    assert codec == "raw"
-
-
-def test_an_unknown_codec_is_refused(served):
-    r = RawViewer(served.base, f"/ws/{served.sid}?codec=h265")
-    assert r.status == 400
-
-
 def test_keys_and_pointer_reach_the_guest_as_qmp_events(served, page):
     qmp_events = qmp_translation()
     open_viewer(page, served)

@@ -4,7 +4,7 @@ little-endian header followed by the encoded image.
     offset  type  field
     0       4s    magic b"PVGF"
     4       u16   header length in bytes (44; the page skips what it does not know)
-    6       u8    codec: 0 JPEG, 1 WebP, 2 raw (RGBA8 rows, width * 4 bytes each)
+    6       u8    codec: 0 JPEG, 1 WebP
     7       u8    reserved (0)
     8       u32   session id
     12      u64   frame index (the session's presented frames, from 0)
@@ -32,8 +32,8 @@ from ....errors import PvgpuError
 
 MAGIC = b"PVGF"
 HEADER = struct.Struct("<4sHBBIQIIdd")
-CODECS = {"jpeg": 0, "webp": 1, "raw": 2}
-MIME = {"jpeg": "image/jpeg", "webp": "image/webp", "raw": "application/octet-stream"}
+CODECS = {"jpeg": 0, "webp": 1}
+MIME = {"jpeg": "image/jpeg", "webp": "image/webp"}
 
 
 @dataclass(frozen=True)
@@ -70,9 +70,7 @@ def wall_ms(monotonic_s: float) -> float:
 
 
 class Encoder:
-    """Encodes RGBA8 frames (height, width, 4) as JPEG (libjpeg-turbo through Pillow), WebP, or
-    not at all ("raw": the pixels themselves, for a viewer on this machine, where 8 MB a 1080p
-    frame cost less to move than a JPEG costs to encode and, above all, to decode in the page)."""
+    """Encodes RGBA8 frames (height, width, 4) as JPEG (libjpeg-turbo through Pillow) or WebP."""
 
     def __init__(self, codec: str = "jpeg", quality: int = 80):
         if codec not in CODECS:
@@ -85,8 +83,6 @@ class Encoder:
     def encode(self, pixels: np.ndarray) -> bytes:
         h, w = pixels.shape[:2]
         pixels = np.ascontiguousarray(pixels)
-        if self.codec == "raw":
-            return pixels.tobytes()
         # RGBX shares the frame's memory: JPEG drops the fourth byte itself, with no copy.
         image = Image.frombuffer("RGBX", (w, h), pixels, "raw", "RGBX", 0, 1)
         out = io.BytesIO()

@@ -36,7 +36,7 @@ from ....errors import PvgpuError
 from ..base import QueuedFrame, QueuedPresenter, SessionInfo
 from . import metrics
 from .figures import RateMeter, session_figures
-from .frames import CODECS, Encoder, FrameHeader, wall_ms
+from .frames import Encoder, FrameHeader, wall_ms
 from .inputs import INPUT_TYPES, MAX_MESSAGE_BYTES, RateLimit, parse_message
 
 log = logging.getLogger("pvgpu.present")
@@ -76,7 +76,6 @@ class _Viewer:
     ws: web.WebSocketResponse
     session_id: int
     wake: asyncio.Event = field(default_factory=asyncio.Event)
-    codec: str = "jpeg"  # what this viewer asked for (`?codec=` on the viewer's page)
     pending: bytes | None = None  # the newest frame not yet sent
     texts: deque = field(default_factory=deque)  # replies (pong, ended), sent before frames
     in_flight: int = 0
@@ -98,9 +97,7 @@ class WebPresenter(QueuedPresenter):
         if not 0 <= port <= 65535:
             raise PvgpuError(f"web: port {port} is not 0..65535")
         self.host, self.token = host, token
-        self.encoder = Encoder(codec, quality)  # the default; a viewer may ask for another
-        self._encoders = {codec: self.encoder}
-        self._codecs: dict[int, frozenset] = {}  # per session, the codecs its viewers want
+        self.encoder = Encoder(codec, quality)
         self._pages = {}
         for name in PAGES:
             with open(os.path.join(STATIC, name), "rb") as f:
@@ -109,7 +106,7 @@ class WebPresenter(QueuedPresenter):
         self._watching: dict[int, int] = {}  # viewers per session, read by present()
         self._web: dict[int, dict[str, int]] = {}
         self._meters: dict[int, RateMeter] = {}
-        self._last: dict[int, dict[str, bytes]] = {}  # the latest frame message per codec, for viewers that join
+        self._last: dict[int, bytes] = {}  # the latest frame message, for viewers that join
         self._drawn: dict[int, deque] = {}
         self._timeline: dict[int, deque] = {}
         self._watched: list = [self]
@@ -205,20 +202,18 @@ class WebPresenter(QueuedPresenter):
             return
         h, w = frame.pixels.shape[:2]
         presented = wall_ms(frame.presented_at)
-        messages = {}
-        c = self.web_counters(frame.session_id)
-        for codec in self._codecs.get(frame.session_id) or (self.encoder.codec,):
-            t = time.perf_counter()
-            data = self._encoders[codec].encode(frame.pixels)
-            encode_ms = (time.perf_counter() - t) * 1e3
-            header = FrameHeader(frame.session_id, frame.index, w, h, presented, encode_ms, codec).pack()
-            messages[codec] = header + data
-            c["encoded"] += 1
-            c["encoded_bytes"] += len(data)
+        t = time.perf_counter()
+        data = self.encoder.encode(frame.pixels)
+        encode_ms = (time.perf_counter() - t) * 1e3
+        header = FrameHeader(frame.session_id, frame.index, w, h, presented, encode_ms,
+                             self.encoder.codec).pack()
         self._timeline.setdefault(frame.session_id, deque(maxlen=DRAWN_KEPT)).append(
             (frame.index, presented, time.time() * 1e3))
+        c = self.web_counters(frame.session_id)
+        c["encoded"] += 1
+        c["encoded_bytes"] += len(data)
         if not self._aio.is_closed():
-            self._aio.call_soon_threadsafe(self._offer, frame.session_id, messages)
+            self._aio.call_soon_threadsafe(self._offer, frame.session_id, header + data)
 
     def stop(self) -> None:
         if self._runner is not None and not self._aio.is_closed():
@@ -282,25 +277,18 @@ class WebPresenter(QueuedPresenter):
                 self._meters.setdefault(sid, RateMeter()).add(getattr(st, "frames", 0), getattr(st, "commands", 0))
             await asyncio.sleep(SAMPLE_S)
 
-    def _offer(self, session_id: int, messages: dict[str, bytes]) -> None:
+    def _offer(self, session_id: int, message: bytes) -> None:
         if session_id not in self.sessions:
             return
-        self._last[session_id] = messages
+        self._last[session_id] = message
         for v in self._viewers.get(session_id, ()):
-            message = messages.get(v.codec)
-            if message is None:  # it asked for its codec after this frame was encoded
-                continue
             if v.pending is not None:
                 self.web_counters(session_id)["viewer_drops"] += 1
             v.pending = message
             v.wake.set()
 
-    def _note_codecs(self, session_id: int) -> None:
-        self._codecs[session_id] = frozenset(v.codec for v in self._viewers.get(session_id, ()))
-
     def _end_viewers(self, session_id: int) -> None:
         self._last.pop(session_id, None)
-        self._codecs.pop(session_id, None)
         self._meters.pop(session_id, None)
         self._drawn.pop(session_id, None)
         self._timeline.pop(session_id, None)
@@ -378,24 +366,18 @@ class WebPresenter(QueuedPresenter):
         if origin is not None and urlsplit(origin).netloc != request.host:
             raise web.HTTPForbidden(text="pvgpu: a viewer of another site may not connect\n")
         sid = info.session_id
-        codec = request.query.get("codec", self.encoder.codec)
-        if codec not in CODECS:
-            raise web.HTTPBadRequest(text=f"pvgpu: unknown codec {codec[:16]!r} (one of {', '.join(CODECS)})\n")
-        if codec not in self._encoders:
-            self._encoders[codec] = Encoder(codec, self.encoder.quality)
         ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE_BYTES * 4, compress=False, heartbeat=30)
         await ws.prepare(request)
-        v = _Viewer(ws, sid, codec=codec)
+        v = _Viewer(ws, sid)
         self._viewers.setdefault(sid, set()).add(v)
-        self._note_codecs(sid)
         self._watching[sid] = len(self._viewers[sid])
         c = self.web_counters(sid)
         c["viewers"] = self._watching[sid]
-        v.texts.append({"type": "hello", "session": sid, "name": info.name, "codec": codec,
-                        "mime": self._encoders[codec].mime, "server_time": time.time() * 1e3,
+        v.texts.append({"type": "hello", "session": sid, "name": info.name, "codec": self.encoder.codec,
+                        "mime": self.encoder.mime, "server_time": time.time() * 1e3,
                         "takes_input": info.send_input is not None, "window": WINDOW})
-        if sid in self._last and codec in self._last[sid]:
-            v.pending = self._last[sid][codec]
+        if sid in self._last:
+            v.pending = self._last[sid]
         v.wake.set()
         sender = asyncio.get_running_loop().create_task(self._send_loop(v))
         try:
@@ -407,7 +389,6 @@ class WebPresenter(QueuedPresenter):
         finally:
             sender.cancel()
             self._viewers[sid].discard(v)
-            self._note_codecs(sid)
             self._watching[sid] = len(self._viewers[sid])
             if sid in self._web:
                 self._web[sid]["viewers"] = self._watching[sid]

@@ -21,7 +21,6 @@ const $ = (id) => document.getElementById(id);
 
 let ws = null;
 let mime = "image/jpeg";
-let codec = "jpeg"; // "raw": the frame's RGBA8 pixels themselves (a viewer on the host)
 let takesInput = false;
 let ended = false;
 let clockOffset = 0; // server wall clock - this page's wall clock (ms)
@@ -42,10 +41,7 @@ function send(msg) { if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.st
 
 function connect() {
   const proto = location.protocol === "https:" ? "wss:" : "ws:";
-  const params = new URLSearchParams();
-  if (token) params.set("token", token);
-  if (search.get("codec")) params.set("codec", search.get("codec"));
-  const query = params.toString() ? "?" + params.toString() : "";
+  const query = token ? "?token=" + encodeURIComponent(token) : "";
   ws = new WebSocket(proto + "//" + location.host + "/ws/" + sessionId + query);
   ws.binaryType = "arraybuffer";
   ws.onopen = () => { state(""); ping(); };
@@ -61,7 +57,6 @@ function ping() { send({ type: "ping", t: nowWall() }); }
 function onText(msg) {
   if (msg.type === "hello") {
     mime = msg.mime;
-    codec = msg.codec;
     takesInput = msg.takes_input;
     document.title = msg.name + " – pvgpu";
     $("title").textContent = msg.name;
@@ -113,20 +108,14 @@ async function drawFrames() {
     const frame = next;
     next = null;
     try {
+      const blob = new Blob([new Uint8Array(frame.buf, frame.headerLength)], { type: mime });
+      const bitmap = await createImageBitmap(blob);
       if (canvas.width !== frame.width || canvas.height !== frame.height) {
         canvas.width = frame.width;
         canvas.height = frame.height;
       }
-      if (codec === "raw") {
-        const bytes = frame.width * frame.height * 4;
-        const pixels = new Uint8ClampedArray(frame.buf, frame.headerLength, bytes);
-        ctx.putImageData(new ImageData(pixels, frame.width, frame.height), 0, 0);
-      } else {
-        const blob = new Blob([new Uint8Array(frame.buf, frame.headerLength)], { type: mime });
-        const bitmap = await createImageBitmap(blob);
-        ctx.drawImage(bitmap, 0, 0);
-        bitmap.close();
-      }
+      ctx.drawImage(bitmap, 0, 0);
+      bitmap.close();
       const t = nowWall();
       if (stampMode) send({ type: "drawn", index: frame.index, stamp: readStamp(), t, received: frame.received });
       figures(frame, t);
