@@ -293,3 +293,19 @@ def test_build_presentation_makes_what_the_specs_ask_for(tmp_path):
         assert p.presenters[1].path_for(7) == f"{tmp_path}/r-session-7.mp4"
     finally:
         p.close()
+
+
+def test_a_presenter_keeps_the_figures_of_its_last_ended_sessions_only():
+    from pvgpu.host.present.base import ENDED_KEPT, SessionInfo
+    from pvgpu.host.render.renderer import Frame
+
+    slow = Slow(0.0)
+    pixels = np.zeros((4, 4, 4), np.uint8)
+    for sid in range(1, ENDED_KEPT + 11):
+        slow.session_started(SessionInfo(sid, f"s{sid}"))
+        slow.present(sid, Frame(pixels, 0, None, time.monotonic()))
+        slow.drain()
+        slow.session_ended(sid)
+    slow.close()
+    assert sorted(slow._counters) == list(range(11, ENDED_KEPT + 11))
+    assert slow.counters(ENDED_KEPT + 10).shown == 1 and not slow.sessions

@@ -29,6 +29,8 @@ from ..render.renderer import Frame
 
 log = logging.getLogger("pvgpu.present")
 
+ENDED_KEPT = 64  # ended sessions whose counters a presenter keeps
+
 
 @dataclass
 class SessionInfo:
@@ -89,6 +91,8 @@ class QueuedPresenter(abc.ABC):
         self._closing = False
         self._busy = 0
         self._counters: dict[int, PresenterCounters] = {}
+        self._ended: deque[int] = deque()  # ended sessions whose counters are kept, oldest first
+        self.dropped_total = 0  # over every session, ended ones included
         self.sessions: dict[int, SessionInfo] = {}
         self.errors: list[BaseException] = []
         self._threads = [threading.Thread(target=self._loop, name=f"pvgpu-{self.name}", daemon=True)
@@ -109,6 +113,11 @@ class QueuedPresenter(abc.ABC):
 
     def session_ended(self, session_id: int) -> None:
         self.ended(session_id)
+        self.sessions.pop(session_id, None)
+        with self._cond:  # a long-running service keeps the figures of its last ENDED_KEPT sessions
+            self._ended.append(session_id)
+            while len(self._ended) > ENDED_KEPT:
+                self._counters.pop(self._ended.popleft(), None)
 
     def present(self, session_id: int, frame: Frame) -> None:
         c = self.counters(session_id)
@@ -123,6 +132,7 @@ class QueuedPresenter(abc.ABC):
             if len(waiting) >= limit:
                 self._queue.remove(waiting[0])
                 c.dropped += 1
+                self.dropped_total += 1
             self._queue.append(item)
             self._cond.notify()
 

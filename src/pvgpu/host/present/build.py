@@ -45,9 +45,8 @@ class Presentation:
         """Frames each service-side presenter dropped, over every session."""
         out = {}
         for p in self.presenters:
-            counters = getattr(p, "_counters", None)
-            if counters is not None:
-                out[getattr(p, "name", type(p).__name__)] = sum(c.dropped for c in counters.values())
+            if hasattr(p, "dropped_total"):
+                out[getattr(p, "name", type(p).__name__)] = p.dropped_total
         return out
 
     def close(self) -> None:
