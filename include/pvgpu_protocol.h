@@ -484,7 +484,7 @@ static inline uint32_t pvgpu_record_size(uint32_t payload_bytes)
 #define PVGPU_OP_CLEAR_DEPTH_STENCIL_VIEW 36u  /* ID3D11DeviceContext::ClearDepthStencilView. */
 #define PVGPU_OP_MAP_READ 37u  /* First half of Map(READ): the host copies the subresource into the heap range with the given pitches; the guest waits for a following FENCE before reading it. */
 #define PVGPU_OP_MAP_WRITE_DISCARD 38u  /* Unmap of a Map(WRITE_DISCARD): the host replaces the subresource's contents with the heap range the guest wrote. */
-#define PVGPU_OP_FENCE 39u  /* Asks the host to write `value` to the control page once the GPU has finished all earlier work, then interrupt the guest. */
+#define PVGPU_OP_FENCE 39u  /* Asks the host to write `value` to the control page once the GPU has finished all earlier work and the frames presented before it have been handed to the host's presenters, then interrupt the guest. The host may go on with later commands meanwhile; fences complete in order. */
 #define PVGPU_OP_FLUSH 40u  /* ID3D11DeviceContext::Flush: submit recorded work to the GPU. */
 #define PVGPU_OP_CREATE_SWAP_CHAIN 41u  /* IDXGIFactory::CreateSwapChain; `buffer` is the id the guest gives the back buffer texture. */
 #define PVGPU_OP_PRESENT 42u  /* IDXGISwapChain::Present: hand the back buffer to the host's presenters. The host paces it to a virtual vblank clock at the display mode's refresh rate: sync_interval 0 shows it at once, N shows it at the Nth vblank after the previous shown frame's (a late frame at the next one); the host then updates the frame statistics in the control page. */
@@ -1226,7 +1226,7 @@ _Static_assert(offsetof(PvgpuCmdMapWriteDiscard, _pad0) == 12, "PvgpuCmdMapWrite
 _Static_assert(offsetof(PvgpuCmdMapWriteDiscard, src_offset) == 16, "PvgpuCmdMapWriteDiscard.src_offset must be at offset 16");
 _Static_assert(offsetof(PvgpuCmdMapWriteDiscard, src_size) == 24, "PvgpuCmdMapWriteDiscard.src_size must be at offset 24");
 
-/* PVGPU_OP_FENCE: Asks the host to write `value` to the control page once the GPU has finished all earlier work, then interrupt the guest. */
+/* PVGPU_OP_FENCE: Asks the host to write `value` to the control page once the GPU has finished all earlier work and the frames presented before it have been handed to the host's presenters, then interrupt the guest. The host may go on with later commands meanwhile; fences complete in order. */
 typedef struct PvgpuCmdFence {
     uint64_t value;
 } PvgpuCmdFence;

@@ -257,7 +257,9 @@ COMMANDS: tuple[Command, ...] = (
             obj("resource", *RESOURCE_KINDS), u32("subresource"), u32("src_row_pitch"), heap_range("src")),
     command(39, "FENCE",
             "Asks the host to write `value` to the control page once the GPU has finished all "
-            "earlier work, then interrupt the guest.", u64("value")),
+            "earlier work and the frames presented before it have been handed to the host's "
+            "presenters, then interrupt the guest. The host may go on with later commands "
+            "meanwhile; fences complete in order.", u64("value")),
     command(40, "FLUSH", "ID3D11DeviceContext::Flush: submit recorded work to the GPU."),
     command(41, "CREATE_SWAP_CHAIN",
             "IDXGIFactory::CreateSwapChain; `buffer` is the id the guest gives the back buffer texture.",
