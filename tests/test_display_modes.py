@@ -35,6 +35,8 @@ class Frames:
 
 @pytest.fixture
 def host(tmp_path):
+    """conftest's host (its `device` fixture connects to this one), in this process so the
+    tests can look at the session."""
     frames = Frames()
     service = HostService(str(tmp_path / "host.sock"), region_size=32 << 20, isolation="thread",
                           presenters=[FrameCallback(frames.add)])
@@ -42,13 +44,6 @@ def host(tmp_path):
     service.start()
     yield service
     service.stop()
-
-
-@pytest.fixture
-def device(host):
-    d = g.connect(host.socket_path, timeout=30)
-    yield d
-    d.close()
 
 
 def session_of(host, device):
