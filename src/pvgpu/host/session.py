@@ -472,11 +472,7 @@ class Session:
         marks: list = []
         try:
             self.renderer.wait_idle()
-            for presenter in self.presenters:  # frames presented before the fence are handed on
-                if hasattr(presenter, "mark"):
-                    marks.append((presenter, presenter.mark()))
-                elif hasattr(presenter, "flush"):
-                    presenter.flush()
+            marks = [(p, p.mark()) for p in self.presenters if hasattr(p, "mark")]
         finally:
             # Even if the submit failed (its work is dropped and reported), the fence completes:
             # a guest must never wait for work that will not happen.
@@ -534,11 +530,9 @@ class Session:
         return L.DESKTOP_REFRESH
 
     def _set_display_mode(self, cmd: Any) -> None:
-        swap_chain = self.objects.get(cmd.swap_chain, (ObjectKind.SWAP_CHAIN,), "swap_chain")
-        self._apply_display_mode(swap_chain, cmd.mode_index, cmd.fullscreen)
-
-    def _apply_display_mode(self, swap_chain: Any, mode_index: int, fullscreen: int) -> None:
-        """SET_DISPLAY_MODE with its swap chain resolved: the output takes the mode."""
+        """SET_DISPLAY_MODE: the session's one output takes the mode."""
+        self.objects.get(cmd.swap_chain, (ObjectKind.SWAP_CHAIN,), "swap_chain")
+        mode_index, fullscreen = cmd.mode_index, cmd.fullscreen
         if mode_index >= len(self.display_modes):
             raise CommandError(ErrorCode.INVALID_CALL,
                                f"display mode {mode_index} is not offered (the host offers "

@@ -3,7 +3,9 @@
 
 A presenter is any object with `present(session_id, frame)` and `close()`. It may also have:
 - `session_started(info: SessionInfo)` and `session_ended(session_id)`: told by the service;
-- `flush()`: called at a guest's FENCE (only presenters that promise to lose nothing have it);
+- `mark()`, `done(mark)` and `flush()`: a presenter that hands every frame on from a thread
+  of its own (the worker's frame forwarder) holds a guest's FENCE until the frames before it
+  are through (see Session._fence); `flush()` waits for all of them;
 - `counters(session_id) -> PresenterCounters`: what it showed and dropped, for `pvgpu top`
   and `/metrics`.
 
