@@ -168,17 +168,16 @@ class HostService:
         except BaseException:
             region.close()
             raise
+        name = self.name or f"session {session_id}"
         if self.isolation == "process":
             supervisor = WorkerSupervisor(session_id, link, self.plan, self.offered, self.presenters, self.watchdog_s,
-                                          share_dir=self.share_dir, window=self.window,
-                                          title=self.name or f"session {session_id}")
+                                          share_dir=self.share_dir, window=self.window, title=name)
             thread = threading.Thread(target=self._supervise, args=(session_id, supervisor),
                                       name=f"pvgpu-supervisor-{session_id}", daemon=True)
             record = SessionRecord(session_id, thread, supervisor=supervisor)
         else:
             device, features = gpu.open_device()
-            window = [] if self.window is None else \
-                [WindowPresenter(device, self.window, self.name or f"session {session_id}")]
+            window = [] if self.window is None else [WindowPresenter(device, self.window, name)]
             session = Session(session_id, link, Renderer(device, features, self.share_dir, session_id), self.offered,
                               self.presenters,
                               interrupt=link.interrupt.signal, plan=self.plan, gpu_presenters=window)
@@ -187,8 +186,7 @@ class HostService:
             record = SessionRecord(session_id, thread, session=session)
         with self._lock:
             self.sessions[session_id] = record
-        info = SessionInfo(session_id, self.name or f"session {session_id}", self.input_sink, lambda: record.stats,
-                           record.process_id)
+        info = SessionInfo(session_id, name, self.input_sink, lambda: record.stats, record.process_id)
         for presenter in self.presenters:
             started = getattr(presenter, "session_started", None)
             if started is not None:
@@ -209,9 +207,7 @@ class HostService:
             session.run(self._stop)
         except Exception:
             log.exception("session %d ended with an internal error", session.id)
-        finally:
-            for presenter in session.gpu_presenters:
-                presenter.close()
+        finally:  # session.run closed the session, and with it its window
             session.link.close()
             self._ended(session.id)
 

@@ -109,10 +109,8 @@ class SessionStats:
                    runs_replayed=r.replays if r else 0, commands_replayed=r.replayed_records if r else 0,
                    capture_failures=dict(r.failures) if r else {},
                    replay_slab_bytes=r.peak_slab_bytes if r else 0,
-                   display_mode=list(getattr(session, "display_mode", None) or ()),
-                   fullscreen=bool(getattr(session, "fullscreen", False)),
-                   gpu_presenters={getattr(p, "name", type(p).__name__): p.figures()
-                                   for p in getattr(session, "gpu_presenters", ()) if hasattr(p, "figures")})
+                   display_mode=list(session.display_mode or ()), fullscreen=session.fullscreen,
+                   gpu_presenters={p.name: p.figures() for p in session.gpu_presenters})
 
 
 # --- worker side -------------------------------------------------------------------------------
@@ -317,7 +315,7 @@ def worker_main(config: dict) -> int:
             report(force=True)
         except OSError:
             pass
-        for presenter in gpu_presenters + presenters:
+        for presenter in presenters:  # the session closed its window itself
             presenter.close()
     return 0
 
