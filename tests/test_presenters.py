@@ -289,7 +289,7 @@ def test_build_presentation_makes_what_the_specs_ask_for(tmp_path):
     p = build_presentation(parse_presents([f"png:{tmp_path}/p", f"record:{tmp_path}/r.mp4"]), per_session=True)
     try:
         assert [type(x).__name__ for x in p.presenters] == ["PngWriter", "Recorder"]
-        assert p.window is None and p.service_options() == {"presenters": p.presenters}
+        assert p.window is None and p.service_options() == {"presenters": p.presenters, "window": None}
         assert p.presenters[1].path_for(7) == f"{tmp_path}/r-session-7.mp4"
     finally:
         p.close()

@@ -144,8 +144,7 @@ def cmd_vm(args: argparse.Namespace) -> int:
     if args.out is None and profile.frames_out:
         args.out = profile.frames_out
     presentation = _presentation(args, default_png=None, per_session=True, extra=profile.present)
-    window = {"window": presentation.window} if presentation.window is not None else {}
-    vm = VirtualMachine(profile, command=args.command, presenters=presentation.presenters, **window,
+    vm = VirtualMachine(profile, command=args.command, presenters=presentation.presenters, window=presentation.window,
                         on_output=lambda text: (sys.stderr.write(text), sys.stderr.flush()))
     try:
         vm.start()

@@ -23,10 +23,7 @@ class Presentation:
 
     def service_options(self) -> dict:
         """Keyword arguments for HostService."""
-        options: dict = {"presenters": self.presenters}
-        if self.window is not None:
-            options["window"] = self.window
-        return options
+        return {"presenters": self.presenters, "window": self.window}
 
     def describe(self) -> list[str]:
         lines = []
@@ -84,6 +81,6 @@ def build_presentation(specs: list[PresentSpec], per_session: bool, web_token: s
     except BaseException:
         out.close()
         raise
-    if out.web is not None and hasattr(out.web, "watch"):
+    if out.web is not None:
         out.web.watch(out.presenters)
     return out
