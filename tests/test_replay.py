@@ -297,6 +297,7 @@ def test_a_heap_range_outside_the_heap_in_a_replayed_run_is_reported(host):
     with pytest.raises(HostReportedError, match="HEAP_RANGE"):
         s.chain.present()
         s.chain.wait_idle()
+    s.chain.wait_idle()  # present() may report the error before its frame is handed on
     (frames,) = host.frames.values()
     got = _cell_pixels(frames[-1])
     want = _expected(5)
