@@ -15,7 +15,15 @@
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "pvgpu_protocol.h: the structs below are only the wire format on little-endian targets"
 #endif
-_Static_assert(sizeof(float) == 4, "pvgpu needs a 32-bit float");
+
+#ifdef __cplusplus
+#define PVGPU_STATIC_ASSERT(condition, message) static_assert(condition, message)
+extern "C" {
+#else
+#define PVGPU_STATIC_ASSERT(condition, message) _Static_assert(condition, message)
+#endif
+
+PVGPU_STATIC_ASSERT(sizeof(float) == 4, "pvgpu needs a 32-bit float");
 
 #define PVGPU_PROTOCOL_MAJOR 3u
 #define PVGPU_PROTOCOL_MINOR 2u
@@ -433,11 +441,11 @@ typedef struct PvgpuRecordHeader {
     uint32_t size;  /* whole record in bytes, header included, a multiple of 16 */
     uint64_t sequence;  /* guest's sequence number, echoed in the error log */
 } PvgpuRecordHeader;
-_Static_assert(sizeof(PvgpuRecordHeader) == 16, "PvgpuRecordHeader must be 16 bytes");
-_Static_assert(offsetof(PvgpuRecordHeader, opcode) == 0, "PvgpuRecordHeader.opcode must be at offset 0");
-_Static_assert(offsetof(PvgpuRecordHeader, flags) == 2, "PvgpuRecordHeader.flags must be at offset 2");
-_Static_assert(offsetof(PvgpuRecordHeader, size) == 4, "PvgpuRecordHeader.size must be at offset 4");
-_Static_assert(offsetof(PvgpuRecordHeader, sequence) == 8, "PvgpuRecordHeader.sequence must be at offset 8");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuRecordHeader) == 16, "PvgpuRecordHeader must be 16 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuRecordHeader, opcode) == 0, "PvgpuRecordHeader.opcode must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuRecordHeader, flags) == 2, "PvgpuRecordHeader.flags must be at offset 2");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuRecordHeader, size) == 4, "PvgpuRecordHeader.size must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuRecordHeader, sequence) == 8, "PvgpuRecordHeader.sequence must be at offset 8");
 
 /* Size of a record whose payload (fixed part plus array elements) is payload_bytes. */
 static inline uint32_t pvgpu_record_size(uint32_t payload_bytes)
@@ -532,15 +540,15 @@ typedef struct PvgpuRenderTargetBlend {
     uint32_t blend_op_alpha;  /* PVGPU_BLEND_OP_* */
     uint32_t write_mask;  /* PVGPU_COLOR_WRITE_FLAG_* bits */
 } PvgpuRenderTargetBlend;
-_Static_assert(sizeof(PvgpuRenderTargetBlend) == 32, "PvgpuRenderTargetBlend must be 32 bytes");
-_Static_assert(offsetof(PvgpuRenderTargetBlend, blend_enable) == 0, "PvgpuRenderTargetBlend.blend_enable must be at offset 0");
-_Static_assert(offsetof(PvgpuRenderTargetBlend, src_blend) == 4, "PvgpuRenderTargetBlend.src_blend must be at offset 4");
-_Static_assert(offsetof(PvgpuRenderTargetBlend, dest_blend) == 8, "PvgpuRenderTargetBlend.dest_blend must be at offset 8");
-_Static_assert(offsetof(PvgpuRenderTargetBlend, blend_op) == 12, "PvgpuRenderTargetBlend.blend_op must be at offset 12");
-_Static_assert(offsetof(PvgpuRenderTargetBlend, src_blend_alpha) == 16, "PvgpuRenderTargetBlend.src_blend_alpha must be at offset 16");
-_Static_assert(offsetof(PvgpuRenderTargetBlend, dest_blend_alpha) == 20, "PvgpuRenderTargetBlend.dest_blend_alpha must be at offset 20");
-_Static_assert(offsetof(PvgpuRenderTargetBlend, blend_op_alpha) == 24, "PvgpuRenderTargetBlend.blend_op_alpha must be at offset 24");
-_Static_assert(offsetof(PvgpuRenderTargetBlend, write_mask) == 28, "PvgpuRenderTargetBlend.write_mask must be at offset 28");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuRenderTargetBlend) == 32, "PvgpuRenderTargetBlend must be 32 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuRenderTargetBlend, blend_enable) == 0, "PvgpuRenderTargetBlend.blend_enable must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuRenderTargetBlend, src_blend) == 4, "PvgpuRenderTargetBlend.src_blend must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuRenderTargetBlend, dest_blend) == 8, "PvgpuRenderTargetBlend.dest_blend must be at offset 8");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuRenderTargetBlend, blend_op) == 12, "PvgpuRenderTargetBlend.blend_op must be at offset 12");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuRenderTargetBlend, src_blend_alpha) == 16, "PvgpuRenderTargetBlend.src_blend_alpha must be at offset 16");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuRenderTargetBlend, dest_blend_alpha) == 20, "PvgpuRenderTargetBlend.dest_blend_alpha must be at offset 20");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuRenderTargetBlend, blend_op_alpha) == 24, "PvgpuRenderTargetBlend.blend_op_alpha must be at offset 24");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuRenderTargetBlend, write_mask) == 28, "PvgpuRenderTargetBlend.write_mask must be at offset 28");
 
 /* D3D11_INPUT_ELEMENT_DESC; the semantic names travel in CREATE_INPUT_LAYOUT's `semantic_names` range */
 typedef struct PvgpuInputElement {
@@ -551,13 +559,13 @@ typedef struct PvgpuInputElement {
     uint32_t input_slot_class;  /* PVGPU_INPUT_CLASSIFICATION_* */
     uint32_t instance_data_step_rate;  /* 0 for per-vertex data, 1 for per-instance data */
 } PvgpuInputElement;
-_Static_assert(sizeof(PvgpuInputElement) == 24, "PvgpuInputElement must be 24 bytes");
-_Static_assert(offsetof(PvgpuInputElement, semantic_index) == 0, "PvgpuInputElement.semantic_index must be at offset 0");
-_Static_assert(offsetof(PvgpuInputElement, format) == 4, "PvgpuInputElement.format must be at offset 4");
-_Static_assert(offsetof(PvgpuInputElement, input_slot) == 8, "PvgpuInputElement.input_slot must be at offset 8");
-_Static_assert(offsetof(PvgpuInputElement, aligned_byte_offset) == 12, "PvgpuInputElement.aligned_byte_offset must be at offset 12");
-_Static_assert(offsetof(PvgpuInputElement, input_slot_class) == 16, "PvgpuInputElement.input_slot_class must be at offset 16");
-_Static_assert(offsetof(PvgpuInputElement, instance_data_step_rate) == 20, "PvgpuInputElement.instance_data_step_rate must be at offset 20");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuInputElement) == 24, "PvgpuInputElement must be 24 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuInputElement, semantic_index) == 0, "PvgpuInputElement.semantic_index must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuInputElement, format) == 4, "PvgpuInputElement.format must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuInputElement, input_slot) == 8, "PvgpuInputElement.input_slot must be at offset 8");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuInputElement, aligned_byte_offset) == 12, "PvgpuInputElement.aligned_byte_offset must be at offset 12");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuInputElement, input_slot_class) == 16, "PvgpuInputElement.input_slot_class must be at offset 16");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuInputElement, instance_data_step_rate) == 20, "PvgpuInputElement.instance_data_step_rate must be at offset 20");
 
 /* D3D11_VIEWPORT */
 typedef struct PvgpuViewport {
@@ -568,13 +576,13 @@ typedef struct PvgpuViewport {
     float min_depth;
     float max_depth;
 } PvgpuViewport;
-_Static_assert(sizeof(PvgpuViewport) == 24, "PvgpuViewport must be 24 bytes");
-_Static_assert(offsetof(PvgpuViewport, top_left_x) == 0, "PvgpuViewport.top_left_x must be at offset 0");
-_Static_assert(offsetof(PvgpuViewport, top_left_y) == 4, "PvgpuViewport.top_left_y must be at offset 4");
-_Static_assert(offsetof(PvgpuViewport, width) == 8, "PvgpuViewport.width must be at offset 8");
-_Static_assert(offsetof(PvgpuViewport, height) == 12, "PvgpuViewport.height must be at offset 12");
-_Static_assert(offsetof(PvgpuViewport, min_depth) == 16, "PvgpuViewport.min_depth must be at offset 16");
-_Static_assert(offsetof(PvgpuViewport, max_depth) == 20, "PvgpuViewport.max_depth must be at offset 20");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuViewport) == 24, "PvgpuViewport must be 24 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuViewport, top_left_x) == 0, "PvgpuViewport.top_left_x must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuViewport, top_left_y) == 4, "PvgpuViewport.top_left_y must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuViewport, width) == 8, "PvgpuViewport.width must be at offset 8");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuViewport, height) == 12, "PvgpuViewport.height must be at offset 12");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuViewport, min_depth) == 16, "PvgpuViewport.min_depth must be at offset 16");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuViewport, max_depth) == 20, "PvgpuViewport.max_depth must be at offset 20");
 
 /* D3D11_RECT */
 typedef struct PvgpuRect {
@@ -583,53 +591,53 @@ typedef struct PvgpuRect {
     int32_t right;
     int32_t bottom;
 } PvgpuRect;
-_Static_assert(sizeof(PvgpuRect) == 16, "PvgpuRect must be 16 bytes");
-_Static_assert(offsetof(PvgpuRect, left) == 0, "PvgpuRect.left must be at offset 0");
-_Static_assert(offsetof(PvgpuRect, top) == 4, "PvgpuRect.top must be at offset 4");
-_Static_assert(offsetof(PvgpuRect, right) == 8, "PvgpuRect.right must be at offset 8");
-_Static_assert(offsetof(PvgpuRect, bottom) == 12, "PvgpuRect.bottom must be at offset 12");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuRect) == 16, "PvgpuRect must be 16 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuRect, left) == 0, "PvgpuRect.left must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuRect, top) == 4, "PvgpuRect.top must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuRect, right) == 8, "PvgpuRect.right must be at offset 8");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuRect, bottom) == 12, "PvgpuRect.bottom must be at offset 12");
 
 typedef struct PvgpuVertexBufferBinding {
     uint32_t buffer;  /* id of a BUFFER (0: none) */
     uint32_t stride;
     uint32_t offset;
 } PvgpuVertexBufferBinding;
-_Static_assert(sizeof(PvgpuVertexBufferBinding) == 12, "PvgpuVertexBufferBinding must be 12 bytes");
-_Static_assert(offsetof(PvgpuVertexBufferBinding, buffer) == 0, "PvgpuVertexBufferBinding.buffer must be at offset 0");
-_Static_assert(offsetof(PvgpuVertexBufferBinding, stride) == 4, "PvgpuVertexBufferBinding.stride must be at offset 4");
-_Static_assert(offsetof(PvgpuVertexBufferBinding, offset) == 8, "PvgpuVertexBufferBinding.offset must be at offset 8");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuVertexBufferBinding) == 12, "PvgpuVertexBufferBinding must be 12 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuVertexBufferBinding, buffer) == 0, "PvgpuVertexBufferBinding.buffer must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuVertexBufferBinding, stride) == 4, "PvgpuVertexBufferBinding.stride must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuVertexBufferBinding, offset) == 8, "PvgpuVertexBufferBinding.offset must be at offset 8");
 
 typedef struct PvgpuRenderTargetSlot {
     uint32_t view;  /* id of a RENDER_TARGET_VIEW (0: none) */
 } PvgpuRenderTargetSlot;
-_Static_assert(sizeof(PvgpuRenderTargetSlot) == 4, "PvgpuRenderTargetSlot must be 4 bytes");
-_Static_assert(offsetof(PvgpuRenderTargetSlot, view) == 0, "PvgpuRenderTargetSlot.view must be at offset 0");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuRenderTargetSlot) == 4, "PvgpuRenderTargetSlot must be 4 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuRenderTargetSlot, view) == 0, "PvgpuRenderTargetSlot.view must be at offset 0");
 
 typedef struct PvgpuConstantBufferSlot {
     uint32_t buffer;  /* id of a BUFFER (0: none) */
 } PvgpuConstantBufferSlot;
-_Static_assert(sizeof(PvgpuConstantBufferSlot) == 4, "PvgpuConstantBufferSlot must be 4 bytes");
-_Static_assert(offsetof(PvgpuConstantBufferSlot, buffer) == 0, "PvgpuConstantBufferSlot.buffer must be at offset 0");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuConstantBufferSlot) == 4, "PvgpuConstantBufferSlot must be 4 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuConstantBufferSlot, buffer) == 0, "PvgpuConstantBufferSlot.buffer must be at offset 0");
 
 typedef struct PvgpuShaderResourceSlot {
     uint32_t view;  /* id of a SHADER_RESOURCE_VIEW (0: none) */
 } PvgpuShaderResourceSlot;
-_Static_assert(sizeof(PvgpuShaderResourceSlot) == 4, "PvgpuShaderResourceSlot must be 4 bytes");
-_Static_assert(offsetof(PvgpuShaderResourceSlot, view) == 0, "PvgpuShaderResourceSlot.view must be at offset 0");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuShaderResourceSlot) == 4, "PvgpuShaderResourceSlot must be 4 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuShaderResourceSlot, view) == 0, "PvgpuShaderResourceSlot.view must be at offset 0");
 
 typedef struct PvgpuSamplerSlot {
     uint32_t sampler;  /* id of a SAMPLER_STATE (0: none) */
 } PvgpuSamplerSlot;
-_Static_assert(sizeof(PvgpuSamplerSlot) == 4, "PvgpuSamplerSlot must be 4 bytes");
-_Static_assert(offsetof(PvgpuSamplerSlot, sampler) == 0, "PvgpuSamplerSlot.sampler must be at offset 0");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuSamplerSlot) == 4, "PvgpuSamplerSlot must be 4 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuSamplerSlot, sampler) == 0, "PvgpuSamplerSlot.sampler must be at offset 0");
 
 typedef struct PvgpuUnorderedAccessSlot {
     uint32_t view;  /* id of a UNORDERED_ACCESS_VIEW (0: none) */
     uint32_t initial_count;  /* the hidden counter's new value for a view created with APPEND or COUNTER; 0xFFFFFFFF keeps the current value; ignored for other views */
 } PvgpuUnorderedAccessSlot;
-_Static_assert(sizeof(PvgpuUnorderedAccessSlot) == 8, "PvgpuUnorderedAccessSlot must be 8 bytes");
-_Static_assert(offsetof(PvgpuUnorderedAccessSlot, view) == 0, "PvgpuUnorderedAccessSlot.view must be at offset 0");
-_Static_assert(offsetof(PvgpuUnorderedAccessSlot, initial_count) == 4, "PvgpuUnorderedAccessSlot.initial_count must be at offset 4");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuUnorderedAccessSlot) == 8, "PvgpuUnorderedAccessSlot must be 8 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuUnorderedAccessSlot, view) == 0, "PvgpuUnorderedAccessSlot.view must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuUnorderedAccessSlot, initial_count) == 4, "PvgpuUnorderedAccessSlot.initial_count must be at offset 4");
 
 /* what the host writes into OPEN_SHARED_RESOURCE's `desc` range */
 typedef struct PvgpuSharedTextureDesc {
@@ -639,12 +647,12 @@ typedef struct PvgpuSharedTextureDesc {
     uint32_t bind_flags;  /* PVGPU_BIND_FLAG_* bits */
     uint32_t misc_flags;  /* PVGPU_RESOURCE_MISC_FLAG_* bits */
 } PvgpuSharedTextureDesc;
-_Static_assert(sizeof(PvgpuSharedTextureDesc) == 20, "PvgpuSharedTextureDesc must be 20 bytes");
-_Static_assert(offsetof(PvgpuSharedTextureDesc, width) == 0, "PvgpuSharedTextureDesc.width must be at offset 0");
-_Static_assert(offsetof(PvgpuSharedTextureDesc, height) == 4, "PvgpuSharedTextureDesc.height must be at offset 4");
-_Static_assert(offsetof(PvgpuSharedTextureDesc, format) == 8, "PvgpuSharedTextureDesc.format must be at offset 8");
-_Static_assert(offsetof(PvgpuSharedTextureDesc, bind_flags) == 12, "PvgpuSharedTextureDesc.bind_flags must be at offset 12");
-_Static_assert(offsetof(PvgpuSharedTextureDesc, misc_flags) == 16, "PvgpuSharedTextureDesc.misc_flags must be at offset 16");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuSharedTextureDesc) == 20, "PvgpuSharedTextureDesc must be 20 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuSharedTextureDesc, width) == 0, "PvgpuSharedTextureDesc.width must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuSharedTextureDesc, height) == 4, "PvgpuSharedTextureDesc.height must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuSharedTextureDesc, format) == 8, "PvgpuSharedTextureDesc.format must be at offset 8");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuSharedTextureDesc, bind_flags) == 12, "PvgpuSharedTextureDesc.bind_flags must be at offset 12");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuSharedTextureDesc, misc_flags) == 16, "PvgpuSharedTextureDesc.misc_flags must be at offset 16");
 
 /* ---- command payloads (they follow the PvgpuRecordHeader) ---- */
 
@@ -663,17 +671,17 @@ typedef struct PvgpuCmdCreateBuffer {
     uint64_t initial_data_offset;  /* heap offset of initial_data */
     uint64_t initial_data_size;  /* byte size of initial_data (0: none) */
 } PvgpuCmdCreateBuffer;
-_Static_assert(sizeof(PvgpuCmdCreateBuffer) == 48, "PvgpuCmdCreateBuffer must be 48 bytes");
-_Static_assert(offsetof(PvgpuCmdCreateBuffer, buffer) == 0, "PvgpuCmdCreateBuffer.buffer must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdCreateBuffer, byte_width) == 4, "PvgpuCmdCreateBuffer.byte_width must be at offset 4");
-_Static_assert(offsetof(PvgpuCmdCreateBuffer, usage) == 8, "PvgpuCmdCreateBuffer.usage must be at offset 8");
-_Static_assert(offsetof(PvgpuCmdCreateBuffer, bind_flags) == 12, "PvgpuCmdCreateBuffer.bind_flags must be at offset 12");
-_Static_assert(offsetof(PvgpuCmdCreateBuffer, cpu_access_flags) == 16, "PvgpuCmdCreateBuffer.cpu_access_flags must be at offset 16");
-_Static_assert(offsetof(PvgpuCmdCreateBuffer, misc_flags) == 20, "PvgpuCmdCreateBuffer.misc_flags must be at offset 20");
-_Static_assert(offsetof(PvgpuCmdCreateBuffer, structure_byte_stride) == 24, "PvgpuCmdCreateBuffer.structure_byte_stride must be at offset 24");
-_Static_assert(offsetof(PvgpuCmdCreateBuffer, _pad0) == 28, "PvgpuCmdCreateBuffer._pad0 must be at offset 28");
-_Static_assert(offsetof(PvgpuCmdCreateBuffer, initial_data_offset) == 32, "PvgpuCmdCreateBuffer.initial_data_offset must be at offset 32");
-_Static_assert(offsetof(PvgpuCmdCreateBuffer, initial_data_size) == 40, "PvgpuCmdCreateBuffer.initial_data_size must be at offset 40");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdCreateBuffer) == 48, "PvgpuCmdCreateBuffer must be 48 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateBuffer, buffer) == 0, "PvgpuCmdCreateBuffer.buffer must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateBuffer, byte_width) == 4, "PvgpuCmdCreateBuffer.byte_width must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateBuffer, usage) == 8, "PvgpuCmdCreateBuffer.usage must be at offset 8");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateBuffer, bind_flags) == 12, "PvgpuCmdCreateBuffer.bind_flags must be at offset 12");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateBuffer, cpu_access_flags) == 16, "PvgpuCmdCreateBuffer.cpu_access_flags must be at offset 16");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateBuffer, misc_flags) == 20, "PvgpuCmdCreateBuffer.misc_flags must be at offset 20");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateBuffer, structure_byte_stride) == 24, "PvgpuCmdCreateBuffer.structure_byte_stride must be at offset 24");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateBuffer, _pad0) == 28, "PvgpuCmdCreateBuffer._pad0 must be at offset 28");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateBuffer, initial_data_offset) == 32, "PvgpuCmdCreateBuffer.initial_data_offset must be at offset 32");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateBuffer, initial_data_size) == 40, "PvgpuCmdCreateBuffer.initial_data_size must be at offset 40");
 
 /* PVGPU_OP_CREATE_TEXTURE2D: ID3D11Device::CreateTexture2D. Initial data holds every subresource in D3D11's order (array slice by slice, mip 0 first within a slice), each with tightly packed rows. Subresource index = mip + slice * mip_levels. */
 typedef struct PvgpuCmdCreateTexture2d {
@@ -692,28 +700,28 @@ typedef struct PvgpuCmdCreateTexture2d {
     uint64_t initial_data_offset;  /* heap offset of initial_data */
     uint64_t initial_data_size;  /* byte size of initial_data (0: none) */
 } PvgpuCmdCreateTexture2d;
-_Static_assert(sizeof(PvgpuCmdCreateTexture2d) == 64, "PvgpuCmdCreateTexture2d must be 64 bytes");
-_Static_assert(offsetof(PvgpuCmdCreateTexture2d, texture) == 0, "PvgpuCmdCreateTexture2d.texture must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdCreateTexture2d, width) == 4, "PvgpuCmdCreateTexture2d.width must be at offset 4");
-_Static_assert(offsetof(PvgpuCmdCreateTexture2d, height) == 8, "PvgpuCmdCreateTexture2d.height must be at offset 8");
-_Static_assert(offsetof(PvgpuCmdCreateTexture2d, mip_levels) == 12, "PvgpuCmdCreateTexture2d.mip_levels must be at offset 12");
-_Static_assert(offsetof(PvgpuCmdCreateTexture2d, array_size) == 16, "PvgpuCmdCreateTexture2d.array_size must be at offset 16");
-_Static_assert(offsetof(PvgpuCmdCreateTexture2d, format) == 20, "PvgpuCmdCreateTexture2d.format must be at offset 20");
-_Static_assert(offsetof(PvgpuCmdCreateTexture2d, sample_count) == 24, "PvgpuCmdCreateTexture2d.sample_count must be at offset 24");
-_Static_assert(offsetof(PvgpuCmdCreateTexture2d, sample_quality) == 28, "PvgpuCmdCreateTexture2d.sample_quality must be at offset 28");
-_Static_assert(offsetof(PvgpuCmdCreateTexture2d, usage) == 32, "PvgpuCmdCreateTexture2d.usage must be at offset 32");
-_Static_assert(offsetof(PvgpuCmdCreateTexture2d, bind_flags) == 36, "PvgpuCmdCreateTexture2d.bind_flags must be at offset 36");
-_Static_assert(offsetof(PvgpuCmdCreateTexture2d, cpu_access_flags) == 40, "PvgpuCmdCreateTexture2d.cpu_access_flags must be at offset 40");
-_Static_assert(offsetof(PvgpuCmdCreateTexture2d, misc_flags) == 44, "PvgpuCmdCreateTexture2d.misc_flags must be at offset 44");
-_Static_assert(offsetof(PvgpuCmdCreateTexture2d, initial_data_offset) == 48, "PvgpuCmdCreateTexture2d.initial_data_offset must be at offset 48");
-_Static_assert(offsetof(PvgpuCmdCreateTexture2d, initial_data_size) == 56, "PvgpuCmdCreateTexture2d.initial_data_size must be at offset 56");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdCreateTexture2d) == 64, "PvgpuCmdCreateTexture2d must be 64 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateTexture2d, texture) == 0, "PvgpuCmdCreateTexture2d.texture must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateTexture2d, width) == 4, "PvgpuCmdCreateTexture2d.width must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateTexture2d, height) == 8, "PvgpuCmdCreateTexture2d.height must be at offset 8");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateTexture2d, mip_levels) == 12, "PvgpuCmdCreateTexture2d.mip_levels must be at offset 12");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateTexture2d, array_size) == 16, "PvgpuCmdCreateTexture2d.array_size must be at offset 16");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateTexture2d, format) == 20, "PvgpuCmdCreateTexture2d.format must be at offset 20");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateTexture2d, sample_count) == 24, "PvgpuCmdCreateTexture2d.sample_count must be at offset 24");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateTexture2d, sample_quality) == 28, "PvgpuCmdCreateTexture2d.sample_quality must be at offset 28");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateTexture2d, usage) == 32, "PvgpuCmdCreateTexture2d.usage must be at offset 32");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateTexture2d, bind_flags) == 36, "PvgpuCmdCreateTexture2d.bind_flags must be at offset 36");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateTexture2d, cpu_access_flags) == 40, "PvgpuCmdCreateTexture2d.cpu_access_flags must be at offset 40");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateTexture2d, misc_flags) == 44, "PvgpuCmdCreateTexture2d.misc_flags must be at offset 44");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateTexture2d, initial_data_offset) == 48, "PvgpuCmdCreateTexture2d.initial_data_offset must be at offset 48");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateTexture2d, initial_data_size) == 56, "PvgpuCmdCreateTexture2d.initial_data_size must be at offset 56");
 
 /* PVGPU_OP_DESTROY_OBJECT: Releases an object of any kind; its id may be reused afterwards. */
 typedef struct PvgpuCmdDestroyObject {
     uint32_t object;  /* any object id */
 } PvgpuCmdDestroyObject;
-_Static_assert(sizeof(PvgpuCmdDestroyObject) == 4, "PvgpuCmdDestroyObject must be 4 bytes");
-_Static_assert(offsetof(PvgpuCmdDestroyObject, object) == 0, "PvgpuCmdDestroyObject.object must be at offset 0");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdDestroyObject) == 4, "PvgpuCmdDestroyObject must be 4 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdDestroyObject, object) == 0, "PvgpuCmdDestroyObject.object must be at offset 0");
 
 /* PVGPU_OP_UPDATE_SUBRESOURCE: ID3D11DeviceContext::UpdateSubresource. With has_box=0 the whole subresource is written. */
 typedef struct PvgpuCmdUpdateSubresource {
@@ -732,30 +740,30 @@ typedef struct PvgpuCmdUpdateSubresource {
     uint64_t src_offset;  /* heap offset of src */
     uint64_t src_size;  /* byte size of src (0: none) */
 } PvgpuCmdUpdateSubresource;
-_Static_assert(sizeof(PvgpuCmdUpdateSubresource) == 64, "PvgpuCmdUpdateSubresource must be 64 bytes");
-_Static_assert(offsetof(PvgpuCmdUpdateSubresource, resource) == 0, "PvgpuCmdUpdateSubresource.resource must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdUpdateSubresource, subresource) == 4, "PvgpuCmdUpdateSubresource.subresource must be at offset 4");
-_Static_assert(offsetof(PvgpuCmdUpdateSubresource, has_box) == 8, "PvgpuCmdUpdateSubresource.has_box must be at offset 8");
-_Static_assert(offsetof(PvgpuCmdUpdateSubresource, box_left) == 12, "PvgpuCmdUpdateSubresource.box_left must be at offset 12");
-_Static_assert(offsetof(PvgpuCmdUpdateSubresource, box_top) == 16, "PvgpuCmdUpdateSubresource.box_top must be at offset 16");
-_Static_assert(offsetof(PvgpuCmdUpdateSubresource, box_front) == 20, "PvgpuCmdUpdateSubresource.box_front must be at offset 20");
-_Static_assert(offsetof(PvgpuCmdUpdateSubresource, box_right) == 24, "PvgpuCmdUpdateSubresource.box_right must be at offset 24");
-_Static_assert(offsetof(PvgpuCmdUpdateSubresource, box_bottom) == 28, "PvgpuCmdUpdateSubresource.box_bottom must be at offset 28");
-_Static_assert(offsetof(PvgpuCmdUpdateSubresource, box_back) == 32, "PvgpuCmdUpdateSubresource.box_back must be at offset 32");
-_Static_assert(offsetof(PvgpuCmdUpdateSubresource, src_row_pitch) == 36, "PvgpuCmdUpdateSubresource.src_row_pitch must be at offset 36");
-_Static_assert(offsetof(PvgpuCmdUpdateSubresource, src_depth_pitch) == 40, "PvgpuCmdUpdateSubresource.src_depth_pitch must be at offset 40");
-_Static_assert(offsetof(PvgpuCmdUpdateSubresource, _pad0) == 44, "PvgpuCmdUpdateSubresource._pad0 must be at offset 44");
-_Static_assert(offsetof(PvgpuCmdUpdateSubresource, src_offset) == 48, "PvgpuCmdUpdateSubresource.src_offset must be at offset 48");
-_Static_assert(offsetof(PvgpuCmdUpdateSubresource, src_size) == 56, "PvgpuCmdUpdateSubresource.src_size must be at offset 56");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdUpdateSubresource) == 64, "PvgpuCmdUpdateSubresource must be 64 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdUpdateSubresource, resource) == 0, "PvgpuCmdUpdateSubresource.resource must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdUpdateSubresource, subresource) == 4, "PvgpuCmdUpdateSubresource.subresource must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdUpdateSubresource, has_box) == 8, "PvgpuCmdUpdateSubresource.has_box must be at offset 8");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdUpdateSubresource, box_left) == 12, "PvgpuCmdUpdateSubresource.box_left must be at offset 12");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdUpdateSubresource, box_top) == 16, "PvgpuCmdUpdateSubresource.box_top must be at offset 16");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdUpdateSubresource, box_front) == 20, "PvgpuCmdUpdateSubresource.box_front must be at offset 20");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdUpdateSubresource, box_right) == 24, "PvgpuCmdUpdateSubresource.box_right must be at offset 24");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdUpdateSubresource, box_bottom) == 28, "PvgpuCmdUpdateSubresource.box_bottom must be at offset 28");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdUpdateSubresource, box_back) == 32, "PvgpuCmdUpdateSubresource.box_back must be at offset 32");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdUpdateSubresource, src_row_pitch) == 36, "PvgpuCmdUpdateSubresource.src_row_pitch must be at offset 36");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdUpdateSubresource, src_depth_pitch) == 40, "PvgpuCmdUpdateSubresource.src_depth_pitch must be at offset 40");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdUpdateSubresource, _pad0) == 44, "PvgpuCmdUpdateSubresource._pad0 must be at offset 44");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdUpdateSubresource, src_offset) == 48, "PvgpuCmdUpdateSubresource.src_offset must be at offset 48");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdUpdateSubresource, src_size) == 56, "PvgpuCmdUpdateSubresource.src_size must be at offset 56");
 
 /* PVGPU_OP_COPY_RESOURCE: ID3D11DeviceContext::CopyResource. */
 typedef struct PvgpuCmdCopyResource {
     uint32_t dst;  /* id of a BUFFER or TEXTURE1D or TEXTURE2D or TEXTURE3D */
     uint32_t src;  /* id of a BUFFER or TEXTURE1D or TEXTURE2D or TEXTURE3D */
 } PvgpuCmdCopyResource;
-_Static_assert(sizeof(PvgpuCmdCopyResource) == 8, "PvgpuCmdCopyResource must be 8 bytes");
-_Static_assert(offsetof(PvgpuCmdCopyResource, dst) == 0, "PvgpuCmdCopyResource.dst must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdCopyResource, src) == 4, "PvgpuCmdCopyResource.src must be at offset 4");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdCopyResource) == 8, "PvgpuCmdCopyResource must be 8 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCopyResource, dst) == 0, "PvgpuCmdCopyResource.dst must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCopyResource, src) == 4, "PvgpuCmdCopyResource.src must be at offset 4");
 
 /* PVGPU_OP_CREATE_RENDER_TARGET_VIEW: ID3D11Device::CreateRenderTargetView (format 0: the resource's) of one mip and one array slice. */
 typedef struct PvgpuCmdCreateRenderTargetView {
@@ -765,12 +773,12 @@ typedef struct PvgpuCmdCreateRenderTargetView {
     uint32_t mip_slice;
     uint32_t array_slice;
 } PvgpuCmdCreateRenderTargetView;
-_Static_assert(sizeof(PvgpuCmdCreateRenderTargetView) == 20, "PvgpuCmdCreateRenderTargetView must be 20 bytes");
-_Static_assert(offsetof(PvgpuCmdCreateRenderTargetView, view) == 0, "PvgpuCmdCreateRenderTargetView.view must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdCreateRenderTargetView, resource) == 4, "PvgpuCmdCreateRenderTargetView.resource must be at offset 4");
-_Static_assert(offsetof(PvgpuCmdCreateRenderTargetView, format) == 8, "PvgpuCmdCreateRenderTargetView.format must be at offset 8");
-_Static_assert(offsetof(PvgpuCmdCreateRenderTargetView, mip_slice) == 12, "PvgpuCmdCreateRenderTargetView.mip_slice must be at offset 12");
-_Static_assert(offsetof(PvgpuCmdCreateRenderTargetView, array_slice) == 16, "PvgpuCmdCreateRenderTargetView.array_slice must be at offset 16");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdCreateRenderTargetView) == 20, "PvgpuCmdCreateRenderTargetView must be 20 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateRenderTargetView, view) == 0, "PvgpuCmdCreateRenderTargetView.view must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateRenderTargetView, resource) == 4, "PvgpuCmdCreateRenderTargetView.resource must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateRenderTargetView, format) == 8, "PvgpuCmdCreateRenderTargetView.format must be at offset 8");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateRenderTargetView, mip_slice) == 12, "PvgpuCmdCreateRenderTargetView.mip_slice must be at offset 12");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateRenderTargetView, array_slice) == 16, "PvgpuCmdCreateRenderTargetView.array_slice must be at offset 16");
 
 /* PVGPU_OP_CREATE_DEPTH_STENCIL_VIEW: ID3D11Device::CreateDepthStencilView (format 0: the resource's) of one mip and one array slice. */
 typedef struct PvgpuCmdCreateDepthStencilView {
@@ -781,13 +789,13 @@ typedef struct PvgpuCmdCreateDepthStencilView {
     uint32_t array_slice;
     uint32_t flags;  /* PVGPU_DSV_FLAG_* bits */
 } PvgpuCmdCreateDepthStencilView;
-_Static_assert(sizeof(PvgpuCmdCreateDepthStencilView) == 24, "PvgpuCmdCreateDepthStencilView must be 24 bytes");
-_Static_assert(offsetof(PvgpuCmdCreateDepthStencilView, view) == 0, "PvgpuCmdCreateDepthStencilView.view must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdCreateDepthStencilView, resource) == 4, "PvgpuCmdCreateDepthStencilView.resource must be at offset 4");
-_Static_assert(offsetof(PvgpuCmdCreateDepthStencilView, format) == 8, "PvgpuCmdCreateDepthStencilView.format must be at offset 8");
-_Static_assert(offsetof(PvgpuCmdCreateDepthStencilView, mip_slice) == 12, "PvgpuCmdCreateDepthStencilView.mip_slice must be at offset 12");
-_Static_assert(offsetof(PvgpuCmdCreateDepthStencilView, array_slice) == 16, "PvgpuCmdCreateDepthStencilView.array_slice must be at offset 16");
-_Static_assert(offsetof(PvgpuCmdCreateDepthStencilView, flags) == 20, "PvgpuCmdCreateDepthStencilView.flags must be at offset 20");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdCreateDepthStencilView) == 24, "PvgpuCmdCreateDepthStencilView must be 24 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateDepthStencilView, view) == 0, "PvgpuCmdCreateDepthStencilView.view must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateDepthStencilView, resource) == 4, "PvgpuCmdCreateDepthStencilView.resource must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateDepthStencilView, format) == 8, "PvgpuCmdCreateDepthStencilView.format must be at offset 8");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateDepthStencilView, mip_slice) == 12, "PvgpuCmdCreateDepthStencilView.mip_slice must be at offset 12");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateDepthStencilView, array_slice) == 16, "PvgpuCmdCreateDepthStencilView.array_slice must be at offset 16");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateDepthStencilView, flags) == 20, "PvgpuCmdCreateDepthStencilView.flags must be at offset 20");
 
 /* PVGPU_OP_CREATE_SHADER_RESOURCE_VIEW: ID3D11Device::CreateShaderResourceView (format 0: the resource's; mip_levels 0xFFFFFFFF: all from most_detailed_mip; array_size counts 2D slices, 6 per cube; a 3D view has first_array_slice 0 and array_size 1). Buffer views: CREATE_BUFFER_SHADER_RESOURCE_VIEW. */
 typedef struct PvgpuCmdCreateShaderResourceView {
@@ -800,15 +808,15 @@ typedef struct PvgpuCmdCreateShaderResourceView {
     uint32_t first_array_slice;
     uint32_t array_size;
 } PvgpuCmdCreateShaderResourceView;
-_Static_assert(sizeof(PvgpuCmdCreateShaderResourceView) == 32, "PvgpuCmdCreateShaderResourceView must be 32 bytes");
-_Static_assert(offsetof(PvgpuCmdCreateShaderResourceView, view) == 0, "PvgpuCmdCreateShaderResourceView.view must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdCreateShaderResourceView, resource) == 4, "PvgpuCmdCreateShaderResourceView.resource must be at offset 4");
-_Static_assert(offsetof(PvgpuCmdCreateShaderResourceView, format) == 8, "PvgpuCmdCreateShaderResourceView.format must be at offset 8");
-_Static_assert(offsetof(PvgpuCmdCreateShaderResourceView, view_dimension) == 12, "PvgpuCmdCreateShaderResourceView.view_dimension must be at offset 12");
-_Static_assert(offsetof(PvgpuCmdCreateShaderResourceView, most_detailed_mip) == 16, "PvgpuCmdCreateShaderResourceView.most_detailed_mip must be at offset 16");
-_Static_assert(offsetof(PvgpuCmdCreateShaderResourceView, mip_levels) == 20, "PvgpuCmdCreateShaderResourceView.mip_levels must be at offset 20");
-_Static_assert(offsetof(PvgpuCmdCreateShaderResourceView, first_array_slice) == 24, "PvgpuCmdCreateShaderResourceView.first_array_slice must be at offset 24");
-_Static_assert(offsetof(PvgpuCmdCreateShaderResourceView, array_size) == 28, "PvgpuCmdCreateShaderResourceView.array_size must be at offset 28");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdCreateShaderResourceView) == 32, "PvgpuCmdCreateShaderResourceView must be 32 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateShaderResourceView, view) == 0, "PvgpuCmdCreateShaderResourceView.view must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateShaderResourceView, resource) == 4, "PvgpuCmdCreateShaderResourceView.resource must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateShaderResourceView, format) == 8, "PvgpuCmdCreateShaderResourceView.format must be at offset 8");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateShaderResourceView, view_dimension) == 12, "PvgpuCmdCreateShaderResourceView.view_dimension must be at offset 12");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateShaderResourceView, most_detailed_mip) == 16, "PvgpuCmdCreateShaderResourceView.most_detailed_mip must be at offset 16");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateShaderResourceView, mip_levels) == 20, "PvgpuCmdCreateShaderResourceView.mip_levels must be at offset 20");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateShaderResourceView, first_array_slice) == 24, "PvgpuCmdCreateShaderResourceView.first_array_slice must be at offset 24");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateShaderResourceView, array_size) == 28, "PvgpuCmdCreateShaderResourceView.array_size must be at offset 28");
 
 #define PVGPU_CREATE_BLEND_STATE_ELEMENT_SIZE 32u  /* PvgpuRenderTargetBlend */
 /* PVGPU_OP_CREATE_BLEND_STATE: ID3D11Device::CreateBlendState; one element per render target. */
@@ -819,11 +827,11 @@ typedef struct PvgpuCmdCreateBlendState {
     uint32_t render_target_count;  /* number of array elements (at most 8) */
     /* followed by render_target_count PvgpuRenderTargetBlend elements (PVGPU_CREATE_BLEND_STATE_ELEMENT_SIZE bytes each) */
 } PvgpuCmdCreateBlendState;
-_Static_assert(sizeof(PvgpuCmdCreateBlendState) == 16, "PvgpuCmdCreateBlendState must be 16 bytes");
-_Static_assert(offsetof(PvgpuCmdCreateBlendState, state) == 0, "PvgpuCmdCreateBlendState.state must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdCreateBlendState, alpha_to_coverage_enable) == 4, "PvgpuCmdCreateBlendState.alpha_to_coverage_enable must be at offset 4");
-_Static_assert(offsetof(PvgpuCmdCreateBlendState, independent_blend_enable) == 8, "PvgpuCmdCreateBlendState.independent_blend_enable must be at offset 8");
-_Static_assert(offsetof(PvgpuCmdCreateBlendState, render_target_count) == 12, "PvgpuCmdCreateBlendState.render_target_count must be at offset 12");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdCreateBlendState) == 16, "PvgpuCmdCreateBlendState must be 16 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateBlendState, state) == 0, "PvgpuCmdCreateBlendState.state must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateBlendState, alpha_to_coverage_enable) == 4, "PvgpuCmdCreateBlendState.alpha_to_coverage_enable must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateBlendState, independent_blend_enable) == 8, "PvgpuCmdCreateBlendState.independent_blend_enable must be at offset 8");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateBlendState, render_target_count) == 12, "PvgpuCmdCreateBlendState.render_target_count must be at offset 12");
 
 /* PVGPU_OP_CREATE_RASTERIZER_STATE: ID3D11Device::CreateRasterizerState. */
 typedef struct PvgpuCmdCreateRasterizerState {
@@ -839,18 +847,18 @@ typedef struct PvgpuCmdCreateRasterizerState {
     uint32_t multisample_enable;  /* 0 or 1 */
     uint32_t antialiased_line_enable;  /* 0 or 1 */
 } PvgpuCmdCreateRasterizerState;
-_Static_assert(sizeof(PvgpuCmdCreateRasterizerState) == 44, "PvgpuCmdCreateRasterizerState must be 44 bytes");
-_Static_assert(offsetof(PvgpuCmdCreateRasterizerState, state) == 0, "PvgpuCmdCreateRasterizerState.state must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdCreateRasterizerState, fill_mode) == 4, "PvgpuCmdCreateRasterizerState.fill_mode must be at offset 4");
-_Static_assert(offsetof(PvgpuCmdCreateRasterizerState, cull_mode) == 8, "PvgpuCmdCreateRasterizerState.cull_mode must be at offset 8");
-_Static_assert(offsetof(PvgpuCmdCreateRasterizerState, front_counter_clockwise) == 12, "PvgpuCmdCreateRasterizerState.front_counter_clockwise must be at offset 12");
-_Static_assert(offsetof(PvgpuCmdCreateRasterizerState, depth_bias) == 16, "PvgpuCmdCreateRasterizerState.depth_bias must be at offset 16");
-_Static_assert(offsetof(PvgpuCmdCreateRasterizerState, depth_bias_clamp) == 20, "PvgpuCmdCreateRasterizerState.depth_bias_clamp must be at offset 20");
-_Static_assert(offsetof(PvgpuCmdCreateRasterizerState, slope_scaled_depth_bias) == 24, "PvgpuCmdCreateRasterizerState.slope_scaled_depth_bias must be at offset 24");
-_Static_assert(offsetof(PvgpuCmdCreateRasterizerState, depth_clip_enable) == 28, "PvgpuCmdCreateRasterizerState.depth_clip_enable must be at offset 28");
-_Static_assert(offsetof(PvgpuCmdCreateRasterizerState, scissor_enable) == 32, "PvgpuCmdCreateRasterizerState.scissor_enable must be at offset 32");
-_Static_assert(offsetof(PvgpuCmdCreateRasterizerState, multisample_enable) == 36, "PvgpuCmdCreateRasterizerState.multisample_enable must be at offset 36");
-_Static_assert(offsetof(PvgpuCmdCreateRasterizerState, antialiased_line_enable) == 40, "PvgpuCmdCreateRasterizerState.antialiased_line_enable must be at offset 40");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdCreateRasterizerState) == 44, "PvgpuCmdCreateRasterizerState must be 44 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateRasterizerState, state) == 0, "PvgpuCmdCreateRasterizerState.state must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateRasterizerState, fill_mode) == 4, "PvgpuCmdCreateRasterizerState.fill_mode must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateRasterizerState, cull_mode) == 8, "PvgpuCmdCreateRasterizerState.cull_mode must be at offset 8");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateRasterizerState, front_counter_clockwise) == 12, "PvgpuCmdCreateRasterizerState.front_counter_clockwise must be at offset 12");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateRasterizerState, depth_bias) == 16, "PvgpuCmdCreateRasterizerState.depth_bias must be at offset 16");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateRasterizerState, depth_bias_clamp) == 20, "PvgpuCmdCreateRasterizerState.depth_bias_clamp must be at offset 20");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateRasterizerState, slope_scaled_depth_bias) == 24, "PvgpuCmdCreateRasterizerState.slope_scaled_depth_bias must be at offset 24");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateRasterizerState, depth_clip_enable) == 28, "PvgpuCmdCreateRasterizerState.depth_clip_enable must be at offset 28");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateRasterizerState, scissor_enable) == 32, "PvgpuCmdCreateRasterizerState.scissor_enable must be at offset 32");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateRasterizerState, multisample_enable) == 36, "PvgpuCmdCreateRasterizerState.multisample_enable must be at offset 36");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateRasterizerState, antialiased_line_enable) == 40, "PvgpuCmdCreateRasterizerState.antialiased_line_enable must be at offset 40");
 
 /* PVGPU_OP_CREATE_DEPTH_STENCIL_STATE: ID3D11Device::CreateDepthStencilState. */
 typedef struct PvgpuCmdCreateDepthStencilState {
@@ -870,22 +878,22 @@ typedef struct PvgpuCmdCreateDepthStencilState {
     uint32_t back_pass_op;  /* PVGPU_STENCIL_OP_* */
     uint32_t back_func;  /* PVGPU_COMPARISON_FUNC_* */
 } PvgpuCmdCreateDepthStencilState;
-_Static_assert(sizeof(PvgpuCmdCreateDepthStencilState) == 60, "PvgpuCmdCreateDepthStencilState must be 60 bytes");
-_Static_assert(offsetof(PvgpuCmdCreateDepthStencilState, state) == 0, "PvgpuCmdCreateDepthStencilState.state must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdCreateDepthStencilState, depth_enable) == 4, "PvgpuCmdCreateDepthStencilState.depth_enable must be at offset 4");
-_Static_assert(offsetof(PvgpuCmdCreateDepthStencilState, depth_write_mask) == 8, "PvgpuCmdCreateDepthStencilState.depth_write_mask must be at offset 8");
-_Static_assert(offsetof(PvgpuCmdCreateDepthStencilState, depth_func) == 12, "PvgpuCmdCreateDepthStencilState.depth_func must be at offset 12");
-_Static_assert(offsetof(PvgpuCmdCreateDepthStencilState, stencil_enable) == 16, "PvgpuCmdCreateDepthStencilState.stencil_enable must be at offset 16");
-_Static_assert(offsetof(PvgpuCmdCreateDepthStencilState, stencil_read_mask) == 20, "PvgpuCmdCreateDepthStencilState.stencil_read_mask must be at offset 20");
-_Static_assert(offsetof(PvgpuCmdCreateDepthStencilState, stencil_write_mask) == 24, "PvgpuCmdCreateDepthStencilState.stencil_write_mask must be at offset 24");
-_Static_assert(offsetof(PvgpuCmdCreateDepthStencilState, front_fail_op) == 28, "PvgpuCmdCreateDepthStencilState.front_fail_op must be at offset 28");
-_Static_assert(offsetof(PvgpuCmdCreateDepthStencilState, front_depth_fail_op) == 32, "PvgpuCmdCreateDepthStencilState.front_depth_fail_op must be at offset 32");
-_Static_assert(offsetof(PvgpuCmdCreateDepthStencilState, front_pass_op) == 36, "PvgpuCmdCreateDepthStencilState.front_pass_op must be at offset 36");
-_Static_assert(offsetof(PvgpuCmdCreateDepthStencilState, front_func) == 40, "PvgpuCmdCreateDepthStencilState.front_func must be at offset 40");
-_Static_assert(offsetof(PvgpuCmdCreateDepthStencilState, back_fail_op) == 44, "PvgpuCmdCreateDepthStencilState.back_fail_op must be at offset 44");
-_Static_assert(offsetof(PvgpuCmdCreateDepthStencilState, back_depth_fail_op) == 48, "PvgpuCmdCreateDepthStencilState.back_depth_fail_op must be at offset 48");
-_Static_assert(offsetof(PvgpuCmdCreateDepthStencilState, back_pass_op) == 52, "PvgpuCmdCreateDepthStencilState.back_pass_op must be at offset 52");
-_Static_assert(offsetof(PvgpuCmdCreateDepthStencilState, back_func) == 56, "PvgpuCmdCreateDepthStencilState.back_func must be at offset 56");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdCreateDepthStencilState) == 60, "PvgpuCmdCreateDepthStencilState must be 60 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateDepthStencilState, state) == 0, "PvgpuCmdCreateDepthStencilState.state must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateDepthStencilState, depth_enable) == 4, "PvgpuCmdCreateDepthStencilState.depth_enable must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateDepthStencilState, depth_write_mask) == 8, "PvgpuCmdCreateDepthStencilState.depth_write_mask must be at offset 8");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateDepthStencilState, depth_func) == 12, "PvgpuCmdCreateDepthStencilState.depth_func must be at offset 12");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateDepthStencilState, stencil_enable) == 16, "PvgpuCmdCreateDepthStencilState.stencil_enable must be at offset 16");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateDepthStencilState, stencil_read_mask) == 20, "PvgpuCmdCreateDepthStencilState.stencil_read_mask must be at offset 20");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateDepthStencilState, stencil_write_mask) == 24, "PvgpuCmdCreateDepthStencilState.stencil_write_mask must be at offset 24");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateDepthStencilState, front_fail_op) == 28, "PvgpuCmdCreateDepthStencilState.front_fail_op must be at offset 28");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateDepthStencilState, front_depth_fail_op) == 32, "PvgpuCmdCreateDepthStencilState.front_depth_fail_op must be at offset 32");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateDepthStencilState, front_pass_op) == 36, "PvgpuCmdCreateDepthStencilState.front_pass_op must be at offset 36");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateDepthStencilState, front_func) == 40, "PvgpuCmdCreateDepthStencilState.front_func must be at offset 40");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateDepthStencilState, back_fail_op) == 44, "PvgpuCmdCreateDepthStencilState.back_fail_op must be at offset 44");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateDepthStencilState, back_depth_fail_op) == 48, "PvgpuCmdCreateDepthStencilState.back_depth_fail_op must be at offset 48");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateDepthStencilState, back_pass_op) == 52, "PvgpuCmdCreateDepthStencilState.back_pass_op must be at offset 52");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateDepthStencilState, back_func) == 56, "PvgpuCmdCreateDepthStencilState.back_func must be at offset 56");
 
 /* PVGPU_OP_CREATE_SAMPLER_STATE: ID3D11Device::CreateSamplerState. */
 typedef struct PvgpuCmdCreateSamplerState {
@@ -904,21 +912,21 @@ typedef struct PvgpuCmdCreateSamplerState {
     float min_lod;
     float max_lod;
 } PvgpuCmdCreateSamplerState;
-_Static_assert(sizeof(PvgpuCmdCreateSamplerState) == 56, "PvgpuCmdCreateSamplerState must be 56 bytes");
-_Static_assert(offsetof(PvgpuCmdCreateSamplerState, sampler) == 0, "PvgpuCmdCreateSamplerState.sampler must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdCreateSamplerState, filter) == 4, "PvgpuCmdCreateSamplerState.filter must be at offset 4");
-_Static_assert(offsetof(PvgpuCmdCreateSamplerState, address_u) == 8, "PvgpuCmdCreateSamplerState.address_u must be at offset 8");
-_Static_assert(offsetof(PvgpuCmdCreateSamplerState, address_v) == 12, "PvgpuCmdCreateSamplerState.address_v must be at offset 12");
-_Static_assert(offsetof(PvgpuCmdCreateSamplerState, address_w) == 16, "PvgpuCmdCreateSamplerState.address_w must be at offset 16");
-_Static_assert(offsetof(PvgpuCmdCreateSamplerState, mip_lod_bias) == 20, "PvgpuCmdCreateSamplerState.mip_lod_bias must be at offset 20");
-_Static_assert(offsetof(PvgpuCmdCreateSamplerState, max_anisotropy) == 24, "PvgpuCmdCreateSamplerState.max_anisotropy must be at offset 24");
-_Static_assert(offsetof(PvgpuCmdCreateSamplerState, comparison_func) == 28, "PvgpuCmdCreateSamplerState.comparison_func must be at offset 28");
-_Static_assert(offsetof(PvgpuCmdCreateSamplerState, border_color_r) == 32, "PvgpuCmdCreateSamplerState.border_color_r must be at offset 32");
-_Static_assert(offsetof(PvgpuCmdCreateSamplerState, border_color_g) == 36, "PvgpuCmdCreateSamplerState.border_color_g must be at offset 36");
-_Static_assert(offsetof(PvgpuCmdCreateSamplerState, border_color_b) == 40, "PvgpuCmdCreateSamplerState.border_color_b must be at offset 40");
-_Static_assert(offsetof(PvgpuCmdCreateSamplerState, border_color_a) == 44, "PvgpuCmdCreateSamplerState.border_color_a must be at offset 44");
-_Static_assert(offsetof(PvgpuCmdCreateSamplerState, min_lod) == 48, "PvgpuCmdCreateSamplerState.min_lod must be at offset 48");
-_Static_assert(offsetof(PvgpuCmdCreateSamplerState, max_lod) == 52, "PvgpuCmdCreateSamplerState.max_lod must be at offset 52");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdCreateSamplerState) == 56, "PvgpuCmdCreateSamplerState must be 56 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateSamplerState, sampler) == 0, "PvgpuCmdCreateSamplerState.sampler must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateSamplerState, filter) == 4, "PvgpuCmdCreateSamplerState.filter must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateSamplerState, address_u) == 8, "PvgpuCmdCreateSamplerState.address_u must be at offset 8");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateSamplerState, address_v) == 12, "PvgpuCmdCreateSamplerState.address_v must be at offset 12");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateSamplerState, address_w) == 16, "PvgpuCmdCreateSamplerState.address_w must be at offset 16");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateSamplerState, mip_lod_bias) == 20, "PvgpuCmdCreateSamplerState.mip_lod_bias must be at offset 20");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateSamplerState, max_anisotropy) == 24, "PvgpuCmdCreateSamplerState.max_anisotropy must be at offset 24");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateSamplerState, comparison_func) == 28, "PvgpuCmdCreateSamplerState.comparison_func must be at offset 28");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateSamplerState, border_color_r) == 32, "PvgpuCmdCreateSamplerState.border_color_r must be at offset 32");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateSamplerState, border_color_g) == 36, "PvgpuCmdCreateSamplerState.border_color_g must be at offset 36");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateSamplerState, border_color_b) == 40, "PvgpuCmdCreateSamplerState.border_color_b must be at offset 40");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateSamplerState, border_color_a) == 44, "PvgpuCmdCreateSamplerState.border_color_a must be at offset 44");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateSamplerState, min_lod) == 48, "PvgpuCmdCreateSamplerState.min_lod must be at offset 48");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateSamplerState, max_lod) == 52, "PvgpuCmdCreateSamplerState.max_lod must be at offset 52");
 
 #define PVGPU_CREATE_INPUT_LAYOUT_ELEMENT_SIZE 24u  /* PvgpuInputElement */
 /* PVGPU_OP_CREATE_INPUT_LAYOUT: ID3D11Device::CreateInputLayout. `semantic_names`: element i's name is the i-th NUL-terminated ASCII string (at most 63 characters). `shader_bytecode`: the DXBC vertex shader the layout is made for; its input signature is matched by semantic name (case-insensitive) and index, each element feeding the matching signature element's @location (its position in the signature); a signature element no layout element matches is refused, extra layout elements are allowed. Without bytecode (a WGSL vertex shader), element i feeds @location(i). */
@@ -931,13 +939,13 @@ typedef struct PvgpuCmdCreateInputLayout {
     uint64_t shader_bytecode_size;  /* byte size of shader_bytecode (0: none) */
     /* followed by element_count PvgpuInputElement elements (PVGPU_CREATE_INPUT_LAYOUT_ELEMENT_SIZE bytes each) */
 } PvgpuCmdCreateInputLayout;
-_Static_assert(sizeof(PvgpuCmdCreateInputLayout) == 40, "PvgpuCmdCreateInputLayout must be 40 bytes");
-_Static_assert(offsetof(PvgpuCmdCreateInputLayout, layout) == 0, "PvgpuCmdCreateInputLayout.layout must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdCreateInputLayout, element_count) == 4, "PvgpuCmdCreateInputLayout.element_count must be at offset 4");
-_Static_assert(offsetof(PvgpuCmdCreateInputLayout, semantic_names_offset) == 8, "PvgpuCmdCreateInputLayout.semantic_names_offset must be at offset 8");
-_Static_assert(offsetof(PvgpuCmdCreateInputLayout, semantic_names_size) == 16, "PvgpuCmdCreateInputLayout.semantic_names_size must be at offset 16");
-_Static_assert(offsetof(PvgpuCmdCreateInputLayout, shader_bytecode_offset) == 24, "PvgpuCmdCreateInputLayout.shader_bytecode_offset must be at offset 24");
-_Static_assert(offsetof(PvgpuCmdCreateInputLayout, shader_bytecode_size) == 32, "PvgpuCmdCreateInputLayout.shader_bytecode_size must be at offset 32");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdCreateInputLayout) == 40, "PvgpuCmdCreateInputLayout must be 40 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateInputLayout, layout) == 0, "PvgpuCmdCreateInputLayout.layout must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateInputLayout, element_count) == 4, "PvgpuCmdCreateInputLayout.element_count must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateInputLayout, semantic_names_offset) == 8, "PvgpuCmdCreateInputLayout.semantic_names_offset must be at offset 8");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateInputLayout, semantic_names_size) == 16, "PvgpuCmdCreateInputLayout.semantic_names_size must be at offset 16");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateInputLayout, shader_bytecode_offset) == 24, "PvgpuCmdCreateInputLayout.shader_bytecode_offset must be at offset 24");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateInputLayout, shader_bytecode_size) == 32, "PvgpuCmdCreateInputLayout.shader_bytecode_size must be at offset 32");
 
 /* PVGPU_OP_CREATE_VERTEX_SHADER: ID3D11Device::CreateVertexShader; the code is read from the heap. */
 typedef struct PvgpuCmdCreateVertexShader {
@@ -946,11 +954,11 @@ typedef struct PvgpuCmdCreateVertexShader {
     uint64_t code_offset;  /* heap offset of code */
     uint64_t code_size;  /* byte size of code (0: none) */
 } PvgpuCmdCreateVertexShader;
-_Static_assert(sizeof(PvgpuCmdCreateVertexShader) == 24, "PvgpuCmdCreateVertexShader must be 24 bytes");
-_Static_assert(offsetof(PvgpuCmdCreateVertexShader, shader) == 0, "PvgpuCmdCreateVertexShader.shader must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdCreateVertexShader, language) == 4, "PvgpuCmdCreateVertexShader.language must be at offset 4");
-_Static_assert(offsetof(PvgpuCmdCreateVertexShader, code_offset) == 8, "PvgpuCmdCreateVertexShader.code_offset must be at offset 8");
-_Static_assert(offsetof(PvgpuCmdCreateVertexShader, code_size) == 16, "PvgpuCmdCreateVertexShader.code_size must be at offset 16");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdCreateVertexShader) == 24, "PvgpuCmdCreateVertexShader must be 24 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateVertexShader, shader) == 0, "PvgpuCmdCreateVertexShader.shader must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateVertexShader, language) == 4, "PvgpuCmdCreateVertexShader.language must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateVertexShader, code_offset) == 8, "PvgpuCmdCreateVertexShader.code_offset must be at offset 8");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateVertexShader, code_size) == 16, "PvgpuCmdCreateVertexShader.code_size must be at offset 16");
 
 /* PVGPU_OP_CREATE_PIXEL_SHADER: ID3D11Device::CreatePixelShader; the code is read from the heap. */
 typedef struct PvgpuCmdCreatePixelShader {
@@ -959,11 +967,11 @@ typedef struct PvgpuCmdCreatePixelShader {
     uint64_t code_offset;  /* heap offset of code */
     uint64_t code_size;  /* byte size of code (0: none) */
 } PvgpuCmdCreatePixelShader;
-_Static_assert(sizeof(PvgpuCmdCreatePixelShader) == 24, "PvgpuCmdCreatePixelShader must be 24 bytes");
-_Static_assert(offsetof(PvgpuCmdCreatePixelShader, shader) == 0, "PvgpuCmdCreatePixelShader.shader must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdCreatePixelShader, language) == 4, "PvgpuCmdCreatePixelShader.language must be at offset 4");
-_Static_assert(offsetof(PvgpuCmdCreatePixelShader, code_offset) == 8, "PvgpuCmdCreatePixelShader.code_offset must be at offset 8");
-_Static_assert(offsetof(PvgpuCmdCreatePixelShader, code_size) == 16, "PvgpuCmdCreatePixelShader.code_size must be at offset 16");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdCreatePixelShader) == 24, "PvgpuCmdCreatePixelShader must be 24 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreatePixelShader, shader) == 0, "PvgpuCmdCreatePixelShader.shader must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreatePixelShader, language) == 4, "PvgpuCmdCreatePixelShader.language must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreatePixelShader, code_offset) == 8, "PvgpuCmdCreatePixelShader.code_offset must be at offset 8");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreatePixelShader, code_size) == 16, "PvgpuCmdCreatePixelShader.code_size must be at offset 16");
 
 #define PVGPU_SET_RENDER_TARGETS_ELEMENT_SIZE 4u  /* PvgpuRenderTargetSlot */
 /* PVGPU_OP_SET_RENDER_TARGETS: ID3D11DeviceContext::OMSetRenderTargets. */
@@ -972,9 +980,9 @@ typedef struct PvgpuCmdSetRenderTargets {
     uint32_t view_count;  /* number of array elements (at most 8) */
     /* followed by view_count PvgpuRenderTargetSlot elements (PVGPU_SET_RENDER_TARGETS_ELEMENT_SIZE bytes each) */
 } PvgpuCmdSetRenderTargets;
-_Static_assert(sizeof(PvgpuCmdSetRenderTargets) == 8, "PvgpuCmdSetRenderTargets must be 8 bytes");
-_Static_assert(offsetof(PvgpuCmdSetRenderTargets, depth_stencil_view) == 0, "PvgpuCmdSetRenderTargets.depth_stencil_view must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdSetRenderTargets, view_count) == 4, "PvgpuCmdSetRenderTargets.view_count must be at offset 4");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdSetRenderTargets) == 8, "PvgpuCmdSetRenderTargets must be 8 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdSetRenderTargets, depth_stencil_view) == 0, "PvgpuCmdSetRenderTargets.depth_stencil_view must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdSetRenderTargets, view_count) == 4, "PvgpuCmdSetRenderTargets.view_count must be at offset 4");
 
 #define PVGPU_SET_VIEWPORTS_ELEMENT_SIZE 24u  /* PvgpuViewport */
 /* PVGPU_OP_SET_VIEWPORTS: ID3D11DeviceContext::RSSetViewports. */
@@ -982,8 +990,8 @@ typedef struct PvgpuCmdSetViewports {
     uint32_t viewport_count;  /* number of array elements (at most 16) */
     /* followed by viewport_count PvgpuViewport elements (PVGPU_SET_VIEWPORTS_ELEMENT_SIZE bytes each) */
 } PvgpuCmdSetViewports;
-_Static_assert(sizeof(PvgpuCmdSetViewports) == 4, "PvgpuCmdSetViewports must be 4 bytes");
-_Static_assert(offsetof(PvgpuCmdSetViewports, viewport_count) == 0, "PvgpuCmdSetViewports.viewport_count must be at offset 0");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdSetViewports) == 4, "PvgpuCmdSetViewports must be 4 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdSetViewports, viewport_count) == 0, "PvgpuCmdSetViewports.viewport_count must be at offset 0");
 
 #define PVGPU_SET_SCISSOR_RECTS_ELEMENT_SIZE 16u  /* PvgpuRect */
 /* PVGPU_OP_SET_SCISSOR_RECTS: ID3D11DeviceContext::RSSetScissorRects. */
@@ -991,8 +999,8 @@ typedef struct PvgpuCmdSetScissorRects {
     uint32_t rect_count;  /* number of array elements (at most 16) */
     /* followed by rect_count PvgpuRect elements (PVGPU_SET_SCISSOR_RECTS_ELEMENT_SIZE bytes each) */
 } PvgpuCmdSetScissorRects;
-_Static_assert(sizeof(PvgpuCmdSetScissorRects) == 4, "PvgpuCmdSetScissorRects must be 4 bytes");
-_Static_assert(offsetof(PvgpuCmdSetScissorRects, rect_count) == 0, "PvgpuCmdSetScissorRects.rect_count must be at offset 0");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdSetScissorRects) == 4, "PvgpuCmdSetScissorRects must be 4 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdSetScissorRects, rect_count) == 0, "PvgpuCmdSetScissorRects.rect_count must be at offset 0");
 
 #define PVGPU_SET_VERTEX_BUFFERS_ELEMENT_SIZE 12u  /* PvgpuVertexBufferBinding */
 /* PVGPU_OP_SET_VERTEX_BUFFERS: ID3D11DeviceContext::IASetVertexBuffers. */
@@ -1001,9 +1009,9 @@ typedef struct PvgpuCmdSetVertexBuffers {
     uint32_t buffer_count;  /* number of array elements (at most 32) */
     /* followed by buffer_count PvgpuVertexBufferBinding elements (PVGPU_SET_VERTEX_BUFFERS_ELEMENT_SIZE bytes each) */
 } PvgpuCmdSetVertexBuffers;
-_Static_assert(sizeof(PvgpuCmdSetVertexBuffers) == 8, "PvgpuCmdSetVertexBuffers must be 8 bytes");
-_Static_assert(offsetof(PvgpuCmdSetVertexBuffers, start_slot) == 0, "PvgpuCmdSetVertexBuffers.start_slot must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdSetVertexBuffers, buffer_count) == 4, "PvgpuCmdSetVertexBuffers.buffer_count must be at offset 4");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdSetVertexBuffers) == 8, "PvgpuCmdSetVertexBuffers must be 8 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdSetVertexBuffers, start_slot) == 0, "PvgpuCmdSetVertexBuffers.start_slot must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdSetVertexBuffers, buffer_count) == 4, "PvgpuCmdSetVertexBuffers.buffer_count must be at offset 4");
 
 /* PVGPU_OP_SET_INDEX_BUFFER: ID3D11DeviceContext::IASetIndexBuffer (R16_UINT or R32_UINT). */
 typedef struct PvgpuCmdSetIndexBuffer {
@@ -1011,38 +1019,38 @@ typedef struct PvgpuCmdSetIndexBuffer {
     uint32_t format;  /* PVGPU_DXGI_FORMAT_* */
     uint32_t offset;
 } PvgpuCmdSetIndexBuffer;
-_Static_assert(sizeof(PvgpuCmdSetIndexBuffer) == 12, "PvgpuCmdSetIndexBuffer must be 12 bytes");
-_Static_assert(offsetof(PvgpuCmdSetIndexBuffer, buffer) == 0, "PvgpuCmdSetIndexBuffer.buffer must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdSetIndexBuffer, format) == 4, "PvgpuCmdSetIndexBuffer.format must be at offset 4");
-_Static_assert(offsetof(PvgpuCmdSetIndexBuffer, offset) == 8, "PvgpuCmdSetIndexBuffer.offset must be at offset 8");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdSetIndexBuffer) == 12, "PvgpuCmdSetIndexBuffer must be 12 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdSetIndexBuffer, buffer) == 0, "PvgpuCmdSetIndexBuffer.buffer must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdSetIndexBuffer, format) == 4, "PvgpuCmdSetIndexBuffer.format must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdSetIndexBuffer, offset) == 8, "PvgpuCmdSetIndexBuffer.offset must be at offset 8");
 
 /* PVGPU_OP_SET_PRIMITIVE_TOPOLOGY: ID3D11DeviceContext::IASetPrimitiveTopology. */
 typedef struct PvgpuCmdSetPrimitiveTopology {
     uint32_t topology;  /* PVGPU_PRIMITIVE_TOPOLOGY_* */
 } PvgpuCmdSetPrimitiveTopology;
-_Static_assert(sizeof(PvgpuCmdSetPrimitiveTopology) == 4, "PvgpuCmdSetPrimitiveTopology must be 4 bytes");
-_Static_assert(offsetof(PvgpuCmdSetPrimitiveTopology, topology) == 0, "PvgpuCmdSetPrimitiveTopology.topology must be at offset 0");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdSetPrimitiveTopology) == 4, "PvgpuCmdSetPrimitiveTopology must be 4 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdSetPrimitiveTopology, topology) == 0, "PvgpuCmdSetPrimitiveTopology.topology must be at offset 0");
 
 /* PVGPU_OP_SET_INPUT_LAYOUT: ID3D11DeviceContext::IASetInputLayout. */
 typedef struct PvgpuCmdSetInputLayout {
     uint32_t layout;  /* id of a INPUT_LAYOUT (0: none) */
 } PvgpuCmdSetInputLayout;
-_Static_assert(sizeof(PvgpuCmdSetInputLayout) == 4, "PvgpuCmdSetInputLayout must be 4 bytes");
-_Static_assert(offsetof(PvgpuCmdSetInputLayout, layout) == 0, "PvgpuCmdSetInputLayout.layout must be at offset 0");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdSetInputLayout) == 4, "PvgpuCmdSetInputLayout must be 4 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdSetInputLayout, layout) == 0, "PvgpuCmdSetInputLayout.layout must be at offset 0");
 
 /* PVGPU_OP_SET_VERTEX_SHADER: ID3D11DeviceContext::VSSetShader. */
 typedef struct PvgpuCmdSetVertexShader {
     uint32_t shader;  /* id of a VERTEX_SHADER (0: none) */
 } PvgpuCmdSetVertexShader;
-_Static_assert(sizeof(PvgpuCmdSetVertexShader) == 4, "PvgpuCmdSetVertexShader must be 4 bytes");
-_Static_assert(offsetof(PvgpuCmdSetVertexShader, shader) == 0, "PvgpuCmdSetVertexShader.shader must be at offset 0");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdSetVertexShader) == 4, "PvgpuCmdSetVertexShader must be 4 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdSetVertexShader, shader) == 0, "PvgpuCmdSetVertexShader.shader must be at offset 0");
 
 /* PVGPU_OP_SET_PIXEL_SHADER: ID3D11DeviceContext::PSSetShader. */
 typedef struct PvgpuCmdSetPixelShader {
     uint32_t shader;  /* id of a PIXEL_SHADER (0: none) */
 } PvgpuCmdSetPixelShader;
-_Static_assert(sizeof(PvgpuCmdSetPixelShader) == 4, "PvgpuCmdSetPixelShader must be 4 bytes");
-_Static_assert(offsetof(PvgpuCmdSetPixelShader, shader) == 0, "PvgpuCmdSetPixelShader.shader must be at offset 0");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdSetPixelShader) == 4, "PvgpuCmdSetPixelShader must be 4 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdSetPixelShader, shader) == 0, "PvgpuCmdSetPixelShader.shader must be at offset 0");
 
 #define PVGPU_SET_CONSTANT_BUFFERS_ELEMENT_SIZE 4u  /* PvgpuConstantBufferSlot */
 /* PVGPU_OP_SET_CONSTANT_BUFFERS: VSSetConstantBuffers / PSSetConstantBuffers. */
@@ -1052,10 +1060,10 @@ typedef struct PvgpuCmdSetConstantBuffers {
     uint32_t buffer_count;  /* number of array elements (at most 14) */
     /* followed by buffer_count PvgpuConstantBufferSlot elements (PVGPU_SET_CONSTANT_BUFFERS_ELEMENT_SIZE bytes each) */
 } PvgpuCmdSetConstantBuffers;
-_Static_assert(sizeof(PvgpuCmdSetConstantBuffers) == 12, "PvgpuCmdSetConstantBuffers must be 12 bytes");
-_Static_assert(offsetof(PvgpuCmdSetConstantBuffers, stage) == 0, "PvgpuCmdSetConstantBuffers.stage must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdSetConstantBuffers, start_slot) == 4, "PvgpuCmdSetConstantBuffers.start_slot must be at offset 4");
-_Static_assert(offsetof(PvgpuCmdSetConstantBuffers, buffer_count) == 8, "PvgpuCmdSetConstantBuffers.buffer_count must be at offset 8");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdSetConstantBuffers) == 12, "PvgpuCmdSetConstantBuffers must be 12 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdSetConstantBuffers, stage) == 0, "PvgpuCmdSetConstantBuffers.stage must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdSetConstantBuffers, start_slot) == 4, "PvgpuCmdSetConstantBuffers.start_slot must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdSetConstantBuffers, buffer_count) == 8, "PvgpuCmdSetConstantBuffers.buffer_count must be at offset 8");
 
 #define PVGPU_SET_SHADER_RESOURCES_ELEMENT_SIZE 4u  /* PvgpuShaderResourceSlot */
 /* PVGPU_OP_SET_SHADER_RESOURCES: VSSetShaderResources / PSSetShaderResources. */
@@ -1065,10 +1073,10 @@ typedef struct PvgpuCmdSetShaderResources {
     uint32_t view_count;  /* number of array elements (at most 128) */
     /* followed by view_count PvgpuShaderResourceSlot elements (PVGPU_SET_SHADER_RESOURCES_ELEMENT_SIZE bytes each) */
 } PvgpuCmdSetShaderResources;
-_Static_assert(sizeof(PvgpuCmdSetShaderResources) == 12, "PvgpuCmdSetShaderResources must be 12 bytes");
-_Static_assert(offsetof(PvgpuCmdSetShaderResources, stage) == 0, "PvgpuCmdSetShaderResources.stage must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdSetShaderResources, start_slot) == 4, "PvgpuCmdSetShaderResources.start_slot must be at offset 4");
-_Static_assert(offsetof(PvgpuCmdSetShaderResources, view_count) == 8, "PvgpuCmdSetShaderResources.view_count must be at offset 8");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdSetShaderResources) == 12, "PvgpuCmdSetShaderResources must be 12 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdSetShaderResources, stage) == 0, "PvgpuCmdSetShaderResources.stage must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdSetShaderResources, start_slot) == 4, "PvgpuCmdSetShaderResources.start_slot must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdSetShaderResources, view_count) == 8, "PvgpuCmdSetShaderResources.view_count must be at offset 8");
 
 #define PVGPU_SET_SAMPLERS_ELEMENT_SIZE 4u  /* PvgpuSamplerSlot */
 /* PVGPU_OP_SET_SAMPLERS: VSSetSamplers / PSSetSamplers. */
@@ -1078,10 +1086,10 @@ typedef struct PvgpuCmdSetSamplers {
     uint32_t sampler_count;  /* number of array elements (at most 16) */
     /* followed by sampler_count PvgpuSamplerSlot elements (PVGPU_SET_SAMPLERS_ELEMENT_SIZE bytes each) */
 } PvgpuCmdSetSamplers;
-_Static_assert(sizeof(PvgpuCmdSetSamplers) == 12, "PvgpuCmdSetSamplers must be 12 bytes");
-_Static_assert(offsetof(PvgpuCmdSetSamplers, stage) == 0, "PvgpuCmdSetSamplers.stage must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdSetSamplers, start_slot) == 4, "PvgpuCmdSetSamplers.start_slot must be at offset 4");
-_Static_assert(offsetof(PvgpuCmdSetSamplers, sampler_count) == 8, "PvgpuCmdSetSamplers.sampler_count must be at offset 8");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdSetSamplers) == 12, "PvgpuCmdSetSamplers must be 12 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdSetSamplers, stage) == 0, "PvgpuCmdSetSamplers.stage must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdSetSamplers, start_slot) == 4, "PvgpuCmdSetSamplers.start_slot must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdSetSamplers, sampler_count) == 8, "PvgpuCmdSetSamplers.sampler_count must be at offset 8");
 
 /* PVGPU_OP_SET_BLEND_STATE: ID3D11DeviceContext::OMSetBlendState. */
 typedef struct PvgpuCmdSetBlendState {
@@ -1092,38 +1100,38 @@ typedef struct PvgpuCmdSetBlendState {
     float blend_factor_a;
     uint32_t sample_mask;
 } PvgpuCmdSetBlendState;
-_Static_assert(sizeof(PvgpuCmdSetBlendState) == 24, "PvgpuCmdSetBlendState must be 24 bytes");
-_Static_assert(offsetof(PvgpuCmdSetBlendState, state) == 0, "PvgpuCmdSetBlendState.state must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdSetBlendState, blend_factor_r) == 4, "PvgpuCmdSetBlendState.blend_factor_r must be at offset 4");
-_Static_assert(offsetof(PvgpuCmdSetBlendState, blend_factor_g) == 8, "PvgpuCmdSetBlendState.blend_factor_g must be at offset 8");
-_Static_assert(offsetof(PvgpuCmdSetBlendState, blend_factor_b) == 12, "PvgpuCmdSetBlendState.blend_factor_b must be at offset 12");
-_Static_assert(offsetof(PvgpuCmdSetBlendState, blend_factor_a) == 16, "PvgpuCmdSetBlendState.blend_factor_a must be at offset 16");
-_Static_assert(offsetof(PvgpuCmdSetBlendState, sample_mask) == 20, "PvgpuCmdSetBlendState.sample_mask must be at offset 20");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdSetBlendState) == 24, "PvgpuCmdSetBlendState must be 24 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdSetBlendState, state) == 0, "PvgpuCmdSetBlendState.state must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdSetBlendState, blend_factor_r) == 4, "PvgpuCmdSetBlendState.blend_factor_r must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdSetBlendState, blend_factor_g) == 8, "PvgpuCmdSetBlendState.blend_factor_g must be at offset 8");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdSetBlendState, blend_factor_b) == 12, "PvgpuCmdSetBlendState.blend_factor_b must be at offset 12");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdSetBlendState, blend_factor_a) == 16, "PvgpuCmdSetBlendState.blend_factor_a must be at offset 16");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdSetBlendState, sample_mask) == 20, "PvgpuCmdSetBlendState.sample_mask must be at offset 20");
 
 /* PVGPU_OP_SET_RASTERIZER_STATE: ID3D11DeviceContext::RSSetState. */
 typedef struct PvgpuCmdSetRasterizerState {
     uint32_t state;  /* id of a RASTERIZER_STATE (0: none) */
 } PvgpuCmdSetRasterizerState;
-_Static_assert(sizeof(PvgpuCmdSetRasterizerState) == 4, "PvgpuCmdSetRasterizerState must be 4 bytes");
-_Static_assert(offsetof(PvgpuCmdSetRasterizerState, state) == 0, "PvgpuCmdSetRasterizerState.state must be at offset 0");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdSetRasterizerState) == 4, "PvgpuCmdSetRasterizerState must be 4 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdSetRasterizerState, state) == 0, "PvgpuCmdSetRasterizerState.state must be at offset 0");
 
 /* PVGPU_OP_SET_DEPTH_STENCIL_STATE: ID3D11DeviceContext::OMSetDepthStencilState. */
 typedef struct PvgpuCmdSetDepthStencilState {
     uint32_t state;  /* id of a DEPTH_STENCIL_STATE (0: none) */
     uint32_t stencil_ref;
 } PvgpuCmdSetDepthStencilState;
-_Static_assert(sizeof(PvgpuCmdSetDepthStencilState) == 8, "PvgpuCmdSetDepthStencilState must be 8 bytes");
-_Static_assert(offsetof(PvgpuCmdSetDepthStencilState, state) == 0, "PvgpuCmdSetDepthStencilState.state must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdSetDepthStencilState, stencil_ref) == 4, "PvgpuCmdSetDepthStencilState.stencil_ref must be at offset 4");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdSetDepthStencilState) == 8, "PvgpuCmdSetDepthStencilState must be 8 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdSetDepthStencilState, state) == 0, "PvgpuCmdSetDepthStencilState.state must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdSetDepthStencilState, stencil_ref) == 4, "PvgpuCmdSetDepthStencilState.stencil_ref must be at offset 4");
 
 /* PVGPU_OP_DRAW: ID3D11DeviceContext::Draw. */
 typedef struct PvgpuCmdDraw {
     uint32_t vertex_count;
     uint32_t start_vertex_location;
 } PvgpuCmdDraw;
-_Static_assert(sizeof(PvgpuCmdDraw) == 8, "PvgpuCmdDraw must be 8 bytes");
-_Static_assert(offsetof(PvgpuCmdDraw, vertex_count) == 0, "PvgpuCmdDraw.vertex_count must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdDraw, start_vertex_location) == 4, "PvgpuCmdDraw.start_vertex_location must be at offset 4");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdDraw) == 8, "PvgpuCmdDraw must be 8 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdDraw, vertex_count) == 0, "PvgpuCmdDraw.vertex_count must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdDraw, start_vertex_location) == 4, "PvgpuCmdDraw.start_vertex_location must be at offset 4");
 
 /* PVGPU_OP_DRAW_INDEXED: ID3D11DeviceContext::DrawIndexed. */
 typedef struct PvgpuCmdDrawIndexed {
@@ -1131,10 +1139,10 @@ typedef struct PvgpuCmdDrawIndexed {
     uint32_t start_index_location;
     int32_t base_vertex_location;
 } PvgpuCmdDrawIndexed;
-_Static_assert(sizeof(PvgpuCmdDrawIndexed) == 12, "PvgpuCmdDrawIndexed must be 12 bytes");
-_Static_assert(offsetof(PvgpuCmdDrawIndexed, index_count) == 0, "PvgpuCmdDrawIndexed.index_count must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdDrawIndexed, start_index_location) == 4, "PvgpuCmdDrawIndexed.start_index_location must be at offset 4");
-_Static_assert(offsetof(PvgpuCmdDrawIndexed, base_vertex_location) == 8, "PvgpuCmdDrawIndexed.base_vertex_location must be at offset 8");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdDrawIndexed) == 12, "PvgpuCmdDrawIndexed must be 12 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdDrawIndexed, index_count) == 0, "PvgpuCmdDrawIndexed.index_count must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdDrawIndexed, start_index_location) == 4, "PvgpuCmdDrawIndexed.start_index_location must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdDrawIndexed, base_vertex_location) == 8, "PvgpuCmdDrawIndexed.base_vertex_location must be at offset 8");
 
 /* PVGPU_OP_DRAW_INSTANCED: ID3D11DeviceContext::DrawInstanced. */
 typedef struct PvgpuCmdDrawInstanced {
@@ -1143,11 +1151,11 @@ typedef struct PvgpuCmdDrawInstanced {
     uint32_t start_vertex_location;
     uint32_t start_instance_location;
 } PvgpuCmdDrawInstanced;
-_Static_assert(sizeof(PvgpuCmdDrawInstanced) == 16, "PvgpuCmdDrawInstanced must be 16 bytes");
-_Static_assert(offsetof(PvgpuCmdDrawInstanced, vertex_count_per_instance) == 0, "PvgpuCmdDrawInstanced.vertex_count_per_instance must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdDrawInstanced, instance_count) == 4, "PvgpuCmdDrawInstanced.instance_count must be at offset 4");
-_Static_assert(offsetof(PvgpuCmdDrawInstanced, start_vertex_location) == 8, "PvgpuCmdDrawInstanced.start_vertex_location must be at offset 8");
-_Static_assert(offsetof(PvgpuCmdDrawInstanced, start_instance_location) == 12, "PvgpuCmdDrawInstanced.start_instance_location must be at offset 12");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdDrawInstanced) == 16, "PvgpuCmdDrawInstanced must be 16 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdDrawInstanced, vertex_count_per_instance) == 0, "PvgpuCmdDrawInstanced.vertex_count_per_instance must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdDrawInstanced, instance_count) == 4, "PvgpuCmdDrawInstanced.instance_count must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdDrawInstanced, start_vertex_location) == 8, "PvgpuCmdDrawInstanced.start_vertex_location must be at offset 8");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdDrawInstanced, start_instance_location) == 12, "PvgpuCmdDrawInstanced.start_instance_location must be at offset 12");
 
 /* PVGPU_OP_DRAW_INDEXED_INSTANCED: ID3D11DeviceContext::DrawIndexedInstanced. */
 typedef struct PvgpuCmdDrawIndexedInstanced {
@@ -1157,12 +1165,12 @@ typedef struct PvgpuCmdDrawIndexedInstanced {
     int32_t base_vertex_location;
     uint32_t start_instance_location;
 } PvgpuCmdDrawIndexedInstanced;
-_Static_assert(sizeof(PvgpuCmdDrawIndexedInstanced) == 20, "PvgpuCmdDrawIndexedInstanced must be 20 bytes");
-_Static_assert(offsetof(PvgpuCmdDrawIndexedInstanced, index_count_per_instance) == 0, "PvgpuCmdDrawIndexedInstanced.index_count_per_instance must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdDrawIndexedInstanced, instance_count) == 4, "PvgpuCmdDrawIndexedInstanced.instance_count must be at offset 4");
-_Static_assert(offsetof(PvgpuCmdDrawIndexedInstanced, start_index_location) == 8, "PvgpuCmdDrawIndexedInstanced.start_index_location must be at offset 8");
-_Static_assert(offsetof(PvgpuCmdDrawIndexedInstanced, base_vertex_location) == 12, "PvgpuCmdDrawIndexedInstanced.base_vertex_location must be at offset 12");
-_Static_assert(offsetof(PvgpuCmdDrawIndexedInstanced, start_instance_location) == 16, "PvgpuCmdDrawIndexedInstanced.start_instance_location must be at offset 16");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdDrawIndexedInstanced) == 20, "PvgpuCmdDrawIndexedInstanced must be 20 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdDrawIndexedInstanced, index_count_per_instance) == 0, "PvgpuCmdDrawIndexedInstanced.index_count_per_instance must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdDrawIndexedInstanced, instance_count) == 4, "PvgpuCmdDrawIndexedInstanced.instance_count must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdDrawIndexedInstanced, start_index_location) == 8, "PvgpuCmdDrawIndexedInstanced.start_index_location must be at offset 8");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdDrawIndexedInstanced, base_vertex_location) == 12, "PvgpuCmdDrawIndexedInstanced.base_vertex_location must be at offset 12");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdDrawIndexedInstanced, start_instance_location) == 16, "PvgpuCmdDrawIndexedInstanced.start_instance_location must be at offset 16");
 
 /* PVGPU_OP_CLEAR_RENDER_TARGET_VIEW: ID3D11DeviceContext::ClearRenderTargetView. */
 typedef struct PvgpuCmdClearRenderTargetView {
@@ -1172,12 +1180,12 @@ typedef struct PvgpuCmdClearRenderTargetView {
     float color_b;
     float color_a;
 } PvgpuCmdClearRenderTargetView;
-_Static_assert(sizeof(PvgpuCmdClearRenderTargetView) == 20, "PvgpuCmdClearRenderTargetView must be 20 bytes");
-_Static_assert(offsetof(PvgpuCmdClearRenderTargetView, view) == 0, "PvgpuCmdClearRenderTargetView.view must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdClearRenderTargetView, color_r) == 4, "PvgpuCmdClearRenderTargetView.color_r must be at offset 4");
-_Static_assert(offsetof(PvgpuCmdClearRenderTargetView, color_g) == 8, "PvgpuCmdClearRenderTargetView.color_g must be at offset 8");
-_Static_assert(offsetof(PvgpuCmdClearRenderTargetView, color_b) == 12, "PvgpuCmdClearRenderTargetView.color_b must be at offset 12");
-_Static_assert(offsetof(PvgpuCmdClearRenderTargetView, color_a) == 16, "PvgpuCmdClearRenderTargetView.color_a must be at offset 16");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdClearRenderTargetView) == 20, "PvgpuCmdClearRenderTargetView must be 20 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdClearRenderTargetView, view) == 0, "PvgpuCmdClearRenderTargetView.view must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdClearRenderTargetView, color_r) == 4, "PvgpuCmdClearRenderTargetView.color_r must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdClearRenderTargetView, color_g) == 8, "PvgpuCmdClearRenderTargetView.color_g must be at offset 8");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdClearRenderTargetView, color_b) == 12, "PvgpuCmdClearRenderTargetView.color_b must be at offset 12");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdClearRenderTargetView, color_a) == 16, "PvgpuCmdClearRenderTargetView.color_a must be at offset 16");
 
 /* PVGPU_OP_CLEAR_DEPTH_STENCIL_VIEW: ID3D11DeviceContext::ClearDepthStencilView. */
 typedef struct PvgpuCmdClearDepthStencilView {
@@ -1186,11 +1194,11 @@ typedef struct PvgpuCmdClearDepthStencilView {
     float depth;
     uint32_t stencil;
 } PvgpuCmdClearDepthStencilView;
-_Static_assert(sizeof(PvgpuCmdClearDepthStencilView) == 16, "PvgpuCmdClearDepthStencilView must be 16 bytes");
-_Static_assert(offsetof(PvgpuCmdClearDepthStencilView, view) == 0, "PvgpuCmdClearDepthStencilView.view must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdClearDepthStencilView, clear_flags) == 4, "PvgpuCmdClearDepthStencilView.clear_flags must be at offset 4");
-_Static_assert(offsetof(PvgpuCmdClearDepthStencilView, depth) == 8, "PvgpuCmdClearDepthStencilView.depth must be at offset 8");
-_Static_assert(offsetof(PvgpuCmdClearDepthStencilView, stencil) == 12, "PvgpuCmdClearDepthStencilView.stencil must be at offset 12");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdClearDepthStencilView) == 16, "PvgpuCmdClearDepthStencilView must be 16 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdClearDepthStencilView, view) == 0, "PvgpuCmdClearDepthStencilView.view must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdClearDepthStencilView, clear_flags) == 4, "PvgpuCmdClearDepthStencilView.clear_flags must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdClearDepthStencilView, depth) == 8, "PvgpuCmdClearDepthStencilView.depth must be at offset 8");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdClearDepthStencilView, stencil) == 12, "PvgpuCmdClearDepthStencilView.stencil must be at offset 12");
 
 /* PVGPU_OP_MAP_READ: First half of Map(READ): the host copies the subresource into the heap range with the given pitches; the guest waits for a following FENCE before reading it. */
 typedef struct PvgpuCmdMapRead {
@@ -1201,13 +1209,13 @@ typedef struct PvgpuCmdMapRead {
     uint64_t dst_offset;  /* heap offset of dst */
     uint64_t dst_size;  /* byte size of dst (0: none) */
 } PvgpuCmdMapRead;
-_Static_assert(sizeof(PvgpuCmdMapRead) == 32, "PvgpuCmdMapRead must be 32 bytes");
-_Static_assert(offsetof(PvgpuCmdMapRead, resource) == 0, "PvgpuCmdMapRead.resource must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdMapRead, subresource) == 4, "PvgpuCmdMapRead.subresource must be at offset 4");
-_Static_assert(offsetof(PvgpuCmdMapRead, dst_row_pitch) == 8, "PvgpuCmdMapRead.dst_row_pitch must be at offset 8");
-_Static_assert(offsetof(PvgpuCmdMapRead, dst_depth_pitch) == 12, "PvgpuCmdMapRead.dst_depth_pitch must be at offset 12");
-_Static_assert(offsetof(PvgpuCmdMapRead, dst_offset) == 16, "PvgpuCmdMapRead.dst_offset must be at offset 16");
-_Static_assert(offsetof(PvgpuCmdMapRead, dst_size) == 24, "PvgpuCmdMapRead.dst_size must be at offset 24");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdMapRead) == 32, "PvgpuCmdMapRead must be 32 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdMapRead, resource) == 0, "PvgpuCmdMapRead.resource must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdMapRead, subresource) == 4, "PvgpuCmdMapRead.subresource must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdMapRead, dst_row_pitch) == 8, "PvgpuCmdMapRead.dst_row_pitch must be at offset 8");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdMapRead, dst_depth_pitch) == 12, "PvgpuCmdMapRead.dst_depth_pitch must be at offset 12");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdMapRead, dst_offset) == 16, "PvgpuCmdMapRead.dst_offset must be at offset 16");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdMapRead, dst_size) == 24, "PvgpuCmdMapRead.dst_size must be at offset 24");
 
 /* PVGPU_OP_MAP_WRITE_DISCARD: Unmap of a Map(WRITE_DISCARD): the host replaces the subresource's contents with the heap range the guest wrote. */
 typedef struct PvgpuCmdMapWriteDiscard {
@@ -1218,20 +1226,20 @@ typedef struct PvgpuCmdMapWriteDiscard {
     uint64_t src_offset;  /* heap offset of src */
     uint64_t src_size;  /* byte size of src (0: none) */
 } PvgpuCmdMapWriteDiscard;
-_Static_assert(sizeof(PvgpuCmdMapWriteDiscard) == 32, "PvgpuCmdMapWriteDiscard must be 32 bytes");
-_Static_assert(offsetof(PvgpuCmdMapWriteDiscard, resource) == 0, "PvgpuCmdMapWriteDiscard.resource must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdMapWriteDiscard, subresource) == 4, "PvgpuCmdMapWriteDiscard.subresource must be at offset 4");
-_Static_assert(offsetof(PvgpuCmdMapWriteDiscard, src_row_pitch) == 8, "PvgpuCmdMapWriteDiscard.src_row_pitch must be at offset 8");
-_Static_assert(offsetof(PvgpuCmdMapWriteDiscard, _pad0) == 12, "PvgpuCmdMapWriteDiscard._pad0 must be at offset 12");
-_Static_assert(offsetof(PvgpuCmdMapWriteDiscard, src_offset) == 16, "PvgpuCmdMapWriteDiscard.src_offset must be at offset 16");
-_Static_assert(offsetof(PvgpuCmdMapWriteDiscard, src_size) == 24, "PvgpuCmdMapWriteDiscard.src_size must be at offset 24");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdMapWriteDiscard) == 32, "PvgpuCmdMapWriteDiscard must be 32 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdMapWriteDiscard, resource) == 0, "PvgpuCmdMapWriteDiscard.resource must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdMapWriteDiscard, subresource) == 4, "PvgpuCmdMapWriteDiscard.subresource must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdMapWriteDiscard, src_row_pitch) == 8, "PvgpuCmdMapWriteDiscard.src_row_pitch must be at offset 8");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdMapWriteDiscard, _pad0) == 12, "PvgpuCmdMapWriteDiscard._pad0 must be at offset 12");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdMapWriteDiscard, src_offset) == 16, "PvgpuCmdMapWriteDiscard.src_offset must be at offset 16");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdMapWriteDiscard, src_size) == 24, "PvgpuCmdMapWriteDiscard.src_size must be at offset 24");
 
 /* PVGPU_OP_FENCE: Asks the host to write `value` to the control page once the GPU has finished all earlier work and the frames presented before it have been handed to the host's presenters, then interrupt the guest. The host may go on with later commands meanwhile; fences complete in order. */
 typedef struct PvgpuCmdFence {
     uint64_t value;
 } PvgpuCmdFence;
-_Static_assert(sizeof(PvgpuCmdFence) == 8, "PvgpuCmdFence must be 8 bytes");
-_Static_assert(offsetof(PvgpuCmdFence, value) == 0, "PvgpuCmdFence.value must be at offset 0");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdFence) == 8, "PvgpuCmdFence must be 8 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdFence, value) == 0, "PvgpuCmdFence.value must be at offset 0");
 
 /* PVGPU_OP_FLUSH: no payload. ID3D11DeviceContext::Flush: submit recorded work to the GPU. */
 
@@ -1244,13 +1252,13 @@ typedef struct PvgpuCmdCreateSwapChain {
     uint32_t format;  /* PVGPU_DXGI_FORMAT_* */
     uint32_t buffer_count;
 } PvgpuCmdCreateSwapChain;
-_Static_assert(sizeof(PvgpuCmdCreateSwapChain) == 24, "PvgpuCmdCreateSwapChain must be 24 bytes");
-_Static_assert(offsetof(PvgpuCmdCreateSwapChain, swap_chain) == 0, "PvgpuCmdCreateSwapChain.swap_chain must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdCreateSwapChain, buffer) == 4, "PvgpuCmdCreateSwapChain.buffer must be at offset 4");
-_Static_assert(offsetof(PvgpuCmdCreateSwapChain, width) == 8, "PvgpuCmdCreateSwapChain.width must be at offset 8");
-_Static_assert(offsetof(PvgpuCmdCreateSwapChain, height) == 12, "PvgpuCmdCreateSwapChain.height must be at offset 12");
-_Static_assert(offsetof(PvgpuCmdCreateSwapChain, format) == 16, "PvgpuCmdCreateSwapChain.format must be at offset 16");
-_Static_assert(offsetof(PvgpuCmdCreateSwapChain, buffer_count) == 20, "PvgpuCmdCreateSwapChain.buffer_count must be at offset 20");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdCreateSwapChain) == 24, "PvgpuCmdCreateSwapChain must be 24 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateSwapChain, swap_chain) == 0, "PvgpuCmdCreateSwapChain.swap_chain must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateSwapChain, buffer) == 4, "PvgpuCmdCreateSwapChain.buffer must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateSwapChain, width) == 8, "PvgpuCmdCreateSwapChain.width must be at offset 8");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateSwapChain, height) == 12, "PvgpuCmdCreateSwapChain.height must be at offset 12");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateSwapChain, format) == 16, "PvgpuCmdCreateSwapChain.format must be at offset 16");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateSwapChain, buffer_count) == 20, "PvgpuCmdCreateSwapChain.buffer_count must be at offset 20");
 
 /* PVGPU_OP_PRESENT: IDXGISwapChain::Present: hand the back buffer to the host's presenters. The host paces it to a virtual vblank clock at the display mode's refresh rate: sync_interval 0 shows it at once, N shows it at the Nth vblank after the previous shown frame's (a late frame at the next one); the host then updates the frame statistics in the control page. */
 typedef struct PvgpuCmdPresent {
@@ -1258,10 +1266,10 @@ typedef struct PvgpuCmdPresent {
     uint32_t sync_interval;  /* 0..4: vblanks to wait (0: not paced) */
     uint32_t flags;
 } PvgpuCmdPresent;
-_Static_assert(sizeof(PvgpuCmdPresent) == 12, "PvgpuCmdPresent must be 12 bytes");
-_Static_assert(offsetof(PvgpuCmdPresent, swap_chain) == 0, "PvgpuCmdPresent.swap_chain must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdPresent, sync_interval) == 4, "PvgpuCmdPresent.sync_interval must be at offset 4");
-_Static_assert(offsetof(PvgpuCmdPresent, flags) == 8, "PvgpuCmdPresent.flags must be at offset 8");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdPresent) == 12, "PvgpuCmdPresent must be 12 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdPresent, swap_chain) == 0, "PvgpuCmdPresent.swap_chain must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdPresent, sync_interval) == 4, "PvgpuCmdPresent.sync_interval must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdPresent, flags) == 8, "PvgpuCmdPresent.flags must be at offset 8");
 
 /* PVGPU_OP_RESIZE_BUFFERS: IDXGISwapChain::ResizeBuffers; no view of the back buffer may be alive. */
 typedef struct PvgpuCmdResizeBuffers {
@@ -1271,30 +1279,30 @@ typedef struct PvgpuCmdResizeBuffers {
     uint32_t height;
     uint32_t format;  /* PVGPU_DXGI_FORMAT_* */
 } PvgpuCmdResizeBuffers;
-_Static_assert(sizeof(PvgpuCmdResizeBuffers) == 20, "PvgpuCmdResizeBuffers must be 20 bytes");
-_Static_assert(offsetof(PvgpuCmdResizeBuffers, swap_chain) == 0, "PvgpuCmdResizeBuffers.swap_chain must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdResizeBuffers, buffer_count) == 4, "PvgpuCmdResizeBuffers.buffer_count must be at offset 4");
-_Static_assert(offsetof(PvgpuCmdResizeBuffers, width) == 8, "PvgpuCmdResizeBuffers.width must be at offset 8");
-_Static_assert(offsetof(PvgpuCmdResizeBuffers, height) == 12, "PvgpuCmdResizeBuffers.height must be at offset 12");
-_Static_assert(offsetof(PvgpuCmdResizeBuffers, format) == 16, "PvgpuCmdResizeBuffers.format must be at offset 16");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdResizeBuffers) == 20, "PvgpuCmdResizeBuffers must be 20 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdResizeBuffers, swap_chain) == 0, "PvgpuCmdResizeBuffers.swap_chain must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdResizeBuffers, buffer_count) == 4, "PvgpuCmdResizeBuffers.buffer_count must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdResizeBuffers, width) == 8, "PvgpuCmdResizeBuffers.width must be at offset 8");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdResizeBuffers, height) == 12, "PvgpuCmdResizeBuffers.height must be at offset 12");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdResizeBuffers, format) == 16, "PvgpuCmdResizeBuffers.format must be at offset 16");
 
 /* PVGPU_OP_DRAW_INSTANCED_INDIRECT: ID3D11DeviceContext::DrawInstancedIndirect: the four draw arguments are read by the GPU from `args` (a buffer with RESOURCE_MISC_DRAWINDIRECT_ARGS) at `aligned_byte_offset`. */
 typedef struct PvgpuCmdDrawInstancedIndirect {
     uint32_t args;  /* id of a BUFFER */
     uint32_t aligned_byte_offset;
 } PvgpuCmdDrawInstancedIndirect;
-_Static_assert(sizeof(PvgpuCmdDrawInstancedIndirect) == 8, "PvgpuCmdDrawInstancedIndirect must be 8 bytes");
-_Static_assert(offsetof(PvgpuCmdDrawInstancedIndirect, args) == 0, "PvgpuCmdDrawInstancedIndirect.args must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdDrawInstancedIndirect, aligned_byte_offset) == 4, "PvgpuCmdDrawInstancedIndirect.aligned_byte_offset must be at offset 4");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdDrawInstancedIndirect) == 8, "PvgpuCmdDrawInstancedIndirect must be 8 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdDrawInstancedIndirect, args) == 0, "PvgpuCmdDrawInstancedIndirect.args must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdDrawInstancedIndirect, aligned_byte_offset) == 4, "PvgpuCmdDrawInstancedIndirect.aligned_byte_offset must be at offset 4");
 
 /* PVGPU_OP_DRAW_INDEXED_INSTANCED_INDIRECT: ID3D11DeviceContext::DrawIndexedInstancedIndirect: five arguments read by the GPU from `args`. */
 typedef struct PvgpuCmdDrawIndexedInstancedIndirect {
     uint32_t args;  /* id of a BUFFER */
     uint32_t aligned_byte_offset;
 } PvgpuCmdDrawIndexedInstancedIndirect;
-_Static_assert(sizeof(PvgpuCmdDrawIndexedInstancedIndirect) == 8, "PvgpuCmdDrawIndexedInstancedIndirect must be 8 bytes");
-_Static_assert(offsetof(PvgpuCmdDrawIndexedInstancedIndirect, args) == 0, "PvgpuCmdDrawIndexedInstancedIndirect.args must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdDrawIndexedInstancedIndirect, aligned_byte_offset) == 4, "PvgpuCmdDrawIndexedInstancedIndirect.aligned_byte_offset must be at offset 4");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdDrawIndexedInstancedIndirect) == 8, "PvgpuCmdDrawIndexedInstancedIndirect must be 8 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdDrawIndexedInstancedIndirect, args) == 0, "PvgpuCmdDrawIndexedInstancedIndirect.args must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdDrawIndexedInstancedIndirect, aligned_byte_offset) == 4, "PvgpuCmdDrawIndexedInstancedIndirect.aligned_byte_offset must be at offset 4");
 
 /* PVGPU_OP_RESOLVE_SUBRESOURCE: ID3D11DeviceContext::ResolveSubresource: average a multisampled subresource into a single-sampled one of the same size and format. */
 typedef struct PvgpuCmdResolveSubresource {
@@ -1304,28 +1312,28 @@ typedef struct PvgpuCmdResolveSubresource {
     uint32_t src_subresource;
     uint32_t format;  /* PVGPU_DXGI_FORMAT_* */
 } PvgpuCmdResolveSubresource;
-_Static_assert(sizeof(PvgpuCmdResolveSubresource) == 20, "PvgpuCmdResolveSubresource must be 20 bytes");
-_Static_assert(offsetof(PvgpuCmdResolveSubresource, dst) == 0, "PvgpuCmdResolveSubresource.dst must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdResolveSubresource, dst_subresource) == 4, "PvgpuCmdResolveSubresource.dst_subresource must be at offset 4");
-_Static_assert(offsetof(PvgpuCmdResolveSubresource, src) == 8, "PvgpuCmdResolveSubresource.src must be at offset 8");
-_Static_assert(offsetof(PvgpuCmdResolveSubresource, src_subresource) == 12, "PvgpuCmdResolveSubresource.src_subresource must be at offset 12");
-_Static_assert(offsetof(PvgpuCmdResolveSubresource, format) == 16, "PvgpuCmdResolveSubresource.format must be at offset 16");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdResolveSubresource) == 20, "PvgpuCmdResolveSubresource must be 20 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdResolveSubresource, dst) == 0, "PvgpuCmdResolveSubresource.dst must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdResolveSubresource, dst_subresource) == 4, "PvgpuCmdResolveSubresource.dst_subresource must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdResolveSubresource, src) == 8, "PvgpuCmdResolveSubresource.src must be at offset 8");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdResolveSubresource, src_subresource) == 12, "PvgpuCmdResolveSubresource.src_subresource must be at offset 12");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdResolveSubresource, format) == 16, "PvgpuCmdResolveSubresource.format must be at offset 16");
 
 /* PVGPU_OP_CREATE_QUERY: ID3D11Device::CreateQuery. */
 typedef struct PvgpuCmdCreateQuery {
     uint32_t query;  /* new QUERY id */
     uint32_t type;  /* PVGPU_QUERY_TYPE_* */
 } PvgpuCmdCreateQuery;
-_Static_assert(sizeof(PvgpuCmdCreateQuery) == 8, "PvgpuCmdCreateQuery must be 8 bytes");
-_Static_assert(offsetof(PvgpuCmdCreateQuery, query) == 0, "PvgpuCmdCreateQuery.query must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdCreateQuery, type) == 4, "PvgpuCmdCreateQuery.type must be at offset 4");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdCreateQuery) == 8, "PvgpuCmdCreateQuery must be 8 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateQuery, query) == 0, "PvgpuCmdCreateQuery.query must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateQuery, type) == 4, "PvgpuCmdCreateQuery.type must be at offset 4");
 
 /* PVGPU_OP_BEGIN_QUERY: ID3D11DeviceContext::Begin (occlusion, occlusion predicate, timestamp disjoint). */
 typedef struct PvgpuCmdBeginQuery {
     uint32_t query;  /* id of a QUERY */
 } PvgpuCmdBeginQuery;
-_Static_assert(sizeof(PvgpuCmdBeginQuery) == 4, "PvgpuCmdBeginQuery must be 4 bytes");
-_Static_assert(offsetof(PvgpuCmdBeginQuery, query) == 0, "PvgpuCmdBeginQuery.query must be at offset 0");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdBeginQuery) == 4, "PvgpuCmdBeginQuery must be 4 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdBeginQuery, query) == 0, "PvgpuCmdBeginQuery.query must be at offset 0");
 
 /* PVGPU_OP_END_QUERY: ID3D11DeviceContext::End: the host writes the query's result into `result` by the time a following FENCE completes (GetData polls that fence). */
 typedef struct PvgpuCmdEndQuery {
@@ -1334,18 +1342,18 @@ typedef struct PvgpuCmdEndQuery {
     uint64_t result_offset;  /* heap offset of result */
     uint64_t result_size;  /* byte size of result (0: none) */
 } PvgpuCmdEndQuery;
-_Static_assert(sizeof(PvgpuCmdEndQuery) == 24, "PvgpuCmdEndQuery must be 24 bytes");
-_Static_assert(offsetof(PvgpuCmdEndQuery, query) == 0, "PvgpuCmdEndQuery.query must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdEndQuery, _pad0) == 4, "PvgpuCmdEndQuery._pad0 must be at offset 4");
-_Static_assert(offsetof(PvgpuCmdEndQuery, result_offset) == 8, "PvgpuCmdEndQuery.result_offset must be at offset 8");
-_Static_assert(offsetof(PvgpuCmdEndQuery, result_size) == 16, "PvgpuCmdEndQuery.result_size must be at offset 16");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdEndQuery) == 24, "PvgpuCmdEndQuery must be 24 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdEndQuery, query) == 0, "PvgpuCmdEndQuery.query must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdEndQuery, _pad0) == 4, "PvgpuCmdEndQuery._pad0 must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdEndQuery, result_offset) == 8, "PvgpuCmdEndQuery.result_offset must be at offset 8");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdEndQuery, result_size) == 16, "PvgpuCmdEndQuery.result_size must be at offset 16");
 
 /* PVGPU_OP_GENERATE_MIPS: ID3D11DeviceContext::GenerateMips: fill the view's lower mips from its most detailed one (the texture needs RESOURCE_MISC_GENERATE_MIPS, RENDER_TARGET and SHADER_RESOURCE). */
 typedef struct PvgpuCmdGenerateMips {
     uint32_t view;  /* id of a SHADER_RESOURCE_VIEW */
 } PvgpuCmdGenerateMips;
-_Static_assert(sizeof(PvgpuCmdGenerateMips) == 4, "PvgpuCmdGenerateMips must be 4 bytes");
-_Static_assert(offsetof(PvgpuCmdGenerateMips, view) == 0, "PvgpuCmdGenerateMips.view must be at offset 0");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdGenerateMips) == 4, "PvgpuCmdGenerateMips must be 4 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdGenerateMips, view) == 0, "PvgpuCmdGenerateMips.view must be at offset 0");
 
 /* PVGPU_OP_MAP_WRITE_NO_OVERWRITE: Unmap of a Map(WRITE_NO_OVERWRITE) of a DYNAMIC buffer: the bytes are written in place (the guest promised that work in flight does not read them). */
 typedef struct PvgpuCmdMapWriteNoOverwrite {
@@ -1354,11 +1362,11 @@ typedef struct PvgpuCmdMapWriteNoOverwrite {
     uint64_t src_offset;  /* heap offset of src */
     uint64_t src_size;  /* byte size of src (0: none) */
 } PvgpuCmdMapWriteNoOverwrite;
-_Static_assert(sizeof(PvgpuCmdMapWriteNoOverwrite) == 24, "PvgpuCmdMapWriteNoOverwrite must be 24 bytes");
-_Static_assert(offsetof(PvgpuCmdMapWriteNoOverwrite, resource) == 0, "PvgpuCmdMapWriteNoOverwrite.resource must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdMapWriteNoOverwrite, dst_offset) == 4, "PvgpuCmdMapWriteNoOverwrite.dst_offset must be at offset 4");
-_Static_assert(offsetof(PvgpuCmdMapWriteNoOverwrite, src_offset) == 8, "PvgpuCmdMapWriteNoOverwrite.src_offset must be at offset 8");
-_Static_assert(offsetof(PvgpuCmdMapWriteNoOverwrite, src_size) == 16, "PvgpuCmdMapWriteNoOverwrite.src_size must be at offset 16");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdMapWriteNoOverwrite) == 24, "PvgpuCmdMapWriteNoOverwrite must be 24 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdMapWriteNoOverwrite, resource) == 0, "PvgpuCmdMapWriteNoOverwrite.resource must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdMapWriteNoOverwrite, dst_offset) == 4, "PvgpuCmdMapWriteNoOverwrite.dst_offset must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdMapWriteNoOverwrite, src_offset) == 8, "PvgpuCmdMapWriteNoOverwrite.src_offset must be at offset 8");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdMapWriteNoOverwrite, src_size) == 16, "PvgpuCmdMapWriteNoOverwrite.src_size must be at offset 16");
 
 /* PVGPU_OP_COPY_SUBRESOURCE_REGION: ID3D11DeviceContext::CopySubresourceRegion. With has_box=0 the whole source subresource is copied; for buffers the box's left/right are byte offsets and dst_x the destination offset. */
 typedef struct PvgpuCmdCopySubresourceRegion {
@@ -1377,21 +1385,21 @@ typedef struct PvgpuCmdCopySubresourceRegion {
     uint32_t box_bottom;
     uint32_t box_back;
 } PvgpuCmdCopySubresourceRegion;
-_Static_assert(sizeof(PvgpuCmdCopySubresourceRegion) == 56, "PvgpuCmdCopySubresourceRegion must be 56 bytes");
-_Static_assert(offsetof(PvgpuCmdCopySubresourceRegion, dst) == 0, "PvgpuCmdCopySubresourceRegion.dst must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdCopySubresourceRegion, dst_subresource) == 4, "PvgpuCmdCopySubresourceRegion.dst_subresource must be at offset 4");
-_Static_assert(offsetof(PvgpuCmdCopySubresourceRegion, dst_x) == 8, "PvgpuCmdCopySubresourceRegion.dst_x must be at offset 8");
-_Static_assert(offsetof(PvgpuCmdCopySubresourceRegion, dst_y) == 12, "PvgpuCmdCopySubresourceRegion.dst_y must be at offset 12");
-_Static_assert(offsetof(PvgpuCmdCopySubresourceRegion, dst_z) == 16, "PvgpuCmdCopySubresourceRegion.dst_z must be at offset 16");
-_Static_assert(offsetof(PvgpuCmdCopySubresourceRegion, src) == 20, "PvgpuCmdCopySubresourceRegion.src must be at offset 20");
-_Static_assert(offsetof(PvgpuCmdCopySubresourceRegion, src_subresource) == 24, "PvgpuCmdCopySubresourceRegion.src_subresource must be at offset 24");
-_Static_assert(offsetof(PvgpuCmdCopySubresourceRegion, has_box) == 28, "PvgpuCmdCopySubresourceRegion.has_box must be at offset 28");
-_Static_assert(offsetof(PvgpuCmdCopySubresourceRegion, box_left) == 32, "PvgpuCmdCopySubresourceRegion.box_left must be at offset 32");
-_Static_assert(offsetof(PvgpuCmdCopySubresourceRegion, box_top) == 36, "PvgpuCmdCopySubresourceRegion.box_top must be at offset 36");
-_Static_assert(offsetof(PvgpuCmdCopySubresourceRegion, box_front) == 40, "PvgpuCmdCopySubresourceRegion.box_front must be at offset 40");
-_Static_assert(offsetof(PvgpuCmdCopySubresourceRegion, box_right) == 44, "PvgpuCmdCopySubresourceRegion.box_right must be at offset 44");
-_Static_assert(offsetof(PvgpuCmdCopySubresourceRegion, box_bottom) == 48, "PvgpuCmdCopySubresourceRegion.box_bottom must be at offset 48");
-_Static_assert(offsetof(PvgpuCmdCopySubresourceRegion, box_back) == 52, "PvgpuCmdCopySubresourceRegion.box_back must be at offset 52");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdCopySubresourceRegion) == 56, "PvgpuCmdCopySubresourceRegion must be 56 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCopySubresourceRegion, dst) == 0, "PvgpuCmdCopySubresourceRegion.dst must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCopySubresourceRegion, dst_subresource) == 4, "PvgpuCmdCopySubresourceRegion.dst_subresource must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCopySubresourceRegion, dst_x) == 8, "PvgpuCmdCopySubresourceRegion.dst_x must be at offset 8");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCopySubresourceRegion, dst_y) == 12, "PvgpuCmdCopySubresourceRegion.dst_y must be at offset 12");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCopySubresourceRegion, dst_z) == 16, "PvgpuCmdCopySubresourceRegion.dst_z must be at offset 16");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCopySubresourceRegion, src) == 20, "PvgpuCmdCopySubresourceRegion.src must be at offset 20");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCopySubresourceRegion, src_subresource) == 24, "PvgpuCmdCopySubresourceRegion.src_subresource must be at offset 24");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCopySubresourceRegion, has_box) == 28, "PvgpuCmdCopySubresourceRegion.has_box must be at offset 28");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCopySubresourceRegion, box_left) == 32, "PvgpuCmdCopySubresourceRegion.box_left must be at offset 32");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCopySubresourceRegion, box_top) == 36, "PvgpuCmdCopySubresourceRegion.box_top must be at offset 36");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCopySubresourceRegion, box_front) == 40, "PvgpuCmdCopySubresourceRegion.box_front must be at offset 40");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCopySubresourceRegion, box_right) == 44, "PvgpuCmdCopySubresourceRegion.box_right must be at offset 44");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCopySubresourceRegion, box_bottom) == 48, "PvgpuCmdCopySubresourceRegion.box_bottom must be at offset 48");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCopySubresourceRegion, box_back) == 52, "PvgpuCmdCopySubresourceRegion.box_back must be at offset 52");
 
 /* PVGPU_OP_CREATE_TEXTURE1D: ID3D11Device::CreateTexture1D. Initial data: every subresource in D3D11's order, tightly packed. */
 typedef struct PvgpuCmdCreateTexture1d {
@@ -1408,19 +1416,19 @@ typedef struct PvgpuCmdCreateTexture1d {
     uint64_t initial_data_offset;  /* heap offset of initial_data */
     uint64_t initial_data_size;  /* byte size of initial_data (0: none) */
 } PvgpuCmdCreateTexture1d;
-_Static_assert(sizeof(PvgpuCmdCreateTexture1d) == 56, "PvgpuCmdCreateTexture1d must be 56 bytes");
-_Static_assert(offsetof(PvgpuCmdCreateTexture1d, texture) == 0, "PvgpuCmdCreateTexture1d.texture must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdCreateTexture1d, width) == 4, "PvgpuCmdCreateTexture1d.width must be at offset 4");
-_Static_assert(offsetof(PvgpuCmdCreateTexture1d, mip_levels) == 8, "PvgpuCmdCreateTexture1d.mip_levels must be at offset 8");
-_Static_assert(offsetof(PvgpuCmdCreateTexture1d, array_size) == 12, "PvgpuCmdCreateTexture1d.array_size must be at offset 12");
-_Static_assert(offsetof(PvgpuCmdCreateTexture1d, format) == 16, "PvgpuCmdCreateTexture1d.format must be at offset 16");
-_Static_assert(offsetof(PvgpuCmdCreateTexture1d, usage) == 20, "PvgpuCmdCreateTexture1d.usage must be at offset 20");
-_Static_assert(offsetof(PvgpuCmdCreateTexture1d, bind_flags) == 24, "PvgpuCmdCreateTexture1d.bind_flags must be at offset 24");
-_Static_assert(offsetof(PvgpuCmdCreateTexture1d, cpu_access_flags) == 28, "PvgpuCmdCreateTexture1d.cpu_access_flags must be at offset 28");
-_Static_assert(offsetof(PvgpuCmdCreateTexture1d, misc_flags) == 32, "PvgpuCmdCreateTexture1d.misc_flags must be at offset 32");
-_Static_assert(offsetof(PvgpuCmdCreateTexture1d, _pad0) == 36, "PvgpuCmdCreateTexture1d._pad0 must be at offset 36");
-_Static_assert(offsetof(PvgpuCmdCreateTexture1d, initial_data_offset) == 40, "PvgpuCmdCreateTexture1d.initial_data_offset must be at offset 40");
-_Static_assert(offsetof(PvgpuCmdCreateTexture1d, initial_data_size) == 48, "PvgpuCmdCreateTexture1d.initial_data_size must be at offset 48");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdCreateTexture1d) == 56, "PvgpuCmdCreateTexture1d must be 56 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateTexture1d, texture) == 0, "PvgpuCmdCreateTexture1d.texture must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateTexture1d, width) == 4, "PvgpuCmdCreateTexture1d.width must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateTexture1d, mip_levels) == 8, "PvgpuCmdCreateTexture1d.mip_levels must be at offset 8");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateTexture1d, array_size) == 12, "PvgpuCmdCreateTexture1d.array_size must be at offset 12");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateTexture1d, format) == 16, "PvgpuCmdCreateTexture1d.format must be at offset 16");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateTexture1d, usage) == 20, "PvgpuCmdCreateTexture1d.usage must be at offset 20");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateTexture1d, bind_flags) == 24, "PvgpuCmdCreateTexture1d.bind_flags must be at offset 24");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateTexture1d, cpu_access_flags) == 28, "PvgpuCmdCreateTexture1d.cpu_access_flags must be at offset 28");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateTexture1d, misc_flags) == 32, "PvgpuCmdCreateTexture1d.misc_flags must be at offset 32");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateTexture1d, _pad0) == 36, "PvgpuCmdCreateTexture1d._pad0 must be at offset 36");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateTexture1d, initial_data_offset) == 40, "PvgpuCmdCreateTexture1d.initial_data_offset must be at offset 40");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateTexture1d, initial_data_size) == 48, "PvgpuCmdCreateTexture1d.initial_data_size must be at offset 48");
 
 /* PVGPU_OP_CREATE_TEXTURE3D: ID3D11Device::CreateTexture3D. Initial data: every mip in order, each depth slice after slice with tightly packed rows. */
 typedef struct PvgpuCmdCreateTexture3d {
@@ -1437,19 +1445,19 @@ typedef struct PvgpuCmdCreateTexture3d {
     uint64_t initial_data_offset;  /* heap offset of initial_data */
     uint64_t initial_data_size;  /* byte size of initial_data (0: none) */
 } PvgpuCmdCreateTexture3d;
-_Static_assert(sizeof(PvgpuCmdCreateTexture3d) == 56, "PvgpuCmdCreateTexture3d must be 56 bytes");
-_Static_assert(offsetof(PvgpuCmdCreateTexture3d, texture) == 0, "PvgpuCmdCreateTexture3d.texture must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdCreateTexture3d, width) == 4, "PvgpuCmdCreateTexture3d.width must be at offset 4");
-_Static_assert(offsetof(PvgpuCmdCreateTexture3d, height) == 8, "PvgpuCmdCreateTexture3d.height must be at offset 8");
-_Static_assert(offsetof(PvgpuCmdCreateTexture3d, depth) == 12, "PvgpuCmdCreateTexture3d.depth must be at offset 12");
-_Static_assert(offsetof(PvgpuCmdCreateTexture3d, mip_levels) == 16, "PvgpuCmdCreateTexture3d.mip_levels must be at offset 16");
-_Static_assert(offsetof(PvgpuCmdCreateTexture3d, format) == 20, "PvgpuCmdCreateTexture3d.format must be at offset 20");
-_Static_assert(offsetof(PvgpuCmdCreateTexture3d, usage) == 24, "PvgpuCmdCreateTexture3d.usage must be at offset 24");
-_Static_assert(offsetof(PvgpuCmdCreateTexture3d, bind_flags) == 28, "PvgpuCmdCreateTexture3d.bind_flags must be at offset 28");
-_Static_assert(offsetof(PvgpuCmdCreateTexture3d, cpu_access_flags) == 32, "PvgpuCmdCreateTexture3d.cpu_access_flags must be at offset 32");
-_Static_assert(offsetof(PvgpuCmdCreateTexture3d, misc_flags) == 36, "PvgpuCmdCreateTexture3d.misc_flags must be at offset 36");
-_Static_assert(offsetof(PvgpuCmdCreateTexture3d, initial_data_offset) == 40, "PvgpuCmdCreateTexture3d.initial_data_offset must be at offset 40");
-_Static_assert(offsetof(PvgpuCmdCreateTexture3d, initial_data_size) == 48, "PvgpuCmdCreateTexture3d.initial_data_size must be at offset 48");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdCreateTexture3d) == 56, "PvgpuCmdCreateTexture3d must be 56 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateTexture3d, texture) == 0, "PvgpuCmdCreateTexture3d.texture must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateTexture3d, width) == 4, "PvgpuCmdCreateTexture3d.width must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateTexture3d, height) == 8, "PvgpuCmdCreateTexture3d.height must be at offset 8");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateTexture3d, depth) == 12, "PvgpuCmdCreateTexture3d.depth must be at offset 12");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateTexture3d, mip_levels) == 16, "PvgpuCmdCreateTexture3d.mip_levels must be at offset 16");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateTexture3d, format) == 20, "PvgpuCmdCreateTexture3d.format must be at offset 20");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateTexture3d, usage) == 24, "PvgpuCmdCreateTexture3d.usage must be at offset 24");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateTexture3d, bind_flags) == 28, "PvgpuCmdCreateTexture3d.bind_flags must be at offset 28");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateTexture3d, cpu_access_flags) == 32, "PvgpuCmdCreateTexture3d.cpu_access_flags must be at offset 32");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateTexture3d, misc_flags) == 36, "PvgpuCmdCreateTexture3d.misc_flags must be at offset 36");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateTexture3d, initial_data_offset) == 40, "PvgpuCmdCreateTexture3d.initial_data_offset must be at offset 40");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateTexture3d, initial_data_size) == 48, "PvgpuCmdCreateTexture3d.initial_data_size must be at offset 48");
 
 /* PVGPU_OP_CREATE_BUFFER_SHADER_RESOURCE_VIEW: ID3D11Device::CreateShaderResourceView of a buffer (D3D11_SRV_DIMENSION_BUFFER / BUFFEREX): structured (format UNKNOWN), raw (R32_TYPELESS with flag RAW) or typed 32-bit elements; shaders read it as a `var<storage, read>` array. */
 typedef struct PvgpuCmdCreateBufferShaderResourceView {
@@ -1460,13 +1468,13 @@ typedef struct PvgpuCmdCreateBufferShaderResourceView {
     uint32_t num_elements;
     uint32_t flags;  /* PVGPU_BUFFER_VIEW_FLAG_* bits */
 } PvgpuCmdCreateBufferShaderResourceView;
-_Static_assert(sizeof(PvgpuCmdCreateBufferShaderResourceView) == 24, "PvgpuCmdCreateBufferShaderResourceView must be 24 bytes");
-_Static_assert(offsetof(PvgpuCmdCreateBufferShaderResourceView, view) == 0, "PvgpuCmdCreateBufferShaderResourceView.view must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdCreateBufferShaderResourceView, buffer) == 4, "PvgpuCmdCreateBufferShaderResourceView.buffer must be at offset 4");
-_Static_assert(offsetof(PvgpuCmdCreateBufferShaderResourceView, format) == 8, "PvgpuCmdCreateBufferShaderResourceView.format must be at offset 8");
-_Static_assert(offsetof(PvgpuCmdCreateBufferShaderResourceView, first_element) == 12, "PvgpuCmdCreateBufferShaderResourceView.first_element must be at offset 12");
-_Static_assert(offsetof(PvgpuCmdCreateBufferShaderResourceView, num_elements) == 16, "PvgpuCmdCreateBufferShaderResourceView.num_elements must be at offset 16");
-_Static_assert(offsetof(PvgpuCmdCreateBufferShaderResourceView, flags) == 20, "PvgpuCmdCreateBufferShaderResourceView.flags must be at offset 20");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdCreateBufferShaderResourceView) == 24, "PvgpuCmdCreateBufferShaderResourceView must be 24 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateBufferShaderResourceView, view) == 0, "PvgpuCmdCreateBufferShaderResourceView.view must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateBufferShaderResourceView, buffer) == 4, "PvgpuCmdCreateBufferShaderResourceView.buffer must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateBufferShaderResourceView, format) == 8, "PvgpuCmdCreateBufferShaderResourceView.format must be at offset 8");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateBufferShaderResourceView, first_element) == 12, "PvgpuCmdCreateBufferShaderResourceView.first_element must be at offset 12");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateBufferShaderResourceView, num_elements) == 16, "PvgpuCmdCreateBufferShaderResourceView.num_elements must be at offset 16");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateBufferShaderResourceView, flags) == 20, "PvgpuCmdCreateBufferShaderResourceView.flags must be at offset 20");
 
 /* PVGPU_OP_CREATE_UNORDERED_ACCESS_VIEW: ID3D11Device::CreateUnorderedAccessView of a texture: one mip; array slices (first_array_slice, array_size), or for TEXTURE3D the depth slices (first W slice, W size; 0xFFFFFFFF: all). */
 typedef struct PvgpuCmdCreateUnorderedAccessView {
@@ -1478,14 +1486,14 @@ typedef struct PvgpuCmdCreateUnorderedAccessView {
     uint32_t first_array_slice;
     uint32_t array_size;
 } PvgpuCmdCreateUnorderedAccessView;
-_Static_assert(sizeof(PvgpuCmdCreateUnorderedAccessView) == 28, "PvgpuCmdCreateUnorderedAccessView must be 28 bytes");
-_Static_assert(offsetof(PvgpuCmdCreateUnorderedAccessView, view) == 0, "PvgpuCmdCreateUnorderedAccessView.view must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdCreateUnorderedAccessView, resource) == 4, "PvgpuCmdCreateUnorderedAccessView.resource must be at offset 4");
-_Static_assert(offsetof(PvgpuCmdCreateUnorderedAccessView, format) == 8, "PvgpuCmdCreateUnorderedAccessView.format must be at offset 8");
-_Static_assert(offsetof(PvgpuCmdCreateUnorderedAccessView, view_dimension) == 12, "PvgpuCmdCreateUnorderedAccessView.view_dimension must be at offset 12");
-_Static_assert(offsetof(PvgpuCmdCreateUnorderedAccessView, mip_slice) == 16, "PvgpuCmdCreateUnorderedAccessView.mip_slice must be at offset 16");
-_Static_assert(offsetof(PvgpuCmdCreateUnorderedAccessView, first_array_slice) == 20, "PvgpuCmdCreateUnorderedAccessView.first_array_slice must be at offset 20");
-_Static_assert(offsetof(PvgpuCmdCreateUnorderedAccessView, array_size) == 24, "PvgpuCmdCreateUnorderedAccessView.array_size must be at offset 24");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdCreateUnorderedAccessView) == 28, "PvgpuCmdCreateUnorderedAccessView must be 28 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateUnorderedAccessView, view) == 0, "PvgpuCmdCreateUnorderedAccessView.view must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateUnorderedAccessView, resource) == 4, "PvgpuCmdCreateUnorderedAccessView.resource must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateUnorderedAccessView, format) == 8, "PvgpuCmdCreateUnorderedAccessView.format must be at offset 8");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateUnorderedAccessView, view_dimension) == 12, "PvgpuCmdCreateUnorderedAccessView.view_dimension must be at offset 12");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateUnorderedAccessView, mip_slice) == 16, "PvgpuCmdCreateUnorderedAccessView.mip_slice must be at offset 16");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateUnorderedAccessView, first_array_slice) == 20, "PvgpuCmdCreateUnorderedAccessView.first_array_slice must be at offset 20");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateUnorderedAccessView, array_size) == 24, "PvgpuCmdCreateUnorderedAccessView.array_size must be at offset 24");
 
 /* PVGPU_OP_CREATE_BUFFER_UNORDERED_ACCESS_VIEW: ID3D11Device::CreateUnorderedAccessView of a buffer: structured, raw or typed 32-bit elements; shaders write it as a `var<storage, read_write>` array. */
 typedef struct PvgpuCmdCreateBufferUnorderedAccessView {
@@ -1496,13 +1504,13 @@ typedef struct PvgpuCmdCreateBufferUnorderedAccessView {
     uint32_t num_elements;
     uint32_t flags;  /* PVGPU_BUFFER_VIEW_FLAG_* bits */
 } PvgpuCmdCreateBufferUnorderedAccessView;
-_Static_assert(sizeof(PvgpuCmdCreateBufferUnorderedAccessView) == 24, "PvgpuCmdCreateBufferUnorderedAccessView must be 24 bytes");
-_Static_assert(offsetof(PvgpuCmdCreateBufferUnorderedAccessView, view) == 0, "PvgpuCmdCreateBufferUnorderedAccessView.view must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdCreateBufferUnorderedAccessView, buffer) == 4, "PvgpuCmdCreateBufferUnorderedAccessView.buffer must be at offset 4");
-_Static_assert(offsetof(PvgpuCmdCreateBufferUnorderedAccessView, format) == 8, "PvgpuCmdCreateBufferUnorderedAccessView.format must be at offset 8");
-_Static_assert(offsetof(PvgpuCmdCreateBufferUnorderedAccessView, first_element) == 12, "PvgpuCmdCreateBufferUnorderedAccessView.first_element must be at offset 12");
-_Static_assert(offsetof(PvgpuCmdCreateBufferUnorderedAccessView, num_elements) == 16, "PvgpuCmdCreateBufferUnorderedAccessView.num_elements must be at offset 16");
-_Static_assert(offsetof(PvgpuCmdCreateBufferUnorderedAccessView, flags) == 20, "PvgpuCmdCreateBufferUnorderedAccessView.flags must be at offset 20");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdCreateBufferUnorderedAccessView) == 24, "PvgpuCmdCreateBufferUnorderedAccessView must be 24 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateBufferUnorderedAccessView, view) == 0, "PvgpuCmdCreateBufferUnorderedAccessView.view must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateBufferUnorderedAccessView, buffer) == 4, "PvgpuCmdCreateBufferUnorderedAccessView.buffer must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateBufferUnorderedAccessView, format) == 8, "PvgpuCmdCreateBufferUnorderedAccessView.format must be at offset 8");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateBufferUnorderedAccessView, first_element) == 12, "PvgpuCmdCreateBufferUnorderedAccessView.first_element must be at offset 12");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateBufferUnorderedAccessView, num_elements) == 16, "PvgpuCmdCreateBufferUnorderedAccessView.num_elements must be at offset 16");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateBufferUnorderedAccessView, flags) == 20, "PvgpuCmdCreateBufferUnorderedAccessView.flags must be at offset 20");
 
 /* PVGPU_OP_CREATE_COMPUTE_SHADER: ID3D11Device::CreateComputeShader; the code is read from the heap. */
 typedef struct PvgpuCmdCreateComputeShader {
@@ -1511,18 +1519,18 @@ typedef struct PvgpuCmdCreateComputeShader {
     uint64_t code_offset;  /* heap offset of code */
     uint64_t code_size;  /* byte size of code (0: none) */
 } PvgpuCmdCreateComputeShader;
-_Static_assert(sizeof(PvgpuCmdCreateComputeShader) == 24, "PvgpuCmdCreateComputeShader must be 24 bytes");
-_Static_assert(offsetof(PvgpuCmdCreateComputeShader, shader) == 0, "PvgpuCmdCreateComputeShader.shader must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdCreateComputeShader, language) == 4, "PvgpuCmdCreateComputeShader.language must be at offset 4");
-_Static_assert(offsetof(PvgpuCmdCreateComputeShader, code_offset) == 8, "PvgpuCmdCreateComputeShader.code_offset must be at offset 8");
-_Static_assert(offsetof(PvgpuCmdCreateComputeShader, code_size) == 16, "PvgpuCmdCreateComputeShader.code_size must be at offset 16");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdCreateComputeShader) == 24, "PvgpuCmdCreateComputeShader must be 24 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateComputeShader, shader) == 0, "PvgpuCmdCreateComputeShader.shader must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateComputeShader, language) == 4, "PvgpuCmdCreateComputeShader.language must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateComputeShader, code_offset) == 8, "PvgpuCmdCreateComputeShader.code_offset must be at offset 8");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateComputeShader, code_size) == 16, "PvgpuCmdCreateComputeShader.code_size must be at offset 16");
 
 /* PVGPU_OP_SET_COMPUTE_SHADER: ID3D11DeviceContext::CSSetShader. */
 typedef struct PvgpuCmdSetComputeShader {
     uint32_t shader;  /* id of a COMPUTE_SHADER (0: none) */
 } PvgpuCmdSetComputeShader;
-_Static_assert(sizeof(PvgpuCmdSetComputeShader) == 4, "PvgpuCmdSetComputeShader must be 4 bytes");
-_Static_assert(offsetof(PvgpuCmdSetComputeShader, shader) == 0, "PvgpuCmdSetComputeShader.shader must be at offset 0");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdSetComputeShader) == 4, "PvgpuCmdSetComputeShader must be 4 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdSetComputeShader, shader) == 0, "PvgpuCmdSetComputeShader.shader must be at offset 0");
 
 #define PVGPU_SET_UNORDERED_ACCESS_VIEWS_ELEMENT_SIZE 8u  /* PvgpuUnorderedAccessSlot */
 /* PVGPU_OP_SET_UNORDERED_ACCESS_VIEWS: ID3D11DeviceContext::CSSetUnorderedAccessViews. */
@@ -1531,9 +1539,9 @@ typedef struct PvgpuCmdSetUnorderedAccessViews {
     uint32_t view_count;  /* number of array elements (at most 8) */
     /* followed by view_count PvgpuUnorderedAccessSlot elements (PVGPU_SET_UNORDERED_ACCESS_VIEWS_ELEMENT_SIZE bytes each) */
 } PvgpuCmdSetUnorderedAccessViews;
-_Static_assert(sizeof(PvgpuCmdSetUnorderedAccessViews) == 8, "PvgpuCmdSetUnorderedAccessViews must be 8 bytes");
-_Static_assert(offsetof(PvgpuCmdSetUnorderedAccessViews, start_slot) == 0, "PvgpuCmdSetUnorderedAccessViews.start_slot must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdSetUnorderedAccessViews, view_count) == 4, "PvgpuCmdSetUnorderedAccessViews.view_count must be at offset 4");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdSetUnorderedAccessViews) == 8, "PvgpuCmdSetUnorderedAccessViews must be 8 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdSetUnorderedAccessViews, start_slot) == 0, "PvgpuCmdSetUnorderedAccessViews.start_slot must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdSetUnorderedAccessViews, view_count) == 4, "PvgpuCmdSetUnorderedAccessViews.view_count must be at offset 4");
 
 /* PVGPU_OP_DISPATCH: ID3D11DeviceContext::Dispatch: thread groups in x, y and z. */
 typedef struct PvgpuCmdDispatch {
@@ -1541,19 +1549,19 @@ typedef struct PvgpuCmdDispatch {
     uint32_t thread_group_count_y;
     uint32_t thread_group_count_z;
 } PvgpuCmdDispatch;
-_Static_assert(sizeof(PvgpuCmdDispatch) == 12, "PvgpuCmdDispatch must be 12 bytes");
-_Static_assert(offsetof(PvgpuCmdDispatch, thread_group_count_x) == 0, "PvgpuCmdDispatch.thread_group_count_x must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdDispatch, thread_group_count_y) == 4, "PvgpuCmdDispatch.thread_group_count_y must be at offset 4");
-_Static_assert(offsetof(PvgpuCmdDispatch, thread_group_count_z) == 8, "PvgpuCmdDispatch.thread_group_count_z must be at offset 8");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdDispatch) == 12, "PvgpuCmdDispatch must be 12 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdDispatch, thread_group_count_x) == 0, "PvgpuCmdDispatch.thread_group_count_x must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdDispatch, thread_group_count_y) == 4, "PvgpuCmdDispatch.thread_group_count_y must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdDispatch, thread_group_count_z) == 8, "PvgpuCmdDispatch.thread_group_count_z must be at offset 8");
 
 /* PVGPU_OP_DISPATCH_INDIRECT: ID3D11DeviceContext::DispatchIndirect: three group counts read by the GPU from `args` (a buffer with RESOURCE_MISC_DRAWINDIRECT_ARGS) at `aligned_byte_offset`. */
 typedef struct PvgpuCmdDispatchIndirect {
     uint32_t args;  /* id of a BUFFER */
     uint32_t aligned_byte_offset;
 } PvgpuCmdDispatchIndirect;
-_Static_assert(sizeof(PvgpuCmdDispatchIndirect) == 8, "PvgpuCmdDispatchIndirect must be 8 bytes");
-_Static_assert(offsetof(PvgpuCmdDispatchIndirect, args) == 0, "PvgpuCmdDispatchIndirect.args must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdDispatchIndirect, aligned_byte_offset) == 4, "PvgpuCmdDispatchIndirect.aligned_byte_offset must be at offset 4");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdDispatchIndirect) == 8, "PvgpuCmdDispatchIndirect must be 8 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdDispatchIndirect, args) == 0, "PvgpuCmdDispatchIndirect.args must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdDispatchIndirect, aligned_byte_offset) == 4, "PvgpuCmdDispatchIndirect.aligned_byte_offset must be at offset 4");
 
 /* PVGPU_OP_CLEAR_UNORDERED_ACCESS_VIEW_FLOAT: ID3D11DeviceContext::ClearUnorderedAccessViewFloat. */
 typedef struct PvgpuCmdClearUnorderedAccessViewFloat {
@@ -1563,12 +1571,12 @@ typedef struct PvgpuCmdClearUnorderedAccessViewFloat {
     float value_b;
     float value_a;
 } PvgpuCmdClearUnorderedAccessViewFloat;
-_Static_assert(sizeof(PvgpuCmdClearUnorderedAccessViewFloat) == 20, "PvgpuCmdClearUnorderedAccessViewFloat must be 20 bytes");
-_Static_assert(offsetof(PvgpuCmdClearUnorderedAccessViewFloat, view) == 0, "PvgpuCmdClearUnorderedAccessViewFloat.view must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdClearUnorderedAccessViewFloat, value_r) == 4, "PvgpuCmdClearUnorderedAccessViewFloat.value_r must be at offset 4");
-_Static_assert(offsetof(PvgpuCmdClearUnorderedAccessViewFloat, value_g) == 8, "PvgpuCmdClearUnorderedAccessViewFloat.value_g must be at offset 8");
-_Static_assert(offsetof(PvgpuCmdClearUnorderedAccessViewFloat, value_b) == 12, "PvgpuCmdClearUnorderedAccessViewFloat.value_b must be at offset 12");
-_Static_assert(offsetof(PvgpuCmdClearUnorderedAccessViewFloat, value_a) == 16, "PvgpuCmdClearUnorderedAccessViewFloat.value_a must be at offset 16");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdClearUnorderedAccessViewFloat) == 20, "PvgpuCmdClearUnorderedAccessViewFloat must be 20 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdClearUnorderedAccessViewFloat, view) == 0, "PvgpuCmdClearUnorderedAccessViewFloat.view must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdClearUnorderedAccessViewFloat, value_r) == 4, "PvgpuCmdClearUnorderedAccessViewFloat.value_r must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdClearUnorderedAccessViewFloat, value_g) == 8, "PvgpuCmdClearUnorderedAccessViewFloat.value_g must be at offset 8");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdClearUnorderedAccessViewFloat, value_b) == 12, "PvgpuCmdClearUnorderedAccessViewFloat.value_b must be at offset 12");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdClearUnorderedAccessViewFloat, value_a) == 16, "PvgpuCmdClearUnorderedAccessViewFloat.value_a must be at offset 16");
 
 /* PVGPU_OP_CLEAR_UNORDERED_ACCESS_VIEW_UINT: ID3D11DeviceContext::ClearUnorderedAccessViewUint. */
 typedef struct PvgpuCmdClearUnorderedAccessViewUint {
@@ -1578,21 +1586,21 @@ typedef struct PvgpuCmdClearUnorderedAccessViewUint {
     uint32_t value_b;
     uint32_t value_a;
 } PvgpuCmdClearUnorderedAccessViewUint;
-_Static_assert(sizeof(PvgpuCmdClearUnorderedAccessViewUint) == 20, "PvgpuCmdClearUnorderedAccessViewUint must be 20 bytes");
-_Static_assert(offsetof(PvgpuCmdClearUnorderedAccessViewUint, view) == 0, "PvgpuCmdClearUnorderedAccessViewUint.view must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdClearUnorderedAccessViewUint, value_r) == 4, "PvgpuCmdClearUnorderedAccessViewUint.value_r must be at offset 4");
-_Static_assert(offsetof(PvgpuCmdClearUnorderedAccessViewUint, value_g) == 8, "PvgpuCmdClearUnorderedAccessViewUint.value_g must be at offset 8");
-_Static_assert(offsetof(PvgpuCmdClearUnorderedAccessViewUint, value_b) == 12, "PvgpuCmdClearUnorderedAccessViewUint.value_b must be at offset 12");
-_Static_assert(offsetof(PvgpuCmdClearUnorderedAccessViewUint, value_a) == 16, "PvgpuCmdClearUnorderedAccessViewUint.value_a must be at offset 16");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdClearUnorderedAccessViewUint) == 20, "PvgpuCmdClearUnorderedAccessViewUint must be 20 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdClearUnorderedAccessViewUint, view) == 0, "PvgpuCmdClearUnorderedAccessViewUint.view must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdClearUnorderedAccessViewUint, value_r) == 4, "PvgpuCmdClearUnorderedAccessViewUint.value_r must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdClearUnorderedAccessViewUint, value_g) == 8, "PvgpuCmdClearUnorderedAccessViewUint.value_g must be at offset 8");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdClearUnorderedAccessViewUint, value_b) == 12, "PvgpuCmdClearUnorderedAccessViewUint.value_b must be at offset 12");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdClearUnorderedAccessViewUint, value_a) == 16, "PvgpuCmdClearUnorderedAccessViewUint.value_a must be at offset 16");
 
 /* PVGPU_OP_SET_PREDICATION: ID3D11DeviceContext::SetPredication: while set, draws, dispatches, clears and copies are skipped when the predicate's result equals `value`. The host waits for the predicate's result here. */
 typedef struct PvgpuCmdSetPredication {
     uint32_t predicate;  /* id of a QUERY (0: none) */
     uint32_t value;  /* 0 or 1 */
 } PvgpuCmdSetPredication;
-_Static_assert(sizeof(PvgpuCmdSetPredication) == 8, "PvgpuCmdSetPredication must be 8 bytes");
-_Static_assert(offsetof(PvgpuCmdSetPredication, predicate) == 0, "PvgpuCmdSetPredication.predicate must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdSetPredication, value) == 4, "PvgpuCmdSetPredication.value must be at offset 4");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdSetPredication) == 8, "PvgpuCmdSetPredication must be 8 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdSetPredication, predicate) == 0, "PvgpuCmdSetPredication.predicate must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdSetPredication, value) == 4, "PvgpuCmdSetPredication.value must be at offset 4");
 
 /* PVGPU_OP_GET_SHARED_HANDLE: IDXGIResource::GetSharedHandle of a RESOURCE_MISC_SHARED texture: the host writes the u64 handle into `result` by the time a following FENCE completes. */
 typedef struct PvgpuCmdGetSharedHandle {
@@ -1601,11 +1609,11 @@ typedef struct PvgpuCmdGetSharedHandle {
     uint64_t result_offset;  /* heap offset of result */
     uint64_t result_size;  /* byte size of result (0: none) */
 } PvgpuCmdGetSharedHandle;
-_Static_assert(sizeof(PvgpuCmdGetSharedHandle) == 24, "PvgpuCmdGetSharedHandle must be 24 bytes");
-_Static_assert(offsetof(PvgpuCmdGetSharedHandle, resource) == 0, "PvgpuCmdGetSharedHandle.resource must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdGetSharedHandle, _pad0) == 4, "PvgpuCmdGetSharedHandle._pad0 must be at offset 4");
-_Static_assert(offsetof(PvgpuCmdGetSharedHandle, result_offset) == 8, "PvgpuCmdGetSharedHandle.result_offset must be at offset 8");
-_Static_assert(offsetof(PvgpuCmdGetSharedHandle, result_size) == 16, "PvgpuCmdGetSharedHandle.result_size must be at offset 16");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdGetSharedHandle) == 24, "PvgpuCmdGetSharedHandle must be 24 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdGetSharedHandle, resource) == 0, "PvgpuCmdGetSharedHandle.resource must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdGetSharedHandle, _pad0) == 4, "PvgpuCmdGetSharedHandle._pad0 must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdGetSharedHandle, result_offset) == 8, "PvgpuCmdGetSharedHandle.result_offset must be at offset 8");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdGetSharedHandle, result_size) == 16, "PvgpuCmdGetSharedHandle.result_size must be at offset 16");
 
 /* PVGPU_OP_OPEN_SHARED_RESOURCE: ID3D11Device::OpenSharedResource: `texture` becomes this guest's id for the shared texture; the host writes its description (SharedTextureDesc) into `desc` by the time a following FENCE completes. */
 typedef struct PvgpuCmdOpenSharedResource {
@@ -1615,12 +1623,12 @@ typedef struct PvgpuCmdOpenSharedResource {
     uint64_t desc_offset;  /* heap offset of desc */
     uint64_t desc_size;  /* byte size of desc (0: none) */
 } PvgpuCmdOpenSharedResource;
-_Static_assert(sizeof(PvgpuCmdOpenSharedResource) == 32, "PvgpuCmdOpenSharedResource must be 32 bytes");
-_Static_assert(offsetof(PvgpuCmdOpenSharedResource, texture) == 0, "PvgpuCmdOpenSharedResource.texture must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdOpenSharedResource, _pad0) == 4, "PvgpuCmdOpenSharedResource._pad0 must be at offset 4");
-_Static_assert(offsetof(PvgpuCmdOpenSharedResource, handle) == 8, "PvgpuCmdOpenSharedResource.handle must be at offset 8");
-_Static_assert(offsetof(PvgpuCmdOpenSharedResource, desc_offset) == 16, "PvgpuCmdOpenSharedResource.desc_offset must be at offset 16");
-_Static_assert(offsetof(PvgpuCmdOpenSharedResource, desc_size) == 24, "PvgpuCmdOpenSharedResource.desc_size must be at offset 24");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdOpenSharedResource) == 32, "PvgpuCmdOpenSharedResource must be 32 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdOpenSharedResource, texture) == 0, "PvgpuCmdOpenSharedResource.texture must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdOpenSharedResource, _pad0) == 4, "PvgpuCmdOpenSharedResource._pad0 must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdOpenSharedResource, handle) == 8, "PvgpuCmdOpenSharedResource.handle must be at offset 8");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdOpenSharedResource, desc_offset) == 16, "PvgpuCmdOpenSharedResource.desc_offset must be at offset 16");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdOpenSharedResource, desc_size) == 24, "PvgpuCmdOpenSharedResource.desc_size must be at offset 24");
 
 /* PVGPU_OP_CREATE_GEOMETRY_SHADER: ID3D11Device::CreateGeometryShader. Not offered yet (WebGPU has no geometry stage): refused with UNSUPPORTED. */
 typedef struct PvgpuCmdCreateGeometryShader {
@@ -1629,11 +1637,11 @@ typedef struct PvgpuCmdCreateGeometryShader {
     uint64_t code_offset;  /* heap offset of code */
     uint64_t code_size;  /* byte size of code (0: none) */
 } PvgpuCmdCreateGeometryShader;
-_Static_assert(sizeof(PvgpuCmdCreateGeometryShader) == 24, "PvgpuCmdCreateGeometryShader must be 24 bytes");
-_Static_assert(offsetof(PvgpuCmdCreateGeometryShader, shader) == 0, "PvgpuCmdCreateGeometryShader.shader must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdCreateGeometryShader, language) == 4, "PvgpuCmdCreateGeometryShader.language must be at offset 4");
-_Static_assert(offsetof(PvgpuCmdCreateGeometryShader, code_offset) == 8, "PvgpuCmdCreateGeometryShader.code_offset must be at offset 8");
-_Static_assert(offsetof(PvgpuCmdCreateGeometryShader, code_size) == 16, "PvgpuCmdCreateGeometryShader.code_size must be at offset 16");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdCreateGeometryShader) == 24, "PvgpuCmdCreateGeometryShader must be 24 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateGeometryShader, shader) == 0, "PvgpuCmdCreateGeometryShader.shader must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateGeometryShader, language) == 4, "PvgpuCmdCreateGeometryShader.language must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateGeometryShader, code_offset) == 8, "PvgpuCmdCreateGeometryShader.code_offset must be at offset 8");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateGeometryShader, code_size) == 16, "PvgpuCmdCreateGeometryShader.code_size must be at offset 16");
 
 /* PVGPU_OP_CREATE_HULL_SHADER: ID3D11Device::CreateHullShader. Not offered yet (WebGPU has no tessellation): refused with UNSUPPORTED. */
 typedef struct PvgpuCmdCreateHullShader {
@@ -1642,11 +1650,11 @@ typedef struct PvgpuCmdCreateHullShader {
     uint64_t code_offset;  /* heap offset of code */
     uint64_t code_size;  /* byte size of code (0: none) */
 } PvgpuCmdCreateHullShader;
-_Static_assert(sizeof(PvgpuCmdCreateHullShader) == 24, "PvgpuCmdCreateHullShader must be 24 bytes");
-_Static_assert(offsetof(PvgpuCmdCreateHullShader, shader) == 0, "PvgpuCmdCreateHullShader.shader must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdCreateHullShader, language) == 4, "PvgpuCmdCreateHullShader.language must be at offset 4");
-_Static_assert(offsetof(PvgpuCmdCreateHullShader, code_offset) == 8, "PvgpuCmdCreateHullShader.code_offset must be at offset 8");
-_Static_assert(offsetof(PvgpuCmdCreateHullShader, code_size) == 16, "PvgpuCmdCreateHullShader.code_size must be at offset 16");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdCreateHullShader) == 24, "PvgpuCmdCreateHullShader must be 24 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateHullShader, shader) == 0, "PvgpuCmdCreateHullShader.shader must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateHullShader, language) == 4, "PvgpuCmdCreateHullShader.language must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateHullShader, code_offset) == 8, "PvgpuCmdCreateHullShader.code_offset must be at offset 8");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateHullShader, code_size) == 16, "PvgpuCmdCreateHullShader.code_size must be at offset 16");
 
 /* PVGPU_OP_CREATE_DOMAIN_SHADER: ID3D11Device::CreateDomainShader. Not offered yet (WebGPU has no tessellation): refused with UNSUPPORTED. */
 typedef struct PvgpuCmdCreateDomainShader {
@@ -1655,11 +1663,11 @@ typedef struct PvgpuCmdCreateDomainShader {
     uint64_t code_offset;  /* heap offset of code */
     uint64_t code_size;  /* byte size of code (0: none) */
 } PvgpuCmdCreateDomainShader;
-_Static_assert(sizeof(PvgpuCmdCreateDomainShader) == 24, "PvgpuCmdCreateDomainShader must be 24 bytes");
-_Static_assert(offsetof(PvgpuCmdCreateDomainShader, shader) == 0, "PvgpuCmdCreateDomainShader.shader must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdCreateDomainShader, language) == 4, "PvgpuCmdCreateDomainShader.language must be at offset 4");
-_Static_assert(offsetof(PvgpuCmdCreateDomainShader, code_offset) == 8, "PvgpuCmdCreateDomainShader.code_offset must be at offset 8");
-_Static_assert(offsetof(PvgpuCmdCreateDomainShader, code_size) == 16, "PvgpuCmdCreateDomainShader.code_size must be at offset 16");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdCreateDomainShader) == 24, "PvgpuCmdCreateDomainShader must be 24 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateDomainShader, shader) == 0, "PvgpuCmdCreateDomainShader.shader must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateDomainShader, language) == 4, "PvgpuCmdCreateDomainShader.language must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateDomainShader, code_offset) == 8, "PvgpuCmdCreateDomainShader.code_offset must be at offset 8");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateDomainShader, code_size) == 16, "PvgpuCmdCreateDomainShader.code_size must be at offset 16");
 
 /* PVGPU_OP_COPY_STRUCTURE_COUNT: ID3D11DeviceContext::CopyStructureCount: the GPU copies the hidden counter of `src_view` (a buffer UAV created with APPEND or COUNTER) as a u32 into `dst_buffer` at `dst_aligned_byte_offset` (a multiple of 4). */
 typedef struct PvgpuCmdCopyStructureCount {
@@ -1667,10 +1675,10 @@ typedef struct PvgpuCmdCopyStructureCount {
     uint32_t dst_aligned_byte_offset;
     uint32_t src_view;  /* id of a UNORDERED_ACCESS_VIEW */
 } PvgpuCmdCopyStructureCount;
-_Static_assert(sizeof(PvgpuCmdCopyStructureCount) == 12, "PvgpuCmdCopyStructureCount must be 12 bytes");
-_Static_assert(offsetof(PvgpuCmdCopyStructureCount, dst_buffer) == 0, "PvgpuCmdCopyStructureCount.dst_buffer must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdCopyStructureCount, dst_aligned_byte_offset) == 4, "PvgpuCmdCopyStructureCount.dst_aligned_byte_offset must be at offset 4");
-_Static_assert(offsetof(PvgpuCmdCopyStructureCount, src_view) == 8, "PvgpuCmdCopyStructureCount.src_view must be at offset 8");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdCopyStructureCount) == 12, "PvgpuCmdCopyStructureCount must be 12 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCopyStructureCount, dst_buffer) == 0, "PvgpuCmdCopyStructureCount.dst_buffer must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCopyStructureCount, dst_aligned_byte_offset) == 4, "PvgpuCmdCopyStructureCount.dst_aligned_byte_offset must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCopyStructureCount, src_view) == 8, "PvgpuCmdCopyStructureCount.src_view must be at offset 8");
 
 /* PVGPU_OP_SET_DISPLAY_MODE: IDXGISwapChain::ResizeTarget and SetFullscreenState together: the guest's output takes the offered display mode `mode_index` (an index into the control page's display_modes; refused with INVALID_CALL beyond display_mode_count) and goes fullscreen or windowed. Ordered with the frames: presents after it are paced to the chosen mode's refresh rate when fullscreen, to the desktop's (60 Hz) when windowed. The host writes display_mode_chosen, display_fullscreen and display_refresh. The back buffer keeps its size (RESIZE_BUFFERS changes it). */
 typedef struct PvgpuCmdSetDisplayMode {
@@ -1678,10 +1686,10 @@ typedef struct PvgpuCmdSetDisplayMode {
     uint32_t mode_index;
     uint32_t fullscreen;  /* 0 or 1 */
 } PvgpuCmdSetDisplayMode;
-_Static_assert(sizeof(PvgpuCmdSetDisplayMode) == 12, "PvgpuCmdSetDisplayMode must be 12 bytes");
-_Static_assert(offsetof(PvgpuCmdSetDisplayMode, swap_chain) == 0, "PvgpuCmdSetDisplayMode.swap_chain must be at offset 0");
-_Static_assert(offsetof(PvgpuCmdSetDisplayMode, mode_index) == 4, "PvgpuCmdSetDisplayMode.mode_index must be at offset 4");
-_Static_assert(offsetof(PvgpuCmdSetDisplayMode, fullscreen) == 8, "PvgpuCmdSetDisplayMode.fullscreen must be at offset 8");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuCmdSetDisplayMode) == 12, "PvgpuCmdSetDisplayMode must be 12 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdSetDisplayMode, swap_chain) == 0, "PvgpuCmdSetDisplayMode.swap_chain must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdSetDisplayMode, mode_index) == 4, "PvgpuCmdSetDisplayMode.mode_index must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdSetDisplayMode, fullscreen) == 8, "PvgpuCmdSetDisplayMode.fullscreen must be at offset 8");
 
 /* ---- control page (the first PVGPU_CONTROL_PAGE_SIZE bytes of the region) ---- */
 
@@ -1733,11 +1741,11 @@ typedef struct PvgpuErrorEntry {
     uint64_t sequence;  /* sequence number of the rejected record */
     char detail[PVGPU_ERROR_DETAIL_BYTES];  /* UTF-8, NUL padded, not always NUL terminated */
 } PvgpuErrorEntry;
-_Static_assert(sizeof(PvgpuErrorEntry) == 128, "PvgpuErrorEntry must be 128 bytes");
-_Static_assert(offsetof(PvgpuErrorEntry, code) == 0, "PvgpuErrorEntry.code must be at offset 0");
-_Static_assert(offsetof(PvgpuErrorEntry, opcode) == 4, "PvgpuErrorEntry.opcode must be at offset 4");
-_Static_assert(offsetof(PvgpuErrorEntry, sequence) == 8, "PvgpuErrorEntry.sequence must be at offset 8");
-_Static_assert(offsetof(PvgpuErrorEntry, detail) == 16, "PvgpuErrorEntry.detail must be at offset 16");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuErrorEntry) == 128, "PvgpuErrorEntry must be 128 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuErrorEntry, code) == 0, "PvgpuErrorEntry.code must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuErrorEntry, opcode) == 4, "PvgpuErrorEntry.opcode must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuErrorEntry, sequence) == 8, "PvgpuErrorEntry.sequence must be at offset 8");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuErrorEntry, detail) == 16, "PvgpuErrorEntry.detail must be at offset 16");
 
 /* Entry i is at PVGPU_CTRL_DISPLAY_MODES_OFFSET + i * sizeof(PvgpuDisplayMode). */
 typedef struct PvgpuDisplayMode {
@@ -1745,9 +1753,13 @@ typedef struct PvgpuDisplayMode {
     uint32_t height;
     uint32_t refresh_millihertz;  /* refresh rate in millihertz */
 } PvgpuDisplayMode;
-_Static_assert(sizeof(PvgpuDisplayMode) == 12, "PvgpuDisplayMode must be 12 bytes");
-_Static_assert(offsetof(PvgpuDisplayMode, width) == 0, "PvgpuDisplayMode.width must be at offset 0");
-_Static_assert(offsetof(PvgpuDisplayMode, height) == 4, "PvgpuDisplayMode.height must be at offset 4");
-_Static_assert(offsetof(PvgpuDisplayMode, refresh_millihertz) == 8, "PvgpuDisplayMode.refresh_millihertz must be at offset 8");
+PVGPU_STATIC_ASSERT(sizeof(PvgpuDisplayMode) == 12, "PvgpuDisplayMode must be 12 bytes");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuDisplayMode, width) == 0, "PvgpuDisplayMode.width must be at offset 0");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuDisplayMode, height) == 4, "PvgpuDisplayMode.height must be at offset 4");
+PVGPU_STATIC_ASSERT(offsetof(PvgpuDisplayMode, refresh_millihertz) == 8, "PvgpuDisplayMode.refresh_millihertz must be at offset 8");
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
 
 #endif /* PVGPU_PROTOCOL_H */

@@ -59,6 +59,20 @@ def test_header_compiles(include_dir: Path, tmp_path: Path) -> None:
     gcc("-Wpadded", "-c", "-x", "c", include_dir / "pvgpu_protocol.h", "-o", tmp_path / "header.o")
 
 
+@pytest.mark.skipif(shutil.which("g++") is None, reason="g++ is not installed")
+def test_header_compiles_as_cpp(include_dir: Path, tmp_path: Path) -> None:
+    """A C++17 driver (the seed's user-mode driver is C++) includes the header as it is."""
+    source = tmp_path / "use.cpp"
+    source.write_text('#include "pvgpu_protocol.h"\n'
+                      'int main() { PvgpuCmdDraw d{}; d.vertex_count = 3;\n'
+                      '  return static_cast<int>(pvgpu_record_size(sizeof d)) == 32 ? 0 : 1; }\n')
+    result = subprocess.run(["g++", "-std=c++17", "-Wall", "-Wextra", "-Werror", "-pedantic", "-Wpadded",
+                             f"-I{include_dir}", str(source), "-o", str(tmp_path / "use")],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert subprocess.run([tmp_path / "use"]).returncode == 0
+
+
 @needs_gcc
 def test_c_encoded_stream_decodes_in_python(include_dir: Path, tmp_path: Path) -> None:
     exe = build(C_DIR / "encode_stream.c", include_dir, tmp_path / "encode_stream")

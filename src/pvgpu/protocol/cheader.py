@@ -1,8 +1,10 @@
 """The C header `pvgpu_protocol.h`, generated from the spec.
 
 Structs are written from codec's slot lists (explicit `_padN` members included), and every
-size and offset gets a `_Static_assert`, so a C guest driver and the Python codec agree on
-the wire layout by construction: if they ever drift, the header stops compiling.
+size and offset gets a static assertion, so a C guest driver and the Python codec agree on
+the wire layout by construction: if they ever drift, the header stops compiling. The header
+is valid C11 and C++17 (`PVGPU_STATIC_ASSERT` is `_Static_assert` or `static_assert`, and
+the declarations sit in `extern "C"`).
 """
 
 from __future__ import annotations
@@ -94,10 +96,10 @@ class _Writer:
         if trailer:
             self.line(f"    /* {_comment(trailer)} */")
         self.line(f"}} {name};")
-        self.line(f'_Static_assert(sizeof({name}) == {size}, "{name} must be {size} bytes");')
+        self.line(f'PVGPU_STATIC_ASSERT(sizeof({name}) == {size}, "{name} must be {size} bytes");')
         for _c_type, member, offset, _doc in members:
             field = member.split("[")[0]
-            self.line(f'_Static_assert(offsetof({name}, {field}) == {offset}, '
+            self.line(f'PVGPU_STATIC_ASSERT(offsetof({name}, {field}) == {offset}, '
                       f'"{name}.{field} must be at offset {offset}");')
         self.line()
 
@@ -196,7 +198,15 @@ def generate_c_header() -> str:
     w.line("#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__")
     w.line('#error "pvgpu_protocol.h: the structs below are only the wire format on little-endian targets"')
     w.line("#endif")
-    w.line('_Static_assert(sizeof(float) == 4, "pvgpu needs a 32-bit float");')
+    w.line()
+    w.line("#ifdef __cplusplus")
+    w.line("#define PVGPU_STATIC_ASSERT(condition, message) static_assert(condition, message)")
+    w.line('extern "C" {')
+    w.line("#else")
+    w.line("#define PVGPU_STATIC_ASSERT(condition, message) _Static_assert(condition, message)")
+    w.line("#endif")
+    w.line()
+    w.line('PVGPU_STATIC_ASSERT(sizeof(float) == 4, "pvgpu needs a 32-bit float");')
     w.line()
     w.define("PVGPU_PROTOCOL_MAJOR", f"{spec.PROTOCOL_MAJOR}u")
     w.define("PVGPU_PROTOCOL_MINOR", f"{spec.PROTOCOL_MINOR}u")
@@ -254,5 +264,9 @@ def generate_c_header() -> str:
                  f"PVGPU_OP_{cmd.name}: {cmd.command.doc}", trailer)
 
     _control(w)
+    w.line("#ifdef __cplusplus")
+    w.line('} /* extern "C" */')
+    w.line("#endif")
+    w.line()
     w.line("#endif /* PVGPU_PROTOCOL_H */")
     return "\n".join(w.lines) + "\n"
