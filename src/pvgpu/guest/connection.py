@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import DeviceLostError, HostReportedError, ProtocolError, VersionMismatchError, WaitTimeoutError
 from ..protocol import codec, encoders
 from ..protocol import layout as L
-from ..protocol.enums import DeviceStatus, GuestState
+from ..protocol.enums import DeviceStatus, ErrorCode, GuestState
 from ..protocol.spec import PROTOCOL_MAJOR, PROTOCOL_MINOR
 from ..transport.control import ErrorEntry, attach_described_parts, read_errors
 from ..transport.heap import HeapAllocator
@@ -234,7 +234,7 @@ class GuestConnection:
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         while not done():
             if check_lost and self.region.get("device_status") == DeviceStatus.LOST:
-                raise DeviceLostError(f"device lost while waiting for {what}: {self._error_summary()}")
+                raise DeviceLostError(f"device lost while waiting for {what}: {self.lost_reason()}")
             left = deadline - time.monotonic()
             if left <= 0:
                 raise WaitTimeoutError(f"timed out after {self.timeout if timeout is None else timeout:.1f} s "
@@ -366,8 +366,13 @@ class GuestConnection:
             lines = "\n  ".join(e.describe() for e in entries)
             raise HostReportedError(f"the host rejected {len(entries)} command(s):\n  {lines}")
 
-    def _error_summary(self) -> str:
+    def lost_reason(self) -> str:
+        """Why the host put this device in the device-lost state: the detail of the last
+        DEVICE_LOST entry in the error log (else the last entry's)."""
         entries = read_errors(self.region)
+        for entry in reversed(entries):
+            if entry.code == ErrorCode.DEVICE_LOST:
+                return entry.detail
         return entries[-1].detail if entries else "no detail"
 
     @property

@@ -346,8 +346,11 @@ class Session:
             seq, cmd, size = codec.decode(chunk, off, available)
         except DecodeError as e:
             self._report(e.code, e.opcode, e.seq, e.detail)
-            if e.code in (ErrorCode.TRUNCATED_RECORD, ErrorCode.BAD_FRAMING):
-                return available  # framing is lost: skip what was published
+            if e.code in _FRAMING_CODES:
+                # Where the next record starts is unknown: nothing after this one can be
+                # executed (a FENCE among it would never complete), so the device is lost at once.
+                self._lose_device(f"command stream framing lost: {e.detail}", e.opcode, e.seq)
+                return available
             return codec.read_header(chunk, off)[2]
         if cmd is None:
             return size
@@ -611,10 +614,13 @@ class Session:
     def _log(self, code: ErrorCode, opcode: int, seq: int, detail: str) -> None:
         self.errors_logged = log_error(self.region, self.errors_logged, code, opcode, seq, detail)
 
-    def _lose_device(self, why: str) -> None:
+    def _lose_device(self, why: str, opcode: int = 0, seq: int = 0) -> None:
+        """Device-lost: a DEVICE_LOST entry whose detail is `why` (with the record that caused
+        it, if one did), then DeviceStatus.LOST; the guest's objects are freed, nothing more of
+        its ring is executed and its fences stop completing until it asks for a reset."""
         if self.lost:
             return
-        self._log(ErrorCode.DEVICE_LOST, 0, 0, why)
+        self._log(ErrorCode.DEVICE_LOST, opcode, seq, why)
         self._set_status(DeviceStatus.LOST)
         self.objects.clear()
         self.renderer.release_shared()
@@ -647,6 +653,7 @@ class Session:
         self._heap = None
 
 
+_FRAMING_CODES = frozenset({ErrorCode.TRUNCATED_RECORD, ErrorCode.BAD_FRAMING})
 _TEXTURE_CREATES = (codec.Commands.CreateTexture1d, codec.Commands.CreateTexture2d, codec.Commands.CreateTexture3d,
                     codec.Commands.CreateSwapChain)
 
