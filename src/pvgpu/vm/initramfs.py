@@ -29,7 +29,6 @@ JOB_TAG = "pvgpujob"
 #: Inside the guest; a tmpfs on /run holds it. The host's /tmp stays visible (read-only): a
 #: checkout or virtual environment there must keep working in the guest.
 JOB_DIR = "/run/pvgpu-job"
-PROBE_MARKER = "pvgpu-probe-ok"  # printed instead of running the job when booted with pvgpu.probe
 
 
 class BootError(PvgpuError):
@@ -119,7 +118,6 @@ INIT = """#!/bin/busybox sh
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
-if grep -q pvgpu.probe /proc/cmdline; then echo {probe_marker}; poweroff -f; fi
 for m in {modules}; do insmod /lib/pvgpu/$m || echo "pvgpu-init: insmod $m failed"; done
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000,cache=loose {root_tag} /newroot || poweroff -f
 mount -t tmpfs tmpfs /newroot/run
@@ -162,7 +160,7 @@ def build_initramfs(kernel_path: str) -> bytes:
     entries.append(_Entry("bin/busybox", 0o100755, busybox))
     entries.append(_Entry("bin/sh", 0o120777, b"busybox"))
     entries += [_Entry(f"lib/pvgpu/{n}", 0o100644, _module_bytes(p)) for n, p in zip(names, modules)]
-    init = INIT.format(probe_marker=PROBE_MARKER, modules=" ".join(shlex.quote(n) for n in names), root_tag=ROOT_TAG, job_tag=JOB_TAG,
+    init = INIT.format(modules=" ".join(shlex.quote(n) for n in names), root_tag=ROOT_TAG, job_tag=JOB_TAG,
                        job_dir=JOB_DIR)
     entries.append(_Entry("init", 0o100755, init.encode()))
     return _cpio(entries)

@@ -19,7 +19,9 @@ from qemu.qmp.legacy import QEMUMonitorProtocol
 from ..errors import PvgpuError
 from ..host.session import Presenter
 from . import initramfs, qemu
+from .accel import AccelChoice
 from .profile import Profile
+from .pvh import BootKernel
 
 log = logging.getLogger("pvgpu.vm")
 QMP_TIMEOUT_S = 10.0
@@ -48,6 +50,8 @@ class VirtualMachine:
         self.qmp: QEMUMonitorProtocol | None = None
         self.host = None
         self.accel = ""
+        self.accel_choice: AccelChoice | None = None  # accel with the reason it was chosen
+        self.kernel: BootKernel | None = None  # what -kernel got, and why
         self.started_at = 0.0
         self._follower: threading.Thread | None = None
         # qemu.qmp's legacy client is not thread-safe; viewer input arrives on other threads.
@@ -57,9 +61,11 @@ class VirtualMachine:
 
     # --- start ---------------------------------------------------------------------------------
     def command_line(self, accel: str | None = None) -> list[str]:
+        """QEMU's arguments under ACCEL (by default the one the profile's `accel` picks here)."""
         host_socket = self.profile.host_socket or self.paths.ivshmem
-        return qemu.build_command(self.profile, self.paths, accel or self.profile.accel.replace("auto", "kvm"),
-                                  host_socket)
+        accel = accel or qemu.choose_accel(self.profile).accel
+        kernel = qemu.boot_kernel(self.profile, accel)
+        return qemu.build_command(self.profile, self.paths, accel, host_socket, kernel.path if kernel else None)
 
     def start(self) -> "VirtualMachine":
         if shutil.which(self.profile.qemu) is None:
@@ -67,7 +73,13 @@ class VirtualMachine:
         if self.profile.boot.source == "host-root" and not self.command:
             raise PvgpuError("a host-root VM needs a command to run: boot.command in the profile or --command")
         self._claim_run_dir()
-        self.accel = qemu.choose_accel(self.profile)
+        self.accel_choice = qemu.choose_accel(self.profile)
+        self.accel = self.accel_choice.accel
+        log.info("%s: accel %s", self.profile.name, self.accel_choice)
+        self.kernel = qemu.boot_kernel(self.profile, self.accel)
+        if self.kernel is not None:
+            log.info("%s: kernel %s (%s entry: %s)", self.profile.name, self.kernel.path, self.kernel.entry,
+                     self.kernel.reason)
         if self.profile.host_socket:
             if not os.path.exists(self.profile.host_socket):
                 raise PvgpuError(f"pvgpu.host: no pvgpu host at {self.profile.host_socket} "
@@ -83,7 +95,9 @@ class VirtualMachine:
                 shim = guest_python_command('"$@"')
                 f.write(f"pvgpu() {{ {shim}; }}\n{self.command}\n")
         qemu.prepare_files(self.profile, self.paths)
-        cmd = self.command_line(self.accel)
+        host_socket = self.profile.host_socket or self.paths.ivshmem
+        cmd = qemu.build_command(self.profile, self.paths, self.accel, host_socket,
+                                 self.kernel.path if self.kernel else None)
         log.info("starting %s", shlex.join(cmd))
         self.started_at = time.monotonic()
         self.process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

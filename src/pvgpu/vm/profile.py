@@ -24,6 +24,7 @@ SMBIOS_KEYS: dict[int, tuple[str, ...]] = {
     17: ("loc_pfx", "bank", "manufacturer", "serial", "asset", "part", "speed"),
 }
 BOOT_SOURCES = ("host-root", "kernel", "disk")
+KERNEL_ENTRIES = ("auto", "pvh", "bzimage")  # see vm.pvh
 ACCELS = ("auto", "kvm", "tcg")
 DISPLAYS = ("none", "vnc", "gtk", "sdl")
 NETWORKS = ("none", "user")
@@ -57,6 +58,7 @@ def parse_size(text: str | int, key: str) -> int:
 class Boot:
     source: str = "host-root"
     kernel: str = "auto"
+    kernel_entry: str = "auto"  # auto: the vmlinux's PVH entry under TCG; pvh; bzimage
     initrd: str = ""
     append: str = ""
     disk: str = ""
@@ -196,6 +198,7 @@ def profile_from_dict(data: dict, source: str = "<profile>") -> Profile:
     b = top.sub("boot")
     boot = Boot(source=b.choice("source", BOOT_SOURCES, "host-root"))
     boot.kernel = b.get("kernel", str, "auto")
+    boot.kernel_entry = b.choice("kernel_entry", KERNEL_ENTRIES, "auto")
     boot.initrd = _path(b, "initrd", base)
     boot.append = b.get("append", str, "")
     boot.disk = _path(b, "disk", base)

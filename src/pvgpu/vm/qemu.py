@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass
 
-from ..errors import PvgpuError
-from . import initramfs
+from . import accel as accel_mod
+from . import initramfs, pvh
+from .accel import AccelChoice
 from .profile import OVMF_CODE, OVMF_VARS, Profile
 
 log = logging.getLogger("pvgpu.vm")
-KVM_PROBE_SECONDS = 15.0
 
 
 @dataclass(frozen=True)
@@ -74,9 +72,13 @@ def input_devices(boot_source: str) -> list[str]:
     return ["-device", "qemu-xhci,id=pvgpu-usb", "-device", "usb-tablet,bus=pvgpu-usb.0"]
 
 
-def build_command(profile: Profile, paths: RunPaths, accel: str, host_socket: str) -> list[str]:
-    """The QEMU argument list (without starting anything)."""
+def build_command(profile: Profile, paths: RunPaths, accel: str, host_socket: str,
+                  kernel: str | None = None) -> list[str]:
+    """The QEMU argument list (without starting anything). KERNEL: the file -kernel gets
+    (boot_kernel's path), by default the profile's kernel as it is."""
     p = profile
+    if not kernel and (p.boot.source != "disk" or p.boot.kernel != "auto"):
+        kernel = kernel_path(p)
     cpu = ",".join([p.identity.cpu_model, *p.identity.cpu_flags])
     args = [p.qemu, "-name", _opt(p.name), "-machine", f"q35,accel={accel}", "-cpu", cpu,
             "-m", f"{p.memory // (1 << 20)}M", "-smp", str(p.cpus), "-nodefaults", "-no-user-config",
@@ -99,20 +101,20 @@ def build_command(profile: Profile, paths: RunPaths, accel: str, host_socket: st
     args += input_devices(b.source)
     if b.source == "host-root":
         append = f"console=ttyS0 panic=-1 quiet {b.append}".strip()
-        args += ["-kernel", kernel_path(p), "-initrd", paths.initramfs, "-append", append, "-no-reboot",
+        args += ["-kernel", kernel, "-initrd", paths.initramfs, "-append", append, "-no-reboot",
                  "-fsdev", "local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap",
                  "-device", f"virtio-9p-pci,fsdev=hostroot,mount_tag={initramfs.ROOT_TAG}",
                  "-fsdev", f"local,id=job,path={_opt(paths.job)},security_model=none",
                  "-device", f"virtio-9p-pci,fsdev=job,mount_tag={initramfs.JOB_TAG}"]
     elif b.source == "kernel":
-        args += ["-kernel", kernel_path(p), "-append", f"console=ttyS0 {b.append}".strip()]
+        args += ["-kernel", kernel, "-append", f"console=ttyS0 {b.append}".strip()]
         if b.initrd:
             args += ["-initrd", b.initrd]
     else:
         fmt = "qcow2" if b.disk.endswith(".qcow2") else "raw"
         args += ["-drive", f"file={_opt(b.disk)},if=virtio,format={fmt}"]
         if b.kernel != "auto":
-            args += ["-kernel", b.kernel, "-append", b.append]
+            args += ["-kernel", kernel, "-append", b.append]
             if b.initrd:
                 args += ["-initrd", b.initrd]
     return args + list(p.extra_args)
@@ -128,42 +130,13 @@ def prepare_files(profile: Profile, paths: RunPaths) -> None:
         shutil.copyfile(OVMF_VARS, paths.ovmf_vars)
 
 
-def kvm_accessible() -> bool:
-    return os.path.exists("/dev/kvm") and os.access("/dev/kvm", os.R_OK | os.W_OK)
+def choose_accel(profile: Profile) -> AccelChoice:
+    """The accelerator for the profile's `accel`, with the reason (see vm.accel)."""
+    return accel_mod.choose(profile.accel)
 
 
-@functools.lru_cache(maxsize=4)
-def kvm_boots(qemu: str, kernel: str) -> bool:
-    """Whether KVM really runs a guest here: boot `kernel` with an initramfs that answers and
-    powers off at once. (Nested virtualisation can offer /dev/kvm and still hang guests.)"""
-    with tempfile.TemporaryDirectory(prefix="pvgpu-kvm-probe-") as tmp:
-        initrd = os.path.join(tmp, "probe.cpio")
-        with open(initrd, "wb") as f:
-            f.write(initramfs.build_initramfs(kernel))
-        try:
-            out = subprocess.run([qemu, "-machine", "q35,accel=kvm", "-cpu", "max", "-m", "256M", "-nodefaults",
-                                  "-display", "none", "-serial", "stdio", "-no-reboot", "-kernel", kernel,
-                                  "-initrd", initrd, "-append", "console=ttyS0 panic=-1 quiet pvgpu.probe"],
-                                 capture_output=True, timeout=KVM_PROBE_SECONDS)
-        except subprocess.TimeoutExpired:
-            return False
-        return initramfs.PROBE_MARKER.encode() in out.stdout
-
-
-def choose_accel(profile: Profile) -> str:
-    if profile.accel != "auto":
-        if profile.accel == "kvm" and not kvm_accessible():
-            raise PvgpuError("accel = \"kvm\" but /dev/kvm is missing or not accessible to this user")
-        return profile.accel
-    if not kvm_accessible():
-        log.warning("/dev/kvm is not usable; the VM runs under TCG (much slower)")
-        return "tcg"
-    try:
-        kernel = kernel_path(profile)
-    except initramfs.BootError:
-        return "kvm"
-    if kvm_boots(profile.qemu, kernel):
-        return "kvm"
-    log.warning("/dev/kvm is present but a guest did not boot under KVM within %.0f s (nested "
-                "virtualisation?); using TCG", KVM_PROBE_SECONDS)
-    return "tcg"
+def boot_kernel(profile: Profile, accel: str) -> pvh.BootKernel | None:
+    """The file QEMU's -kernel gets under ACCEL (None for a disk boot with no kernel of its own)."""
+    if profile.boot.source == "disk" and profile.boot.kernel == "auto":
+        return None
+    return pvh.boot_kernel(kernel_path(profile), profile.boot.kernel_entry, accel)
