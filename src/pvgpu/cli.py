@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -46,6 +47,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
             guest_cube.run(args.socket, args.frames, width, height, shaders=args.shaders)
         return 0
 
+    previous = _interrupt_on_signals()
+    try:
+        return _run_demo(args, width, height)
+    finally:
+        _restore_signals(previous)
+
+
+def _run_demo(args: argparse.Namespace, width: int, height: int) -> int:
     from .demo.progress import ProgressReporter
     from .host import gpu
     from .host.service import HostService
@@ -99,32 +108,98 @@ def _presentation(args: argparse.Namespace, default_png: str | None, per_session
                               web_token=getattr(args, "web_token", None))
 
 
+def _interrupt_on_signals() -> dict:
+    """SIGTERM, and SIGINT even where it was ignored at start (a background job), raise
+    KeyboardInterrupt in the main thread as Ctrl-C does, so that `pvgpu demo` and `pvgpu vm run`
+    clean up on their usual path. Returns the previous handlers for `_restore_signals`."""
+    def interrupt(signum: int, frame) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+    return {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+
+def _restore_signals(previous: dict) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+
+
+class _StopSignals:
+    """SIGINT and SIGTERM for `pvgpu serve`, whatever their disposition at start (a shell
+    starts background jobs with SIGINT ignored, and Python then leaves it ignored): the first
+    asks for an orderly stop (the main loop sees `signum`), a second one during the stop kills
+    the workers, removes what it can at once and exits with 128 + the signal's number.
+
+    The handlers only set a number and, for the second signal, call `HostService.abort`, which
+    takes no locks (a handler runs in the main thread, between any two of its bytecodes)."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, prog: str):
+        self.prog = prog
+        self.signum = 0
+        self.services: list = []
+        self._previous = {sig: signal.signal(sig, self._handle) for sig in self.SIGNALS}
+
+    def _handle(self, signum: int, frame) -> None:
+        if not self.signum:
+            self.signum = signum
+            return
+        print(f"{self.prog}: {signal.Signals(signum).name} again: stopping at once", file=sys.stderr)
+        for service in list(self.services):
+            try:
+                service.abort()
+            except Exception as e:  # remove what can be removed; the exit comes regardless
+                print(f"{self.prog}: while stopping at once: {e}", file=sys.stderr)
+        sys.stderr.flush()
+        os._exit(128 + signum)
+
+    def sleep(self) -> None:
+        """Return once a stop has been asked for."""
+        while not self.signum:
+            time.sleep(0.2)  # not an Event: setting one from a handler could deadlock its wait
+
+    def restore(self) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from .host.service import HostService
 
-    presentation = _presentation(args, default_png=None, per_session=True)
-    services = []
+    stop = _StopSignals("pvgpu serve")
+    presentation = None
+    services = stop.services
     try:
+        presentation = _presentation(args, default_png=None, per_session=True)
         options = presentation.service_options()
+        listeners = []
         if args.ivshmem:
-            services.append(HostService(args.ivshmem, region_size=args.region_size, transport="ivshmem",
-                                        watchdog_s=args.watchdog, **options).start())
-            print(f"pvgpu serve: QEMU ivshmem-doorbell devices connect to {args.ivshmem}", file=sys.stderr)
+            listeners.append((args.ivshmem, "ivshmem", "QEMU ivshmem-doorbell devices"))
         if args.socket or not args.ivshmem:
-            socket_path = args.socket or DEFAULT_SOCKET
-            services.append(HostService(socket_path, region_size=args.region_size, watchdog_s=args.watchdog,
-                                        **options).start())
-            print(f"pvgpu serve: local guests connect to {socket_path}", file=sys.stderr)
-        for line in presentation.describe():
-            print(f"pvgpu serve: {line}", file=sys.stderr)
-        print("pvgpu serve: Ctrl-C stops", file=sys.stderr)
-        services[0].wait()
-    except KeyboardInterrupt:
-        pass
+            listeners.append((args.socket or DEFAULT_SOCKET, "local", "local guests"))
+        for path, transport, who in listeners:
+            if stop.signum:
+                break
+            service = HostService(path, region_size=args.region_size, transport=transport,
+                                  watchdog_s=args.watchdog, **options)
+            services.append(service)
+            service.start()
+            print(f"pvgpu serve: {who} connect to {path}", file=sys.stderr)
+        if not stop.signum:
+            for line in presentation.describe():
+                print(f"pvgpu serve: {line}", file=sys.stderr)
+            print("pvgpu serve: Ctrl-C (SIGINT) or SIGTERM stops", file=sys.stderr)
+        stop.sleep()
     finally:
+        for service in services:  # all at once: their workers finish side by side
+            service.begin_stop()
         for service in services:
             service.stop()
-        presentation.close()
+        if presentation is not None:
+            presentation.close()
+        stop.restore()
+    sessions = sum(len(s.sessions) for s in services)
+    print(f"pvgpu serve: stopped on {signal.Signals(stop.signum).name}: {sessions} guest session(s) served, "
+          f"workers ended, sockets and shared files removed", file=sys.stderr)
     return 0
 
 
@@ -146,6 +221,7 @@ def cmd_vm(args: argparse.Namespace) -> int:
     presentation = _presentation(args, default_png=None, per_session=True, extra=profile.present)
     vm = VirtualMachine(profile, command=args.command, presenters=presentation.presenters, window=presentation.window,
                         on_output=lambda text: (sys.stderr.write(text), sys.stderr.flush()))
+    previous = _interrupt_on_signals()
     try:
         vm.start()
         print(f"pvgpu vm: {profile.name} running under {vm.accel} (QMP {vm.paths.qmp}); Ctrl-C stops it",
@@ -160,6 +236,7 @@ def cmd_vm(args: argparse.Namespace) -> int:
     finally:
         vm.close()
         presentation.close()
+        _restore_signals(previous)
     if profile.boot.source == "host-root":
         job_code, _ = vm.job_result()
         if job_code is None:

@@ -5,7 +5,12 @@ losing its device never disturbs the others.
 
 Two transports, one per service: "local" (a guest process connects and gets the region's
 memfd and eventfds) and "ivshmem" (QEMU's ivshmem-doorbell device connects, and pvgpu speaks
-QEMU's ivshmem server protocol; each VM gets a region of its own)."""
+QEMU's ivshmem server protocol; each VM gets a region of its own).
+
+Stopping (`stop`, or `abort` when it must be quick) tells every guest: once its session's
+worker has ended, the session's region gets a DEVICE_LOST error entry whose detail is
+SHUTDOWN_REASON, device_status becomes LOST and the guest's interrupt is signalled; then the
+host closes its end of the connection and the region."""
 
 from __future__ import annotations
 
@@ -13,17 +18,19 @@ import itertools
 import logging
 import os
 import shutil
+import signal
 import socket
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
 from ..errors import PvgpuError
 from ..protocol import layout as L
-from ..protocol.enums import Feature
+from ..protocol.enums import DeviceStatus, ErrorCode, Feature
 from ..protocol.spec import PROTOCOL_MAJOR, PROTOCOL_MINOR
-from ..transport.control import format_control_page
+from ..transport.control import format_control_page, log_error
 from ..transport import ivshmem, local
 from ..transport.region import Region
 from . import gpu
@@ -38,6 +45,9 @@ log = logging.getLogger("pvgpu.host")
 #: Session ids are unique in this process, across services (`pvgpu serve` runs a local and an
 #: ivshmem service side by side, and presenters key sessions by id).
 _SESSION_IDS = itertools.count(1)
+
+#: The error-log detail (with device_status LOST) a guest finds when the host stops serving it.
+SHUTDOWN_REASON = "the host is shutting down"
 
 
 @dataclass
@@ -107,6 +117,7 @@ class HostService:
         self._stop = threading.Event()
         self._listener: socket.socket | None = None
         self._accept_thread: threading.Thread | None = None
+        self._socket_inode: int | None = None  # the socket this service bound (and so may remove)
         self._lock = threading.Lock()
         self.offered = gpu.offered_features() | Feature.SHARED_RESOURCES
         self.formats = gpu.format_table()
@@ -114,6 +125,17 @@ class HostService:
         self.share_dir = tempfile.mkdtemp(prefix="pvgpu-share-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
 
     def start(self) -> "HostService":
+        try:
+            self._listen()
+        except BaseException:
+            self._remove_share_dir()
+            raise
+        self._accept_thread = threading.Thread(target=self._accept_loop, name="pvgpu-accept", daemon=True)
+        self._accept_thread.start()
+        log.info("serving %s to %s guests on %s", gpu.describe_adapter(), self.transport, self.socket_path)
+        return self
+
+    def _listen(self) -> None:
         if os.path.exists(self.socket_path):
             probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
@@ -124,22 +146,31 @@ class HostService:
                 os.unlink(self.socket_path)  # a stale socket from a host that died
             finally:
                 probe.close()
-        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._listener.bind(self.socket_path)
-        self._listener.listen(16)
-        self._listener.settimeout(0.2)
-        self._accept_thread = threading.Thread(target=self._accept_loop, name="pvgpu-accept", daemon=True)
-        self._accept_thread.start()
-        log.info("serving %s to %s guests on %s", gpu.describe_adapter(), self.transport, self.socket_path)
-        return self
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            listener.bind(self.socket_path)
+            self._socket_inode = os.stat(self.socket_path).st_ino
+            listener.listen(16)
+        except OSError as e:
+            listener.close()
+            self._remove_socket()
+            raise PvgpuError(f"cannot listen on {self.socket_path}: {e}") from e
+        listener.settimeout(0.2)
+        self._listener = listener
 
     def _accept_loop(self) -> None:
         while not self._stop.is_set():
+            listener = self._listener
+            if listener is None:
+                break
             try:
-                conn, _ = self._listener.accept()
+                conn, _ = listener.accept()
             except socket.timeout:
                 continue
             except OSError:
+                break
+            if self._stop.is_set():  # the host is stopping: this guest finds the connection closed
+                conn.close()
                 break
             if self.active_sessions() >= self.max_sessions:
                 log.error("refusing a guest: %d sessions are already being served", self.max_sessions)
@@ -194,11 +225,16 @@ class HostService:
         thread.start()
 
     def _supervise(self, session_id: int, supervisor: WorkerSupervisor) -> None:
+        # Workers inherit this thread's signal mask: with SIGINT blocked, a Ctrl-C sent to the
+        # terminal's whole process group reaches the service only, which ends its workers itself.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
             supervisor.run(self._stop)
         except Exception:
             log.exception("session %d: supervisor failed", session_id)
-        finally:
+        finally:  # the worker has ended
+            if self._stop.is_set():
+                self._tell_stopping(supervisor.link, supervisor.stats.log_entries)
             supervisor.link.close()
             self._ended(session_id)
 
@@ -208,8 +244,24 @@ class HostService:
         except Exception:
             log.exception("session %d ended with an internal error", session.id)
         finally:  # session.run closed the session, and with it its window
+            if self._stop.is_set():
+                self._tell_stopping(session.link, session.errors_logged)
             session.link.close()
             self._ended(session.id)
+
+    def _tell_stopping(self, link, entries: int) -> None:
+        """Tell a guest whose session has ended (nothing else writes its region now) that the
+        host is going: a DEVICE_LOST entry, device_status LOST, an interrupt. `entries` is the
+        host's own count of the entries it wrote; the page's count (guest-writable) is trusted
+        only a bounded distance beyond it, as the supervisor does."""
+        region = link.region
+        try:
+            index = max(entries, min(region.get("error_count"), entries + 1024))
+            log_error(region, index, ErrorCode.DEVICE_LOST, 0, 0, SHUTDOWN_REASON)
+            region.set("device_status", DeviceStatus.LOST)
+            link.interrupt.signal()
+        except (OSError, ValueError, TypeError, AttributeError):  # the region was closed meanwhile
+            log.debug("could not tell a guest that the host is stopping", exc_info=True)
 
     def _ended(self, session_id: int) -> None:
         with self._lock:
@@ -237,21 +289,74 @@ class HostService:
         finally:
             self.stop()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop serving: no new guests; each session's worker finishes what its guest had
+        published and exits; each guest is told (SHUTDOWN_REASON) and its connection and region
+        closed; then the socket and the share folder are removed. Workers still running after
+        `timeout` seconds are killed. Safe to call more than once, and on a service that never
+        started."""
+        self.begin_stop()
+        self._join(time.monotonic() + timeout)
+        if self._running_threads():
+            log.warning("sessions did not end within %.0f s of the stop; killing their workers", timeout)
+            self.kill_workers()
+            self._join(time.monotonic() + 5)
+        self._remove_share_dir()
+
+    def begin_stop(self) -> None:
+        """Take no new guests and tell the sessions to end; `stop` waits for them."""
         self._stop.set()
-        if self._listener is not None:
-            self._listener.close()
-            self._listener = None
-        if self._accept_thread is not None:
-            self._accept_thread.join(timeout=5)
+        self._close_listener()
+
+    def abort(self, grace: float = 2.0) -> None:
+        """Stop at once: kill every worker (their guests are still told, by their supervisor
+        threads), remove the socket and the share folder, and give the sessions at most `grace`
+        seconds to close. For a signal handler: it takes no locks."""
+        self._stop.set()
+        self.kill_workers()
+        self._close_listener()
+        self._join(time.monotonic() + grace)
+        self._remove_share_dir()
+
+    def kill_workers(self) -> None:
+        """SIGKILL every session's renderer process."""
         for record in list(self.sessions.values()):
-            record.thread.join(timeout=10)
-        if os.path.exists(self.socket_path):
-            try:
+            proc = record.supervisor.proc if record.supervisor is not None else None
+            if proc is not None:
+                try:
+                    proc.kill()
+                except OSError:
+                    pass
+
+    def _close_listener(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()
+        self._remove_socket()
+
+    def _remove_socket(self) -> None:
+        """Remove the socket this service bound, not one another host has put there since."""
+        inode, self._socket_inode = self._socket_inode, None
+        if inode is None:
+            return
+        try:
+            if os.stat(self.socket_path).st_ino == inode:
                 os.unlink(self.socket_path)
-            except OSError:
-                pass
+        except OSError:
+            pass
+
+    def _remove_share_dir(self) -> None:
         shutil.rmtree(self.share_dir, ignore_errors=True)
+
+    def _running_threads(self) -> list[threading.Thread]:
+        threads = [self._accept_thread] + [r.thread for r in list(self.sessions.values())]
+        return [t for t in threads if t is not None and t.is_alive()]
+
+    def _join(self, deadline: float) -> None:
+        """Wait for the accept thread, then the session threads, until `deadline`, in short
+        slices (the main thread stays free to run signal handlers)."""
+        while (threads := self._running_threads()) and (left := deadline - time.monotonic()) > 0:
+            threads[0].join(min(left, 0.1))
 
     def __enter__(self) -> "HostService":
         return self.start()
