@@ -18,7 +18,7 @@ import tomllib
 import pytest
 
 import pvgpu
-from pvgpu.vm import initramfs, qemu
+from pvgpu.vm import initramfs, pvh, qemu
 from pvgpu.vm import profile as profile_mod
 from pvgpu.vm.launcher import PACKAGE_PARENT, VirtualMachine, guest_python_command
 from pvgpu.vm.profile import SMBIOS_KEYS, ProfileError, load_profile
@@ -156,7 +156,7 @@ def test_empty_profile_gives_the_defaults(tmp_path):
     p = load(tmp_path, "")
     assert (p.name, p.memory, p.cpus, p.accel, p.region_size) == ("pvgpu-vm", 1 << 30, 2, "auto", 256 * MiB)
     assert (p.display, p.vnc, p.network, p.host_socket, p.frames_out) == ("none", ":0", "none", "", "")
-    assert (p.boot.source, p.boot.kernel, p.boot.command) == ("host-root", "auto", "")
+    assert (p.boot.source, p.boot.kernel, p.boot.command, p.boot.kernel_entry) == ("host-root", "auto", "", "auto")
     assert (p.identity.cpu_model, p.identity.cpu_flags, p.identity.firmware, p.identity.smbios) == \
         ("max", [], "seabios", {})
 
@@ -383,7 +383,8 @@ def test_vm_print_example(tmp_path):
     bare, chardev = qemu_opts(one_value(argv, "-chardev"))
     assert bare == ["socket"] and chardev == {"path": os.path.join(run_dir, "ivshmem.sock"), "id": "pvgpu"}
     machine = qemu_opts(one_value(argv, "-machine"))
-    assert machine[0] == ["q35"] and machine[1]["accel"] in ("kvm", "tcg")
+    here = qemu.choose_accel(load_profile(EXAMPLE)).accel
+    assert machine[0] == ["q35"] and machine[1]["accel"] == here
     assert one_value(argv, "-cpu") == "max,-hypervisor"
     assert one_value(argv, "-m") == "1024M"
     assert one_value(argv, "-smp") == "2"
@@ -398,8 +399,9 @@ def test_vm_print_example(tmp_path):
                       for n in sorted(int(t[4:]) for t in tables)]
     assert "type=1,manufacturer=Contoso,product=Workstation 7,version=1.0,serial=CT-2024-00042," \
            "uuid=6f1a7b3e-2c4d-4e5f-8a9b-0c1d2e3f4a5b,sku=WS7-BASE,family=Workstation" in values_of(argv, "-smbios")
-    # host-root: the host's kernel, the run dir's initramfs and the read-only 9p root share.
-    assert one_value(argv, "-kernel") == the_kernel()
+    # host-root: the host's kernel (under TCG its vmlinux), the run dir's initramfs and the
+    # read-only 9p root share.
+    assert one_value(argv, "-kernel") == pvh.boot_kernel(the_kernel(), "auto", here).path
     assert one_value(argv, "-initrd") == os.path.join(run_dir, "initramfs.cpio")
     append = one_value(argv, "-append").split()
     assert "console=ttyS0" in append and "panic=-1" in append
@@ -504,7 +506,8 @@ def test_host_root_append_and_run_dir(tmp_path):
     argv = command_line(p, tmp_path)
     run = str(tmp_path / "run")
     assert one_value(argv, "-append") == "console=ttyS0 panic=-1 quiet loglevel=7"
-    assert one_value(argv, "-kernel") == the_kernel()
+    here = qemu.choose_accel(p).accel
+    assert one_value(argv, "-kernel") == pvh.boot_kernel(the_kernel(), "auto", here).path
     assert one_value(argv, "-initrd") == os.path.join(run, "initramfs.cpio")
     assert one_value(argv, "-chardev") == f"socket,path={os.path.join(run, 'ivshmem.sock')},id=pvgpu"
     assert one_value(argv, "-serial") == f"file:{os.path.join(run, 'console.log')}"
@@ -692,7 +695,7 @@ def test_initramfs_has_init_busybox_console_and_modules(built):
     assert f"{initramfs.ROOT_TAG} /newroot" in text and "trans=virtio" in text and ",ro," in text
     assert initramfs.JOB_TAG in text and f"/newroot{initramfs.JOB_DIR}" in text
     assert f"{initramfs.JOB_DIR}/run.sh" in text and f"{initramfs.JOB_DIR}/exit_code" in text
-    assert initramfs.PROBE_MARKER in text and "poweroff -f" in text
+    assert "poweroff -f" in text and "probe" not in text  # accel = "auto" needs no probe boot
 
     busybox = by_name["bin/busybox"]
     assert stat.S_ISREG(busybox["mode"]) and busybox["mode"] & 0o111
