@@ -691,7 +691,7 @@ def test_initramfs_has_init_busybox_console_and_modules(built):
     init = by_name["init"]
     assert stat.S_ISREG(init["mode"]) and init["mode"] & 0o111 == 0o111
     text = init["data"].decode()
-    assert text.startswith("#!/bin/busybox sh\n")
+    assert text.startswith(f"#!/bin/busybox sh\n/bin/busybox echo \"{initramfs.USER_SPACE_MARKER}\"\n")
     assert f"{initramfs.ROOT_TAG} /newroot" in text and "trans=virtio" in text and ",ro," in text
     assert initramfs.JOB_TAG in text and f"/newroot{initramfs.JOB_DIR}" in text
     assert f"{initramfs.JOB_DIR}/run.sh" in text and f"{initramfs.JOB_DIR}/exit_code" in text

@@ -29,6 +29,7 @@ JOB_TAG = "pvgpujob"
 #: Inside the guest; a tmpfs on /run holds it. The host's /tmp stays visible (read-only): a
 #: checkout or virtual environment there must keep working in the guest.
 JOB_DIR = "/run/pvgpu-job"
+USER_SPACE_MARKER = "pvgpu-init: user space"  # init's first line on the console (boot timing)
 
 
 class BootError(PvgpuError):
@@ -114,6 +115,7 @@ def _cpio(entries: list[_Entry]) -> bytes:
 
 
 INIT = """#!/bin/busybox sh
+/bin/busybox echo "{user_space_marker}"
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
@@ -160,7 +162,7 @@ def build_initramfs(kernel_path: str) -> bytes:
     entries.append(_Entry("bin/busybox", 0o100755, busybox))
     entries.append(_Entry("bin/sh", 0o120777, b"busybox"))
     entries += [_Entry(f"lib/pvgpu/{n}", 0o100644, _module_bytes(p)) for n, p in zip(names, modules)]
-    init = INIT.format(modules=" ".join(shlex.quote(n) for n in names), root_tag=ROOT_TAG, job_tag=JOB_TAG,
+    init = INIT.format(user_space_marker=USER_SPACE_MARKER, modules=" ".join(shlex.quote(n) for n in names), root_tag=ROOT_TAG, job_tag=JOB_TAG,
                        job_dir=JOB_DIR)
     entries.append(_Entry("init", 0o100755, init.encode()))
     return _cpio(entries)
