@@ -191,6 +191,12 @@ static inline int pvgpu_guest_device_lost(const PvgpuGuest *guest)
     return pvgpu_guest_device_status(guest) == PVGPU_DEVICE_STATUS_LOST;
 }
 
+/* The host's id of this guest's session (it names the session in logs and frame folders). */
+static inline uint32_t pvgpu_guest_session_id(const PvgpuGuest *guest)
+{
+    return *pvgpu_guest_u32(guest, PVGPU_CTRL_SESSION_ID_OFFSET);
+}
+
 /* The highest fence value whose work the host has finished. */
 static inline uint64_t pvgpu_guest_completed_fence(const PvgpuGuest *guest)
 {
