@@ -149,6 +149,7 @@ class ComputeCommands:
             raise unsupported(f"a {what} must start at a multiple of {self._storage_alignment} bytes on this host "
                               f"(first element {first_element} is at byte {offset})")
         view = BufferView(buffer, offset, size, fmt, components)
+        self._held_by_guest_object(buffer)
         if counter_flags:
             view.counter = self.device.create_buffer(size=4, usage=COUNTER_USAGE, label="pvgpu-uav-counter")
         return view

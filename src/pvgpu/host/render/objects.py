@@ -35,6 +35,10 @@ class Buffer:
     ring_offset: int = -1
     ring: Any = None  # the wgpu buffer holding them while ring_offset >= 0: the ring or a replay slab
     ring_slab: Any = None  # that slab (capture.Slab), None for the shared ring
+    #: the memory quota (memory.py): bytes charged, live views holding it, released by the guest
+    charged: int = 0
+    holders: int = 0
+    released: bool = False
 
     @property
     def nbytes(self) -> int:
@@ -66,6 +70,11 @@ class Texture:
     depth: int = 1  # 3D textures only
     shared: Any = None  # the SharedSurface of a RESOURCE_MISC_SHARED texture
     shared_version: int = 0  # the surface version this texture holds
+    #: the memory quota (memory.py): bytes charged, live views and swap chains holding it,
+    #: released by the guest
+    charged: int = 0
+    holders: int = 0
+    released: bool = False
 
     def mip_size(self, mip: int) -> tuple[int, int]:
         return max(1, self.width >> mip), max(1, self.height >> mip)
@@ -110,6 +119,7 @@ class View:
     read_only: int = 0  # DsvFlag bits of a depth-stencil view
     depth_slice: Any = None  # render-target view of a Texture3D slice: (stand-in 2D texture, W slice)
     serial: int = field(default_factory=next_serial)
+    charged: int = 0  # the stand-in's bytes charged to the memory quota (memory.py)
 
     @property
     def size(self) -> tuple[int, int]:

@@ -30,6 +30,7 @@ class Readback:
         self.device = device
         self._buffers: dict[int, wgpu.GPUBuffer] = {}
         self.idle = True  # nothing submitted since the last completion point
+        self.completions = 0  # completion points passed (the GPU had finished all submitted work)
         self.on_wait = lambda waiting: None  # brackets every wait for the GPU (for a watchdog)
         #: frame read-backs (`frame`): per frame size, a ring of staging buffers; those mapped
         #: and not yet given back, and those given back but not yet unmapped
@@ -60,6 +61,7 @@ class Readback:
             buffer.map_sync(wgpu.MapMode.READ, 0, size)
         finally:
             self.on_wait(False)
+        self.completions += 1
 
     def texture(self, command_buffers: list, texture, mip: int, width: int, height: int,
                 bytes_per_texel: int, aspect: str = "all", layer: int = 0, depth: int = 1) -> np.ndarray:

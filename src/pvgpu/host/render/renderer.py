@@ -47,6 +47,7 @@ from .views_states import ViewStateCommands
 from .nulls import NullResources
 from .objects import Buffer, BufferView, InputLayout, Query, Shader, SwapChain, Texture, View
 from .readback import Readback
+from .memory import MemoryLedger, MemoryTracking
 from . import dxbc
 from .sharing import session_dir
 # Names that lived in this module before its parts were split off, still importable from it:
@@ -82,7 +83,7 @@ class Stats:
         self.submits = 0
 
 
-class Renderer(UniformRing, ResourceCommands, TransferCommands, SharedTextureCommands, ViewStateCommands,
+class Renderer(MemoryTracking, UniformRing, ResourceCommands, TransferCommands, SharedTextureCommands, ViewStateCommands,
                PipelineCommands, DrawCommands, ComputeCommands, QueryCommands):
     def __init__(self, device: wgpu.GPUDevice, features: frozenset[str] = frozenset(), share_dir: str | None = None,
                  session_id: int = 0):
@@ -99,6 +100,7 @@ class Renderer(UniformRing, ResourceCommands, TransferCommands, SharedTextureCom
         self.queue = self._queue = device.queue
         self.features = features
         self.readback = Readback(device)
+        self.memory = MemoryLedger()  # the GPU memory the guest's objects keep alive (memory.py)
         self.stats = Stats()
         self.max_draw_invocations = MAX_DRAW_INVOCATIONS
         self.format_caps = format_support(features)
@@ -118,6 +120,7 @@ class Renderer(UniformRing, ResourceCommands, TransferCommands, SharedTextureCom
         self.epoch = 0
         self.ring_bytes = 0  # bytes of uniform ring allocated so far (a run learns its slab size from it)
         self._capture = None  # the capture.SegmentCapture in progress
+        self.memory.on_drop_caches.append(self._drop_caches)
         self._pass_formats: tuple = ((), None, 1, False, False)  # the open render pass's, for render bundles
         self._make_helpers()
         self._init_queries(features)
@@ -126,7 +129,10 @@ class Renderer(UniformRing, ResourceCommands, TransferCommands, SharedTextureCom
 
     # --- state -----------------------------------------------------------------------------
     def reset_state(self) -> None:
+        """The context's state as D3D11 creates it (also after a reset or device-lost, when
+        every guest object is gone: its memory is no longer charged)."""
         self.epoch = getattr(self, "epoch", 0) + 1
+        self.memory.clear()
         self.rtvs: list[View | None] = []
         self.dsv: View | None = None
         self.viewports: list = []
@@ -199,6 +205,15 @@ class Renderer(UniformRing, ResourceCommands, TransferCommands, SharedTextureCom
             obj.resource.view_count -= 1
             if obj in self._pending_clears:
                 self._materialize_clears(only=obj)
+            if obj.charged:
+                self.memory.free(obj)
+            self._let_go_by_guest_object(obj.resource)
+        elif isinstance(obj, BufferView):
+            self._let_go_by_guest_object(obj.resource)
+        elif isinstance(obj, SwapChain):
+            self._let_go_by_guest_object(obj.back_buffer)
+        elif isinstance(obj, (Texture, Buffer)):
+            self._released(obj)
         if isinstance(obj, Texture) and obj.shared is not None:
             self._publish_shared()  # what it was last given is what other holders keep
             self._drop_shared(obj)
@@ -492,6 +507,7 @@ class Renderer(UniformRing, ResourceCommands, TransferCommands, SharedTextureCom
         if not 1 <= buffer_count <= 16:
             raise invalid(f"buffer_count {buffer_count} must be between 1 and 16")
         tex = self._back_buffer(width, height, format)
+        self._held_by_guest_object(tex)
         return SwapChain(tex, buffer_count), tex
 
     def _back_buffer(self, width, height, format) -> Texture:
@@ -537,6 +553,8 @@ class Renderer(UniformRing, ResourceCommands, TransferCommands, SharedTextureCom
         # The guest keeps its back-buffer id: the same Texture object now holds the new texture.
         for name in ("width", "height", "format", "wgpu_format", "texture", "bytes_per_texel"):
             setattr(old, name, getattr(new, name))
+        self.memory.free(old)  # the old texture goes; the new one's bytes are charged to the same object
+        old.charged, new.charged = new.charged, 0
         old.serial = new.serial
         self._pso_dirty = True
         if buffer_count:

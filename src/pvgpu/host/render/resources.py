@@ -17,6 +17,7 @@ from ...protocol.enums import (
 from ..errors import invalid, unsupported
 from .formats import SRGB_TWINS, texture_format
 from .wgpu_ext import create_texture
+from .memory import texture_bytes
 from .objects import Buffer, Texture
 from .sharing import SharedSurface
 
@@ -72,12 +73,14 @@ class ResourceCommands:
         if bind_flags & (BindFlag.SHADER_RESOURCE | BindFlag.UNORDERED_ACCESS):
             u |= wgpu.BufferUsage.STORAGE
         alloc = (byte_width + 15) // 16 * 16
+        self._reserve(alloc, "buffer")
         backing = self.device.create_buffer(size=alloc, usage=u)
         buf = Buffer(byte_width, usage, bind_flags, cpu_access_flags, u, backing, alloc, misc_flags=misc_flags,
                      structure_byte_stride=structure_byte_stride if structured else 0)
         if initial_data is not None:
             self.queue.write_buffer(backing, 0, _padded(initial_data[:byte_width], 4))
             self.readback.idle = False
+        self.memory.charge(buf, alloc)
         return buf
 
     def create_texture1d(self, width, mip_levels, array_size, format, usage, bind_flags, cpu_access_flags,
@@ -173,6 +176,8 @@ class ResourceCommands:
         if misc_flags & ResourceMiscFlag.SHARED:
             self._check_shareable(dimension, mips, array_size, sample_count, fmt)
         layers = depth if dimension == "3d" else array_size
+        nbytes = texture_bytes(width, height, depth, mips, array_size, FORMAT_BYTES[fmt], sample_count)
+        self._reserve(nbytes, kind)
         twin = SRGB_TWINS.get(wgpu_format)
         texture = create_texture(self.device, size=(width, height, layers), mip_level_count=mips,
                                  dimension="3d" if dimension == "3d" else "2d", format=wgpu_format, usage=u,
@@ -204,6 +209,7 @@ class ResourceCommands:
             self._hold_shared(tex, surface)
             if initial_data is not None and opened is None:
                 tex.shared_version = surface.publish(np.frombuffer(initial_data[:surface.nbytes], dtype=np.uint8))
+        self.memory.charge(tex, nbytes)
         return tex
 
 

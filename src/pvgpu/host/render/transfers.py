@@ -68,7 +68,7 @@ class TransferCommands:
         if buf.ring_offset >= 0:
             self._settle(buf)
         if buf.used_generation == self.generation:
-            if whole and self._renames < MAX_RENAMES_PER_SUBMIT:
+            if whole and self._renames < MAX_RENAMES_PER_SUBMIT and self._rename_room(buf.alloc_size):
                 # D3D11 semantics with the pass kept open: recorded draws keep the old backing.
                 buf.backing = self.device.create_buffer(size=buf.alloc_size, usage=buf.wgpu_usage)
                 self.epoch += 1

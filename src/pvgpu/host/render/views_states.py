@@ -51,6 +51,7 @@ class ViewStateCommands:
                                             mip_level_count=mip_count, base_array_layer=first_slice,
                                             array_layer_count=slices)
         resource.view_count += 1
+        self._held_by_guest_object(resource)
         return View(resource, fmt, wfmt, view, base_mip, mip_count, first_slice, slices)
 
     def create_render_target_view(self, resource, format, mip_slice, array_slice) -> View:
@@ -63,12 +64,15 @@ class ViewStateCommands:
         depth = resource.mip_depth(mip_slice)
         if array_slice >= depth:
             raise invalid(f"W slice {array_slice} is outside mip {mip_slice}'s {depth} depth slices")
+        w, h = resource.mip_size(mip_slice) if mip_slice < resource.mip_levels else (1, 1)
+        self._reserve(w * h * resource.bytes_per_texel, "3D RTV stand-in")
         view = self._view(resource, format, mip_slice, 1, BindFlag.RENDER_TARGET, "render-target view", "3d")
         w, h = view.size
         stand_in = self.device.create_texture(size=(w, h, 1), format=view.wgpu_format, usage=(
             wgpu.TextureUsage.RENDER_ATTACHMENT | wgpu.TextureUsage.COPY_SRC | wgpu.TextureUsage.COPY_DST))
         view.view = stand_in.create_view()
         view.depth_slice = (stand_in, array_slice)
+        self.memory.charge(view, w * h * resource.bytes_per_texel)
         return view
 
     def create_depth_stencil_view(self, resource, format, mip_slice, array_slice, flags) -> View:
