@@ -1,5 +1,5 @@
-"""Real VMs: QEMU boots a Linux guest (KVM where it works here, else TCG) on the host's own
-root, the guest program reaches the host only through the ivshmem PCI device."""
+"""Real VMs: QEMU boots a Linux guest (KVM where it is real here, else TCG, see vm.accel) on the
+host's own root, the guest program reaches the host only through the ivshmem PCI device."""
 
 from __future__ import annotations
 
@@ -45,6 +45,9 @@ def make_vm(tmp_path, host: HostService, name: str, command: str, identity: dict
 
 def run_to_end(vm: VirtualMachine) -> str:
     with vm:
+        assert vm.accel_choice.accel == vm.accel and vm.accel_choice.reason
+        # Under TCG the guest boots the bzImage's vmlinux through its PVH entry.
+        assert vm.kernel.entry == ("pvh" if vm.accel == "tcg" else "bzimage"), vm.kernel
         vm.wait(VM_TIMEOUT)
     code, output = vm.job_result()
     assert code == 0, f"guest command failed ({code}):\n{output}\nconsole:\n{vm.console_tail()}"

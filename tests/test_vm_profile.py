@@ -136,6 +136,7 @@ def test_example_profile_loads_with_every_key():
     assert p.frames_out.endswith(raw["pvgpu"]["frames_out"]) and raw["pvgpu"]["frames_out"] == "vm-frames"
     assert p.boot.source == raw["boot"]["source"] == "host-root"
     assert p.boot.kernel == raw["boot"]["kernel"] == "auto"
+    assert p.boot.kernel_entry == raw["boot"].get("kernel_entry", "auto") == "auto"
     assert p.boot.command == raw["boot"]["command"]
     assert p.boot.command.startswith("pvgpu demo --guest-only")
     assert (p.boot.initrd, p.boot.disk, p.boot.append) == ("", "", "")
