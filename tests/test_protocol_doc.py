@@ -143,3 +143,38 @@ def test_bindings_round_trip() -> None:
 def test_binding_for_rejects(kind: str, slot: int) -> None:
     with pytest.raises(ValueError):
         binding_for(kind, slot)
+
+
+@pytest.mark.slow
+def test_contract_statements_hold_on_a_real_host(device) -> None:
+    """What the page says about fences, ids, heap offsets and features, checked on a host."""
+    from pvgpu.protocol.enums import BindFlag, Usage
+    conn = device.connection
+    region = conn.region
+    assert conn.accepted_features == region.get("requested_features") & region.get("offered_features")
+
+    def sync() -> list:
+        conn.wait_fence(conn.fence())
+        return [(e.code, e.opcode, e.sequence) for e in conn.host_errors()]
+
+    def create(object_id: int, off: int = 0, size: int = 0) -> int:
+        return conn.emit("CREATE_BUFFER", buffer=object_id, byte_width=64, usage=Usage.DEFAULT,
+                         bind_flags=BindFlag.VERTEX_BUFFER, cpu_access_flags=0, misc_flags=0,
+                         structure_byte_stride=0, initial_data_offset=off, initial_data_size=size)
+
+    fence_op = spec.BY_NAME["FENCE"].opcode
+    create_op = spec.BY_NAME["CREATE_BUFFER"].opcode
+    done = conn.completed_fence
+    seq = conn.emit_fence(done)  # not above the last accepted value
+    assert sync() == [(ErrorCode.INVALID_CALL, fence_op, seq)]
+    create(700)
+    conn.emit("DESTROY_OBJECT", object=700)
+    create(700)  # an id is free again at once after DESTROY_OBJECT
+    seq = create(0)
+    assert sync() == [(ErrorCode.ID_IN_USE, create_op, seq)]
+    off = conn.reserve_heap(256)
+    create(701, off + 3, 64)  # the host needs no heap alignment
+    seq = create(702, region.get("heap_size") - 32, 64)
+    assert sync() == [(ErrorCode.HEAP_RANGE, create_op, seq)]
+    assert region.get("ring_consumer") == region.get("ring_producer")
+    assert region.get("fence_completed") == region.get("fence_submitted") == conn.last_fence
