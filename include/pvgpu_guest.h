@@ -267,7 +267,7 @@ static inline int pvgpu_guest_wait_until(PvgpuGuest *guest, PvgpuGuestCondition 
         if (now - start >= timeout_ns) {
             guest->result = PVGPU_E_TIMEOUT;
             snprintf(guest->message, sizeof guest->message,
-                     "timed out after %.1f s waiting for %s; is the host still running?",
+                     "timed out after %.3g s waiting for %s; is the host still running?",
                      (double)timeout_ns / 1e9, what);
             return PVGPU_E_TIMEOUT;
         }
