@@ -233,3 +233,50 @@ def test_discard_loop_keeps_renamed_backings_within_the_cap(small_quota):
     guest.destroy(dynamic, *targets)
     guest.sync()
     memory.rename_cap = 256 * MiB
+
+
+# --- the watchdog covers compilation ---------------------------------------------------------------
+def slow_pixel_shader(lines: int = 16000) -> str:
+    """A valid WGSL pixel shader of ~850 KB (under the 1 MiB limit) of dependent math: naga and
+    lavapipe take tens of seconds to compile it here (18 s for 10000 lines on this machine,
+    growing faster than the line count): real slowness, no mock."""
+    body = "\n".join(f"a = sin(a * {1.0 + i * 1e-4:.5f} + b); b = cos(b + a * {0.5 + i * 1e-4:.5f});"
+                     for i in range(lines))
+    return ("@fragment\nfn ps(@builtin(position) p: vec4<f32>) -> @location(0) vec4<f32> {\n"
+            f"var a = p.x; var b = p.y;\n{body}\nreturn vec4<f32>(a, b, 0.0, 1.0);\n}}\n")
+
+
+@pytest.mark.slow
+def test_compilation_past_the_watchdog_is_device_lost_naming_it():
+    from pvgpu.errors import DeviceLostError
+    from pvgpu.guest.connection import GuestConnection
+    from pvgpu.transport.local import LocalGuestChannel
+
+    folder = tempfile.mkdtemp(prefix="pvgpu-limits-wd-")
+    frames: list = []
+    service = HostService(os.path.join(folder, "h.sock"), region_size=16 << 20, watchdog_s=2.0,
+                          presenters=[FrameCallback(lambda sid, f: frames.append(f.pixels.copy()))]).start()
+    channel = LocalGuestChannel(service.socket_path)
+    try:
+        device = g.Device(GuestConnection(channel, timeout=120))
+        source = slow_pixel_shader()
+        assert len(source.encode()) < 1 << 20
+        device.create_pixel_shader(source)
+        with pytest.raises(DeviceLostError, match="compilation ran longer than the 2 s watchdog"):
+            device.connection.wait_fence(device.connection.fence(), timeout=120)
+        record = service.sessions[channel.region.get("session_id")]
+        assert record.stats.lost_reason.startswith("shader or pipeline compilation ran longer")
+        fresh = Guest(service.socket_path)  # the service still serves
+        try:
+            fresh.assert_serves(frames)
+        finally:
+            fresh.close()
+        again = Guest.__new__(Guest)  # and the guest gets its device back (a reset)
+        again.device = g.Device(GuestConnection(channel))
+        again.conn = again.device.connection
+        again.assert_serves(frames)
+        assert record.stats.worker_restarts == 1
+    finally:
+        channel.close()
+        service.stop()
+        shutil.rmtree(folder, ignore_errors=True)

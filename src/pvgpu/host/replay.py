@@ -203,6 +203,12 @@ class Replayer:
         self._fruitless = 0
         self._since_learned = 0
         self.peak_slab_bytes = 0  # the most constant memory the captured runs held at once
+        #: set when the renderer's caches must let go of released resources (CACHE_RETAIN_BYTES);
+        #: the traces are dropped at the next run boundary (visit), never inside a capture
+        self._drop_recordings = False
+        memory = getattr(self.renderer, "memory", None)
+        if memory is not None:
+            memory.on_drop_caches.append(self._recordings_stale)
         self._heap_np = np.frombuffer(session._heap, np.uint8) if session._heap is not None else None
         trace_path = os.environ.get("PVGPU_REPLAY_LOG")  # a file to log the replayer's decisions to
         self._log = open(trace_path, "a", buffering=1) if trace_path else None
@@ -210,6 +216,9 @@ class Replayer:
     def _note(self, what: str, *args) -> None:
         if self._log is not None:
             self._log.write(f"{what} {' '.join(str(a) for a in args)}\n")
+
+    def _recordings_stale(self) -> None:
+        self._drop_recordings = True
 
     def clear(self) -> None:
         for lst in self.traces.values():
@@ -265,6 +274,9 @@ class Replayer:
         opcode, flags, size, _seq = _HEADER(chunk, off)
         if opcode not in REPLAYABLE or flags or size < 16 or size > n - off:
             return 0, 0, off + max(size, 16)
+        if self._drop_recordings:  # released resources they reference must go (render/memory.py)
+            self._drop_recordings = False
+            self.clear()
         if self.renderer._active:  # a query is counting what draws do: runs execute as usual
             return 0, 0, off + size
         key = _key(chunk, off, size, opcode)

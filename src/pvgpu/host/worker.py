@@ -43,6 +43,11 @@ _HEADER = struct.Struct("<II")  # message kind, payload length
 MSG_FRAME, MSG_STATS = 1, 2
 ACK, STOP = b"\x01", b"\x00"  # supervisor -> worker bytes
 DEFAULT_WATCHDOG_S = 20.0
+#: the watchdog memfd: two float64s, when the worker's current bracket began (0: none) and
+#: what it brackets (BUSY_GPU: a wait for the GPU; BUSY_COMPILE: shader translation or
+#: shader/pipeline compilation)
+WATCHDOG_BYTES = 16
+BUSY_GPU, BUSY_COMPILE = 0.0, 1.0
 
 
 def send_message(sock: socket.socket, kind: int, payload: bytes) -> None:
@@ -261,6 +266,15 @@ class _FrameForwarder:
         self._thread.join(timeout=10)
 
 
+def _bracket(busy: np.ndarray, kind: float, on: bool) -> None:
+    """Open or close the watchdog's bracket (the kind is written before the time it guards)."""
+    if on:
+        busy[1] = kind
+        busy[0] = time.monotonic()
+    else:
+        busy[0] = 0.0
+
+
 def worker_main(config: dict) -> int:
     from ..protocol.layout import RegionLayout
     from ..transport.doorbell import EventFd
@@ -274,8 +288,8 @@ def worker_main(config: dict) -> int:
     plan = RegionLayout(**config["plan"])
     region.attach_parts(plan.ring_offset, plan.ring_size, plan.heap_offset, plan.heap_size)
     ctl = socket.socket(fileno=fds["ctl"])
-    watchdog = mmap.mmap(fds["watchdog"], 8)
-    busy_since = np.frombuffer(watchdog, dtype=np.float64, count=1)
+    watchdog = mmap.mmap(fds["watchdog"], WATCHDOG_BYTES)
+    busy = np.frombuffer(watchdog, dtype=np.float64, count=2)
     lock = threading.Lock()
     link = _WorkerLink(region, EventFd(fds["doorbell"]), EventFd(fds["interrupt"]), ctl)
     presenters = [_FrameForwarder(link, fds["frames"], lock)] if config["forward_frames"] else []
@@ -289,9 +303,10 @@ def worker_main(config: dict) -> int:
                       presenters,
                       interrupt=link.interrupt.signal, plan=plan,
                       initial_status=DeviceStatus(config["initial_status"]),
-                      on_busy=lambda busy: busy_since.__setitem__(0, time.monotonic() if busy else 0.0),
+                      on_busy=lambda waiting: _bracket(busy, BUSY_GPU, waiting),
                       gpu_presenters=gpu_presenters)
     session.renderer.readback.pump = link.pump  # frame buffers come back as the supervisor acknowledges
+    session.renderer.on_compile = lambda compiling: _bracket(busy, BUSY_COMPILE, compiling)
 
     last = {"at": 0.0, "status": None}
 
@@ -342,9 +357,9 @@ class WorkerSupervisor:
         self.proc: subprocess.Popen | None = None
         self.ctl: socket.socket | None = None
         self._watchdog_fd = os.memfd_create(f"pvgpu-watchdog-{session_id}", os.MFD_CLOEXEC)
-        os.ftruncate(self._watchdog_fd, 8)
-        self._watchdog_map = mmap.mmap(self._watchdog_fd, 8)
-        self._busy_since = np.frombuffer(self._watchdog_map, dtype=np.float64, count=1)
+        os.ftruncate(self._watchdog_fd, WATCHDOG_BYTES)
+        self._watchdog_map = mmap.mmap(self._watchdog_fd, WATCHDOG_BYTES)
+        self._busy = np.frombuffer(self._watchdog_map, dtype=np.float64, count=2)
         self._kill_reason = ""
         self._frames_fd = os.memfd_create(f"pvgpu-frames-{session_id}", os.MFD_CLOEXEC)
         self._frames_map: mmap.mmap | None = None
@@ -359,7 +374,7 @@ class WorkerSupervisor:
                   "forward_frames": bool(self.presenters), "initial_status": int(initial_status),
                   "window": None if self.window is None else {"vsync": bool(self.window.vsync), "title": self.title},
                   "log_level": logging.getLogger("pvgpu").getEffectiveLevel()}
-        self._busy_since[0] = 0.0
+        self._busy[0] = 0.0
         self.proc = subprocess.Popen([sys.executable, "-m", "pvgpu.host.worker", json.dumps(config)],
                                      pass_fds=list(fds.values()), stdin=subprocess.DEVNULL)
         child.close()
@@ -426,9 +441,10 @@ class WorkerSupervisor:
         return True
 
     def _check_watchdog(self) -> None:
-        since = float(self._busy_since[0])
+        since, kind = float(self._busy[0]), float(self._busy[1])
         if since and time.monotonic() - since > self.watchdog_s and self.proc.poll() is None:
-            self._kill_reason = f"GPU work ran longer than the {self.watchdog_s:.0f} s watchdog allows"
+            what = "shader or pipeline compilation" if kind == BUSY_COMPILE else "GPU work"
+            self._kill_reason = f"{what} ran longer than the {self.watchdog_s:g} s watchdog allows"
             log.warning("session %d: %s; killing its renderer", self.session_id, self._kill_reason)
             self.proc.kill()
 
@@ -477,7 +493,7 @@ class WorkerSupervisor:
                 self.proc.kill()
                 self.proc.wait()
         self._forget_shared_files()
-        self._busy_since = None
+        self._busy = None
         self._watchdog_map.close()
         os.close(self._watchdog_fd)
         if self._frames_map is not None:

@@ -183,6 +183,10 @@ class PipelineCommands:
     def _create_pipeline(self, create, desc: dict, stages: tuple, what: str):
         """A pipeline whose layout is made of its shaders' own bind group layouts (uniforms with
         dynamic offsets: the ring), one group per stage; "auto" where a shader has none."""
+        with self._compiling():
+            return self._compile_pipeline(create, desc, stages, what)
+
+    def _compile_pipeline(self, create, desc: dict, stages: tuple, what: str):
         layouts = [None] * (max(int(s.stage) for s in stages if s is not None) + 1)
         explicit = True
         for shader in stages:

@@ -22,7 +22,8 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -100,6 +101,9 @@ class Renderer(MemoryTracking, UniformRing, ResourceCommands, TransferCommands, 
         self.queue = self._queue = device.queue
         self.features = features
         self.readback = Readback(device)
+        #: brackets shader translation and shader/pipeline compilation (for a watchdog: a hostile
+        #: shader can keep a compiler busy for a long time)
+        self.on_compile: Callable[[bool], None] = lambda compiling: None
         self.memory = MemoryLedger()  # the GPU memory the guest's objects keep alive (memory.py)
         self.stats = Stats()
         self.max_draw_invocations = MAX_DRAW_INVOCATIONS
@@ -279,6 +283,14 @@ class Renderer(MemoryTracking, UniformRing, ResourceCommands, TransferCommands, 
         if cbs:
             self.queue.submit(cbs)
             self.readback.idle = False
+
+    @contextmanager
+    def _compiling(self) -> Iterator[None]:
+        self.on_compile(True)
+        try:
+            yield
+        finally:
+            self.on_compile(False)
 
     def _use(self, resource: Buffer | Texture) -> None:
         resource.used_generation = self.generation

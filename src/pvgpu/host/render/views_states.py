@@ -162,11 +162,12 @@ class ViewStateCommands:
         return self._shader(language, code, ShaderStage.PIXEL)
 
     def _shader(self, language, code, stage: ShaderStage) -> Shader | dxbc.DxbcProgram:
-        if language == ShaderLanguage.DXBC:
-            return dxbc.create_program(code, stage, self.device, compile_wgsl, self.shader_base)
-        if code is None:
+        if code is None and language != ShaderLanguage.DXBC:
             raise invalid("shader code is empty")
-        return compile_wgsl(self.device, bytes(code), stage)
+        with self._compiling():
+            if language == ShaderLanguage.DXBC:
+                return dxbc.create_program(code, stage, self.device, compile_wgsl, self.shader_base)
+            return compile_wgsl(self.device, bytes(code), stage)
 
     def _refuse_stage(self, stage: str):
         raise unsupported(f"{stage} shaders are not offered: WebGPU has no {stage} stage, and pvgpu does not "
@@ -183,7 +184,14 @@ class ViewStateCommands:
 
     def _variant(self, stage: ShaderStage, shader, spec) -> Shader:
         """The compiled shader a draw or dispatch uses for `stage`, remembered for its bind group."""
-        v = shader.variant(self.device, spec, compile_wgsl) if isinstance(shader, dxbc.DxbcProgram) else shader
+        if isinstance(shader, dxbc.DxbcProgram):
+            if spec in shader.variants:
+                v = shader.variants[spec]
+            else:
+                with self._compiling():  # translation and compilation of a new variant
+                    v = shader.variant(self.device, spec, compile_wgsl)
+        else:
+            v = shader
         self.variants[stage] = v
         return v
 
