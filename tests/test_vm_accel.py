@@ -264,3 +264,14 @@ def test_kernel_entry_is_checked():
     with pytest.raises(ProfileError) as e:
         profile_from_dict({"boot": {"kernel_entry": "elf"}})
     assert "boot.kernel_entry" in str(e.value) and "'elf' is not one of auto, pvh, bzimage" in str(e.value)
+
+
+def test_an_unwritable_cache_falls_back_to_the_bzimage(tmp_path, caplog):
+    kernel = initramfs.newest_kernel()
+    blocker = tmp_path / "file"
+    blocker.write_bytes(b"")  # the cache "folder" is a file: nothing can be written under it
+    with pytest.raises(pvh.KernelError) as e:
+        pvh.vmlinux(kernel, str(blocker))
+    assert "cannot write the unpacked kernel" in str(e.value)
+    assert pvh.boot_kernel(kernel, "auto", "tcg", str(blocker)).path == kernel
+    assert "cannot write the unpacked kernel" in caplog.text

@@ -169,6 +169,11 @@ def _has_pvh_note(path: str) -> bool:
         return False
 
 
+def _unwritable(folder: str, e: OSError) -> KernelError:
+    return KernelError(f"cannot write the unpacked kernel into {folder}: {e.strerror} (set XDG_CACHE_HOME to a "
+                       f"writable folder)")
+
+
 def vmlinux(kernel: str, cache: str | None = None) -> str:
     """The path of KERNEL's vmlinux with its PVH entry: KERNEL itself when it is such an ELF,
     else its bzImage payload unpacked into CACHE/vmlinux (once per bzImage content)."""
@@ -184,16 +189,25 @@ def vmlinux(kernel: str, cache: str | None = None) -> str:
     target = os.path.join(folder, hashlib.sha256(data).hexdigest() + ".elf")
     if _has_pvh_note(target):
         return target
-    elf = decompress(payload(data, kernel), kernel)
+    packed = payload(data, kernel)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as e:
+        raise _unwritable(folder, e) from None
+    elf = decompress(packed, kernel)
     pvh_entry(elf, f"the vmlinux in {kernel}")
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".unpacking-")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".unpacking-")
+    except OSError as e:
+        raise _unwritable(folder, e) from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(elf)
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as e:
         os.unlink(tmp)
+        if isinstance(e, OSError):
+            raise KernelError(f"cannot write the unpacked kernel {target}: {e.strerror}") from None
         raise
     log.info("unpacked the vmlinux of %s into %s", kernel, target)
     return target
