@@ -264,6 +264,8 @@ static inline int pvgpu_guest_wait_until(PvgpuGuest *guest, PvgpuGuestCondition 
             return PVGPU_E_DEVICE_LOST;
         }
         now = pvgpu_guest_now_ns(guest);
+        if (now < start) /* a clock that went back (timespec_get's is the wall clock) */
+            start = now;
         if (now - start >= timeout_ns) {
             guest->result = PVGPU_E_TIMEOUT;
             snprintf(guest->message, sizeof guest->message,
@@ -649,7 +651,7 @@ static inline int pvgpu_heap_alloc(PvgpuGuest *guest, uint64_t nbytes, uint64_t 
     if (nbytes == 0)
         return pvgpu_guest_fail(guest, PVGPU_E_INVALID_ARGUMENT, "a heap allocation must have a size");
     size = guest->heap_size;
-    if (nbytes > size) {
+    if (nbytes > size || (nbytes + PVGPU_HEAP_ALIGN - 1u) / PVGPU_HEAP_ALIGN * PVGPU_HEAP_ALIGN > size) {
         guest->result = PVGPU_E_TOO_LARGE;
         snprintf(guest->message, sizeof guest->message,
                  "a %llu-byte upload does not fit the %llu-byte heap; give the guest a larger shared region",
@@ -657,8 +659,6 @@ static inline int pvgpu_heap_alloc(PvgpuGuest *guest, uint64_t nbytes, uint64_t 
         return PVGPU_E_TOO_LARGE;
     }
     n = (nbytes + PVGPU_HEAP_ALIGN - 1u) / PVGPU_HEAP_ALIGN * PVGPU_HEAP_ALIGN;
-    if (n > size)
-        n = nbytes; /* a heap whose size is not a multiple of the alignment: the whole of it */
     for (;;) {
         off = guest->heap_head % size;
         if (guest->heap_head == guest->heap_tail && off + n > size) {
@@ -686,10 +686,16 @@ static inline void *pvgpu_heap_pointer(PvgpuGuest *guest, uint64_t offset)
     return guest->heap + offset;
 }
 
-/* Allocate and copy: *offset gets the heap offset of a copy of data. */
+/* Allocate and copy: *offset gets the heap offset of a copy of data (0 for no bytes: the
+ * empty range (0, 0) names no data). */
 static inline int pvgpu_heap_upload(PvgpuGuest *guest, const void *data, uint64_t nbytes, uint64_t *offset)
 {
-    int rc = pvgpu_heap_alloc(guest, nbytes, offset);
+    int rc;
+    if (nbytes == 0) {
+        *offset = 0;
+        return PVGPU_OK;
+    }
+    rc = pvgpu_heap_alloc(guest, nbytes, offset);
     if (rc == PVGPU_OK)
         memcpy(guest->heap + *offset, data, (size_t)nbytes);
     return rc;
