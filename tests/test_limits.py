@@ -280,3 +280,54 @@ def test_compilation_past_the_watchdog_is_device_lost_naming_it():
         channel.close()
         service.stop()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+# --- frame slots ---------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_frame_slots_are_bounded_per_session():
+    """A session's frame slots (worker -> supervisor) take at most MAX_FRAME_BYTES: three slots
+    for 4K frames, one for 8K ones, and a back buffer bigger than that is not read back for
+    presenters at all (counted in the session's figures) instead of a gigabyte-sized memfd."""
+    from pvgpu.host.render.renderer import MAX_FRAME_BYTES
+
+    folder = tempfile.mkdtemp(prefix="pvgpu-limits-frames-")
+    frames: list = []
+    service = HostService(os.path.join(folder, "h.sock"), region_size=16 << 20,
+                          presenters=[FrameCallback(lambda sid, f: frames.append((f.pixels.shape,
+                                                                                   f.pixels[0, 0].copy())))]).start()
+    guest = Guest(service.socket_path)
+    try:
+        record = service.sessions[guest.conn.region.get("session_id")]
+
+        def present(width: int, height: int, green: float) -> None:
+            chain, back, rtv = guest.new_id(), guest.new_id(), guest.new_id()
+            guest.emit("CREATE_SWAP_CHAIN", swap_chain=chain, buffer=back, width=width, height=height, format=RGBA8,
+                       buffer_count=1)
+            guest.emit("CREATE_RENDER_TARGET_VIEW", view=rtv, resource=back, format=0, mip_slice=0, array_slice=0)
+            guest.emit("CLEAR_RENDER_TARGET_VIEW", view=rtv, color_r=1.0, color_g=green, color_b=0.0, color_a=1.0)
+            guest.emit("PRESENT", swap_chain=chain, sync_interval=0, flags=0)
+            guest.destroy(rtv, chain, back)
+            errors = guest.sync()
+            assert errors == [], [e.describe() for e in errors]
+
+        def slot_bytes() -> int:
+            return os.fstat(record.supervisor._frames_fd).st_size
+
+        present(3840, 2160, 0.0)
+        assert slot_bytes() == 3 * 3840 * 2160 * 4
+        present(7680, 4320, 1.0)
+        assert slot_bytes() == 7680 * 4320 * 4 <= MAX_FRAME_BYTES
+        too_big = (8192, MAX_FRAME_BYTES // (8192 * 4) + 1)
+        present(*too_big, 0.0)
+        assert slot_bytes() == 7680 * 4320 * 4
+        assert [(shape, tuple(px)) for shape, px in frames] == [
+            ((2160, 3840, 4), (255, 0, 0, 255)), ((4320, 7680, 4), (255, 255, 0, 255))]
+        deadline = time.monotonic() + WAIT
+        while record.stats.frames_too_large != 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert record.stats.frames_too_large == 1
+        assert record.stats.frames == 3
+    finally:
+        guest.close()
+        service.stop()
+        shutil.rmtree(folder, ignore_errors=True)

@@ -35,6 +35,7 @@ import numpy as np
 from ..protocol.enums import DeviceStatus, ErrorCode, GuestState
 from ..transport.control import log_error
 from ..transport.local import HostLink
+from .render.renderer import MAX_FRAME_BYTES, Frame
 from .render.sharing import session_dir
 
 log = logging.getLogger("pvgpu.host")
@@ -96,6 +97,11 @@ class SessionStats:
     commands_replayed: int = 0
     capture_failures: dict = field(default_factory=dict)  # why runs could not be captured: how often
     replay_slab_bytes: int = 0  # the most constant memory the captured runs held at once
+    #: presents too large to be read back for presenters (render.renderer.MAX_FRAME_BYTES)
+    frames_too_large: int = 0
+    #: GPU memory charged to the guest's quota now, and at most (render/memory.py)
+    gpu_bytes: int = 0
+    gpu_bytes_peak: int = 0
     #: the display mode the guest chose (width, height, refresh in millihertz) and whether it is
     #: fullscreen (Session.display_mode / Session.fullscreen; issue 10)
     display_mode: list = field(default_factory=list)
@@ -114,6 +120,8 @@ class SessionStats:
                    runs_replayed=r.replays if r else 0, commands_replayed=r.replayed_records if r else 0,
                    capture_failures=dict(r.failures) if r else {},
                    replay_slab_bytes=r.peak_slab_bytes if r else 0,
+                   frames_too_large=session.renderer.frames_too_large,
+                   gpu_bytes=session.renderer.memory.total, gpu_bytes_peak=session.renderer.memory.peak,
                    display_mode=list(session.display_mode or ()), fullscreen=session.fullscreen,
                    gpu_presenters={p.name: p.figures() for p in session.gpu_presenters})
 
@@ -165,9 +173,16 @@ class _WorkerLink:
 FRAME_SLOTS = 3
 
 
+def frame_slots(frame_bytes: int) -> int:
+    """How many slots frames of `frame_bytes` get: FRAME_SLOTS, fewer where they would take
+    more than MAX_FRAME_BYTES together (at least one: the renderer reads back no bigger frame)."""
+    return max(1, min(FRAME_SLOTS, MAX_FRAME_BYTES // max(1, frame_bytes)))
+
+
 class _FrameForwarder:
-    """Hands presented frames to the supervisor through shared memory: FRAME_SLOTS slots in a
-    memfd, a short message per frame, a one-byte acknowledgement back once it is copied out.
+    """Hands presented frames to the supervisor through shared memory: up to FRAME_SLOTS slots
+    in a memfd (MAX_FRAME_BYTES in all: `frame_slots`), a short message per frame, a one-byte
+    acknowledgement back once it is copied out.
 
     The copy into a slot runs on a thread of its own, straight out of the mapped read-back
     buffer, which goes back to the renderer afterwards (`frame.release`): the session goes on
@@ -179,6 +194,7 @@ class _FrameForwarder:
         self.taken = 0  # frames given to the forwarder
         self.sent = 0  # frames copied into a slot and announced
         self.slot_size = 0
+        self.slots = FRAME_SLOTS
         self.map: mmap.mmap | None = None
         self._jobs: deque = deque()
         self._cond = threading.Condition()
@@ -245,16 +261,17 @@ class _FrameForwarder:
             if self.map is not None:
                 self.map.close()
             self.slot_size = pixels.nbytes
-            os.ftruncate(self.fd, self.slot_size * FRAME_SLOTS)
-            self.map = mmap.mmap(self.fd, self.slot_size * FRAME_SLOTS)
-        if not self._wait(lambda: self.sent - self.link.acks < FRAME_SLOTS):
+            self.slots = frame_slots(self.slot_size)
+            os.ftruncate(self.fd, self.slot_size * self.slots)
+            self.map = mmap.mmap(self.fd, self.slot_size * self.slots)
+        if not self._wait(lambda: self.sent - self.link.acks < self.slots):
             return
-        slot = self.sent % FRAME_SLOTS
+        slot = self.sent % self.slots
         view = np.frombuffer(self.map, dtype=np.uint8, count=pixels.nbytes, offset=slot * self.slot_size)
         view[:] = pixels.reshape(-1)
         del view
         header = {"index": index, "presented_at": presented_at, "shape": pixels.shape,
-                  "offset": slot * self.slot_size, "size": self.slot_size * FRAME_SLOTS}
+                  "offset": slot * self.slot_size, "size": self.slot_size * self.slots}
         with self.lock:
             send_message(self.link.ctl, MSG_FRAME, json.dumps(header).encode())
         self.sent += 1
@@ -415,13 +432,16 @@ class WorkerSupervisor:
             return False
         kind, payload = msg
         if kind == MSG_FRAME:
-            from .render.renderer import Frame
             header = json.loads(payload)
+            count = int(np.prod(header["shape"]))
+            if not 0 < header["size"] <= MAX_FRAME_BYTES or not 0 <= header["offset"] <= header["size"] - count:
+                log.error("session %d: the renderer announced a frame outside its slots; dropped", self.session_id)
+                self.ctl.sendall(ACK)
+                return True
             if self._frames_map is None or len(self._frames_map) != header["size"]:
                 if self._frames_map is not None:
                     self._frames_map.close()
                 self._frames_map = mmap.mmap(self._frames_fd, header["size"])
-            count = int(np.prod(header["shape"]))
             # Presenters see the slot itself (a Frame's pixels are valid during present() only,
             # as with the in-process renderer); the ack frees the slot afterwards.
             pixels = np.frombuffer(self._frames_map, dtype=np.uint8, count=count,

@@ -19,6 +19,7 @@ passes, sync and presentation.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import time
@@ -59,6 +60,13 @@ from .resources import (  # noqa: F401
 from .shared_textures import MAX_SHARED_SURFACES, SHARED_DESC  # noqa: F401
 from .transfers import MAX_RENAMES_PER_SUBMIT, MIP_SHADER  # noqa: F401
 from .uniform_ring import UNIFORM_RING_BYTES  # noqa: F401
+
+log = logging.getLogger("pvgpu.host")
+
+#: The largest frame read back for CPU presenters, and the most memory a session's frame slots
+#: take (worker.py): 8K UHD RGBA8 fits. A bigger back buffer is presented to GPU-side
+#: presenters only (a window still shows it) and counted in `frames_too_large`.
+MAX_FRAME_BYTES = 128 << 20
 
 
 @dataclass
@@ -106,6 +114,7 @@ class Renderer(MemoryTracking, UniformRing, ResourceCommands, TransferCommands, 
         self.on_compile: Callable[[bool], None] = lambda compiling: None
         self.memory = MemoryLedger()  # the GPU memory the guest's objects keep alive (memory.py)
         self.stats = Stats()
+        self.frames_too_large = 0  # presents not read back for CPU presenters (MAX_FRAME_BYTES)
         self.max_draw_invocations = MAX_DRAW_INVOCATIONS
         self.format_caps = format_support(features)
         self._pipelines: dict[tuple, wgpu.GPURenderPipeline] = {}
@@ -537,6 +546,13 @@ class Renderer(MemoryTracking, UniformRing, ResourceCommands, TransferCommands, 
             raise invalid(f"sync interval {sync_interval} must be 0..4")
         self._publish_shared()
         tex = swap_chain.back_buffer
+        if read_back and tex.width * tex.height * 4 > MAX_FRAME_BYTES:
+            read_back = False
+            self.frames_too_large += 1
+            if self.frames_too_large & (self.frames_too_large - 1) == 0:  # 1, 2, 4, ...: never a flood
+                log.warning("a %dx%d frame is larger than the %d bytes frames are read back for presenters "
+                            "(%d such frames so far); it is not shown or recorded", tex.width, tex.height,
+                            MAX_FRAME_BYTES, self.frames_too_large)
         if not read_back:
             self.submit()
             swap_chain.presented += 1
