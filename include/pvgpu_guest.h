@@ -892,7 +892,7 @@ static inline uint64_t pvgpu_emit_create_buffer(PvgpuGuest *guest, uint32_t buff
     return pvgpu_guest_emit_record(guest, PVGPU_OP_CREATE_BUFFER, &cmd, sizeof cmd, NULL, 0, 0);
 }
 
-/* PVGPU_OP_CREATE_TEXTURE2D: ID3D11Device::CreateTexture2D. Initial data holds every subresource in D3D11's order (array slice by slice, mip 0 first within a slice), each with tightly packed rows. Subresource index = mip + slice * mip_levels. */
+/* PVGPU_OP_CREATE_TEXTURE2D: ID3D11Device::CreateTexture2D. Initial data holds every subresource in D3D11's order (array slice by slice, mip 0 first within a slice), each with tightly packed rows. Subresource index = mip + slice * mip_levels. Needs PVGPU_FEATURE_TEXTURE2D. */
 static inline uint64_t pvgpu_emit_create_texture2d(PvgpuGuest *guest, uint32_t texture, uint32_t width, uint32_t height, uint32_t mip_levels, uint32_t array_size, uint32_t format, uint32_t sample_count, uint32_t sample_quality, uint32_t usage, uint32_t bind_flags, uint32_t cpu_access_flags, uint32_t misc_flags, uint64_t initial_data_offset, uint64_t initial_data_size)
 {
     PvgpuCmdCreateTexture2d cmd;
@@ -1253,7 +1253,7 @@ static inline uint64_t pvgpu_emit_draw_indexed(PvgpuGuest *guest, uint32_t index
     return pvgpu_guest_emit_record(guest, PVGPU_OP_DRAW_INDEXED, &cmd, sizeof cmd, NULL, 0, 0);
 }
 
-/* PVGPU_OP_DRAW_INSTANCED: ID3D11DeviceContext::DrawInstanced. */
+/* PVGPU_OP_DRAW_INSTANCED: ID3D11DeviceContext::DrawInstanced. Needs PVGPU_FEATURE_INSTANCING. */
 static inline uint64_t pvgpu_emit_draw_instanced(PvgpuGuest *guest, uint32_t vertex_count_per_instance, uint32_t instance_count, uint32_t start_vertex_location, uint32_t start_instance_location)
 {
     PvgpuCmdDrawInstanced cmd;
@@ -1264,7 +1264,7 @@ static inline uint64_t pvgpu_emit_draw_instanced(PvgpuGuest *guest, uint32_t ver
     return pvgpu_guest_emit_record(guest, PVGPU_OP_DRAW_INSTANCED, &cmd, sizeof cmd, NULL, 0, 0);
 }
 
-/* PVGPU_OP_DRAW_INDEXED_INSTANCED: ID3D11DeviceContext::DrawIndexedInstanced. */
+/* PVGPU_OP_DRAW_INDEXED_INSTANCED: ID3D11DeviceContext::DrawIndexedInstanced. Needs PVGPU_FEATURE_INSTANCING. */
 static inline uint64_t pvgpu_emit_draw_indexed_instanced(PvgpuGuest *guest, uint32_t index_count_per_instance, uint32_t instance_count, uint32_t start_index_location, int32_t base_vertex_location, uint32_t start_instance_location)
 {
     PvgpuCmdDrawIndexedInstanced cmd;
@@ -1374,7 +1374,7 @@ static inline uint64_t pvgpu_emit_resize_buffers(PvgpuGuest *guest, uint32_t swa
     return pvgpu_guest_emit_record(guest, PVGPU_OP_RESIZE_BUFFERS, &cmd, sizeof cmd, NULL, 0, 0);
 }
 
-/* PVGPU_OP_DRAW_INSTANCED_INDIRECT: ID3D11DeviceContext::DrawInstancedIndirect: the four draw arguments are read by the GPU from `args` (a buffer with RESOURCE_MISC_DRAWINDIRECT_ARGS) at `aligned_byte_offset`. */
+/* PVGPU_OP_DRAW_INSTANCED_INDIRECT: ID3D11DeviceContext::DrawInstancedIndirect: the four draw arguments are read by the GPU from `args` (a buffer with RESOURCE_MISC_DRAWINDIRECT_ARGS) at `aligned_byte_offset`. Needs PVGPU_FEATURE_INSTANCING. */
 static inline uint64_t pvgpu_emit_draw_instanced_indirect(PvgpuGuest *guest, uint32_t args, uint32_t aligned_byte_offset)
 {
     PvgpuCmdDrawInstancedIndirect cmd;
@@ -1383,7 +1383,7 @@ static inline uint64_t pvgpu_emit_draw_instanced_indirect(PvgpuGuest *guest, uin
     return pvgpu_guest_emit_record(guest, PVGPU_OP_DRAW_INSTANCED_INDIRECT, &cmd, sizeof cmd, NULL, 0, 0);
 }
 
-/* PVGPU_OP_DRAW_INDEXED_INSTANCED_INDIRECT: ID3D11DeviceContext::DrawIndexedInstancedIndirect: five arguments read by the GPU from `args`. */
+/* PVGPU_OP_DRAW_INDEXED_INSTANCED_INDIRECT: ID3D11DeviceContext::DrawIndexedInstancedIndirect: five arguments read by the GPU from `args`. Needs PVGPU_FEATURE_INSTANCING. */
 static inline uint64_t pvgpu_emit_draw_indexed_instanced_indirect(PvgpuGuest *guest, uint32_t args, uint32_t aligned_byte_offset)
 {
     PvgpuCmdDrawIndexedInstancedIndirect cmd;
@@ -1472,7 +1472,7 @@ static inline uint64_t pvgpu_emit_copy_subresource_region(PvgpuGuest *guest, uin
     return pvgpu_guest_emit_record(guest, PVGPU_OP_COPY_SUBRESOURCE_REGION, &cmd, sizeof cmd, NULL, 0, 0);
 }
 
-/* PVGPU_OP_CREATE_TEXTURE1D: ID3D11Device::CreateTexture1D. Initial data: every subresource in D3D11's order, tightly packed. */
+/* PVGPU_OP_CREATE_TEXTURE1D: ID3D11Device::CreateTexture1D. Initial data: every subresource in D3D11's order, tightly packed. Needs PVGPU_FEATURE_TEXTURE1D. */
 static inline uint64_t pvgpu_emit_create_texture1d(PvgpuGuest *guest, uint32_t texture, uint32_t width, uint32_t mip_levels, uint32_t array_size, uint32_t format, uint32_t usage, uint32_t bind_flags, uint32_t cpu_access_flags, uint32_t misc_flags, uint64_t initial_data_offset, uint64_t initial_data_size)
 {
     PvgpuCmdCreateTexture1d cmd;
@@ -1491,7 +1491,7 @@ static inline uint64_t pvgpu_emit_create_texture1d(PvgpuGuest *guest, uint32_t t
     return pvgpu_guest_emit_record(guest, PVGPU_OP_CREATE_TEXTURE1D, &cmd, sizeof cmd, NULL, 0, 0);
 }
 
-/* PVGPU_OP_CREATE_TEXTURE3D: ID3D11Device::CreateTexture3D. Initial data: every mip in order, each depth slice after slice with tightly packed rows. */
+/* PVGPU_OP_CREATE_TEXTURE3D: ID3D11Device::CreateTexture3D. Initial data: every mip in order, each depth slice after slice with tightly packed rows. Needs PVGPU_FEATURE_TEXTURE3D. */
 static inline uint64_t pvgpu_emit_create_texture3d(PvgpuGuest *guest, uint32_t texture, uint32_t width, uint32_t height, uint32_t depth, uint32_t mip_levels, uint32_t format, uint32_t usage, uint32_t bind_flags, uint32_t cpu_access_flags, uint32_t misc_flags, uint64_t initial_data_offset, uint64_t initial_data_size)
 {
     PvgpuCmdCreateTexture3d cmd;
@@ -1523,7 +1523,7 @@ static inline uint64_t pvgpu_emit_create_buffer_shader_resource_view(PvgpuGuest 
     return pvgpu_guest_emit_record(guest, PVGPU_OP_CREATE_BUFFER_SHADER_RESOURCE_VIEW, &cmd, sizeof cmd, NULL, 0, 0);
 }
 
-/* PVGPU_OP_CREATE_UNORDERED_ACCESS_VIEW: ID3D11Device::CreateUnorderedAccessView of a texture: one mip; array slices (first_array_slice, array_size), or for TEXTURE3D the depth slices (first W slice, W size; 0xFFFFFFFF: all). */
+/* PVGPU_OP_CREATE_UNORDERED_ACCESS_VIEW: ID3D11Device::CreateUnorderedAccessView of a texture: one mip; array slices (first_array_slice, array_size), or for TEXTURE3D the depth slices (first W slice, W size; 0xFFFFFFFF: all). Needs PVGPU_FEATURE_COMPUTE_SHADERS. */
 static inline uint64_t pvgpu_emit_create_unordered_access_view(PvgpuGuest *guest, uint32_t view, uint32_t resource, uint32_t format, uint32_t view_dimension, uint32_t mip_slice, uint32_t first_array_slice, uint32_t array_size)
 {
     PvgpuCmdCreateUnorderedAccessView cmd;
@@ -1537,7 +1537,7 @@ static inline uint64_t pvgpu_emit_create_unordered_access_view(PvgpuGuest *guest
     return pvgpu_guest_emit_record(guest, PVGPU_OP_CREATE_UNORDERED_ACCESS_VIEW, &cmd, sizeof cmd, NULL, 0, 0);
 }
 
-/* PVGPU_OP_CREATE_BUFFER_UNORDERED_ACCESS_VIEW: ID3D11Device::CreateUnorderedAccessView of a buffer: structured, raw or typed 32-bit elements; shaders write it as a `var<storage, read_write>` array. */
+/* PVGPU_OP_CREATE_BUFFER_UNORDERED_ACCESS_VIEW: ID3D11Device::CreateUnorderedAccessView of a buffer: structured, raw or typed 32-bit elements; shaders write it as a `var<storage, read_write>` array. Needs PVGPU_FEATURE_COMPUTE_SHADERS. */
 static inline uint64_t pvgpu_emit_create_buffer_unordered_access_view(PvgpuGuest *guest, uint32_t view, uint32_t buffer, uint32_t format, uint32_t first_element, uint32_t num_elements, uint32_t flags)
 {
     PvgpuCmdCreateBufferUnorderedAccessView cmd;
@@ -1550,7 +1550,7 @@ static inline uint64_t pvgpu_emit_create_buffer_unordered_access_view(PvgpuGuest
     return pvgpu_guest_emit_record(guest, PVGPU_OP_CREATE_BUFFER_UNORDERED_ACCESS_VIEW, &cmd, sizeof cmd, NULL, 0, 0);
 }
 
-/* PVGPU_OP_CREATE_COMPUTE_SHADER: ID3D11Device::CreateComputeShader; the code is read from the heap. */
+/* PVGPU_OP_CREATE_COMPUTE_SHADER: ID3D11Device::CreateComputeShader; the code is read from the heap. Needs PVGPU_FEATURE_COMPUTE_SHADERS. */
 static inline uint64_t pvgpu_emit_create_compute_shader(PvgpuGuest *guest, uint32_t shader, uint32_t language, uint64_t code_offset, uint64_t code_size)
 {
     PvgpuCmdCreateComputeShader cmd;
@@ -1561,7 +1561,7 @@ static inline uint64_t pvgpu_emit_create_compute_shader(PvgpuGuest *guest, uint3
     return pvgpu_guest_emit_record(guest, PVGPU_OP_CREATE_COMPUTE_SHADER, &cmd, sizeof cmd, NULL, 0, 0);
 }
 
-/* PVGPU_OP_SET_COMPUTE_SHADER: ID3D11DeviceContext::CSSetShader. */
+/* PVGPU_OP_SET_COMPUTE_SHADER: ID3D11DeviceContext::CSSetShader. Needs PVGPU_FEATURE_COMPUTE_SHADERS. */
 static inline uint64_t pvgpu_emit_set_compute_shader(PvgpuGuest *guest, uint32_t shader)
 {
     PvgpuCmdSetComputeShader cmd;
@@ -1569,7 +1569,7 @@ static inline uint64_t pvgpu_emit_set_compute_shader(PvgpuGuest *guest, uint32_t
     return pvgpu_guest_emit_record(guest, PVGPU_OP_SET_COMPUTE_SHADER, &cmd, sizeof cmd, NULL, 0, 0);
 }
 
-/* PVGPU_OP_SET_UNORDERED_ACCESS_VIEWS: ID3D11DeviceContext::CSSetUnorderedAccessViews. */
+/* PVGPU_OP_SET_UNORDERED_ACCESS_VIEWS: ID3D11DeviceContext::CSSetUnorderedAccessViews. Needs PVGPU_FEATURE_COMPUTE_SHADERS. */
 static inline uint64_t pvgpu_emit_set_unordered_access_views(PvgpuGuest *guest, uint32_t start_slot, uint32_t view_count, const PvgpuUnorderedAccessSlot *views)
 {
     PvgpuCmdSetUnorderedAccessViews cmd;
@@ -1578,7 +1578,7 @@ static inline uint64_t pvgpu_emit_set_unordered_access_views(PvgpuGuest *guest, 
     return pvgpu_guest_emit_record(guest, PVGPU_OP_SET_UNORDERED_ACCESS_VIEWS, &cmd, sizeof cmd, views, PVGPU_SET_UNORDERED_ACCESS_VIEWS_ELEMENT_SIZE, view_count);
 }
 
-/* PVGPU_OP_DISPATCH: ID3D11DeviceContext::Dispatch: thread groups in x, y and z. */
+/* PVGPU_OP_DISPATCH: ID3D11DeviceContext::Dispatch: thread groups in x, y and z. Needs PVGPU_FEATURE_COMPUTE_SHADERS. */
 static inline uint64_t pvgpu_emit_dispatch(PvgpuGuest *guest, uint32_t thread_group_count_x, uint32_t thread_group_count_y, uint32_t thread_group_count_z)
 {
     PvgpuCmdDispatch cmd;
@@ -1588,7 +1588,7 @@ static inline uint64_t pvgpu_emit_dispatch(PvgpuGuest *guest, uint32_t thread_gr
     return pvgpu_guest_emit_record(guest, PVGPU_OP_DISPATCH, &cmd, sizeof cmd, NULL, 0, 0);
 }
 
-/* PVGPU_OP_DISPATCH_INDIRECT: ID3D11DeviceContext::DispatchIndirect: three group counts read by the GPU from `args` (a buffer with RESOURCE_MISC_DRAWINDIRECT_ARGS) at `aligned_byte_offset`. */
+/* PVGPU_OP_DISPATCH_INDIRECT: ID3D11DeviceContext::DispatchIndirect: three group counts read by the GPU from `args` (a buffer with RESOURCE_MISC_DRAWINDIRECT_ARGS) at `aligned_byte_offset`. Needs PVGPU_FEATURE_COMPUTE_SHADERS. */
 static inline uint64_t pvgpu_emit_dispatch_indirect(PvgpuGuest *guest, uint32_t args, uint32_t aligned_byte_offset)
 {
     PvgpuCmdDispatchIndirect cmd;
@@ -1597,7 +1597,7 @@ static inline uint64_t pvgpu_emit_dispatch_indirect(PvgpuGuest *guest, uint32_t 
     return pvgpu_guest_emit_record(guest, PVGPU_OP_DISPATCH_INDIRECT, &cmd, sizeof cmd, NULL, 0, 0);
 }
 
-/* PVGPU_OP_CLEAR_UNORDERED_ACCESS_VIEW_FLOAT: ID3D11DeviceContext::ClearUnorderedAccessViewFloat. */
+/* PVGPU_OP_CLEAR_UNORDERED_ACCESS_VIEW_FLOAT: ID3D11DeviceContext::ClearUnorderedAccessViewFloat. Needs PVGPU_FEATURE_COMPUTE_SHADERS. */
 static inline uint64_t pvgpu_emit_clear_unordered_access_view_float(PvgpuGuest *guest, uint32_t view, float value_r, float value_g, float value_b, float value_a)
 {
     PvgpuCmdClearUnorderedAccessViewFloat cmd;
@@ -1609,7 +1609,7 @@ static inline uint64_t pvgpu_emit_clear_unordered_access_view_float(PvgpuGuest *
     return pvgpu_guest_emit_record(guest, PVGPU_OP_CLEAR_UNORDERED_ACCESS_VIEW_FLOAT, &cmd, sizeof cmd, NULL, 0, 0);
 }
 
-/* PVGPU_OP_CLEAR_UNORDERED_ACCESS_VIEW_UINT: ID3D11DeviceContext::ClearUnorderedAccessViewUint. */
+/* PVGPU_OP_CLEAR_UNORDERED_ACCESS_VIEW_UINT: ID3D11DeviceContext::ClearUnorderedAccessViewUint. Needs PVGPU_FEATURE_COMPUTE_SHADERS. */
 static inline uint64_t pvgpu_emit_clear_unordered_access_view_uint(PvgpuGuest *guest, uint32_t view, uint32_t value_r, uint32_t value_g, uint32_t value_b, uint32_t value_a)
 {
     PvgpuCmdClearUnorderedAccessViewUint cmd;
@@ -1621,7 +1621,7 @@ static inline uint64_t pvgpu_emit_clear_unordered_access_view_uint(PvgpuGuest *g
     return pvgpu_guest_emit_record(guest, PVGPU_OP_CLEAR_UNORDERED_ACCESS_VIEW_UINT, &cmd, sizeof cmd, NULL, 0, 0);
 }
 
-/* PVGPU_OP_SET_PREDICATION: ID3D11DeviceContext::SetPredication: while set, draws, dispatches, clears and copies are skipped when the predicate's result equals `value`. The host waits for the predicate's result here. */
+/* PVGPU_OP_SET_PREDICATION: ID3D11DeviceContext::SetPredication: while set, draws, dispatches, clears and copies are skipped when the predicate's result equals `value`. The host waits for the predicate's result here. Needs PVGPU_FEATURE_PREDICATION. */
 static inline uint64_t pvgpu_emit_set_predication(PvgpuGuest *guest, uint32_t predicate, uint32_t value)
 {
     PvgpuCmdSetPredication cmd;
@@ -1630,7 +1630,7 @@ static inline uint64_t pvgpu_emit_set_predication(PvgpuGuest *guest, uint32_t pr
     return pvgpu_guest_emit_record(guest, PVGPU_OP_SET_PREDICATION, &cmd, sizeof cmd, NULL, 0, 0);
 }
 
-/* PVGPU_OP_GET_SHARED_HANDLE: IDXGIResource::GetSharedHandle of a RESOURCE_MISC_SHARED texture: the host writes the u64 handle into `result` by the time a following FENCE completes. */
+/* PVGPU_OP_GET_SHARED_HANDLE: IDXGIResource::GetSharedHandle of a RESOURCE_MISC_SHARED texture: the host writes the u64 handle into `result` by the time a following FENCE completes. Needs PVGPU_FEATURE_SHARED_RESOURCES. */
 static inline uint64_t pvgpu_emit_get_shared_handle(PvgpuGuest *guest, uint32_t resource, uint64_t result_offset, uint64_t result_size)
 {
     PvgpuCmdGetSharedHandle cmd;
@@ -1641,7 +1641,7 @@ static inline uint64_t pvgpu_emit_get_shared_handle(PvgpuGuest *guest, uint32_t 
     return pvgpu_guest_emit_record(guest, PVGPU_OP_GET_SHARED_HANDLE, &cmd, sizeof cmd, NULL, 0, 0);
 }
 
-/* PVGPU_OP_OPEN_SHARED_RESOURCE: ID3D11Device::OpenSharedResource: `texture` becomes this guest's id for the shared texture; the host writes its description (SharedTextureDesc) into `desc` by the time a following FENCE completes. */
+/* PVGPU_OP_OPEN_SHARED_RESOURCE: ID3D11Device::OpenSharedResource: `texture` becomes this guest's id for the shared texture; the host writes its description (SharedTextureDesc) into `desc` by the time a following FENCE completes. Needs PVGPU_FEATURE_SHARED_RESOURCES. */
 static inline uint64_t pvgpu_emit_open_shared_resource(PvgpuGuest *guest, uint32_t texture, uint64_t handle, uint64_t desc_offset, uint64_t desc_size)
 {
     PvgpuCmdOpenSharedResource cmd;
@@ -1686,7 +1686,7 @@ static inline uint64_t pvgpu_emit_create_domain_shader(PvgpuGuest *guest, uint32
     return pvgpu_guest_emit_record(guest, PVGPU_OP_CREATE_DOMAIN_SHADER, &cmd, sizeof cmd, NULL, 0, 0);
 }
 
-/* PVGPU_OP_COPY_STRUCTURE_COUNT: ID3D11DeviceContext::CopyStructureCount: the GPU copies the hidden counter of `src_view` (a buffer UAV created with APPEND or COUNTER) as a u32 into `dst_buffer` at `dst_aligned_byte_offset` (a multiple of 4). */
+/* PVGPU_OP_COPY_STRUCTURE_COUNT: ID3D11DeviceContext::CopyStructureCount: the GPU copies the hidden counter of `src_view` (a buffer UAV created with APPEND or COUNTER) as a u32 into `dst_buffer` at `dst_aligned_byte_offset` (a multiple of 4). Needs PVGPU_FEATURE_COMPUTE_SHADERS. */
 static inline uint64_t pvgpu_emit_copy_structure_count(PvgpuGuest *guest, uint32_t dst_buffer, uint32_t dst_aligned_byte_offset, uint32_t src_view)
 {
     PvgpuCmdCopyStructureCount cmd;

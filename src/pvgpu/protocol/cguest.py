@@ -53,7 +53,9 @@ def _params(cmd: CommandLayout) -> list[tuple[str, str]]:
 def _encoder(cmd: CommandLayout) -> list[str]:
     method = f"pvgpu_emit_{cmd.name.lower()}"
     params = "".join(f", {t}{'' if t.endswith('*') else ' '}{n}" for t, n in _params(cmd))
-    lines = [f"/* PVGPU_OP_{cmd.name}: {_comment(cmd.command.doc)} */",
+    feature = getattr(cmd.command, "feature", None)  # the bit the host needs accepted for this command
+    needs = f" Needs PVGPU_FEATURE_{feature.name}." if feature is not None else ""
+    lines = [f"/* PVGPU_OP_{cmd.name}: {_comment(cmd.command.doc)}{needs} */",
              f"static inline uint64_t {method}(PvgpuGuest *guest{params})", "{"]
     if not cmd.slots:
         lines.append(f"    return pvgpu_guest_emit_record(guest, PVGPU_OP_{cmd.name}, NULL, 0, NULL, 0, 0);")
