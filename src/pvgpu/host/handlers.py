@@ -26,8 +26,10 @@ import struct
 from typing import Callable
 
 from ..protocol import codec
-from ..protocol.enums import ObjectKind
+from ..protocol.enums import ErrorCode, Feature, ObjectKind
+from ..protocol.spec import FEATURE_USES, FeatureUse
 from ..protocol.types import F32, Field, Meaning
+from .errors import CommandError
 
 #: Commands the session handles itself (they touch the object table, fences or presenters).
 SESSION_COMMANDS = frozenset({"DESTROY_OBJECT", "FENCE", "PRESENT", "SET_DISPLAY_MODE", "PAD"})
@@ -76,9 +78,27 @@ def _resolve_lines(var: str, out: str, f: Field, ns: dict, indent: str) -> list[
     return lines
 
 
-def handler_source(layout: codec.CommandLayout, method_params: list[str] | None) -> tuple[str, dict]:
-    """Source of `make(renderer, session)` returning the handler for `layout`, and its globals."""
+#: command name -> the feature uses of its fields (spec.FEATURE_USES)
+USES_BY_COMMAND: dict[str, tuple[FeatureUse, ...]] = {}
+for _use in FEATURE_USES:
+    USES_BY_COMMAND[_use.command] = USES_BY_COMMAND.get(_use.command, ()) + (_use,)
+
+
+def _refused(use: FeatureUse, session) -> frozenset[int] | int:
+    """What a gated handler refuses for `use` in this session: its values (or mask) when the
+    session did not accept the feature, else nothing."""
+    if session.accepted_features & use.feature:
+        return 0 if use.mask else frozenset()
+    return use.mask if use.mask else use.values
+
+
+def handler_source(layout: codec.CommandLayout, method_params: list[str] | None,
+                   gated: bool = False) -> tuple[str, dict]:
+    """Source of `make(renderer, session)` returning the handler for `layout`, and its globals.
+    `gated`: the handler also refuses the field values that need a feature the session did not
+    accept (the variant used only by sessions that lack one; the others run the plain one)."""
     ns: dict = {"_S": struct.Struct("<" + "".join(s.field.wire.code for s in layout.slots))}
+    gate_setup: list[str] = []
     names = [("_pad" if s.field.meaning is Meaning.PAD else "v_" + s.field.name) for s in layout.slots]
     body: list[str] = []
     el = layout.element
@@ -91,6 +111,15 @@ def handler_source(layout: codec.CommandLayout, method_params: list[str] | None)
         body.append(f"    {', '.join(names)}{',' if len(names) == 1 else ''} = _S.unpack_from(data, off + {HEADER})")
     for f in layout.fields:
         body += _check_lines("v_" + f.name, f, ns, "    ")
+    if gated:
+        for i, use in enumerate(USES_BY_COMMAND.get(layout.name, ())):
+            if use.element:
+                raise ValueError(f"{layout.name}: feature uses of array elements are checked by the session")
+            ns[f"_U_{i}"] = use
+            gate_setup.append(f"    g_{i} = _refused(_U_{i}, session)")
+            test = f"v_{use.field} & g_{i}" if use.mask else f"v_{use.field} in g_{i}"
+            body.append(f"    if {test}: return False")
+        ns["_refused"] = _refused
     el_objects: list[Field] = []
     single_object = False
     if el is not None:
@@ -178,6 +207,7 @@ def handler_source(layout: codec.CommandLayout, method_params: list[str] | None)
            "    heap = session._heap",
            "    heap_size = session._heap_size",
            f"    method = renderer.{layout.name.lower()}",
+           *gate_setup,
            "    def handle(data, off, size, seq):"]
     src += ["    " + line for line in body]
     src.append("    return handle")
@@ -191,26 +221,94 @@ def _params(cls: type, name: str) -> list[str] | None:
     return [p for p in inspect.signature(fn).parameters if p != "self"]
 
 
-def _build(renderer_cls: type) -> dict[int, Callable]:
-    makers: dict[int, Callable] = {}
+class _Makers:
+    """How to make one command's handler: `plain`, and `gated` where field values of the
+    command need a feature (`features`: those features)."""
+
+    __slots__ = ("plain", "gated", "command_feature", "features")
+
+    def __init__(self, plain: Callable, gated: Callable | None, command_feature: Feature | None,
+                 features: int):
+        self.plain, self.gated, self.command_feature, self.features = plain, gated, command_feature, features
+
+
+def _compile(layout: codec.CommandLayout, params: list[str] | None, gated: bool) -> Callable:
+    src, ns = handler_source(layout, params, gated)
+    exec(compile(src, f"<pvgpu handler {layout.name}{' (gated)' if gated else ''}>", "exec"), ns)
+    return ns["make"]
+
+
+def _build(renderer_cls: type) -> dict[int, _Makers]:
+    makers: dict[int, _Makers] = {}
     for opcode, layout in codec.LAYOUTS.items():
         if layout.name in SESSION_COMMANDS or any(f.meaning is Meaning.NEW_OBJECT for f in layout.fields):
             continue
-        src, ns = handler_source(layout, _params(renderer_cls, layout.name.lower()))
-        exec(compile(src, f"<pvgpu handler {layout.name}>", "exec"), ns)
-        makers[opcode] = ns["make"]
+        params = _params(renderer_cls, layout.name.lower())
+        uses = USES_BY_COMMAND.get(layout.name, ())
+        features = 0
+        for use in uses:
+            features |= use.feature
+        makers[opcode] = _Makers(_compile(layout, params, False), _compile(layout, params, True) if uses else None,
+                                 layout.command.feature, features)
     return makers
 
 
-_MAKERS: dict[type, dict[int, Callable]] = {}
+_MAKERS: dict[type, dict[int, _Makers]] = {}
 
 
 def make_handlers(renderer, session) -> dict[int, Callable]:
-    """opcode -> handler(data, record offset, record size, seq) for this session's renderer."""
+    """opcode -> handler(data, record offset, record size, seq) for this session's renderer and
+    the features it accepted (`session.accepted_features`; make them again when that changes).
+    A command that needs a feature the session did not accept gets no handler (the session's
+    general path refuses it); one whose field values may need such a feature gets the gated
+    variant. Sessions that accepted everything a command touches run the plain handler."""
     makers = _MAKERS.get(type(renderer))
     if makers is None:
         makers = _MAKERS[type(renderer)] = _build(type(renderer))
-    return {op: make(renderer, session) for op, make in makers.items()}
+    accepted = session.accepted_features
+    handlers = {}
+    for op, m in makers.items():
+        if m.command_feature is not None and not accepted & m.command_feature:
+            continue
+        make = m.gated if m.features & ~accepted else m.plain
+        handlers[op] = make(renderer, session)
+    return handlers
+
+
+def feature_gates(accepted: int) -> dict[int, tuple[Feature | None, tuple[FeatureUse, ...]]]:
+    """opcode -> (the feature the whole command needs but was not accepted, or None; the field
+    uses whose feature was not accepted), for the commands a session with `accepted` features
+    must check; a command absent needs no check."""
+    gates = {}
+    for op, layout in codec.LAYOUTS.items():
+        feature = layout.command.feature
+        missing = feature if feature is not None and not accepted & feature else None
+        uses = tuple(u for u in USES_BY_COMMAND.get(layout.name, ()) if not accepted & u.feature)
+        if missing is not None or uses:
+            gates[op] = (missing, uses)
+    return gates
+
+
+def check_features(cmd, gate: tuple[Feature | None, tuple[FeatureUse, ...]]) -> None:
+    """Raise UNSUPPORTED, naming the bit, if decoded command `cmd` needs a feature of `gate`."""
+    missing, uses = gate
+    if missing is not None:
+        raise _unsupported(codec.LAYOUTS[cmd.OPCODE].name, missing)
+    for use in uses:
+        if use.element:
+            for i, item in enumerate(getattr(cmd, codec.LAYOUTS[cmd.OPCODE].array_attr)):
+                value = getattr(item, use.field)
+                if use.uses(value):
+                    raise _unsupported(f"elements[{i}].{use.describe(value)}", use.feature)
+        else:
+            value = getattr(cmd, use.field)
+            if use.uses(value):
+                raise _unsupported(use.describe(value), use.feature)
+
+
+def _unsupported(what: str, feature: Feature) -> CommandError:
+    return CommandError(ErrorCode.UNSUPPORTED, f"{what} needs feature {feature.name}, which this session did "
+                                               f"not accept")
 
 
 def handled_opcodes() -> frozenset[int]:

@@ -30,7 +30,7 @@ from ..transport.control import format_control_page, log_error
 from ..transport.region import Region
 from ..transport.ring import RingCorruptError, RingReader
 from .errors import CommandError
-from .handlers import handled_opcodes, make_handlers
+from .handlers import check_features, feature_gates, handled_opcodes, make_handlers
 from .replay import Replayer
 from .objects import ObjectTable
 from .pacing import FramePacer
@@ -180,7 +180,7 @@ class Session:
         self._stop: threading.Event | None = None
         self._stats_sequence = 0
         self._init_display()
-        self._handlers = make_handlers(self.renderer, self)
+        self._accept(0)
         #: runs re-issued frame after frame are replayed (host/replay.py); PVGPU_REPLAY=0 turns it off
         self.replayer = Replayer(self) if os.environ.get("PVGPU_REPLAY", "1") != "0" else None
 
@@ -249,6 +249,7 @@ class Session:
         self.frames_presented = self.last_fence = 0
         self._pending_fences.clear()
         self._init_display()
+        self._accept(0)
         self._status = DeviceStatus.INITIALIZING
         self.interrupt()
 
@@ -260,12 +261,22 @@ class Session:
             self._set_status(DeviceStatus.REFUSED)
             log.warning("session %d refused: %s", self.id, detail)
         else:
-            self.region.set("accepted_features", self.region.get("requested_features") & self.offered_features)
+            self._accept(self.region.get("requested_features") & self.offered_features)
+            self.region.set("accepted_features", self.accepted_features)
             self._publish_display()
             self._publish_frame_stats()
             self._set_status(DeviceStatus.READY)
             log.info("session %d ready (guest pid %d)", self.id, self.region.get("guest_pid"))
         self.interrupt()
+
+    def _accept(self, features: int) -> None:
+        """The feature bits this session serves (the host's own copy: the control page's is
+        guest-writable). Commands and field values that need another bit are refused with
+        UNSUPPORTED: gated commands get no generated handler, gated field values the gated
+        handler variant, and the general path checks `_gates`."""
+        self.accepted_features = int(features)
+        self._gates = feature_gates(self.accepted_features)
+        self._handlers = make_handlers(self.renderer, self)
 
     def process_ring(self) -> int:
         """Execute every published record; returns how many records were handled."""
@@ -376,6 +387,9 @@ class Session:
     def execute(self, cmd: Any) -> None:
         """Validate ids and heap ranges of a decoded command, then run it."""
         opcode = cmd.OPCODE
+        gate = self._gates.get(opcode)
+        if gate is not None:
+            check_features(cmd, gate)
         special = _SPECIAL.get(opcode)
         if special is not None:
             special(self, cmd)

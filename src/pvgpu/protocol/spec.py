@@ -11,12 +11,12 @@ from dataclasses import dataclass
 
 from .enums import (
     Blend, BlendOp, BindFlag, ClearFlag, ColorWriteFlag, ComparisonFunc, CpuAccessFlag,
-    CullMode, DepthWriteMask, DsvFlag, DxgiFormat, FillMode, Filter, InputClassification, ObjectKind,
+    CullMode, DepthWriteMask, DsvFlag, DxgiFormat, Feature, FillMode, Filter, InputClassification, ObjectKind,
     PrimitiveTopology, QueryType, ResourceMiscFlag, ShaderLanguage, ShaderStage, SrvDimension, StencilOp,
     TextureAddressMode, UavDimension, Usage, BufferViewFlag, RESOURCE_KINDS, TEXTURE_KINDS,
 )
 from .types import (
-    Field, StructSpec, boolean, count, enum_field, f32, flags_field, heap_range, i32, new_obj,
+    Field, Meaning, StructSpec, boolean, count, enum_field, f32, flags_field, heap_range, i32, new_obj,
     obj, u32, u64,
 )
 
@@ -45,6 +45,7 @@ class Command:
     doc: str
     array: StructSpec | None = None  # trailing array; its length is the COUNT field
     predicated: bool = False  # skipped while SetPredication's predicate holds (D3D11's rendering commands)
+    feature: Feature | None = None  # the command is refused (UNSUPPORTED) unless the session accepted it
 
 
 def _fields(*items) -> tuple[Field, ...]:
@@ -55,8 +56,8 @@ def _fields(*items) -> tuple[Field, ...]:
 
 
 def command(opcode: int, name: str, doc: str, *fields, array: StructSpec | None = None,
-            predicated: bool = False) -> Command:
-    return Command(opcode, name, _fields(*fields), doc, array, predicated)
+            predicated: bool = False, feature: Feature | None = None) -> Command:
+    return Command(opcode, name, _fields(*fields), doc, array, predicated, feature)
 
 
 def _rgba(prefix: str) -> tuple[Field, ...]:
@@ -135,7 +136,7 @@ COMMANDS: tuple[Command, ...] = (
             u32("array_size"), enum_field("format", DxgiFormat), u32("sample_count"),
             u32("sample_quality"), enum_field("usage", Usage), flags_field("bind_flags", BindFlag),
             flags_field("cpu_access_flags", CpuAccessFlag), flags_field("misc_flags", ResourceMiscFlag),
-            heap_range("initial_data")),
+            heap_range("initial_data"), feature=Feature.TEXTURE2D),
     command(3, "DESTROY_OBJECT", "Releases an object of any kind; its id may be reused afterwards.",
             obj("object", *K)),
     command(4, "UPDATE_SUBRESOURCE",
@@ -236,10 +237,10 @@ COMMANDS: tuple[Command, ...] = (
             u32("index_count"), u32("start_index_location"), i32("base_vertex_location"), predicated=True),
     command(33, "DRAW_INSTANCED", "ID3D11DeviceContext::DrawInstanced.",
             u32("vertex_count_per_instance"), u32("instance_count"), u32("start_vertex_location"),
-            u32("start_instance_location"), predicated=True),
+            u32("start_instance_location"), predicated=True, feature=Feature.INSTANCING),
     command(34, "DRAW_INDEXED_INSTANCED", "ID3D11DeviceContext::DrawIndexedInstanced.",
             u32("index_count_per_instance"), u32("instance_count"), u32("start_index_location"),
-            i32("base_vertex_location"), u32("start_instance_location"), predicated=True),
+            i32("base_vertex_location"), u32("start_instance_location"), predicated=True, feature=Feature.INSTANCING),
     command(35, "CLEAR_RENDER_TARGET_VIEW", "ID3D11DeviceContext::ClearRenderTargetView.",
             obj("view", K.RENDER_TARGET_VIEW), _rgba("color"), predicated=True),
     command(36, "CLEAR_DEPTH_STENCIL_VIEW", "ID3D11DeviceContext::ClearDepthStencilView.",
@@ -279,10 +280,10 @@ COMMANDS: tuple[Command, ...] = (
     command(47, "DRAW_INSTANCED_INDIRECT",
             "ID3D11DeviceContext::DrawInstancedIndirect: the four draw arguments are read by the GPU "
             "from `args` (a buffer with RESOURCE_MISC_DRAWINDIRECT_ARGS) at `aligned_byte_offset`.",
-            obj("args", K.BUFFER), u32("aligned_byte_offset"), predicated=True),
+            obj("args", K.BUFFER), u32("aligned_byte_offset"), predicated=True, feature=Feature.INSTANCING),
     command(48, "DRAW_INDEXED_INSTANCED_INDIRECT",
             "ID3D11DeviceContext::DrawIndexedInstancedIndirect: five arguments read by the GPU from `args`.",
-            obj("args", K.BUFFER), u32("aligned_byte_offset"), predicated=True),
+            obj("args", K.BUFFER), u32("aligned_byte_offset"), predicated=True, feature=Feature.INSTANCING),
     command(49, "RESOLVE_SUBRESOURCE",
             "ID3D11DeviceContext::ResolveSubresource: average a multisampled subresource into a "
             "single-sampled one of the same size and format.",
@@ -316,14 +317,14 @@ COMMANDS: tuple[Command, ...] = (
             new_obj("texture", K.TEXTURE1D), u32("width"), u32("mip_levels"), u32("array_size"),
             enum_field("format", DxgiFormat), enum_field("usage", Usage), flags_field("bind_flags", BindFlag),
             flags_field("cpu_access_flags", CpuAccessFlag), flags_field("misc_flags", ResourceMiscFlag),
-            heap_range("initial_data")),
+            heap_range("initial_data"), feature=Feature.TEXTURE1D),
     command(54, "CREATE_TEXTURE3D",
             "ID3D11Device::CreateTexture3D. Initial data: every mip in order, each depth slice after "
             "slice with tightly packed rows.",
             new_obj("texture", K.TEXTURE3D), u32("width"), u32("height"), u32("depth"), u32("mip_levels"),
             enum_field("format", DxgiFormat), enum_field("usage", Usage), flags_field("bind_flags", BindFlag),
             flags_field("cpu_access_flags", CpuAccessFlag), flags_field("misc_flags", ResourceMiscFlag),
-            heap_range("initial_data")),
+            heap_range("initial_data"), feature=Feature.TEXTURE3D),
     command(55, "CREATE_BUFFER_SHADER_RESOURCE_VIEW",
             "ID3D11Device::CreateShaderResourceView of a buffer (D3D11_SRV_DIMENSION_BUFFER / BUFFEREX): "
             "structured (format UNKNOWN), raw (R32_TYPELESS with flag RAW) or typed 32-bit elements; "
@@ -335,40 +336,45 @@ COMMANDS: tuple[Command, ...] = (
             "array_size), or for TEXTURE3D the depth slices (first W slice, W size; 0xFFFFFFFF: all).",
             new_obj("view", K.UNORDERED_ACCESS_VIEW), obj("resource", *TEXTURE_KINDS), u32("format"),
             enum_field("view_dimension", UavDimension), u32("mip_slice"), u32("first_array_slice"),
-            u32("array_size")),
+            u32("array_size"), feature=Feature.COMPUTE_SHADERS),
     command(57, "CREATE_BUFFER_UNORDERED_ACCESS_VIEW",
             "ID3D11Device::CreateUnorderedAccessView of a buffer: structured, raw or typed 32-bit elements; "
             "shaders write it as a `var<storage, read_write>` array.",
             new_obj("view", K.UNORDERED_ACCESS_VIEW), obj("buffer", K.BUFFER), enum_field("format", DxgiFormat),
-            u32("first_element"), u32("num_elements"), flags_field("flags", BufferViewFlag)),
+            u32("first_element"), u32("num_elements"), flags_field("flags", BufferViewFlag),
+            feature=Feature.COMPUTE_SHADERS),
     command(58, "CREATE_COMPUTE_SHADER", "ID3D11Device::CreateComputeShader; the code is read from the heap.",
-            new_obj("shader", K.COMPUTE_SHADER), enum_field("language", ShaderLanguage), heap_range("code")),
+            new_obj("shader", K.COMPUTE_SHADER), enum_field("language", ShaderLanguage), heap_range("code"),
+            feature=Feature.COMPUTE_SHADERS),
     command(59, "SET_COMPUTE_SHADER", "ID3D11DeviceContext::CSSetShader.",
-            obj("shader", K.COMPUTE_SHADER, optional=True)),
+            obj("shader", K.COMPUTE_SHADER, optional=True), feature=Feature.COMPUTE_SHADERS),
     command(60, "SET_UNORDERED_ACCESS_VIEWS", "ID3D11DeviceContext::CSSetUnorderedAccessViews.",
-            u32("start_slot"), count("view_count", MAX_UNORDERED_ACCESS_VIEWS), array=UAV_SLOT),
+            u32("start_slot"), count("view_count", MAX_UNORDERED_ACCESS_VIEWS), array=UAV_SLOT,
+            feature=Feature.COMPUTE_SHADERS),
     command(61, "DISPATCH", "ID3D11DeviceContext::Dispatch: thread groups in x, y and z.",
-            u32("thread_group_count_x"), u32("thread_group_count_y"), u32("thread_group_count_z"), predicated=True),
+            u32("thread_group_count_x"), u32("thread_group_count_y"), u32("thread_group_count_z"),
+            predicated=True, feature=Feature.COMPUTE_SHADERS),
     command(62, "DISPATCH_INDIRECT",
             "ID3D11DeviceContext::DispatchIndirect: three group counts read by the GPU from `args` (a buffer "
             "with RESOURCE_MISC_DRAWINDIRECT_ARGS) at `aligned_byte_offset`.",
-            obj("args", K.BUFFER), u32("aligned_byte_offset"), predicated=True),
+            obj("args", K.BUFFER), u32("aligned_byte_offset"), predicated=True, feature=Feature.COMPUTE_SHADERS),
     command(63, "CLEAR_UNORDERED_ACCESS_VIEW_FLOAT", "ID3D11DeviceContext::ClearUnorderedAccessViewFloat.",
-            obj("view", K.UNORDERED_ACCESS_VIEW), _rgba("value"), predicated=True),
+            obj("view", K.UNORDERED_ACCESS_VIEW), _rgba("value"), predicated=True, feature=Feature.COMPUTE_SHADERS),
     command(64, "CLEAR_UNORDERED_ACCESS_VIEW_UINT", "ID3D11DeviceContext::ClearUnorderedAccessViewUint.",
-            obj("view", K.UNORDERED_ACCESS_VIEW), u32("value_r"), u32("value_g"), u32("value_b"), u32("value_a"), predicated=True),
+            obj("view", K.UNORDERED_ACCESS_VIEW), u32("value_r"), u32("value_g"), u32("value_b"), u32("value_a"),
+            predicated=True, feature=Feature.COMPUTE_SHADERS),
     command(65, "SET_PREDICATION",
             "ID3D11DeviceContext::SetPredication: while set, draws, dispatches, clears and copies are skipped "
             "when the predicate's result equals `value`. The host waits for the predicate's result here.",
-            obj("predicate", K.QUERY, optional=True), boolean("value")),
+            obj("predicate", K.QUERY, optional=True), boolean("value"), feature=Feature.PREDICATION),
     command(66, "GET_SHARED_HANDLE",
             "IDXGIResource::GetSharedHandle of a RESOURCE_MISC_SHARED texture: the host writes the u64 "
             "handle into `result` by the time a following FENCE completes.",
-            obj("resource", K.TEXTURE2D), heap_range("result")),
+            obj("resource", K.TEXTURE2D), heap_range("result"), feature=Feature.SHARED_RESOURCES),
     command(67, "OPEN_SHARED_RESOURCE",
             "ID3D11Device::OpenSharedResource: `texture` becomes this guest's id for the shared texture; the "
             "host writes its description (SharedTextureDesc) into `desc` by the time a following FENCE completes.",
-            new_obj("texture", K.TEXTURE2D), u64("handle"), heap_range("desc")),
+            new_obj("texture", K.TEXTURE2D), u64("handle"), heap_range("desc"), feature=Feature.SHARED_RESOURCES),
     command(68, "CREATE_GEOMETRY_SHADER",
             "ID3D11Device::CreateGeometryShader. Not offered yet (WebGPU has no geometry stage): refused "
             "with UNSUPPORTED.",
@@ -384,7 +390,8 @@ COMMANDS: tuple[Command, ...] = (
             "ID3D11DeviceContext::CopyStructureCount: the GPU copies the hidden counter of `src_view` (a buffer "
             "UAV created with APPEND or COUNTER) as a u32 into `dst_buffer` at `dst_aligned_byte_offset` (a "
             "multiple of 4).",
-            obj("dst_buffer", K.BUFFER), u32("dst_aligned_byte_offset"), obj("src_view", K.UNORDERED_ACCESS_VIEW)),
+            obj("dst_buffer", K.BUFFER), u32("dst_aligned_byte_offset"), obj("src_view", K.UNORDERED_ACCESS_VIEW),
+            feature=Feature.COMPUTE_SHADERS),
     command(72, "SET_DISPLAY_MODE",
             "IDXGISwapChain::ResizeTarget and SetFullscreenState together: the guest's output takes the "
             "offered display mode `mode_index` (an index into the control page's display_modes; refused with "
@@ -398,3 +405,89 @@ COMMANDS: tuple[Command, ...] = (
 BY_NAME: dict[str, Command] = {c.name: c for c in COMMANDS}
 BY_OPCODE: dict[int, Command] = {c.opcode: c for c in COMMANDS}
 assert len(BY_NAME) == len(COMMANDS) == len(BY_OPCODE), "duplicate command name or opcode"
+
+
+# --- feature bits ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FeatureUse:
+    """A field value that needs a feature bit: a command whose `field` (of the command, or of
+    every element of its array when `element`) holds one of `values` (enum and bool fields) or
+    any bit of `mask` (flag fields) is refused with UNSUPPORTED unless the session accepted
+    `feature`. Whole commands that need a feature say so in their entry (`Command.feature`)."""
+
+    command: str
+    field: str
+    feature: Feature
+    values: frozenset[int] = frozenset()
+    mask: int = 0
+    element: bool = False
+
+    def uses(self, value: int) -> bool:
+        return value in self.values or bool(value & self.mask)
+
+    def describe(self, value: int) -> str:
+        """The value as the error detail names it (`fill_mode=WIREFRAME`, `misc_flags has SHARED`)."""
+        f = self.field_spec
+        if self.mask:
+            bits = [m.name for m in f.enum if int(m) & self.mask & value]
+            return f"{self.field} has {'|'.join(bits)}"
+        if f.enum is not None:
+            return f"{self.field}={f.enum(value).name}"
+        return f"{self.field}={value}"
+
+    @property
+    def field_spec(self) -> Field:
+        cmd = BY_NAME[self.command]
+        fields = cmd.array.fields if self.element else cmd.fields
+        return next(f for f in fields if f.name == self.field)
+
+
+def _uses(commands: tuple[str, ...], field: str, feature: Feature, values=(), mask: int = 0,
+          element: bool = False) -> tuple[FeatureUse, ...]:
+    return tuple(FeatureUse(c, field, feature, frozenset(int(v) for v in values), int(mask), element)
+                 for c in commands)
+
+
+_SHADER_CREATES = ("CREATE_VERTEX_SHADER", "CREATE_PIXEL_SHADER", "CREATE_COMPUTE_SHADER", "CREATE_GEOMETRY_SHADER",
+                   "CREATE_HULL_SHADER", "CREATE_DOMAIN_SHADER")
+_RESOURCE_CREATES = ("CREATE_BUFFER", "CREATE_TEXTURE1D", "CREATE_TEXTURE2D", "CREATE_TEXTURE3D")
+
+#: Field values that need a feature bit (the commands that need one whole: `Command.feature`).
+FEATURE_USES: tuple[FeatureUse, ...] = (
+    *_uses(_SHADER_CREATES, "language", Feature.WGSL_SHADERS, values=(ShaderLanguage.WGSL,)),
+    *_uses(("CREATE_INPUT_LAYOUT",), "input_slot_class", Feature.INSTANCING,
+           values=(InputClassification.PER_INSTANCE_DATA,), element=True),
+    *_uses(("CREATE_SAMPLER_STATE",), "filter", Feature.ANISOTROPIC_FILTERING,
+           values=(Filter.ANISOTROPIC, Filter.COMPARISON_ANISOTROPIC)),
+    *_uses(("CREATE_RASTERIZER_STATE",), "fill_mode", Feature.FILL_WIREFRAME, values=(FillMode.WIREFRAME,)),
+    *_uses(("CREATE_RASTERIZER_STATE",), "depth_clip_enable", Feature.DEPTH_CLIP_CONTROL, values=(0,)),
+    *_uses(("CREATE_QUERY",), "type", Feature.TIMESTAMP_QUERIES, values=(QueryType.TIMESTAMP,)),
+    *_uses(("CREATE_QUERY",), "type", Feature.PIPELINE_STATISTICS_QUERIES, values=(QueryType.PIPELINE_STATISTICS,)),
+    *_uses(_RESOURCE_CREATES, "bind_flags", Feature.COMPUTE_SHADERS, mask=BindFlag.UNORDERED_ACCESS),
+    *_uses(("CREATE_BUFFER",), "misc_flags", Feature.COMPUTE_SHADERS,
+           mask=ResourceMiscFlag.BUFFER_STRUCTURED | ResourceMiscFlag.BUFFER_ALLOW_RAW_VIEWS),
+    *_uses(("CREATE_BUFFER_SHADER_RESOURCE_VIEW",), "flags", Feature.COMPUTE_SHADERS, mask=BufferViewFlag.RAW),
+    *_uses(("SET_CONSTANT_BUFFERS", "SET_SHADER_RESOURCES", "SET_SAMPLERS"), "stage", Feature.COMPUTE_SHADERS,
+           values=(ShaderStage.COMPUTE,)),
+    *_uses(("CREATE_TEXTURE2D",), "misc_flags", Feature.SHARED_RESOURCES, mask=ResourceMiscFlag.SHARED),
+)
+
+#: Feature bits that gate no command or value, and why.
+UNGATED_FEATURES: dict[Feature, str] = {
+    Feature.HEADLESS_PRESENT: "says the host can present without a display (frames to files, callbacks, a "
+                              "stream); PRESENT is the same command whichever presenters the host runs",
+}
+
+
+def _check_feature_table() -> None:
+    for use in FEATURE_USES:
+        f = use.field_spec  # StopIteration: a field the command does not have
+        want = (Meaning.FLAGS,) if use.mask else (Meaning.ENUM, Meaning.BOOL)
+        assert (use.mask != 0) != bool(use.values) and f.meaning in want, \
+            f"{use.command}.{use.field}: a mask for a flags field, values for an enum or bool field"
+    gated = {c.feature for c in COMMANDS if c.feature} | {u.feature for u in FEATURE_USES} | set(UNGATED_FEATURES)
+    missing = [f.name for f in Feature if f not in gated]
+    assert not missing, f"feature bits neither gating nor listed as ungated: {missing}"
+
+
+_check_feature_table()
