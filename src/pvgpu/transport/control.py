@@ -13,6 +13,7 @@ def format_control_page(region: Region, plan: L.RegionLayout, offered_features: 
                         display_modes=L.DEFAULT_DISPLAY_MODES, session_id: int = 0,
                         format_support: dict | None = None) -> None:
     """Host side: lay out a fresh region and describe it in the control page."""
+    region.set("magic", 0)  # first: a guest never sees the magic over a half-formatted page
     region.mm[:L.CONTROL_PAGE_SIZE] = bytes(L.CONTROL_PAGE_SIZE)
     region.set("host_version_major", major)
     region.set("host_version_minor", minor)
@@ -71,13 +72,20 @@ def log_error(region: Region, index: int, code: int, opcode: int, sequence: int,
 
 
 def read_errors(region: Region, since: int = 0) -> list[ErrorEntry]:
-    """Entries with index >= since that are still in the log (it keeps the last ERROR_LOG_ENTRIES)."""
+    """Entries with index >= since that are still in the log (it keeps the last ERROR_LOG_ENTRIES).
+
+    The host may overwrite a slot while it is read: error_count is read again after the copy,
+    and entry i is kept only if the host had not yet reached entry i + ERROR_LOG_ENTRIES (which
+    reuses its slot), so no entry is returned torn."""
     n = region.get("error_count")
     first = max(since, n - L.ERROR_LOG_ENTRIES)
+    raw_entries = [(i, L.ERROR_ENTRY.unpack_from(
+        region.mm, L.ERROR_LOG_OFFSET + (i % L.ERROR_LOG_ENTRIES) * L.ERROR_ENTRY_SIZE)) for i in range(first, n)]
+    now = region.get("error_count")
     out = []
-    for i in range(first, n):
-        code, opcode, seq, raw = L.ERROR_ENTRY.unpack_from(
-            region.mm, L.ERROR_LOG_OFFSET + (i % L.ERROR_LOG_ENTRIES) * L.ERROR_ENTRY_SIZE)
+    for i, (code, opcode, seq, raw) in raw_entries:
+        if i + L.ERROR_LOG_ENTRIES <= now:  # slot i % ERROR_LOG_ENTRIES may hold a newer, half-written entry
+            continue
         try:
             code = ErrorCode(code)
         except ValueError:
