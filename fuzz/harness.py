@@ -19,6 +19,7 @@ every `fresh_every` inputs it is closed and a new one (with a new wgpu device) s
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import time
@@ -87,7 +88,15 @@ class _Collect(logging.Handler):
         self.messages: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(f"{record.name}: {record.getMessage()}"[:2000])
+        text = f"{record.name}: {record.getMessage()}"
+        if record.exc_info and record.exc_info[1] is not None:
+            e = record.exc_info[1]
+            tb = e.__traceback__
+            while tb is not None and tb.tb_next is not None:
+                tb = tb.tb_next
+            where = f" at {tb.tb_frame.f_code.co_filename.rsplit('/', 3)[-1]}:{tb.tb_lineno}" if tb else ""
+            text += f" ({type(e).__name__}: {e}{where})"
+        self.messages.append(text[:2000])
 
 
 class CheckedSession(Session):
@@ -151,6 +160,8 @@ class FuzzHost:
     def _new_session(self) -> None:
         if self.session is not None:
             self.session.close()
+            self.session = None
+            gc.collect()  # a session and its handlers refer to each other: free the old device now
         device, features = gpu.open_device()
         format_control_page(self.region, self.plan, self.offered, PROTOCOL_MAJOR, PROTOCOL_MINOR, session_id=1)
         renderer = Renderer(device, features, None, 1)
