@@ -29,7 +29,7 @@ from pvgpu.errors import DeviceLostError  # noqa: E402
 from pvgpu.guest.connection import GuestConnection  # noqa: E402
 from pvgpu.host.present.headless import FrameCallback  # noqa: E402
 from pvgpu.host.service import HostService  # noqa: E402
-from pvgpu.protocol import codec  # noqa: E402
+from pvgpu.protocol import codec, spec  # noqa: E402
 from pvgpu.protocol.enums import DeviceStatus, DxgiFormat, ErrorCode  # noqa: E402
 from pvgpu.transport.control import read_errors  # noqa: E402
 from pvgpu.transport.local import LocalGuestChannel  # noqa: E402
@@ -155,3 +155,184 @@ def test_framing_error_loses_the_device_at_once_and_a_fence_waiter_hears_why(hos
         assert [tuple(f[0, 0]) for f in frames] == [(255, 0, 0, 255), (0, 0, 255, 255)]
     finally:
         channel.close()
+
+
+# --- 2. feature bits enforced ------------------------------------------------------------------------
+VS = "@vertex fn vs(@builtin(vertex_index) i: u32) -> @builtin(position) vec4<f32> {\n" \
+     "  let p = array(vec2<f32>(-1.0, -1.0), vec2<f32>(3.0, -1.0), vec2<f32>(-1.0, 3.0));\n" \
+     "  return vec4<f32>(p[i], 0.0, 1.0);\n}"
+PS = "@fragment fn ps() -> @location(0) vec4<f32> { return vec4<f32>(0.0, 1.0, 0.0, 1.0); }"
+CS = "@compute @workgroup_size(1) fn cs() { }"
+
+
+def connect_with(host: HostService, features: int) -> g.Device:
+    channel = LocalGuestChannel(host.socket_path)
+    try:
+        return g.Device(GuestConnection(channel, timeout=WAIT, requested_features=features))
+    except BaseException:
+        channel.close()
+        raise
+
+
+def host_errors_after(dev: g.Device) -> list:
+    conn = dev.connection
+    conn.kick()
+    conn.wait_fence(conn.fence(), timeout=WAIT)
+    return dev.host_errors()
+
+
+def draw_target(dev: g.Device):
+    """A 4x4 swap chain with a full-screen green triangle's pipeline set (no feature needed
+    but WGSL_SHADERS)."""
+    chain = dev.create_swap_chain(g.SwapChainDesc(4, 4))
+    ctx = dev.immediate_context
+    ctx.om_set_render_targets([dev.create_render_target_view(chain.get_buffer(0))])
+    ctx.vs_set_shader(dev.create_vertex_shader(VS))
+    ctx.ps_set_shader(dev.create_pixel_shader(PS))
+    ctx.ia_set_primitive_topology(g.PrimitiveTopology.TRIANGLELIST)
+    ctx.rs_set_viewports([g.Viewport(0, 0, 4, 4)])
+    return chain
+
+
+def compute_ready(dev: g.Device) -> None:
+    dev.immediate_context.cs_set_shader(dev.create_compute_shader(CS))
+
+
+#: id -> (feature, what the refused session does, the refusal's exact detail, what the accepting
+#: session does instead (None: the same)). Each refused action makes exactly one gated command.
+FEATURE_CASES = {
+    "wgsl_shader": (g.Feature.WGSL_SHADERS, lambda d: d.create_pixel_shader(PS), "language=WGSL", None),
+    "texture2d": (g.Feature.TEXTURE2D, lambda d: d.create_texture2d(g.Texture2DDesc(4, 4)), "CREATE_TEXTURE2D", None),
+    "texture1d": (g.Feature.TEXTURE1D, lambda d: d.create_texture1d(g.Texture1DDesc(4)), "CREATE_TEXTURE1D", None),
+    "texture3d": (g.Feature.TEXTURE3D, lambda d: d.create_texture3d(g.Texture3DDesc(4, 4, 4)), "CREATE_TEXTURE3D",
+                  None),
+    "draw_instanced": (g.Feature.INSTANCING, lambda d: (draw_target(d), d.immediate_context.draw_instanced(3, 2)),
+                       "DRAW_INSTANCED", None),
+    "per_instance_layout": (
+        g.Feature.INSTANCING,
+        lambda d: d.create_input_layout([g.InputElementDesc("POSITION", 0, g.DxgiFormat.R32G32_FLOAT),
+                                         g.InputElementDesc("COLOR", 0, g.DxgiFormat.R32G32B32A32_FLOAT, 1, 0,
+                                                            g.InputClassification.PER_INSTANCE_DATA, 1)]),
+        "elements[1].input_slot_class=PER_INSTANCE_DATA", None),
+    "anisotropic": (g.Feature.ANISOTROPIC_FILTERING,
+                    lambda d: d.create_sampler_state(g.SamplerDesc(filter=g.Filter.ANISOTROPIC, max_anisotropy=4)),
+                    "filter=ANISOTROPIC", None),
+    "wireframe": (g.Feature.FILL_WIREFRAME,
+                  lambda d: d.create_rasterizer_state(g.RasterizerDesc(fill_mode=g.FillMode.WIREFRAME)),
+                  "fill_mode=WIREFRAME", None),
+    "timestamp_query": (g.Feature.TIMESTAMP_QUERIES, lambda d: d.create_query(g.QueryType.TIMESTAMP),
+                        "type=TIMESTAMP", None),
+    "statistics_query": (g.Feature.PIPELINE_STATISTICS_QUERIES,
+                         lambda d: d.create_query(g.QueryType.PIPELINE_STATISTICS), "type=PIPELINE_STATISTICS", None),
+    "compute_shader": (g.Feature.COMPUTE_SHADERS, lambda d: d.create_compute_shader(CS), "CREATE_COMPUTE_SHADER",
+                       None),
+    "dispatch": (g.Feature.COMPUTE_SHADERS, lambda d: d.immediate_context.dispatch(1),
+                 "DISPATCH", lambda d: (compute_ready(d), d.immediate_context.dispatch(1))),
+    "uav_buffer": (g.Feature.COMPUTE_SHADERS,
+                   lambda d: d.create_buffer(g.BufferDesc(64, g.BindFlag.UNORDERED_ACCESS)),
+                   "bind_flags has UNORDERED_ACCESS", None),
+    "structured_buffer": (g.Feature.COMPUTE_SHADERS,
+                          lambda d: d.create_buffer(g.BufferDesc(64, g.BindFlag.SHADER_RESOURCE,
+                                                                 misc_flags=g.ResourceMiscFlag.BUFFER_STRUCTURED,
+                                                                 structure_byte_stride=16)),
+                          "misc_flags has BUFFER_STRUCTURED", None),
+    "compute_constant_buffers": (  # a generated handler's gated variant
+        g.Feature.COMPUTE_SHADERS,
+        lambda d: d.immediate_context.cs_set_constant_buffers(
+            0, [d.create_buffer(g.BufferDesc(16, g.BindFlag.CONSTANT_BUFFER))]),
+        "stage=COMPUTE", None),
+    "shared_texture": (g.Feature.SHARED_RESOURCES,
+                       lambda d: d.create_texture2d(g.Texture2DDesc(4, 4, misc_flags=g.ResourceMiscFlag.SHARED)),
+                       "misc_flags has SHARED", None),
+    "predication": (g.Feature.PREDICATION, lambda d: d.immediate_context.set_predication(None), "SET_PREDICATION",
+                    None),
+}
+
+
+@pytest.mark.parametrize("case", FEATURE_CASES)
+def test_a_feature_not_accepted_is_refused_naming_the_bit_and_works_when_accepted(host, case):
+    feature, refused_action, what, accepted_action = FEATURE_CASES[case]
+    lacking = connect_with(host, g.connection.KNOWN_FEATURES & ~feature)
+    try:
+        accepted = lacking.connection.accepted_features
+        assert accepted == host.offered & ~feature
+        assert lacking.connection.region.get("accepted_features") == accepted
+        refused_action(lacking)
+        errors = host_errors_after(lacking)
+        got = [(e.code, e.detail) for e in errors]
+        assert got == [(ErrorCode.UNSUPPORTED,
+                        f"{what} needs feature {feature.name}, which this session did not accept")], got
+        # The session goes on.
+        clear_and_present(lacking, (0, 0, 1, 1))
+        assert lacking.host_errors() == []
+        assert lacking.connection.device_status == DeviceStatus.READY
+    finally:
+        lacking.close()
+    full = g.connect(host.socket_path, timeout=WAIT)
+    try:
+        assert full.connection.accepted_features & feature
+        (accepted_action or refused_action)(full)
+        assert [e.describe() for e in host_errors_after(full)] == []
+    finally:
+        full.close()
+
+
+def _neutral(use) -> int:
+    """A value of `use`'s field that needs no feature."""
+    if use.mask:
+        return 0
+    field = use.field_spec
+    choices = [int(v) for v in field.enum] if field.enum is not None else [0, 1]
+    return next(v for v in choices if v not in use.values)
+
+
+def gated_record(name: str, seq: int, use=None) -> bytes:
+    """A record of command `name` that needs nothing but `use` (or the command's own feature)."""
+    layout = codec.BY_NAME[name]
+    values = {f.name: (min(int(v) for v in f.enum) if f.enum else 0) for f in layout.fields}
+    element = {f.name: (min(int(v) for v in f.enum) if f.enum else 0) for f in layout.element.fields} \
+        if layout.element is not None else None
+    for other in spec.FEATURE_USES:
+        if other.command == name and other is not use:
+            (element if other.element else values)[other.field] = _neutral(other)
+    if use is not None:
+        value = use.mask or min(use.values)
+        (element if use.element else values)[use.field] = value
+    elements = None
+    if element is not None:
+        values[layout.count_field.name] = 1
+        elements = [tuple(element[f.name] for f in layout.element.fields)]
+    return layout.encode(seq, tuple(values[f.name] for f in layout.fields), elements)
+
+
+@pytest.mark.parametrize("feature", sorted({c.feature for c in spec.COMMANDS if c.feature}
+                                           | {u.feature for u in spec.FEATURE_USES}), ids=lambda f: f.name)
+def test_every_gated_command_and_value_of_the_spec_is_refused_without_its_bit(host, feature):
+    """Raw records: each command of the spec that needs `feature`, and each field value that
+    does, is refused with UNSUPPORTED naming the bit in a session that did not accept it."""
+    dev = connect_with(host, g.connection.KNOWN_FEATURES & ~feature)
+    conn = dev.connection
+    try:
+        cases = [(c.name, None) for c in spec.COMMANDS if c.feature == feature]
+        cases += [(u.command, u) for u in spec.FEATURE_USES if u.feature == feature]
+        assert cases
+        for name, use in cases:
+            seq = next(_seqs)
+            conn.writer.write(gated_record(name, seq, use))
+            (entry,) = host_errors_after(dev)
+            assert (entry.code, entry.opcode, entry.sequence) == (ErrorCode.UNSUPPORTED, OP[name], seq), entry
+            if use is None:
+                assert entry.detail == f"{name} needs feature {feature.name}, which this session did not accept"
+            else:
+                where = f"elements[0].{use.field}" if use.element else use.field
+                assert entry.detail.startswith(where) and entry.detail.endswith(
+                    f" needs feature {feature.name}, which this session did not accept"), entry.detail
+        clear_and_present(dev, (0, 1, 0, 1))
+        assert dev.host_errors() == [] and conn.device_status == DeviceStatus.READY
+    finally:
+        dev.close()
+
+
+def test_feature_bits_that_gate_nothing_are_the_listed_ones():
+    gating = {c.feature for c in spec.COMMANDS if c.feature} | {u.feature for u in spec.FEATURE_USES}
+    assert set(g.Feature) - gating == {g.Feature.HEADLESS_PRESENT} == set(spec.UNGATED_FEATURES)

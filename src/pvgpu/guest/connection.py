@@ -11,6 +11,7 @@ straight into the ring. `emit(name, elements, **fields)` is the keyword form of 
 
 from __future__ import annotations
 
+import functools
 import linecache
 import operator
 import os
@@ -22,7 +23,7 @@ import numpy as np
 from ..errors import DeviceLostError, HostReportedError, ProtocolError, VersionMismatchError, WaitTimeoutError
 from ..protocol import codec, encoders
 from ..protocol import layout as L
-from ..protocol.enums import DeviceStatus, ErrorCode, GuestState
+from ..protocol.enums import DeviceStatus, ErrorCode, Feature, GuestState
 from ..protocol.spec import PROTOCOL_MAJOR, PROTOCOL_MINOR
 from ..transport.control import ErrorEntry, attach_described_parts, read_errors
 from ..transport.heap import HeapAllocator
@@ -30,6 +31,9 @@ from ..transport.region import Region
 from ..transport.ring import RingWriter
 
 DEFAULT_TIMEOUT = 30.0
+#: Every feature bit this guest runtime knows (and may use): what it requests by default. Bits
+#: it does not know are never requested, so a newer host's new bits stay off.
+KNOWN_FEATURES = functools.reduce(operator.or_, (int(f) for f in Feature), 0)
 _NDARRAY = np.ndarray
 
 
@@ -167,7 +171,10 @@ def _make_emitters() -> dict:
 
 
 class GuestConnection:
-    def __init__(self, channel: GuestChannel, timeout: float = DEFAULT_TIMEOUT, requested_features: int = ~0):
+    def __init__(self, channel: GuestChannel, timeout: float = DEFAULT_TIMEOUT,
+                 requested_features: int = KNOWN_FEATURES):
+        """`requested_features`: the Feature bits to ask for; the host accepts those it offers
+        (`accepted_features`) and refuses commands that need any other (UNSUPPORTED)."""
         self.channel = channel
         self.region = channel.region
         self.timeout = timeout

@@ -426,11 +426,12 @@ class FeatureUse:
         return value in self.values or bool(value & self.mask)
 
     def describe(self, value: int) -> str:
-        """The value as the error detail names it (`fill_mode=WIREFRAME`, `misc_flags has SHARED`)."""
+        """The value as the error detail names it (`fill_mode=WIREFRAME`, `misc_flags has SHARED`:
+        the lowest bit that needs the feature; details have ERROR_DETAIL_BYTES at most)."""
         f = self.field_spec
         if self.mask:
-            bits = [m.name for m in f.enum if int(m) & self.mask & value]
-            return f"{self.field} has {'|'.join(bits)}"
+            bit = next(m for m in sorted(f.enum) if int(m) & self.mask & value)
+            return f"{self.field} has {bit.name}"
         if f.enum is not None:
             return f"{self.field}={f.enum(value).name}"
         return f"{self.field}={value}"
