@@ -15,6 +15,7 @@ Each call stacks 1-4 mutations picked from:
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import struct
@@ -137,7 +138,10 @@ class Mutator:
             return
         new = self._value(s, f, old, rng)
         if f.wire is F32:
-            struct.pack_into(fmt, rec, at, new)
+            try:
+                struct.pack_into(fmt, rec, at, new)
+            except OverflowError:  # beyond float32: its infinity
+                struct.pack_into(fmt, rec, at, math.copysign(math.inf, new))
         else:
             struct.pack_into(fmt, rec, at, _wrap(new, f.wire.code))
         recs[j] = bytes(rec)
