@@ -111,10 +111,17 @@ def alive(pid: int) -> bool:
         return False
 
 
+def command_line(pid: int) -> list[bytes]:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().split(b"\0")
+    except OSError:
+        return []
+
+
 def share_dir_of(worker_pid: int) -> str:
     """The share folder a renderer worker was given (its command line carries its config)."""
-    with open(f"/proc/{worker_pid}/cmdline", "rb") as f:
-        argv = f.read().split(b"\0")
+    argv = command_line(worker_pid)
     return json.loads(argv[argv.index(b"pvgpu.host.worker") + 1])["share_dir"]
 
 
@@ -252,3 +259,50 @@ def test_second_signal_stops_at_once(tmp_path):
     assert_nothing_left(server, sock, ivshmem, workers, share_dirs)
     local.close()
     vm.close()
+
+
+def test_demo_cleans_up_on_sigterm_in_the_background(tmp_path):
+    """`pvgpu demo` runs its host in-process: SIGTERM (and SIGINT, even ignored at start) take
+    its usual Ctrl-C path, which stops the guest, the worker and removes the share folder."""
+    demo = subprocess.Popen([sys.executable, "-c", BACKGROUND, "demo", "--frames", "1000000", "--size", "32x24",
+                             "--out", ""], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + WAIT_S
+        while True:
+            workers = [pid for pid in children(demo.pid) if b"pvgpu.host.worker" in command_line(pid)]
+            if workers or demo.poll() is not None or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert workers, "the demo started no renderer worker"
+        started = children(demo.pid)  # the worker and the guest process
+        share_dir = share_dir_of(workers[0])
+        assert os.path.isdir(share_dir)
+        demo.send_signal(signal.SIGTERM)
+        _, err = demo.communicate(timeout=WAIT_S)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+    assert demo.returncode == 128 + signal.SIGTERM, err
+    assert "Traceback" not in err, err
+    assert [pid for pid in started if alive(pid)] == []
+    assert not os.path.exists(share_dir)
+
+
+def test_a_second_serve_on_the_same_socket_leaves_the_first_alone(tmp_path):
+    server, sock, ivshmem = start_serve(tmp_path)
+    try:
+        second = subprocess.run([sys.executable, "-m", "pvgpu.cli", "serve", "--socket", sock], capture_output=True,
+                                text=True, timeout=WAIT_S)
+        assert second.returncode == 2 and "already serving" in second.stderr, second.stderr
+        assert os.path.exists(sock)
+        device = g.connect(sock, timeout=WAIT_S)  # the first still serves
+        draw_frame(device)
+        device.close()
+        server.send_signal(signal.SIGTERM)
+        _, err = server.communicate(timeout=WAIT_S)
+    finally:
+        if server.poll() is None:
+            server.kill()
+    assert server.returncode == 0, err
+    assert not os.path.exists(sock) and not os.path.exists(ivshmem)

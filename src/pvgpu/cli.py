@@ -117,6 +117,12 @@ def _interrupt_on_signals() -> dict:
     return {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
 
 
+def _interrupt_code(interrupt: KeyboardInterrupt) -> int:
+    """128 + the signal behind a KeyboardInterrupt (SIGINT for a plain Ctrl-C)."""
+    name = interrupt.args[0] if interrupt.args and isinstance(interrupt.args[0], str) else "SIGINT"
+    return 128 + int(getattr(signal.Signals, name, signal.SIGINT))
+
+
 def _restore_signals(previous: dict) -> None:
     for sig, handler in previous.items():
         signal.signal(sig, handler)
@@ -229,10 +235,10 @@ def cmd_vm(args: argparse.Namespace) -> int:
         for line in presentation.describe():
             print(f"pvgpu vm: {line}", file=sys.stderr)
         code = vm.wait(args.timeout)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         print("pvgpu vm: stopping", file=sys.stderr)
         vm.stop()
-        code = 130
+        code = _interrupt_code(e)
     finally:
         vm.close()
         presentation.close()
@@ -391,8 +397,8 @@ def main(argv: list[str] | None = None) -> int:
     except PvgpuError as e:
         print(f"pvgpu: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as e:
+        return _interrupt_code(e)
     except BrokenPipeError:  # `pvgpu formats | head`
         sys.stderr.close()
         return 0
