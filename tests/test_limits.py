@@ -331,3 +331,27 @@ def test_frame_slots_are_bounded_per_session():
         guest.close()
         service.stop()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_released_memory_caches_may_hold_is_capped(small_quota):
+    """Bind groups and captured runs may still reference a released resource's GPU memory;
+    past CACHE_RETAIN_BYTES of such memory the renderer drops those caches."""
+    from pvgpu.host.render.memory import CACHE_RETAIN_BYTES
+
+    guest = small_quota
+    renderer = guest.session.renderer
+    drops = []
+    renderer.memory.on_drop_caches.append(lambda: drops.append(renderer.memory.held))
+    size = 4 * TEX * TEX  # 4 MiB each
+    count = CACHE_RETAIN_BYTES // size + 3
+    for _ in range(count):
+        tex = guest.texture(TEX, bind=BindFlag.RENDER_TARGET)
+        rtv = guest.new_id()
+        guest.emit("CREATE_RENDER_TARGET_VIEW", view=rtv, resource=tex, format=0, mip_slice=0, array_slice=0)
+        guest.emit("CLEAR_RENDER_TARGET_VIEW", view=rtv, color_r=1.0, color_g=0.0, color_b=0.0, color_a=1.0)
+        assert guest.sync() == []  # the clear ran: recorded work used the texture
+        guest.destroy(rtv, tex)
+        assert guest.sync() == []
+    assert len(drops) == 1
+    assert renderer.memory.cached_dead == (count - CACHE_RETAIN_BYTES // size - 1) * size
+    assert renderer.memory.total == 0
