@@ -89,6 +89,9 @@ class Driver:
             self.lib_args += [work, SEEDS]
         if not any(a.startswith("-max_len=") for a in self.lib_args):
             self.lib_args.append("-max_len=131072")
+        if not any(a.startswith("-artifact_prefix=") for a in self.lib_args):  # not the working folder
+            os.makedirs(self.findings_dir, exist_ok=True)
+            self.lib_args.append(f"-artifact_prefix={self.findings_dir}/")
 
     def finding(self, kind: str, detail: str, data: bytes) -> None:
         """Save a finding's input (once per kind and message shape) and count it."""
