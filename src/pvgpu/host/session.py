@@ -168,6 +168,9 @@ class Session:
         self._pending_fences: deque[tuple[int, list]] = deque()
         self._warnings = 0
         self._fence_slot = self.region.u64_slot("fence_completed")
+        self._consumer_slot = self.region.u64_slot("ring_consumer")
+        self._chunk_pos: int | None = None  # ring position of the chunk being executed
+        self._record_end = 0  # end of the record being executed (general path), in that chunk
         self._frames_slot = self.region.u64_slot("presented_frames")
         self._present_refresh_slot = self.region.u64_slot("present_refresh_count")
         self._sync_refresh_slot = self.region.u64_slot("sync_refresh_count")
@@ -295,6 +298,7 @@ class Session:
                 # between the batches this loop picks up
                 self._take_in_shared()
             n = len(chunk)
+            self._chunk_pos = self.reader.pos
             off = 0
             replayer = self.replayer
             look_at = 0 if replayer is not None else n  # the next record that may start a replayable run
@@ -365,6 +369,7 @@ class Session:
             return codec.read_header(chunk, off)[2]
         if cmd is None:
             return size
+        self._record_end = off + size
         try:
             self.execute(cmd)
             self.consecutive_errors = 0
@@ -495,6 +500,10 @@ class Session:
             # a guest must never wait for work that will not happen.
             self.last_fence = cmd.value
             self._pending_fences.append((cmd.value, marks))
+            if self._chunk_pos is not None:
+                # the ring up to this FENCE is consumed before the fence completes: a guest that
+                # sees the fence completed also sees that space free
+                self.region.u64[self._consumer_slot] = self._chunk_pos + self._record_end
             self._complete_fences()
 
     def _complete_fences(self) -> None:
