@@ -19,7 +19,7 @@ import pytest
 from pvgpu import guest as g
 from pvgpu.errors import DeviceLostError
 from pvgpu.guest.connection import GuestConnection
-from pvgpu.host.service import SHUTDOWN_REASON
+from pvgpu.host.service import SHUTDOWN_REASON, HostService
 from pvgpu.protocol.enums import DeviceStatus, ErrorCode
 from pvgpu.transport.control import read_errors
 from pvgpu.transport.doorbell import EventFd
@@ -306,3 +306,21 @@ def test_a_second_serve_on_the_same_socket_leaves_the_first_alone(tmp_path):
             server.kill()
     assert server.returncode == 0, err
     assert not os.path.exists(sock) and not os.path.exists(ivshmem)
+
+
+@pytest.mark.parametrize("isolation", ["process", "thread"])
+def test_service_stop_tells_its_guests(tmp_path, isolation):
+    """HostService.stop, as `pvgpu demo` and `pvgpu vm run` use it: the guest's blocked wait ends
+    with the reason, in either isolation."""
+    service = HostService(str(tmp_path / "h.sock"), region_size=16 << 20, isolation=isolation).start()
+    try:
+        device = g.connect(service.socket_path, timeout=WAIT_S)
+        draw_frame(device)
+        waiting, outcome = blocked_wait(device)
+    finally:
+        service.stop()
+    waiting.join(WAIT_S)
+    assert not waiting.is_alive() and isinstance(outcome[0], DeviceLostError), outcome
+    assert_told(device)
+    assert not os.path.exists(service.socket_path) and not os.path.exists(service.share_dir)
+    device.close()
