@@ -30,7 +30,7 @@ from pvgpu.guest.connection import GuestConnection  # noqa: E402
 from pvgpu.host.present.headless import FrameCallback  # noqa: E402
 from pvgpu.host.service import HostService  # noqa: E402
 from pvgpu.protocol import codec, spec  # noqa: E402
-from pvgpu.protocol.enums import DeviceStatus, DxgiFormat, ErrorCode  # noqa: E402
+from pvgpu.protocol.enums import DeviceStatus, DxgiFormat, ErrorCode, ObjectKind  # noqa: E402
 from pvgpu.transport.control import read_errors  # noqa: E402
 from pvgpu.transport.local import LocalGuestChannel  # noqa: E402
 
@@ -336,3 +336,94 @@ def test_every_gated_command_and_value_of_the_spec_is_refused_without_its_bit(ho
 def test_feature_bits_that_gate_nothing_are_the_listed_ones():
     gating = {c.feature for c in spec.COMMANDS if c.feature} | {u.feature for u in spec.FEATURE_USES}
     assert set(g.Feature) - gating == {g.Feature.HEADLESS_PRESENT} == set(spec.UNGATED_FEATURES)
+
+
+# --- 3. a swap chain owns its back buffer ------------------------------------------------------------
+def sync_errors(dev: g.Device) -> list[tuple]:
+    return [(e.code, e.opcode, e.sequence, e.detail) for e in host_errors_after(dev)]
+
+
+def test_destroying_a_swap_chain_frees_its_back_buffer_id(host, device):
+    objects = session_of(host, device).objects
+    assert sync_errors(device) == []
+    count, nbytes = len(objects.entries), objects.bytes
+    chain = device.create_swap_chain(g.SwapChainDesc(16, 8))
+    chain_id, buffer_id = chain.id, chain.get_buffer(0).id
+    assert sync_errors(device) == []
+    assert objects.entries[chain_id].kind == ObjectKind.SWAP_CHAIN
+    assert objects.entries[buffer_id].kind == ObjectKind.TEXTURE2D
+    assert len(objects.entries) == count + 2
+    assert objects.bytes == nbytes + 16 * 8 * 4
+
+    chain.release()
+    assert sync_errors(device) == []
+    assert chain_id not in objects.entries and buffer_id not in objects.entries
+    assert (len(objects.entries), objects.bytes) == (count, nbytes)
+    # Using the id as the old back buffer: it is no live object any more.
+    conn = device.connection
+    seq = conn.emit("CREATE_RENDER_TARGET_VIEW", view=0x7000_0001, resource=buffer_id, format=0, mip_slice=0,
+                    array_slice=0)
+    assert sync_errors(device) == [(ErrorCode.DEAD_ID, OP["CREATE_RENDER_TARGET_VIEW"], seq,
+                                    f"resource: object {buffer_id} was already destroyed")]
+    # The id is free for a new object (the guest's next id is that one).
+    buf = device.create_buffer(g.BufferDesc(64, g.BindFlag.VERTEX_BUFFER))
+    assert buf.id == buffer_id
+    assert sync_errors(device) == []
+    assert objects.entries[buffer_id].kind == ObjectKind.BUFFER
+
+
+def test_the_back_buffer_alone_cannot_be_destroyed_and_releasing_it_keeps_it(host, device):
+    chain = device.create_swap_chain(g.SwapChainDesc(4, 4))
+    back = chain.get_buffer(0)
+    back.release()  # GetBuffer's reference: the swap chain still holds the buffer
+    conn = device.connection
+    seq = conn.emit("DESTROY_OBJECT", object=back.id)  # a driver that tries anyway
+    assert sync_errors(device) == [(ErrorCode.INVALID_CALL, OP["DESTROY_OBJECT"], seq,
+                                    f"object: object {back.id} belongs to SWAP_CHAIN {chain.id} and is "
+                                    f"destroyed with it")]
+    rtv = device.create_render_target_view(back)
+    device.immediate_context.clear_render_target_view(rtv, (0, 1, 0, 1))
+    chain.present()
+    chain.wait_idle()
+    assert device.host_errors() == []
+    assert tuple(host.frames.of(conn.region.get("session_id"))[-1][0, 0]) == (0, 255, 0, 255)
+
+
+def test_resize_buffers_keeps_the_back_buffer_id_and_destroy_still_frees_it(host, device):
+    objects = session_of(host, device).objects
+    chain = device.create_swap_chain(g.SwapChainDesc(4, 4))
+    buffer_id = chain.get_buffer(0).id
+    chain.resize_buffers(0, 8, 6)
+    rtv = device.create_render_target_view(chain.get_buffer(0))
+    assert chain.get_buffer(0).id == buffer_id
+    device.immediate_context.clear_render_target_view(rtv, (1, 0, 0, 1))
+    chain.present()
+    chain.wait_idle()
+    assert device.host_errors() == []
+    assert host.frames.of(device.connection.region.get("session_id"))[-1].shape == (6, 8, 4)
+    assert objects.entries[buffer_id].kind == ObjectKind.TEXTURE2D
+    # A view kept past the swap chain keeps rendering into the (now id-less) texture, as in D3D11.
+    chain.release()
+    device.immediate_context.clear_render_target_view(rtv, (0, 0, 1, 1))
+    assert sync_errors(device) == []
+    assert buffer_id not in objects.entries and chain.id not in objects.entries
+
+
+def test_the_object_quota_counts_a_freed_back_buffer_as_free(host, device):
+    objects = session_of(host, device).objects
+    assert sync_errors(device) == []
+    limit = objects.max_objects
+    objects.max_objects = len(objects.entries) + 2  # room for one swap chain and its buffer
+    try:
+        chain = device.create_swap_chain(g.SwapChainDesc(4, 4))
+        seq = device.connection.emit("CREATE_BUFFER", buffer=0x7000_0002, byte_width=16, usage=0, bind_flags=1,
+                                     cpu_access_flags=0, misc_flags=0, structure_byte_stride=0,
+                                     initial_data_offset=0, initial_data_size=0)
+        assert [e[:3] for e in sync_errors(device)] == [(ErrorCode.QUOTA, OP["CREATE_BUFFER"], seq)]
+        chain.release()
+        again = device.create_swap_chain(g.SwapChainDesc(4, 4))  # fits again: both ids were freed
+        assert sync_errors(device) == []
+        again.release()
+        assert sync_errors(device) == []
+    finally:
+        objects.max_objects = limit

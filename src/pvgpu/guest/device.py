@@ -93,6 +93,19 @@ class Texture3D(Texture):
     kind = ObjectKind.TEXTURE3D
 
 
+class BackBuffer(Texture2D):
+    """A swap chain's back buffer: the swap chain owns it. Releasing it (the reference
+    GetBuffer gave) leaves it alive; releasing the swap chain frees it and its id."""
+
+    def release(self) -> None:
+        pass
+
+    def _freed_with_owner(self) -> None:
+        if not self.released:
+            self.released = True
+            self.device._free_ids.append(self.id)
+
+
 class RenderTargetView(DeviceChild):
     kind = ObjectKind.RENDER_TARGET_VIEW
 
@@ -462,8 +475,8 @@ class Device:
     def create_swap_chain(self, desc: SwapChainDesc):
         from .swapchain import SwapChain
         chain_id, buffer_id = self._new_id(), self._new_id()
-        back = Texture2D(self, buffer_id, Texture2DDesc(desc.width, desc.height, desc.format,
-                                                        bind_flags=BindFlag.RENDER_TARGET | BindFlag.SHADER_RESOURCE))
+        back = BackBuffer(self, buffer_id, Texture2DDesc(desc.width, desc.height, desc.format,
+                                                         bind_flags=BindFlag.RENDER_TARGET | BindFlag.SHADER_RESOURCE))
         self.connection.emit("CREATE_SWAP_CHAIN", swap_chain=chain_id, buffer=buffer_id, width=desc.width,
                              height=desc.height, format=desc.format, buffer_count=desc.buffer_count)
         return SwapChain(self, chain_id, desc, back)

@@ -7,7 +7,7 @@ from collections import deque
 from ..errors import PvgpuError
 from ..protocol.enums import ObjectKind
 from .descs import FrameStatistics, ModeDesc, Rational, SwapChainDesc
-from .device import DeviceChild, Texture2D
+from .device import BackBuffer, DeviceChild
 from .output import Output
 
 MAX_FRAME_LATENCY = 3
@@ -17,7 +17,7 @@ MAX_SYNC_INTERVAL = 4
 class SwapChain(DeviceChild):
     kind = ObjectKind.SWAP_CHAIN
 
-    def __init__(self, device, object_id: int, desc: SwapChainDesc, back_buffer: Texture2D):
+    def __init__(self, device, object_id: int, desc: SwapChainDesc, back_buffer: BackBuffer):
         super().__init__(device, object_id)
         self.desc = desc
         self._back_buffer = back_buffer
@@ -27,7 +27,7 @@ class SwapChain(DeviceChild):
         self._target: ModeDesc | None = None  # the mode resize_target chose (None: not yet)
         self._fullscreen = False
 
-    def get_buffer(self, index: int = 0) -> Texture2D:
+    def get_buffer(self, index: int = 0) -> BackBuffer:
         """The back buffer (pvgpu's swap chains expose one, as D3D11's discard model does)."""
         if index != 0:
             raise IndexError("only buffer 0 of a swap chain can be accessed (DXGI's discard model)")
@@ -110,6 +110,8 @@ class SwapChain(DeviceChild):
         self._frame_fences.clear()
 
     def release(self) -> None:
+        """The host frees the back buffer with the swap chain (its id is free again); views of
+        it the program still holds keep working, as in D3D11."""
         if not self.released:
             super().release()
-            self._back_buffer.release()
+            self._back_buffer._freed_with_owner()

@@ -1,5 +1,8 @@
 """Per-guest object table: guest ids mapped to host objects, checked for kind and liveness,
-with quotas on how many objects and how much GPU memory a guest may hold."""
+with quotas on how many objects and how much GPU memory a guest may hold.
+
+An object may own others (a swap chain its back buffer): they are created by the same command,
+are freed with their owner, and cannot be destroyed on their own."""
 
 from __future__ import annotations
 
@@ -18,6 +21,8 @@ class Entry:
     kind: ObjectKind
     obj: Any
     nbytes: int
+    owner: int = 0  # the id of the object this one belongs to (0: none)
+    owned: tuple[int, ...] = ()  # the ids of the objects that belong to this one
 
 
 class ObjectTable:
@@ -64,11 +69,36 @@ class ObjectTable:
         self._retired.discard(object_id)
         self.bytes += nbytes
 
+    def own(self, owner_id: int, owned_id: int) -> None:
+        """`owned_id` belongs to `owner_id` from now on (both alive)."""
+        owner = self.entries[owner_id]
+        owner.owned += (owned_id,)
+        self.entries[owned_id].owner = owner_id
+
+    def check_destroyable(self, object_id: int, field: str) -> None:
+        """Refuse destroying an object another one owns (it goes with its owner)."""
+        entry = self.entries[object_id]
+        if entry.owner:
+            owner = self.entries[entry.owner]
+            raise CommandError(ErrorCode.INVALID_CALL,
+                               f"{field}: object {object_id} belongs to {owner.kind.name} {entry.owner} "
+                               f"and is destroyed with it")
+
     def remove(self, object_id: int) -> Entry:
+        """Free `object_id` alone (its owned objects: `remove_with_owned`)."""
         entry = self.entries.pop(object_id)
         self.bytes -= entry.nbytes
         self._retired.add(object_id)
         return entry
+
+    def remove_with_owned(self, object_id: int) -> list[Entry]:
+        """Free `object_id` and every object it owns; returns their entries, the owner's first."""
+        entry = self.remove(object_id)
+        removed = [entry]
+        for owned_id in entry.owned:
+            if owned_id in self.entries:
+                removed.append(self.remove(owned_id))
+        return removed
 
     def clear(self) -> None:
         self.entries.clear()

@@ -433,6 +433,8 @@ class Session:
                 for (name, kind), obj in zip(plan.new_ids, results):
                     self.objects.add(getattr(cmd, name), kind, obj)
                     added.append((getattr(cmd, name), obj))
+                for object_id, _obj in added[1:]:  # a swap chain owns its back buffer
+                    self.objects.own(added[0][0], object_id)
             except CommandError:
                 for object_id, obj in added:
                     self.objects.remove(object_id)
@@ -478,9 +480,14 @@ class Session:
         return self._heap[offset:offset + size]
 
     def _destroy_object(self, cmd: Any) -> None:
-        self.objects.get(cmd.object, tuple(ObjectKind), "object")
-        entry = self.objects.remove(cmd.object)
-        self.renderer.destroy(entry.obj)
+        """DESTROY_OBJECT: the id is free at once. A swap chain takes its back buffer with it
+        (whose id is then free as well); the back buffer alone cannot be destroyed. As in D3D11,
+        views keep their resource usable (the renderer's objects hold it), without an id."""
+        objects = self.objects
+        objects.get(cmd.object, tuple(ObjectKind), "object")
+        objects.check_destroyable(cmd.object, "object")
+        for entry in objects.remove_with_owned(cmd.object):
+            self.renderer.destroy(entry.obj)
 
     def _fence(self, cmd: Any) -> None:
         """A fence completes once the GPU has finished the work before it and every frame

@@ -137,7 +137,10 @@ COMMANDS: tuple[Command, ...] = (
             u32("sample_quality"), enum_field("usage", Usage), flags_field("bind_flags", BindFlag),
             flags_field("cpu_access_flags", CpuAccessFlag), flags_field("misc_flags", ResourceMiscFlag),
             heap_range("initial_data"), feature=Feature.TEXTURE2D),
-    command(3, "DESTROY_OBJECT", "Releases an object of any kind; its id may be reused afterwards.",
+    command(3, "DESTROY_OBJECT",
+            "Releases an object of any kind; its id may be reused afterwards. A swap chain takes its back "
+            "buffer with it (that id is free too); the back buffer alone is refused (INVALID_CALL). Views keep "
+            "their resource usable, as in D3D11, but a freed id names no object (DEAD_ID).",
             obj("object", *K)),
     command(4, "UPDATE_SUBRESOURCE",
             "ID3D11DeviceContext::UpdateSubresource. With has_box=0 the whole subresource is written.",
@@ -263,7 +266,8 @@ COMMANDS: tuple[Command, ...] = (
             "meanwhile; fences complete in order.", u64("value")),
     command(40, "FLUSH", "ID3D11DeviceContext::Flush: submit recorded work to the GPU."),
     command(41, "CREATE_SWAP_CHAIN",
-            "IDXGIFactory::CreateSwapChain; `buffer` is the id the guest gives the back buffer texture.",
+            "IDXGIFactory::CreateSwapChain; `buffer` is the id the guest gives the back buffer texture, which "
+            "the swap chain owns: it lives as long as the swap chain and is freed with it.",
             new_obj("swap_chain", K.SWAP_CHAIN), new_obj("buffer", K.TEXTURE2D), u32("width"),
             u32("height"), enum_field("format", DxgiFormat), u32("buffer_count")),
     command(42, "PRESENT",
@@ -274,7 +278,7 @@ COMMANDS: tuple[Command, ...] = (
             obj("swap_chain", K.SWAP_CHAIN), u32("sync_interval", "0..4: vblanks to wait (0: not paced)"),
             u32("flags")),
     command(43, "RESIZE_BUFFERS",
-            "IDXGISwapChain::ResizeBuffers; no view of the back buffer may be alive.",
+            "IDXGISwapChain::ResizeBuffers; no view of the back buffer may be alive. The back buffer keeps its id.",
             obj("swap_chain", K.SWAP_CHAIN), u32("buffer_count"), u32("width"), u32("height"),
             enum_field("format", DxgiFormat)),
     command(47, "DRAW_INSTANCED_INDIRECT",
