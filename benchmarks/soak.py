@@ -7,6 +7,14 @@ frames that are a function of the session id and frame index). `guests` guest pr
 at once; every `kill_every` seconds one of them, chosen by a seeded random generator, is
 killed with SIGKILL and a new one started in its place.
 
+Which guest: with probability `any_share` any guest (so some die while starting: before they
+connect, during the handshake, while their renderer worker starts), otherwise one that has
+shown at least one frame (killed mid-stream: mid-present, mid-read-back, with commands in the
+ring). A tick while no guest has shown a frame yet kills none and is counted. Why: starting a guest and its
+renderer worker costs 2 to 3 s of CPU on lavapipe (Python, numpy, wgpu, a device, the first
+pipeline); on a 2-core machine a kill a second uniformly among 8 guests starves every start,
+and the run degenerates into guests that never draw a frame (measured: 320 kills, 0 frames).
+
 The service's own process is measured twice: after a warm-up (the same churn for a while,
 then every guest gone and every session ended) and after the run (the same ending): open
 file descriptors, memory mappings (count, size, mappings of pvgpu's shared memory), live
@@ -203,6 +211,12 @@ class Guest:
     exit_code: int | None = None
     _partial: bytes = b""
 
+    @property
+    def state(self) -> str:
+        if self.session_id is None:
+            return "starting"
+        return "connected" if self.confirmed < 0 else "drawing"
+
     def take_output(self, data: bytes) -> None:
         lines = (self._partial + data).split(b"\n")
         self._partial = lines.pop()
@@ -298,12 +312,15 @@ class SoakConfig:
     guests: int = 8
     seconds: float = 300.0
     kill_every: float = 1.0
+    any_share: float = 0.25  # share of kills that pick among all guests, starting ones included
     seed: int = 0
     size: int = 64
     warmup_s: float = 20.0
     read_every: int = 4
     region_size: int = 16 << 20
     end_timeout_s: float = 120.0  # how long all sessions may take to end once their guests are gone
+    min_kills: int = 0  # the run goes on past `seconds` until this many guests were killed drawing ...
+    max_seconds: float = 3600.0  # ... but a phase never lasts longer than this (a stuck host)
 
 
 @dataclass
@@ -311,8 +328,13 @@ class SoakResult:
     config: SoakConfig
     guests_started: int = 0
     guests_killed: int = 0
+    killed_when: Counter = field(default_factory=Counter)  # Guest.state of each guest killed
+    ticks_skipped: int = 0  # kill ticks that found no guest to kill (none drawing yet)
+    capped: bool = False  # a phase ended at max_seconds, short of its kills
+    run_seconds: float = 0.0  # how long the measured run lasted
     guests_failed: list = field(default_factory=list)  # (exit code, last stderr line) of guests that ended by themselves
     frames_checked: int = 0
+    sessions_drawn: int = 0  # sessions that presented at least one frame
     mismatches: int = 0
     out_of_order: int = 0
     lost_frames: int = 0  # frames guests saw completed that never reached the presenter
@@ -365,30 +387,51 @@ class Soak:
     def _on_end(self, record: SessionRecord) -> None:
         self.ended[record.session_id] = _end_reason(record)
 
-    def _churn(self, seconds: float, sample: bool) -> None:
-        """Keep `guests` guests running for `seconds`, killing one every `kill_every` s."""
+    def _churn(self, seconds: float, min_kills: int, sample: bool) -> None:
+        """Keep `guests` guests running for `seconds` and until `min_kills` guests have been
+        killed while drawing (at most `max_seconds`), one kill tick every `kill_every` s."""
         cfg, pool, res = self.config, self.pool, self.result
         while len(pool.alive) < cfg.guests:
             pool.start()
         start = time.monotonic()
+        first_drawing_kills = res.killed_when["drawing"]
         next_kill, next_sample = start + cfg.kill_every, start
-        while (now := time.monotonic()) < start + seconds:
-            pool.pump(max(0.0, min(next_kill, next_sample if sample else next_kill, start + seconds) - now))
+        while True:
+            now = time.monotonic()
+            enough = now >= start + seconds and res.killed_when["drawing"] - first_drawing_kills >= min_kills
+            if enough:
+                break
+            if now >= start + cfg.max_seconds:
+                res.capped = True
+                break
+            pool.pump(max(0.0, min(next_kill, next_sample if sample else next_kill) - now))
             for guest in pool.exited_on_their_own():
                 res.guests_failed.append((guest.exit_code, _last_line(guest.stderr_path)))
                 pool.start()
             now = time.monotonic()
             if now >= next_kill:
-                victim = self.rng.choice(pool.alive)
-                pool.kill(victim)
-                res.guests_killed += 1
-                pool.start()
+                self._kill_one()
                 next_kill += cfg.kill_every
             if sample and now >= next_sample:
                 rss = status_kib(os.getpid(), "VmRSS")
                 res.rss_peak_kib = max(res.rss_peak_kib, rss)
                 res.rss_samples.append((round(now - start, 1), rss, len(self.service.sessions)))
                 next_sample += 1.0
+        if sample:
+            res.run_seconds = time.monotonic() - start
+
+    def _kill_one(self) -> None:
+        """SIGKILL one guest and start another; none while no guest draws (module doc)."""
+        pool, res = self.pool, self.result
+        drawing = [g for g in pool.alive if g.confirmed >= 0]
+        if not drawing:
+            res.ticks_skipped += 1
+            return
+        victim = self.rng.choice(pool.alive if self.rng.random() < self.config.any_share else drawing)
+        res.killed_when[victim.state] += 1
+        pool.kill(victim)
+        res.guests_killed += 1
+        pool.start()
 
     def _settle(self) -> int:
         """Kill every guest, wait for every session to end; the sessions still running."""
@@ -407,12 +450,12 @@ class Soak:
         self.service.start()
         try:
             self.say(f"warm-up: {cfg.guests} guests for {cfg.warmup_s:.0f} s")
-            self._churn(cfg.warmup_s, sample=False)
+            self._churn(cfg.warmup_s, min_kills=cfg.guests, sample=False)
             res.sessions_not_ended += self._settle()
             res.before = Snapshot.take(self.service.share_dir)
             res.rss_peak_kib = res.before.rss_kib
             self.say(f"run: {cfg.guests} guests for {cfg.seconds:.0f} s, one killed every {cfg.kill_every} s")
-            self._churn(cfg.seconds, sample=True)
+            self._churn(cfg.seconds, min_kills=cfg.min_kills, sample=True)
             res.sessions_not_ended += self._settle()
             res.after = Snapshot.take(self.service.share_dir)
             res.rss_peak_kib = max(res.rss_peak_kib, res.after.rss_kib)
@@ -432,6 +475,7 @@ class Soak:
         res.guests_started = pool.started
         frames = self.checker.sessions
         res.frames_checked = sum(s.checked for s in frames.values())
+        res.sessions_drawn = sum(1 for s in frames.values() if s.checked)
         res.mismatches = sum(s.mismatches for s in frames.values())
         res.out_of_order = sum(s.out_of_order for s in frames.values())
         res.first_bad = [(sid, bad) for sid, s in frames.items() for bad in s.first_bad][:5]
@@ -460,11 +504,15 @@ def rows(r: SoakResult) -> list[tuple[str, str]]:
     mib = lambda kib: f"{kib / 1024:.1f} MiB"  # noqa: E731
     out = [
         ("guests at once / kill every / seed", f"{r.config.guests} / {r.config.kill_every} s / {r.config.seed}"),
-        ("run (after warm-up)", f"{r.config.seconds:.0f} s (warm-up {r.config.warmup_s:.0f} s)"),
-        ("guests started / killed", f"{r.guests_started} / {r.guests_killed}"),
+        ("run (after warm-up)", f"{r.run_seconds:.0f} s (warm-up {r.config.warmup_s:.0f} s)"
+                                + (" CAPPED" if r.capped else "")),
+        ("guests started / killed (warm-up included)", f"{r.guests_started} / {r.guests_killed}"),
+        ("killed while starting / connected / drawing",
+         " / ".join(str(r.killed_when[k]) for k in ("starting", "connected", "drawing"))),
+        ("kill ticks with no guest to kill", str(r.ticks_skipped)),
         ("guests that failed by themselves", str(len(r.guests_failed))),
         ("sessions (all ended?)", f"{r.sessions} ({'yes' if not r.sessions_not_ended else f'{r.sessions_not_ended} not'})"),
-        ("frames checked (host side)", str(r.frames_checked)),
+        ("frames checked (host side) / sessions that drew", f"{r.frames_checked} / {r.sessions_drawn}"),
         ("frame mismatches / out of order", f"{r.mismatches} / {r.out_of_order}"),
         ("frames guests saw done but never presented", str(r.lost_frames)),
         ("sessions whose frame count != frames checked", str(r.count_differs)),
@@ -515,15 +563,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--minutes", type=float, default=5.0)
     ap.add_argument("--kill-every", type=float, default=1.0, help="seconds between kills")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--any-share", type=float, default=0.25,
+                    help="share of kills that choose among all guests (else among those drawing)")
     ap.add_argument("--size", type=int, default=64, help="frame width and height")
     ap.add_argument("--warmup", type=float, default=20.0, help="seconds of churn before the baseline")
     args = ap.parse_args(argv)
     os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
-    config = SoakConfig(args.guests, args.minutes * 60, args.kill_every, args.seed, args.size, args.warmup)
+    config = SoakConfig(args.guests, args.minutes * 60, args.kill_every, args.any_share, args.seed, args.size,
+                        args.warmup)
     result = Soak(config).run()
     print_table(result)
     bad = result.mismatches or result.out_of_order or result.lost_frames or result.guest_read_mismatches \
-        or result.guests_failed or result.sessions_not_ended
+        or result.guests_failed or result.sessions_not_ended or not result.frames_checked or result.capped
     return 1 if bad else 0
 
 
