@@ -14,6 +14,12 @@ decode, `Session._resolve`), which raises the same error it always did, so error
 stays identical. Checks run in the order the general path runs them: decoder checks, then
 the predication skip, then ids and heap ranges.
 
+Feature bits (spec `Command.feature`, `FEATURE_USES`): a session gets no handler for a command
+whose feature it did not accept, and for a command whose field values may need such a feature
+the gated variant, which also refuses those values; the session's general path then reports
+UNSUPPORTED naming the bit. A session that accepted the features runs the plain handlers, so
+the checks cost nothing there.
+
 Array elements reach the renderer as plain values: a list of the (resolved) objects where an
 element is one object field (slot lists), else a list of tuples in field order with object
 fields resolved.
