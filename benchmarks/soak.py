@@ -25,7 +25,10 @@ Checks besides the pixels: each session's frames arrive in order with no index s
 repeated; every frame a guest saw completed (its fence after the present) reached the
 presenter; the host's own frame count for each session equals the frames checked.
 
-    python -m benchmarks.soak --guests 8 --minutes 5 --kill-every 1.0 --seed N
+    python -m benchmarks.soak --guests 8 --minutes 5 --kill-every 1.0 --seed N [--min-kills N]
+
+Exit status 1 when a check failed (a mismatch, a lost or reordered frame, a guest that failed,
+a session that did not end, no frame at all).
 """
 
 from __future__ import annotations
@@ -567,10 +570,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="share of kills that choose among all guests (else among those drawing)")
     ap.add_argument("--size", type=int, default=64, help="frame width and height")
     ap.add_argument("--warmup", type=float, default=20.0, help="seconds of churn before the baseline")
+    ap.add_argument("--min-kills", type=int, default=0,
+                    help="go on past --minutes until this many guests were killed while drawing")
     args = ap.parse_args(argv)
     os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
     config = SoakConfig(args.guests, args.minutes * 60, args.kill_every, args.any_share, args.seed, args.size,
-                        args.warmup)
+                        args.warmup, min_kills=args.min_kills)
     result = Soak(config).run()
     print_table(result)
     bad = result.mismatches or result.out_of_order or result.lost_frames or result.guest_read_mismatches \
