@@ -2,7 +2,7 @@
 
 `python -m fuzz.<target> [our options] [libFuzzer options] [corpus folders]`. Our options:
 `--findings DIR` (where finding inputs are saved; default /tmp/pvgpu-fuzz-findings/<target>),
-`--stats FILE` (a JSON file of the counters, rewritten every 2 s and at the end),
+`--stats FILE` (a JSON file of the counters, rewritten after every input),
 `--max-commands N` (stop once N records went through), `--stop-on-finding` (a finding is a
 crash for libFuzzer, which saves the input and stops; by default it is saved and the run goes
 on). Without a corpus folder the run writes new inputs to /tmp/pvgpu-fuzz-<target>-corpus
@@ -69,7 +69,6 @@ class Driver:
         self.stop_on_finding = False
         self.lib_args: list[str] = []
         self._seen: set[str] = set()
-        self._last_stats = 0.0
         args = list(argv[1:])
         while args:
             a = args.pop(0)
@@ -116,10 +115,7 @@ class Driver:
         r.inputs += 1
         r.commands += commands
         r.executed += executed
-        now = time.monotonic()
-        if now - self._last_stats > 2.0:
-            self._last_stats = now
-            self.write_stats()
+        self.write_stats()  # every input: libFuzzer ends the process without Python's exit handlers
         if self.max_commands and r.commands >= self.max_commands:
             self.write_stats()
             print(f"DONE {r.commands} commands in {r.inputs} inputs", file=sys.stderr, flush=True)
@@ -135,8 +131,6 @@ class Driver:
         os.replace(tmp, self.stats_path)
 
     def fuzz(self, one_input: Callable[[bytes], None], mutator=None) -> None:
-        import atexit
-        atexit.register(self.write_stats)
         kwargs = {}
         if mutator is not None:
             kwargs = {"custom_mutator": mutator.mutate, "custom_crossover": mutator.crossover}

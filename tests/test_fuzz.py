@@ -106,7 +106,7 @@ def _coverage(out: str) -> int:
 def test_decoder_target_short_run(tmp_path):
     st, out = _run_target(tmp_path, "decoder", 1000)
     assert st["findings"] == 0
-    assert st["inputs"] >= 990
+    assert st["inputs"] >= 900
     assert st["commands"] > 50_000
     assert _coverage(out) > 50
 
@@ -115,6 +115,6 @@ def test_decoder_target_short_run(tmp_path):
 def test_session_target_short_run(tmp_path):
     st, out = _run_target(tmp_path, "session", 60)
     assert st["findings"] == 0
-    assert st["inputs"] >= 55
+    assert st["inputs"] >= 54
     assert st["executed"] > 5_000
     assert _coverage(out) > 1000
