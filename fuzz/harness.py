@@ -7,7 +7,8 @@ input, hostile or not (a broken check is a `Finding`):
 - the input ends within `time_bound` seconds (a finding, not an assertion on speed);
 - the control page agrees with the session: device status, error count; a lost device has
   its DEVICE_LOST entry; a ready one is under the consecutive-error limit;
-- no error entry says "internal host error"; no wgpu error reaches the session uncaught by
+- no error entry says "internal host error"; a generated handler runs no record the decoder
+  refuses; no wgpu error reaches the session uncaught by
   the renderer (`Session._failed` given a `wgpu.GPUError`: a command buffer wgpu refused, its
   work dropped); nothing is logged at ERROR by wgpu (uncaptured errors) or by pvgpu;
 - a FENCE published after the input completes (or the device is lost);
@@ -100,11 +101,35 @@ class _Collect(logging.Handler):
 
 
 class CheckedSession(Session):
-    """A Session that remembers wgpu errors the renderer let through to it."""
+    """A Session that remembers wgpu errors the renderer let through to it, and records its
+    generated handlers (handlers.py) ran that the decoder refuses (a check the generated code
+    lost)."""
 
     def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
         self.escaped: list[str] = []
+        self.unchecked: list[str] = []
+        self._wrapped = None
+        super().__init__(*args, **kwargs)
+
+    def step(self) -> None:
+        if self._handlers is not self._wrapped:
+            self._handlers = self._wrapped = {op: self._differential(op, h) for op, h in self._handlers.items()}
+        super().step()
+
+    def _differential(self, opcode: int, handler):
+        unchecked = self.unchecked
+
+        def checked(data, off, size, seq):
+            ran = handler(data, off, size, seq)
+            if ran:
+                try:
+                    codec.decode(data, off, size)
+                except codec.DecodeError as e:
+                    unchecked.append(f"{codec.LAYOUTS[opcode].name}: the generated handler ran a record the "
+                                     f"decoder refuses ({ErrorCode(e.code).name}: {e.detail})")
+            return ran
+
+        return checked
 
     def _failed(self, e: Exception, opcode: int, seq: int) -> None:
         if isinstance(e, wgpu.GPUError):
@@ -215,6 +240,7 @@ class FuzzHost:
         executed_before = s.commands_executed
         self.log.messages.clear()
         s.escaped.clear()
+        s.unchecked.clear()
         t0 = time.perf_counter()
         fed = 0
         try:
@@ -278,6 +304,8 @@ class FuzzHost:
         if s.escaped:
             raise Finding("wgpu-error", "a wgpu error reached the session (the renderer let wgpu refuse "
                                         "the work): " + s.escaped[0])
+        if s.unchecked:
+            raise Finding("handler-check", s.unchecked[0])
         if self.log.messages:
             raise Finding("logged-error", self.log.messages[0])
         if r.get("device_status") != s.status:
