@@ -306,8 +306,6 @@ class FuzzHost:
                                         "the work): " + s.escaped[0])
         if s.unchecked:
             raise Finding("handler-check", s.unchecked[0])
-        if self.log.messages:
-            raise Finding("logged-error", self.log.messages[0])
         if r.get("device_status") != s.status:
             raise Finding("status", f"control page says {r.get('device_status')}, the session {s.status!r}")
         if r.get("error_count") != s.errors_logged:
@@ -318,6 +316,8 @@ class FuzzHost:
         for e in entries:
             if "internal host error" in e.detail:
                 raise Finding("internal-error", e.describe())
+        if self.log.messages:
+            raise Finding("logged-error", self.log.messages[0])
         if s.status == DeviceStatus.LOST:
             if not any(e.code == ErrorCode.DEVICE_LOST for e in read_errors(r)):
                 raise Finding("error-log", "the device is lost without a DEVICE_LOST entry")

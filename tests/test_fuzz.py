@@ -118,3 +118,61 @@ def test_session_target_short_run(tmp_path):
     assert st["inputs"] >= 54
     assert st["executed"] > 5_000
     assert _coverage(out) > 1000
+
+
+def _one_record_stream(name: str, **fields) -> Stream:
+    layout = codec.BY_NAME[name]
+    values = tuple(fields[f.name] for f in layout.fields)
+    s = Stream()
+    s.batch(layout.encode(7, values))
+    return s
+
+
+@pytest.fixture(scope="module")
+def fuzz_host():
+    host = FuzzHost(fresh_every=10**6)
+    yield host
+    host.close()
+
+
+def test_harness_finds_a_generated_handler_that_skips_a_check(fuzz_host, monkeypatch):
+    from fuzz.harness import Finding
+    from pvgpu.host import session as session_module
+    opcode = codec.BY_NAME["SET_PRIMITIVE_TOPOLOGY"].opcode
+    make = session_module.make_handlers
+
+    def lax_handlers(renderer, session):  # one handler runs whatever it is given (its enum check lost)
+        handlers = make(renderer, session)
+        handlers[opcode] = lambda data, off, size, seq: True
+        return handlers
+
+    monkeypatch.setattr(session_module, "make_handlers", lax_handlers)
+    fuzz_host._since_fresh = fuzz_host.fresh_every  # a new session, made with the lax handlers
+    with pytest.raises(Finding) as e:
+        fuzz_host.run(_one_record_stream("SET_PRIMITIVE_TOPOLOGY", topology=999))
+    assert e.value.kind == "handler-check" and "SET_PRIMITIVE_TOPOLOGY" in e.value.detail
+    monkeypatch.undo()
+    fuzz_host._since_fresh = fuzz_host.fresh_every  # the next input gets a new session
+
+
+def test_harness_finds_a_renderer_fault_and_an_unfinished_fence(fuzz_host, monkeypatch):
+    from fuzz.harness import Finding
+    from pvgpu.host.render.renderer import Renderer
+
+    def broken(self, *args, **kwargs):
+        raise KeyError("a host bug")
+
+    monkeypatch.setattr(Renderer, "set_primitive_topology", broken)
+    fuzz_host._since_fresh = fuzz_host.fresh_every  # a new session, whose handlers see the broken method
+    with pytest.raises(Finding) as e:
+        fuzz_host.run(_one_record_stream("SET_PRIMITIVE_TOPOLOGY", topology=4))
+    assert e.value.kind == "internal-error" and "a host bug" in e.value.detail
+    monkeypatch.undo()
+    fuzz_host._since_fresh = fuzz_host.fresh_every
+    fuzz_host.run(_one_record_stream("SET_PRIMITIVE_TOPOLOGY", topology=4))  # clean again
+    monkeypatch.setattr(Renderer, "wait_idle", lambda self: None)
+    monkeypatch.setattr(fuzz_host.session, "_complete_fences", lambda: None)
+    with pytest.raises(Finding) as e:
+        fuzz_host.run(_one_record_stream("SET_PRIMITIVE_TOPOLOGY", topology=4))
+    assert e.value.kind == "fence"
+    fuzz_host._since_fresh = fuzz_host.fresh_every
