@@ -138,6 +138,28 @@ class CheckedSession(Session):
         super()._failed(e, opcode, seq)
 
 
+def _pieces(batch: bytes, limit: int) -> list[bytes]:
+    """A batch cut to fit the ring (a guest publishes at most half the ring at once): whole
+    records where the framing allows, raw cuts where one record alone is too large."""
+    if len(batch) <= limit:
+        return [batch]
+    out: list[bytes] = []
+    cur: list[bytes] = []
+    n = 0
+    for rec in split_records(batch):
+        if n + len(rec) > limit and cur:
+            out.append(b"".join(cur))
+            cur, n = [], 0
+        if len(rec) > limit:
+            out += [rec[i:i + limit] for i in range(0, len(rec), limit)]
+            continue
+        cur.append(rec)
+        n += len(rec)
+    if cur:
+        out.append(b"".join(cur))
+    return out
+
+
 def _rss_bytes() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -277,8 +299,7 @@ class FuzzHost:
                 n = min(len(data), heap_size - offset)
                 heap[offset:offset + n] = data[:n]
                 continue
-            for start in range(0, len(data), max_batch):
-                piece = data[start:start + max_batch]
+            for piece in _pieces(data, max_batch):
                 piece += bytes(-len(piece) % 16)  # the ring holds whole 16-byte units
                 off = self.writer.reserve(len(piece))
                 self.writer.ring[off:off + len(piece)] = piece
