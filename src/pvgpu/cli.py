@@ -217,9 +217,8 @@ def cmd_vm(args: argparse.Namespace) -> int:
     if args.vm_command == "print":
         import shlex
         vm = VirtualMachine(profile, command=args.command)
-        if profile.accel == "auto":
-            print("# accel=auto: KVM when a guest boots under it here, else TCG (accel=tcg below then)",
-                  file=sys.stderr)
+        from .vm.qemu import choose_accel
+        print(f"# accel: {choose_accel(profile)}", file=sys.stderr)
         print(shlex.join(vm.command_line()))
         return 0
     if args.out is None and profile.frames_out:
@@ -230,8 +229,10 @@ def cmd_vm(args: argparse.Namespace) -> int:
     previous = _interrupt_on_signals()
     try:
         vm.start()
-        print(f"pvgpu vm: {profile.name} running under {vm.accel} (QMP {vm.paths.qmp}); Ctrl-C stops it",
-              file=sys.stderr)
+        print(f"pvgpu vm: accel: {vm.accel_choice}", file=sys.stderr)
+        if vm.kernel:
+            print(f"pvgpu vm: kernel: {vm.kernel.path} ({vm.kernel.entry}: {vm.kernel.reason})", file=sys.stderr)
+        print(f"pvgpu vm: {profile.name} running (QMP {vm.paths.qmp}); Ctrl-C stops it", file=sys.stderr)
         for line in presentation.describe():
             print(f"pvgpu vm: {line}", file=sys.stderr)
         code = vm.wait(args.timeout)
