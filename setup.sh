@@ -11,9 +11,10 @@ cd "$(dirname "$0")"
 # kernel and a static busybox for the VMs (`pvgpu vm run` boots guests on this machine's root).
 PACKAGES=(libvulkan1 mesa-vulkan-drivers gcc libc6-dev python3 python3-venv python3-pip
           qemu-system-x86 linux-image-amd64 busybox-static)
-# The tests also need an X server without a display (the window presenter under Xvfb) and a
-# browser (the web viewer, driven by Playwright through Debian's chromium).
-[ "${1:-demo}" = test ] && PACKAGES+=(xvfb chromium)
+# The tests also need an X server without a display (the window presenter under Xvfb), a
+# browser (the web viewer, driven by Playwright through Debian's chromium), and g++ (the C
+# guest library is built as C++17 too).
+[ "${1:-demo}" = test ] && PACKAGES+=(xvfb chromium g++)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
