@@ -324,6 +324,9 @@ class SoakConfig:
     end_timeout_s: float = 120.0  # how long all sessions may take to end once their guests are gone
     min_kills: int = 0  # the run goes on past `seconds` until this many guests were killed drawing ...
     max_seconds: float = 3600.0  # ... but a phase never lasts longer than this (a stuck host)
+    #: drop each ended session's record from HostService.sessions (an experiment: the service
+    #: keeps every ended session's record, and with it its figures, for as long as it runs)
+    forget_ended: bool = False
 
 
 @dataclass
@@ -380,7 +383,7 @@ class Soak:
         self.rng = random.Random(config.seed)
         self.folder = tempfile.mkdtemp(prefix="pvgpu-soak-")
         self.checker = FrameChecker(config.size)
-        self.ended: dict[int, str] = {}
+        self.ended: dict[int, tuple[str, int]] = {}  # session -> (why it ended, frames the host counted)
         self.service = HostService(os.path.join(self.folder, "host.sock"), region_size=config.region_size,
                                    presenters=[self.checker.presenter()], on_session_end=self._on_end,
                                    max_sessions=4 * config.guests + 16)
@@ -388,7 +391,10 @@ class Soak:
         self.result = SoakResult(config)
 
     def _on_end(self, record: SessionRecord) -> None:
-        self.ended[record.session_id] = _end_reason(record)
+        self.ended[record.session_id] = (_end_reason(record), record.stats.frames)
+        if self.config.forget_ended:
+            with self.service._lock:
+                self.service.sessions.pop(record.session_id, None)
 
     def _churn(self, seconds: float, min_kills: int, sample: bool) -> None:
         """Keep `guests` guests running for `seconds` and until `min_kills` guests have been
@@ -418,7 +424,7 @@ class Soak:
             if sample and now >= next_sample:
                 rss = status_kib(os.getpid(), "VmRSS")
                 res.rss_peak_kib = max(res.rss_peak_kib, rss)
-                res.rss_samples.append((round(now - start, 1), rss, len(self.service.sessions)))
+                res.rss_samples.append((round(now - start, 1), rss, len(self.ended)))
                 next_sample += 1.0
         if sample:
             res.run_seconds = time.monotonic() - start
@@ -489,11 +495,11 @@ class Soak:
             if guest.session_id is not None:
                 checked = frames.get(guest.session_id, SessionFrames()).checked
                 res.lost_frames += max(0, guest.confirmed + 1 - checked)
-        for sid, record in self.service.sessions.items():
-            if record.stats.frames != frames.get(sid, SessionFrames()).checked:
+        for sid, (_, counted) in self.ended.items():
+            if counted != frames.get(sid, SessionFrames()).checked:
                 res.count_differs += 1
-        res.sessions = len(self.service.sessions)
-        res.end_reasons = Counter(self.ended.values())
+        res.sessions = len(self.ended)
+        res.end_reasons = Counter(reason for reason, _ in self.ended.values())
 
 
 def _last_line(path: str) -> str:
@@ -514,7 +520,8 @@ def rows(r: SoakResult) -> list[tuple[str, str]]:
          " / ".join(str(r.killed_when[k]) for k in ("starting", "connected", "drawing"))),
         ("kill ticks with no guest to kill", str(r.ticks_skipped)),
         ("guests that failed by themselves", str(len(r.guests_failed))),
-        ("sessions (all ended?)", f"{r.sessions} ({'yes' if not r.sessions_not_ended else f'{r.sessions_not_ended} not'})"),
+        ("sessions ended (all of them?)",
+         f"{r.sessions} ({'yes' if not r.sessions_not_ended else f'{r.sessions_not_ended} still running'})"),
         ("frames checked (host side) / sessions that drew", f"{r.frames_checked} / {r.sessions_drawn}"),
         ("frame mismatches / out of order", f"{r.mismatches} / {r.out_of_order}"),
         ("frames guests saw done but never presented", str(r.lost_frames)),
@@ -531,11 +538,30 @@ def rows(r: SoakResult) -> list[tuple[str, str]]:
         ("entries in the shared-texture folder (its shader-cache) before / after", f"{len(b.share_files)} / {len(a.share_files)}"),
         ("new /dev/shm/pvgpu-* entries (machine-wide)", str(len(r.new_shm))),
         ("RSS before / after / peak", f"{mib(b.rss_kib)} / {mib(a.rss_kib)} / {mib(r.rss_peak_kib)}"),
-        ("session records the service still holds", str(r.records_kept)),
+        ("session records the service still holds" + (" (--forget-ended)" if r.config.forget_ended else ""),
+         str(r.records_kept)),
         ("socket and shared folder removed at stop", "yes" if r.stopped_clean else "NO"),
     ]
     for reason, n in r.end_reasons.most_common():
         out.append((f"sessions ended: {reason}", str(n)))
+    return out
+
+
+def maps_diff(before: list[tuple[int, str]], after: list[tuple[int, str]]) -> list[tuple[str, int, int]]:
+    """(what is mapped, change in count, change in KiB) for each name whose mappings changed."""
+    def tally(maps):
+        out: dict[str, list[int]] = {}
+        for size, what in maps:
+            entry = out.setdefault(what, [0, 0])
+            entry[0] += 1
+            entry[1] += size // 1024
+        return out
+    b, a = tally(before), tally(after)
+    out = []
+    for what in sorted(set(a) | set(b)):
+        (nb, kb), (na, ka) = b.get(what, (0, 0)), a.get(what, (0, 0))
+        if (nb, kb) != (na, ka):
+            out.append((what, na - nb, ka - kb))
     return out
 
 
@@ -546,6 +572,9 @@ def print_table(r: SoakResult, say=print) -> None:
     say(f"| {'-' * width} | --- |")
     for k, v in table:
         say(f"| {k.ljust(width)} | {v} |")
+    grown = maps_diff(r.before.maps, r.after.maps)
+    if grown:
+        say("mappings that changed (what: count, KiB): " + "; ".join(f"{w or '[anon]'}: {n:+d}, {k:+d}" for w, n, k in grown))
     if r.after.share_files:
         say(f"left in the shared-texture folder: {r.after.share_files[:10]}")
     if r.new_fds:
@@ -570,12 +599,14 @@ def main(argv: list[str] | None = None) -> int:
                     help="share of kills that choose among all guests (else among those drawing)")
     ap.add_argument("--size", type=int, default=64, help="frame width and height")
     ap.add_argument("--warmup", type=float, default=20.0, help="seconds of churn before the baseline")
+    ap.add_argument("--forget-ended", action="store_true",
+                    help="drop ended sessions' records from the service (shows what they cost)")
     ap.add_argument("--min-kills", type=int, default=0,
                     help="go on past --minutes until this many guests were killed while drawing")
     args = ap.parse_args(argv)
     os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
     config = SoakConfig(args.guests, args.minutes * 60, args.kill_every, args.any_share, args.seed, args.size,
-                        args.warmup, min_kills=args.min_kills)
+                        args.warmup, min_kills=args.min_kills, forget_ended=args.forget_ended)
     result = Soak(config).run()
     print_table(result)
     bad = result.mismatches or result.out_of_order or result.lost_frames or result.guest_read_mismatches \

@@ -10,14 +10,18 @@ Bounds that are not zero, and why:
 - regular files open: at most 2 more (a library opening a file lazily on a path the warm-up
   did not take); pvgpu itself opens no regular files per session, and its fds (memfds,
   eventfds, sockets, pipes) must not grow at all;
-- mappings: at most 16 more, and 160 MiB more address space: glibc keeps freed thread stacks
-  mapped for reuse (up to 40 MiB) and creates malloc arenas (64 MiB of address space each,
-  up to 8 per core) when a new thread first allocates under contention, never unmapping
-  them; no mapping of pvgpu's shared memory may remain;
+- anonymous mappings: at most 16 more, and 4 x 72 MiB more address space: glibc keeps an
+  exited thread's stack mapped for reuse (8 MiB and a guard page: 2 mappings, up to 40 MiB
+  in all) and creates a malloc arena (64 MiB reserved: 2 mappings) when a thread allocates
+  while the others are taken, and never unmaps one (up to 8 per core). Runs here and on a
+  16-core machine grew by exactly one of each (+4 mappings, +72 MiB). No mapping of a memfd
+  or /dev/shm file (regions, frame slots, shared textures) may remain, and no other file
+  mapping may be added;
 - RSS: at most 32 MiB more. Python's allocator keeps freed arenas' pages, so RSS after a
   churn is not the baseline's exactly; a leak of a session's region (16 MiB here, touched
   pages only), frame slots or renderer state per session would exceed it within the ~30
-  sessions this run makes.
+  sessions this run makes. (The service keeps every ended session's record, 8-26 KB each:
+  benchmarks/soak.py measures that growth over hundreds of sessions.)
 """
 
 from __future__ import annotations
@@ -64,8 +68,10 @@ def test_guests_killed_every_second_leave_nothing_behind():
         assert after[kind] <= before[kind], (kind, r.new_fds)
     assert after["file"] <= before["file"] + 2, r.new_fds
     assert r.after.pvgpu_fds == 0 and r.after.pvgpu_maps == 0, table
-    assert len(r.after.maps) <= len(r.before.maps) + 16, table
-    assert r.after.maps_kib <= r.before.maps_kib + 160 * 1024, table
+    grown = {what: (count, kib) for what, count, kib in soak.maps_diff(r.before.maps, r.after.maps)}
+    anon_count, anon_kib = grown.pop("", (0, 0))
+    assert anon_count <= 16 and anon_kib <= 4 * 72 * 1024, grown
+    assert all(count <= 0 for count, _ in grown.values()), grown
     assert r.after.workers == [] and r.after.other_children == [], table
     assert set(r.after.share_files) <= set(r.before.share_files), r.after.share_files
     assert r.after.rss_kib <= r.before.rss_kib + 32 * 1024, table
