@@ -10,10 +10,12 @@ killed with SIGKILL and a new one started in its place.
 Which guest: with probability `any_share` any guest (so some die while starting: before they
 connect, during the handshake, while their renderer worker starts), otherwise one that has
 shown at least one frame (killed mid-stream: mid-present, mid-read-back, with commands in the
-ring). A tick while no guest has shown a frame yet kills none and is counted. Why: starting a guest and its
-renderer worker costs 2 to 3 s of CPU on lavapipe (Python, numpy, wgpu, a device, the first
-pipeline); on a 2-core machine a kill a second uniformly among 8 guests starves every start,
-and the run degenerates into guests that never draw a frame (measured: 320 kills, 0 frames).
+ring). A tick while no guest has shown a frame yet kills none and is counted. Why: starting a
+guest and its renderer worker costs 2 to 3 s of CPU on lavapipe (Python, numpy, wgpu, a
+device, the first pipeline); on a busy 2-core machine kills among all guests starve every
+start, and the run degenerates into guests that never draw (measured here under load: 4
+guests, 14 kills, every one before the guest's first frame, no frame at all). On a 16-core
+machine hardly a tick is skipped (6 of 320).
 
 The service's own process is measured twice: after a warm-up (the same churn for a while,
 then every guest gone and every session ended) and after the run (the same ending): open
