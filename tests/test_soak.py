@@ -78,3 +78,22 @@ def test_guests_killed_every_second_leave_nothing_behind():
     assert set(r.after.share_files) <= set(r.before.share_files), r.after.share_files
     assert r.after.rss_kib <= r.before.rss_kib + 32 * 1024, table
     assert r.stopped_clean, table
+
+
+def test_the_frame_checker_catches_wrong_and_reordered_frames():
+    """The soak's checks can fail: a frame from another session, one pixel off, or out of order."""
+    from pvgpu.host.render.renderer import Frame
+
+    from benchmarks.soak_guest import expected_frame
+
+    checker = soak.FrameChecker(16)
+    checker.present(5, Frame(expected_frame(5, 0, 16), 0, None, 0.0))
+    assert (checker.sessions[5].checked, checker.sessions[5].mismatches) == (1, 0)
+    checker.present(5, Frame(expected_frame(6, 1, 16), 1, None, 0.0))  # another session's frame 1
+    off = expected_frame(5, 2, 16)
+    off[3, 4, 1] ^= 1
+    checker.present(5, Frame(off, 2, None, 0.0))
+    checker.present(5, Frame(expected_frame(5, 4, 16), 4, None, 0.0))  # frame 3 never came
+    s = checker.sessions[5]
+    assert (s.checked, s.mismatches, s.out_of_order) == (4, 2, 1)
+    assert s.first_bad == [(1, int((expected_frame(6, 1, 16) != expected_frame(5, 1, 16)).any(-1).sum())), (2, 1)]
