@@ -338,7 +338,8 @@ class FuzzHost:
             if "internal host error" in e.detail:
                 raise Finding("internal-error", e.describe())
         if self.log.messages:
-            raise Finding("logged-error", self.log.messages[0])
+            first = self.log.messages[0]
+            raise Finding("wgpu-log" if first.startswith("wgpu:") else "logged-error", first)
         if s.status == DeviceStatus.LOST:
             if not any(e.code == ErrorCode.DEVICE_LOST for e in read_errors(r)):
                 raise Finding("error-log", "the device is lost without a DEVICE_LOST entry")
