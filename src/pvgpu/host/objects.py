@@ -6,6 +6,7 @@ are freed with their owner, and cannot be destroyed on their own."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +32,9 @@ class ObjectTable:
         self.max_objects = max_objects
         self.max_bytes = max_bytes
         self.bytes = 0
-        self._retired: set[int] = set()  # ids that were alive once (to tell "dead" from "never")
+        # ids that were alive once, to tell "dead" from "never": the latest max_objects of them
+        # (a guest cycling through fresh ids must not grow the host's memory), insertion-ordered
+        self._retired: OrderedDict[int, None] = OrderedDict()
 
     def get(self, object_id: int, kinds: tuple, field: str) -> Any:
         entry = self.entries.get(object_id)
@@ -66,7 +69,7 @@ class ObjectTable:
             raise CommandError(ErrorCode.QUOTA, f"object {object_id} ({nbytes} bytes) would exceed this guest's "
                                                 f"GPU memory quota of {self.max_bytes} bytes")
         self.entries[object_id] = Entry(kind, obj, nbytes)
-        self._retired.discard(object_id)
+        self._retired.pop(object_id, None)
         self.bytes += nbytes
 
     def own(self, owner_id: int, owned_id: int) -> None:
@@ -88,7 +91,10 @@ class ObjectTable:
         """Free `object_id` alone (its owned objects: `remove_with_owned`)."""
         entry = self.entries.pop(object_id)
         self.bytes -= entry.nbytes
-        self._retired.add(object_id)
+        retired = self._retired
+        retired[object_id] = None
+        if len(retired) > self.max_objects:
+            retired.popitem(last=False)
         return entry
 
     def remove_with_owned(self, object_id: int) -> list[Entry]:
@@ -101,5 +107,7 @@ class ObjectTable:
         return removed
 
     def clear(self) -> None:
+        """Free everything (a reset, a lost device, the end): ids are then simply unknown."""
         self.entries.clear()
+        self._retired.clear()
         self.bytes = 0
