@@ -913,7 +913,7 @@ static inline uint64_t pvgpu_emit_create_texture2d(PvgpuGuest *guest, uint32_t t
     return pvgpu_guest_emit_record(guest, PVGPU_OP_CREATE_TEXTURE2D, &cmd, sizeof cmd, NULL, 0, 0);
 }
 
-/* PVGPU_OP_DESTROY_OBJECT: Releases an object of any kind; its id may be reused afterwards. */
+/* PVGPU_OP_DESTROY_OBJECT: Releases an object of any kind; its id may be reused afterwards. A swap chain takes its back buffer with it (that id is free too); the back buffer alone is refused (INVALID_CALL). Views keep their resource usable, as in D3D11, but a freed id names no object (DEAD_ID). */
 static inline uint64_t pvgpu_emit_destroy_object(PvgpuGuest *guest, uint32_t object)
 {
     PvgpuCmdDestroyObject cmd;
@@ -1339,7 +1339,7 @@ static inline uint64_t pvgpu_emit_flush(PvgpuGuest *guest)
     return pvgpu_guest_emit_record(guest, PVGPU_OP_FLUSH, NULL, 0, NULL, 0, 0);
 }
 
-/* PVGPU_OP_CREATE_SWAP_CHAIN: IDXGIFactory::CreateSwapChain; `buffer` is the id the guest gives the back buffer texture. */
+/* PVGPU_OP_CREATE_SWAP_CHAIN: IDXGIFactory::CreateSwapChain; `buffer` is the id the guest gives the back buffer texture, which the swap chain owns: it lives as long as the swap chain and is freed with it. */
 static inline uint64_t pvgpu_emit_create_swap_chain(PvgpuGuest *guest, uint32_t swap_chain, uint32_t buffer, uint32_t width, uint32_t height, uint32_t format, uint32_t buffer_count)
 {
     PvgpuCmdCreateSwapChain cmd;
@@ -1362,7 +1362,7 @@ static inline uint64_t pvgpu_emit_present(PvgpuGuest *guest, uint32_t swap_chain
     return pvgpu_guest_emit_record(guest, PVGPU_OP_PRESENT, &cmd, sizeof cmd, NULL, 0, 0);
 }
 
-/* PVGPU_OP_RESIZE_BUFFERS: IDXGISwapChain::ResizeBuffers; no view of the back buffer may be alive. */
+/* PVGPU_OP_RESIZE_BUFFERS: IDXGISwapChain::ResizeBuffers; no view of the back buffer may be alive. The back buffer keeps its id. */
 static inline uint64_t pvgpu_emit_resize_buffers(PvgpuGuest *guest, uint32_t swap_chain, uint32_t buffer_count, uint32_t width, uint32_t height, uint32_t format)
 {
     PvgpuCmdResizeBuffers cmd;

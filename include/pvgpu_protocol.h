@@ -456,7 +456,7 @@ static inline uint32_t pvgpu_record_size(uint32_t payload_bytes)
 #define PVGPU_OP_PAD 0u  /* Fills the ring's tail so that no record wraps; the host skips it. */
 #define PVGPU_OP_CREATE_BUFFER 1u  /* ID3D11Device::CreateBuffer. Initial data, if any, is read from the heap. */
 #define PVGPU_OP_CREATE_TEXTURE2D 2u  /* ID3D11Device::CreateTexture2D. Initial data holds every subresource in D3D11's order (array slice by slice, mip 0 first within a slice), each with tightly packed rows. Subresource index = mip + slice * mip_levels. */
-#define PVGPU_OP_DESTROY_OBJECT 3u  /* Releases an object of any kind; its id may be reused afterwards. */
+#define PVGPU_OP_DESTROY_OBJECT 3u  /* Releases an object of any kind; its id may be reused afterwards. A swap chain takes its back buffer with it (that id is free too); the back buffer alone is refused (INVALID_CALL). Views keep their resource usable, as in D3D11, but a freed id names no object (DEAD_ID). */
 #define PVGPU_OP_UPDATE_SUBRESOURCE 4u  /* ID3D11DeviceContext::UpdateSubresource. With has_box=0 the whole subresource is written. */
 #define PVGPU_OP_COPY_RESOURCE 5u  /* ID3D11DeviceContext::CopyResource. */
 #define PVGPU_OP_CREATE_RENDER_TARGET_VIEW 6u  /* ID3D11Device::CreateRenderTargetView (format 0: the resource's) of one mip and one array slice. */
@@ -494,9 +494,9 @@ static inline uint32_t pvgpu_record_size(uint32_t payload_bytes)
 #define PVGPU_OP_MAP_WRITE_DISCARD 38u  /* Unmap of a Map(WRITE_DISCARD): the host replaces the subresource's contents with the heap range the guest wrote. */
 #define PVGPU_OP_FENCE 39u  /* Asks the host to write `value` to the control page once the GPU has finished all earlier work and the frames presented before it have been handed to the host's presenters, then interrupt the guest. The host may go on with later commands meanwhile; fences complete in order. */
 #define PVGPU_OP_FLUSH 40u  /* ID3D11DeviceContext::Flush: submit recorded work to the GPU. */
-#define PVGPU_OP_CREATE_SWAP_CHAIN 41u  /* IDXGIFactory::CreateSwapChain; `buffer` is the id the guest gives the back buffer texture. */
+#define PVGPU_OP_CREATE_SWAP_CHAIN 41u  /* IDXGIFactory::CreateSwapChain; `buffer` is the id the guest gives the back buffer texture, which the swap chain owns: it lives as long as the swap chain and is freed with it. */
 #define PVGPU_OP_PRESENT 42u  /* IDXGISwapChain::Present: hand the back buffer to the host's presenters. The host paces it to a virtual vblank clock at the display mode's refresh rate: sync_interval 0 shows it at once, N shows it at the Nth vblank after the previous shown frame's (a late frame at the next one); the host then updates the frame statistics in the control page. */
-#define PVGPU_OP_RESIZE_BUFFERS 43u  /* IDXGISwapChain::ResizeBuffers; no view of the back buffer may be alive. */
+#define PVGPU_OP_RESIZE_BUFFERS 43u  /* IDXGISwapChain::ResizeBuffers; no view of the back buffer may be alive. The back buffer keeps its id. */
 #define PVGPU_OP_DRAW_INSTANCED_INDIRECT 47u  /* ID3D11DeviceContext::DrawInstancedIndirect: the four draw arguments are read by the GPU from `args` (a buffer with RESOURCE_MISC_DRAWINDIRECT_ARGS) at `aligned_byte_offset`. */
 #define PVGPU_OP_DRAW_INDEXED_INSTANCED_INDIRECT 48u  /* ID3D11DeviceContext::DrawIndexedInstancedIndirect: five arguments read by the GPU from `args`. */
 #define PVGPU_OP_RESOLVE_SUBRESOURCE 49u  /* ID3D11DeviceContext::ResolveSubresource: average a multisampled subresource into a single-sampled one of the same size and format. */
@@ -716,7 +716,7 @@ PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateTexture2d, misc_flags) == 44, "PvgpuC
 PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateTexture2d, initial_data_offset) == 48, "PvgpuCmdCreateTexture2d.initial_data_offset must be at offset 48");
 PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdCreateTexture2d, initial_data_size) == 56, "PvgpuCmdCreateTexture2d.initial_data_size must be at offset 56");
 
-/* PVGPU_OP_DESTROY_OBJECT: Releases an object of any kind; its id may be reused afterwards. */
+/* PVGPU_OP_DESTROY_OBJECT: Releases an object of any kind; its id may be reused afterwards. A swap chain takes its back buffer with it (that id is free too); the back buffer alone is refused (INVALID_CALL). Views keep their resource usable, as in D3D11, but a freed id names no object (DEAD_ID). */
 typedef struct PvgpuCmdDestroyObject {
     uint32_t object;  /* any object id */
 } PvgpuCmdDestroyObject;
@@ -1243,7 +1243,7 @@ PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdFence, value) == 0, "PvgpuCmdFence.value mu
 
 /* PVGPU_OP_FLUSH: no payload. ID3D11DeviceContext::Flush: submit recorded work to the GPU. */
 
-/* PVGPU_OP_CREATE_SWAP_CHAIN: IDXGIFactory::CreateSwapChain; `buffer` is the id the guest gives the back buffer texture. */
+/* PVGPU_OP_CREATE_SWAP_CHAIN: IDXGIFactory::CreateSwapChain; `buffer` is the id the guest gives the back buffer texture, which the swap chain owns: it lives as long as the swap chain and is freed with it. */
 typedef struct PvgpuCmdCreateSwapChain {
     uint32_t swap_chain;  /* new SWAP_CHAIN id */
     uint32_t buffer;  /* new TEXTURE2D id */
@@ -1271,7 +1271,7 @@ PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdPresent, swap_chain) == 0, "PvgpuCmdPresent
 PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdPresent, sync_interval) == 4, "PvgpuCmdPresent.sync_interval must be at offset 4");
 PVGPU_STATIC_ASSERT(offsetof(PvgpuCmdPresent, flags) == 8, "PvgpuCmdPresent.flags must be at offset 8");
 
-/* PVGPU_OP_RESIZE_BUFFERS: IDXGISwapChain::ResizeBuffers; no view of the back buffer may be alive. */
+/* PVGPU_OP_RESIZE_BUFFERS: IDXGISwapChain::ResizeBuffers; no view of the back buffer may be alive. The back buffer keeps its id. */
 typedef struct PvgpuCmdResizeBuffers {
     uint32_t swap_chain;  /* id of a SWAP_CHAIN */
     uint32_t buffer_count;

@@ -221,7 +221,7 @@ class Guest:
         target = self.make_target()
         before = len(self.frames())
         color = self.clear_and_present(target)
-        for object_id in (target.rtv, target.swap_chain, target.back_buffer):
+        for object_id in (target.rtv, target.swap_chain):  # the swap chain takes its back buffer along
             self.emit("DESTROY_OBJECT", object=object_id)
         errors = self.sync()
         assert errors == [], [e.describe() for e in errors]
@@ -324,32 +324,45 @@ def test_unknown_opcode_is_logged_and_skipped(guest, opcode):
 
 # --- truncated record -------------------------------------------------------------------------------
 @pytest.mark.parametrize("how", ["header_claims_more", "prefix_published", "header_split"])
-def test_truncated_record(guest, how):
-    seq = next_seq()
-    rec = record("CREATE_BUFFER", seq, buffer=guest.new_id(), byte_width=16, bind_flags=BindFlag.VERTEX_BUFFER)
-    assert len(rec) >= 48
-    writer = guest.conn.writer
-    if how == "header_claims_more":
-        # The last published record says it is 32 bytes longer than what was published.
-        guest.raw(with_size(rec, len(rec) + 32, physical=len(rec)))
-    elif how == "prefix_published":
-        # A whole record is written, but the producer position only covers its first 32 bytes.
-        guest.raw(rec)
-        writer.pos -= len(rec) - 32
-    else:
-        # Only the first 8 bytes of the header are published (not even a whole header).
-        guest.raw(rec)
-        writer.pos -= len(rec) - 8
-    # The host must see the published bytes end inside the record (a later batch could
-    # otherwise complete it), so nothing else is published until it has consumed them.
-    guest.wait_consumed()
-    errors = guest.sync()
-    if how == "header_split":
+def test_truncated_record(bad_host, how):
+    """A record that ends beyond what was published loses the framing: TRUNCATED_RECORD, then
+    device-lost at once (a DEVICE_LOST entry naming it), so a fence after it raises
+    DeviceLostError instead of hanging; a new guest is served."""
+    gst = bad_host.connect()
+    try:
+        seq = next_seq()
+        rec = record("CREATE_BUFFER", seq, buffer=gst.new_id(), byte_width=16, bind_flags=BindFlag.VERTEX_BUFFER)
+        assert len(rec) >= 48
+        writer = gst.conn.writer
+        if how == "header_claims_more":
+            # The last published record says it is 32 bytes longer than what was published.
+            gst.raw(with_size(rec, len(rec) + 32, physical=len(rec)))
+        elif how == "prefix_published":
+            # A whole record is written, but the producer position only covers its first 32 bytes.
+            gst.raw(rec)
+            writer.pos -= len(rec) - 32
+        else:
+            # Only the first 8 bytes of the header are published (not even a whole header).
+            gst.raw(rec)
+            writer.pos -= len(rec) - 8
+        # The host must see the published bytes end inside the record (a later batch could
+        # otherwise complete it), so nothing else is published until it has consumed them.
+        gst.wait_consumed()
+        with pytest.raises(DeviceLostError, match="command stream framing lost"):
+            gst.conn.wait_fence(gst.conn.fence(), timeout=WAIT)
+        assert gst.status == DeviceStatus.LOST
         # Too short to hold a header: nothing in it can be trusted, so opcode and sequence are 0.
-        expect_one(errors, ErrorCode.TRUNCATED_RECORD, 0, 0)
-    else:
-        expect_one(errors, ErrorCode.TRUNCATED_RECORD, OP["CREATE_BUFFER"], seq)
-    guest.assert_serves()
+        where = (0, 0) if how == "header_split" else (OP["CREATE_BUFFER"], seq)
+        got = [(e.code, e.opcode, e.sequence) for e in gst.device.host_errors()]
+        assert got == [(ErrorCode.TRUNCATED_RECORD, *where), (ErrorCode.DEVICE_LOST, *where)], got
+        assert gst.session_thread.is_alive()
+    finally:
+        gst.close()
+    fresh = bad_host.connect()
+    try:
+        fresh.assert_serves()
+    finally:
+        fresh.close()
 
 
 # --- size mismatch ---------------------------------------------------------------------------------
@@ -791,7 +804,8 @@ def test_bad_records_below_the_limit_do_not_lose_the_device(guest):
         guest.raw(*(r for _, r in bad))
         errors = guest.sync()  # the FENCE is a good command: the run of errors ends there
         assert guest.status == DeviceStatus.READY
-        assert len(errors) == min(len(bad), L.ERROR_LOG_ENTRIES)  # the log keeps the last ones
+        # the log keeps the last ones, less the one whose slot the host writes next (never read torn)
+        assert len(errors) == min(len(bad), L.ERROR_LOG_ENTRIES - 1)
         assert [e.sequence for e in errors] == [s for s, _ in bad][-len(errors):]
         assert all(e.code == ErrorCode.UNKNOWN_OPCODE for e in errors)
     guest.assert_serves()

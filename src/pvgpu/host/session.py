@@ -141,6 +141,7 @@ class Session:
         self.stats = self.renderer.stats
         self.objects = ObjectTable(**{k: v for k, v in (("max_objects", max_objects), ("max_bytes", max_bytes))
                                       if v is not None})
+        self.renderer.memory.limit = self.objects.max_bytes  # one quota for ids' bytes and the GPU memory they keep alive
         self.reader = RingReader(self.region.ring, self.region.u64, self.region.u64_slot("ring_producer"),
                                  self.region.u64_slot("ring_consumer"))
         self.consecutive_errors = 0
