@@ -55,12 +55,12 @@ FEATURE_MEANINGS: dict[Feature, tuple[str, str]] = {
     Feature.TEXTURE2D: ("`CREATE_TEXTURE2D` and 2D views", "always"),
     Feature.HEADLESS_PRESENT: ("`PRESENT` to the host's presenters", "always"),
     Feature.INSTANCING: ("per-instance input-layout elements, instanced draws", "always"),
-    Feature.ANISOTROPIC_FILTERING: ("`Filter.ANISOTROPIC` samplers, `max_anisotropy` above 1", "always"),
+    Feature.ANISOTROPIC_FILTERING: ("`Filter.ANISOTROPIC` and `COMPARISON_ANISOTROPIC` samplers", "always"),
     Feature.FILL_WIREFRAME: ("`FillMode.WIREFRAME` rasterizer states",
                              "when the GPU has wgpu's `polygon-mode-line`"),
     Feature.DEPTH_CLIP_CONTROL: ("rasterizer states with `depth_clip_enable` 0",
                                  "never yet (wgpu-py 0.32 drops unclipped depth)"),
-    Feature.TIMESTAMP_QUERIES: ("`TIMESTAMP` and `TIMESTAMP_DISJOINT` queries",
+    Feature.TIMESTAMP_QUERIES: ("`TIMESTAMP` queries (`TIMESTAMP_DISJOINT` needs no bit)",
                                 "when the GPU has `timestamp-query` and `timestamp-query-inside-encoders`"),
     Feature.COMPUTE_SHADERS: ("compute shaders, `DISPATCH*`, unordered-access views, structured and raw buffers",
                               "always"),
@@ -68,7 +68,7 @@ FEATURE_MEANINGS: dict[Feature, tuple[str, str]] = {
     Feature.TEXTURE3D: ("`CREATE_TEXTURE3D` and 3D views", "always"),
     Feature.SHARED_RESOURCES: ("`RESOURCE_MISC_SHARED` textures, `GET_SHARED_HANDLE`, `OPEN_SHARED_RESOURCE`",
                                "always by `pvgpu serve`"),
-    Feature.PREDICATION: ("`SET_PREDICATION` and `OCCLUSION_PREDICATE` queries", "always"),
+    Feature.PREDICATION: ("`SET_PREDICATION` (creating `OCCLUSION_PREDICATE` queries needs no bit)", "always"),
     Feature.PIPELINE_STATISTICS_QUERIES: ("`PIPELINE_STATISTICS` queries",
                                           "when the GPU has `pipeline-statistics-query`"),
 }
@@ -320,7 +320,13 @@ def _limits() -> list[str]:
     v = contract_values()
     return _table(("Limit", "Value", "Beyond it"), [
         ("live objects per session (every kind)", v["MAX_OBJECTS"], "`QUOTA`"),
-        ("estimated GPU memory per session", f"{v['MAX_BYTES']} bytes ({v['MAX_BYTES_GIB']} GiB)", "`QUOTA`"),
+        ("GPU memory per session (see below)", f"{v['MAX_BYTES']} bytes ({v['MAX_BYTES_GIB']} GiB)", "`QUOTA`"),
+        ("renamed buffer backings in flight (`MAP_WRITE_DISCARD`)", f"{v['RENAME_BYTES_CAP_MIB']} MiB",
+         "the update is written in place after a submit (same result, slower)"),
+        ("released memory the host's caches may still reference", f"{v['CACHE_RETAIN_MIB']} MiB",
+         "those caches are dropped"),
+        ("a frame read back for the host's CPU presenters", f"{v['MAX_FRAME_MIB']} MiB (8K UHD RGBA8 fits), "
+         f"at most {v['FRAME_SLOTS']} in flight", "not read back; counted as `frames_too_large`"),
         ("shared textures a session holds (created or opened)", v["MAX_SHARED_SURFACES"], "`COUNT_LIMIT`"),
         ("buffer `byte_width`", f"1..{v['MAX_BUFFER_BYTES']}", "`INVALID_CALL`"),
         ("1D/2D texture width and height", f"1..{v['MAX_TEXTURE_DIM']}", "`INVALID_CALL`"),
@@ -334,7 +340,7 @@ def _limits() -> list[str]:
          "cannot be placed (see [Command ring](#command-ring))"),
         ("rejected records in a row / in a session", f"{v['MAX_CONSECUTIVE_ERRORS']} / {v['MAX_TOTAL_ERRORS']}",
          "device lost"),
-        ("one wait for the GPU (watchdog)", f"{v['WATCHDOG_S']} s (`pvgpu serve --watchdog`)", "device lost"),
+        ("one wait for the GPU, one shader translation or pipeline compilation (watchdog)", f"{v['WATCHDOG_S']} s (`pvgpu serve --watchdog`)", "device lost"),
         ("sessions one host service serves at once", v["MAX_SESSIONS"], "the connection is closed at once"),
     ])
 
@@ -374,7 +380,7 @@ def contract_values() -> dict[str, str]:
     from ..guest import connection as guest_connection, swapchain as guest_swapchain
     from ..guest import ivshmem as guest_ivshmem
     from ..host import objects, pacing, service, session, worker
-    from ..host.render import compute, draws, dxbc, resources, shared_textures
+    from ..host.render import compute, draws, dxbc, memory, renderer, resources, shared_textures
     from ..transport import heap, ivshmem, local
 
     big = 1 << 40
@@ -415,6 +421,8 @@ def contract_values() -> dict[str, str]:
         "MAX_OBJECTS": objects.DEFAULT_MAX_OBJECTS, "MAX_BYTES": objects.DEFAULT_MAX_BYTES,
         "MAX_BYTES_GIB": f"{objects.DEFAULT_MAX_BYTES / (1 << 30):g}",
         "MAX_SHARED_SURFACES": shared_textures.MAX_SHARED_SURFACES,
+        "RENAME_BYTES_CAP_MIB": memory.RENAME_BYTES_CAP >> 20, "CACHE_RETAIN_MIB": memory.CACHE_RETAIN_BYTES >> 20,
+        "MAX_FRAME_MIB": renderer.MAX_FRAME_BYTES >> 20, "FRAME_SLOTS": worker.FRAME_SLOTS,
         "MAX_BUFFER_BYTES": resources.MAX_BUFFER_BYTES, "MAX_TEXTURE_DIM": resources.MAX_TEXTURE_DIM,
         "MAX_TEXTURE3D_DIM": resources.MAX_TEXTURE3D_DIM, "MAX_ARRAY_SIZE": resources.MAX_ARRAY_SIZE,
         "MAX_DXBC_BYTES": dxbc.MAX_DXBC_BYTES, "MAX_DRAW_INVOCATIONS": draws.MAX_DRAW_INVOCATIONS,
