@@ -575,3 +575,26 @@ def test_guest_cannot_shrink_its_region(host):
         chain.wait_idle()
     finally:
         channel.close()
+
+
+def test_a_long_running_host_keeps_a_bounded_history_of_ended_sessions(tmp_path, monkeypatch):
+    """Every session ever served must not stay in memory: the live ones and the last
+    ENDED_KEPT ended ones do; `sessions_served` still counts them all."""
+    from pvgpu.host import service as service_module
+    monkeypatch.setattr(service_module, "ENDED_KEPT", 2)
+    svc = HostService(str(tmp_path / "h.sock"), region_size=8 << 20, isolation="thread")
+    svc.start()
+    try:
+        served = []
+        for _ in range(5):
+            d = guest.connect(svc.socket_path, timeout=30)
+            served.append(max(svc.sessions))
+            d.close()
+            deadline = time.monotonic() + 60
+            while not all(r.ended.is_set() for r in svc.sessions.values()):
+                assert time.monotonic() < deadline, "a session did not end after its guest left"
+                time.sleep(0.05)
+        assert svc.sessions_served == 5
+        assert sorted(svc.sessions) == served[-2:]
+    finally:
+        svc.stop()

@@ -203,7 +203,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if presentation is not None:
             presentation.close()
         stop.restore()
-    sessions = sum(len(s.sessions) for s in services)
+    sessions = sum(s.sessions_served for s in services)
     print(f"pvgpu serve: stopped on {signal.Signals(stop.signum).name}: {sessions} guest session(s) served, "
           f"workers ended, sockets and shared files removed", file=sys.stderr)
     return 0

@@ -14,6 +14,7 @@ host closes its end of the connection and the region."""
 
 from __future__ import annotations
 
+import collections
 import itertools
 import logging
 import os
@@ -48,6 +49,8 @@ _SESSION_IDS = itertools.count(1)
 
 #: The error-log detail (with device_status LOST) a guest finds when the host stops serving it.
 SHUTDOWN_REASON = "the host is shutting down"
+#: ended sessions whose records (figures, end reason) the service keeps
+ENDED_KEPT = 64
 
 
 @dataclass
@@ -113,7 +116,9 @@ class HostService:
         self._peer_ids = itertools.count(1)
         self.presenters = list(presenters)
         self.on_session_end = on_session_end
-        self.sessions: dict[int, SessionRecord] = {}
+        self.sessions: dict[int, SessionRecord] = {}  # live ones and the last ENDED_KEPT ended ones
+        self._ended_ids: collections.deque[int] = collections.deque()
+        self.sessions_served = 0
         self._stop = threading.Event()
         self._listener: socket.socket | None = None
         self._accept_thread: threading.Thread | None = None
@@ -217,6 +222,7 @@ class HostService:
             record = SessionRecord(session_id, thread, session=session)
         with self._lock:
             self.sessions[session_id] = record
+            self.sessions_served += 1
         info = SessionInfo(session_id, name, self.input_sink, lambda: record.stats, record.process_id)
         for presenter in self.presenters:
             started = getattr(presenter, "session_started", None)
@@ -280,6 +286,10 @@ class HostService:
         if self.on_session_end:
             self.on_session_end(record)
         record.ended.set()
+        with self._lock:  # a long-running host keeps a bounded history, not every session it served
+            self._ended_ids.append(session_id)
+            while len(self._ended_ids) > ENDED_KEPT:
+                self.sessions.pop(self._ended_ids.popleft(), None)
 
     def wait(self) -> None:
         """Serve until stopped (Ctrl-C)."""

@@ -335,9 +335,14 @@ def worker_main(config: dict) -> int:
         key = (s.status, s.errors_logged)
         if not force and key == last["status"] and now - last["at"] < 0.5:
             return
+        if not link.ctl_open:
+            return
         last["at"], last["status"] = now, key
-        with lock:
-            send_message(ctl, MSG_STATS, json.dumps(asdict(SessionStats.of(s))).encode())
+        try:
+            with lock:
+                send_message(ctl, MSG_STATS, json.dumps(asdict(SessionStats.of(s))).encode())
+        except OSError:  # the supervisor stopped waiting for this worker and closed its end
+            link.ctl_open = link.connected = False
 
     session.after_step = report
     try:
