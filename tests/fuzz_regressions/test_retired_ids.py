@@ -1,9 +1,8 @@
-"""Pending regression (rename to tests/test_fuzz_retired_ids.py once fixed): ObjectTable
-remembers every id ever destroyed (`_retired`, to say "already destroyed" rather than "no
-object has id"), with no bound, and `clear()` (a reset, a lost device) keeps them. A guest
-that creates and destroys objects under fresh ids grows host memory without limit (u32 ids:
-up to 2**32 entries). The set must stay within the object quota and start empty for a new
-guest program."""
+"""Fuzz regression: ObjectTable remembered every id ever destroyed (`_retired`, to say
+"already destroyed" rather than "no object has id"), with no bound, and `clear()` (a reset, a
+lost device) kept them: a guest that creates and destroys objects under fresh ids grew host
+memory without limit (u32 ids: up to 2**32 entries). The set must stay within the object
+quota and start empty for a new guest program."""
 
 from __future__ import annotations
 
