@@ -9,6 +9,7 @@ checked with binutils' readelf, a parser independent of pvgpu's.
 from __future__ import annotations
 
 import gzip
+import logging
 import os
 import struct
 import subprocess
@@ -219,6 +220,7 @@ REFUSED = {
 
 @pytest.mark.parametrize("data, message", REFUSED.values(), ids=REFUSED.keys())
 def test_kernels_without_a_usable_vmlinux(tmp_path, caplog, data, message):
+    caplog.set_level(logging.WARNING, logger="pvgpu.vm")  # whatever level an earlier CLI test left on the root
     kernel = tmp_path / "kernel"
     kernel.write_bytes(data)
     with pytest.raises(pvh.KernelError) as e:
@@ -267,6 +269,7 @@ def test_kernel_entry_is_checked():
 
 
 def test_an_unwritable_cache_falls_back_to_the_bzimage(tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="pvgpu.vm")
     kernel = initramfs.newest_kernel()
     blocker = tmp_path / "file"
     blocker.write_bytes(b"")  # the cache "folder" is a file: nothing can be written under it
