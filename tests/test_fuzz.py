@@ -89,7 +89,9 @@ def _run_target(tmp_path, target: str, runs: int) -> tuple[dict, str]:
     corpus.mkdir()
     stats = tmp_path / "stats.json"
     proc = subprocess.run(
-        [sys.executable, "-m", f"fuzz.{target}", f"-runs={runs}", "-seed=1", "--stats", str(stats),
+        # -rss_limit_mb=0: Linux keeps ru_maxrss across exec, so libFuzzer's own limit would count
+        # the pytest process this was forked from; the harness checks RSS growth itself
+        [sys.executable, "-m", f"fuzz.{target}", f"-runs={runs}", "-seed=1", "-rss_limit_mb=0", "--stats", str(stats),
          "--findings", str(tmp_path / "findings"), str(corpus), SEEDS],
         cwd=ROOT, capture_output=True, text=True, timeout=600)
     out = proc.stdout + proc.stderr

@@ -46,6 +46,8 @@ _NAMES = ("SET_RENDER_TARGETS", "SET_VIEWPORTS", "SET_SCISSOR_RECTS", "SET_VERTE
 _BY_NAME = {layout.name: op for op, layout in codec.LAYOUTS.items()}
 #: opcodes a replayable run may hold
 REPLAYABLE = frozenset(_BY_NAME[n] for n in _NAMES)
+#: opcode -> its smallest valid record (a shorter one is the usual path's error to report)
+_MIN_SIZE = {op: codec.HEADER_SIZE + codec.LAYOUTS[op].fixed_size for op in REPLAYABLE}
 #: opcode -> byte positions (in the record) of its heap-offset fields
 HEAP_OFFSETS = {op: tuple(codec.HEADER_SIZE + s.offset for s in codec.LAYOUTS[op].slots
                           if s.field.meaning is Meaning.HEAP_OFFSET)
@@ -272,7 +274,7 @@ class Replayer:
         if n - off < 16:
             return 0, 0, n  # a truncated record: the usual path reports it
         opcode, flags, size, _seq = _HEADER(chunk, off)
-        if opcode not in REPLAYABLE or flags or size < 16 or size > n - off:
+        if opcode not in REPLAYABLE or flags or size < _MIN_SIZE[opcode] or size > n - off:
             return 0, 0, off + max(size, 16)
         if self._drop_recordings:  # released resources they reference must go (render/memory.py)
             self._drop_recordings = False

@@ -243,6 +243,7 @@ class Session:
         self.renderer.release_shared()
         self.renderer.reset_state()
         self.renderer.drop_recorded_work()
+        self.renderer.drop_pipelines()
         if self.replayer is not None:
             self.replayer.clear()
         format_control_page(self.region, self.plan, self.offered_features, PROTOCOL_MAJOR, PROTOCOL_MINOR,

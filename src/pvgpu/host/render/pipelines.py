@@ -209,6 +209,19 @@ class PipelineCommands:
         pipeline._pvgpu_explicit = False
         return pipeline
 
+    def drop_pipelines(self) -> None:
+        """Forget every cached pipeline and bind group (at a reset or device-lost: the guest's
+        shaders are gone, so their pipelines can never be used again, and each holds the
+        compiled code; the fuzzer saw +3.3 MiB per reset guest of the blend scene)."""
+        self._pipelines.clear()
+        self._base_ids.clear()
+        self._bind_groups.clear()
+        self._empty_bind_groups.clear()
+        self._clear_pipelines.clear()
+        self._stage_groups = [None, None, None]
+        self._dirty_all()
+        self.epoch += 1
+
     def _cache_pipeline(self, key: tuple, pipeline) -> None:
         if len(self._pipelines) >= MAX_CACHED_PIPELINES:
             self._pipelines.clear()  # a guest cycling through states must not grow this forever

@@ -54,6 +54,8 @@ class TransferCommands:
                 raise invalid(f"box [{lo}, {hi}) is outside the {resource.byte_width}-byte buffer")
             if hi - lo > len(src):
                 raise invalid(f"source has {len(src)} bytes, the box needs {hi - lo}")
+            if hi == lo:
+                return  # an empty box writes nothing (D3D11)
             self._write_buffer(resource, lo, src[:hi - lo], whole=(lo == 0 and hi == resource.byte_width))
             return
         box = (box_left, box_top, box_front, box_right, box_bottom, box_back) if has_box else None

@@ -1,6 +1,5 @@
-"""Pending regression (rename to tests/test_fuzz_pipeline_cache.py once fixed): a guest program
-that resets its session (a VM's next guest program) or destroys its shaders leaves every
-pipeline built from them in the renderer's cache, until MAX_CACHED_PIPELINES (4096) clears it.
+"""A guest program that resets its session (a VM's next guest program) or destroys its shaders leaves every
+pipeline built from them in the renderer's cache, until MAX_CACHED_PIPELINES (4096) cleared it (before Renderer.drop_pipelines at a reset).
 Each pipeline holds lavapipe's compiled code: replaying the blend scene's recorded stream with a
 reset before each play adds its 20 pipelines and about 3.3 MiB of RSS per play (2400 pipelines,
 +400 MiB after 120 plays). Pipelines keyed by shader serials that no longer exist can never be
