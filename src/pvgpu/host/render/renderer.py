@@ -37,6 +37,7 @@ from ...protocol.spec import MAX_CONSTANT_BUFFERS, MAX_SAMPLERS, MAX_SHADER_RESO
 from ..errors import CommandError, invalid, unsupported
 from . import states as S
 from .formats import INDEX_FORMATS, format_enum as _format, format_support
+from .compile_log import guest_compilation
 from .compute import ComputeCommands
 from .queries import QueryCommands
 from .draws import MAX_DRAW_INVOCATIONS, DrawCommands, _MAX_OFFSETS, _new_offsets
@@ -297,7 +298,8 @@ class Renderer(MemoryTracking, UniformRing, ResourceCommands, TransferCommands, 
     def _compiling(self) -> Iterator[None]:
         self.on_compile(True)
         try:
-            yield
+            with guest_compilation():
+                yield
         finally:
             self.on_compile(False)
 
