@@ -398,3 +398,24 @@ def test_large_allocation_after_the_heap_drains():
     heap.tag(fences.next_fence())
     assert heap.allocate(3072) == 0
     assert fences.waited == [2]
+
+
+def test_uploads_whose_records_are_not_written_yet_survive_the_allocators_own_fence():
+    """Two uploads for one command on a nearly full heap: the fence the allocator submits to
+    make room for the second must not free the first (its record is not written yet); before,
+    both got offset 0 and the first upload's bytes were lost."""
+    fences = FakeFences()
+    records = [0]  # the ring writer's position
+    heap = HeapAllocator(4096, fences.wait_for_fence, fences.next_fence, records_written=lambda: records[0])
+    a = heap.allocate(1536)
+    records[0] += 64  # A's command written
+    b = heap.allocate(1536)  # two uploads for one command: no record between them
+    c = heap.allocate(1536)  # needs a fence: only A may be freed by it
+    assert fences.submitted == 1
+    assert (a, b, c) == (0, 1536, 0)  # C takes A's space, never B's
+    with pytest.raises(TransportError, match="full of uploads no command names yet"):
+        heap.allocate(3000)  # B and C are named by nothing: waiting cannot free them
+    records[0] += 64  # B's and C's command written
+    heap.tag(fences.next_fence())
+    assert heap.allocate(3000) == 0  # now everything before is free once that fence completes
+

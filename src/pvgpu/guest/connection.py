@@ -185,7 +185,8 @@ class GuestConnection:
         self._fence_slot = self.region.u64_slot("fence_completed")
         self.writer = RingWriter(self.region.ring, u64, self.region.u64_slot("ring_producer"),
                                  self._consumer_slot, self._wait_for_consumer)
-        self.heap = HeapAllocator(len(self.region.heap), self.wait_fence, self.fence)
+        self.heap = HeapAllocator(len(self.region.heap), self.wait_fence, self.fence,
+                                  records_written=lambda: self.writer.cursor)
         self.seq = 0
         self.before_heap_release: list = []
         self.last_fence = int(u64[self._fence_slot])
@@ -336,9 +337,10 @@ class GuestConnection:
         """Put a fence in the stream and publish; returns its value."""
         self.last_fence += 1
         value = self.last_fence
+        freed_end = self.heap.named_end()  # before the FENCE record itself is written
         self.emit_fence(value)
         self.region.set("fence_submitted", value)
-        self.heap.tag(value)
+        self.heap.tag(value, freed_end)
         self.kick()
         return value
 
