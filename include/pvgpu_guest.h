@@ -535,6 +535,8 @@ static inline uint64_t pvgpu_guest_emit_record(PvgpuGuest *guest, uint32_t opcod
         memcpy(out + PVGPU_RECORD_HEADER_SIZE + payload_bytes, elements, (size_t)(body - payload_bytes));
     memset(out + PVGPU_RECORD_HEADER_SIZE + body, 0, (size_t)(size - PVGPU_RECORD_HEADER_SIZE - body));
     pvgpu_ring_commit(guest, size);
+    if (opcode != PVGPU_OP_FENCE && opcode != PVGPU_OP_PAD)
+        guest->heap_untagged_end = guest->heap_head; /* this record may name anything allocated so far */
     return header.sequence;
 }
 
@@ -546,7 +548,8 @@ static inline void pvgpu_heap_tag(PvgpuGuest *guest, uint64_t fence_value);
 
 /* Put a fence (the next value: fence values must increase) in the stream, publish and ring
  * the doorbell. Returns the fence value, or 0 when it could not be written. The heap space
- * allocated so far is freed once it completes. */
+ * allocated before the last record written so far is freed once it completes. Use this, not
+ * the low-level encoder pvgpu_emit_fence (which neither tags the heap nor updates last_fence). */
 static inline uint64_t pvgpu_guest_fence(PvgpuGuest *guest)
 {
     uint64_t value = guest->last_fence + 1u;
@@ -597,9 +600,20 @@ static inline int pvgpu_guest_finish(PvgpuGuest *guest)
  * reuse them once a fence after those commands has completed (the host reads a range while
  * it executes the command, or writes a result into it before the next fence completes).
  * Allocations go round the heap as a ring; one that would cross the heap's end starts at
- * offset 0 and the skipped tail is reclaimed with it. */
+ * offset 0 and the skipped tail is reclaimed with it.
+ *
+ * The rule: a fence frees the heap space allocated before the last record written before that
+ * fence. Write the record that names an allocation before the next fence, explicit or one the
+ * allocator submits itself when the heap is full (heap_untagged_end is the heap position when
+ * the last record was written). An allocation no record names yet is never reclaimed: when
+ * the heap is full of them, pvgpu_heap_alloc fails with PVGPU_E_TOO_LARGE.
+ *
+ * Results the host writes into the heap (MAP_READ destinations, query results, shared handles)
+ * are valid once their fence has completed and until the next pvgpu_heap_alloc or
+ * pvgpu_heap_upload, which may reuse their bytes: copy them out first. */
 
-/* Everything allocated since the last tag is free once fence_value completes. */
+/* Everything allocated before the last record written since the last tag is free once
+ * fence_value completes. */
 static inline void pvgpu_heap_tag(PvgpuGuest *guest, uint64_t fence_value)
 {
     uint64_t last_end = guest->heap_tail;
@@ -634,7 +648,9 @@ static inline int pvgpu_heap_reclaim_oldest(PvgpuGuest *guest)
 {
     if (guest->heap_tag_count == 0) {
         if (guest->heap_untagged_end <= guest->heap_tail)
-            return pvgpu_guest_fail(guest, PVGPU_E_PROTOCOL, "heap allocator is inconsistent: nothing to reclaim");
+            return pvgpu_guest_fail(guest, PVGPU_E_TOO_LARGE,
+                                    "the heap is full of allocations no record names yet: write the records that "
+                                    "name them before allocating more (or give the guest a larger heap)");
         if (pvgpu_guest_fence(guest) == 0)
             return guest->result;
     }
@@ -642,7 +658,9 @@ static inline int pvgpu_heap_reclaim_oldest(PvgpuGuest *guest)
 }
 
 /* Reserve nbytes of heap (rounded up to PVGPU_HEAP_ALIGN); *offset is its heap offset, for a
- * command's heap range. Waits on fences when the heap is full. */
+ * command's heap range. When the heap is full it fences (if no fence is outstanding) and waits
+ * for the oldest one: write the record naming this range before the next fence (see above).
+ * It may reuse the bytes of results whose fence has completed: copy those out first. */
 static inline int pvgpu_heap_alloc(PvgpuGuest *guest, uint64_t nbytes, uint64_t *offset)
 {
     uint64_t n, size, off, start;
@@ -668,7 +686,7 @@ static inline int pvgpu_heap_alloc(PvgpuGuest *guest, uint64_t nbytes, uint64_t 
         }
         start = off + n <= size ? guest->heap_head : guest->heap_head + (size - off);
         if (start + n - guest->heap_tail <= size) {
-            guest->heap_head = guest->heap_untagged_end = start + n;
+            guest->heap_head = start + n;
             *offset = start % size;
             return PVGPU_OK;
         }

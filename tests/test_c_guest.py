@@ -176,6 +176,21 @@ def test_ring_and_heap_under_back_pressure(fake_host: Path, tmp_path: Path) -> N
 
 
 @needs_compilers
+def test_heap_never_reclaims_what_no_record_names(fake_host: Path) -> None:
+    """A fence frees only heap space allocated before the last record written before it: with
+    a 64 KiB heap, a 40000-byte upload and a second one before the first's record fail with
+    TOO_LARGE (the allocator once fenced "everything so far" and put the second upload over
+    the first); after the record it reuses the first's space, and the host finds every
+    upload's bytes intact when it consumes the records."""
+    lines = run_fake(fake_host, "unnamed").splitlines()
+    assert lines == [
+        "upload 1 before record 0: -7: the heap is full of allocations no record names yet: write the "
+        "records that name them before allocating more (or give the guest a larger heap)",
+        "offsets 0 0 40192 0 15104 checked_uploads=5 failed=0",
+    ]
+
+
+@needs_compilers
 def test_error_log_reader(fake_host: Path) -> None:
     """New entries since the last read, in order, a full-length detail cut cleanly, and a
     burst larger than the log: the entries the host may be overwriting are dropped and counted."""

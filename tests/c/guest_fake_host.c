@@ -9,6 +9,7 @@
  *     guest_fake_host encoders OUT   every command's encoder once (EMIT_ALL: a generated file)
  *     guest_fake_host stress OUT     thousands of uploads and records through a 4 KiB ring and a
  *                                    64 KiB heap
+ *     guest_fake_host unnamed        uploads before the records naming them, the heap full
  *     guest_fake_host errors         the error-log reader, including entries overwritten
  *     guest_fake_host lost           a fence wait ends with PVGPU_E_DEVICE_LOST
  *     guest_fake_host version        a host of another major version is refused
@@ -247,6 +248,48 @@ static void print_errors(PvgpuGuest *guest, size_t max)
     }
 }
 
+/* Uploads before the records that name them, with the heap forced full: an allocation no
+ * record names yet is never reclaimed (the allocator's own fence frees only what records
+ * named), so the second 40000-byte upload fails cleanly instead of reusing the first's bytes;
+ * after the first's record it succeeds. Then three uploads, their three records, and an upload
+ * that needs their space. The host checks every upload's bytes when it consumes its record. */
+static int run_unnamed(PvgpuGuest *guest, FakeHost *host)
+{
+    static unsigned char data[5][40000];
+    static const uint64_t sizes[5] = {40000u, 40000u, 15000u, 15000u, 30000u};
+    uint64_t offsets[5];
+    unsigned i;
+    int rc;
+    for (i = 0; i < 5; i++)
+        memset(data[i], 0xA0 + (int)i, sizeof data[i]);
+    if (pvgpu_heap_upload(guest, data[0], sizes[0], &offsets[0]) != PVGPU_OK)
+        return printf("upload 0: %s\n", guest->message), 1;
+    rc = pvgpu_heap_upload(guest, data[1], sizes[1], &offsets[1]);
+    printf("upload 1 before record 0: %d: %s\n", rc, rc == PVGPU_OK ? "ok" : guest->message);
+    if (!pvgpu_emit_update_subresource(guest, 1, 0, 0, 0xA0, 0, 0, 0, 0, 0, 0, 0, offsets[0], sizes[0]))
+        return printf("record 0: %s\n", guest->message), 1;
+    if (pvgpu_heap_upload(guest, data[1], sizes[1], &offsets[1]) != PVGPU_OK)
+        return printf("upload 1: %s\n", guest->message), 1;
+    if (!pvgpu_emit_update_subresource(guest, 1, 0, 0, 0xA1, 1, 0, 0, 0, 0, 0, 0, offsets[1], sizes[1]))
+        return printf("record 1: %s\n", guest->message), 1;
+    for (i = 2; i < 4; i++)
+        if (pvgpu_heap_upload(guest, data[i], sizes[i], &offsets[i]) != PVGPU_OK)
+            return printf("upload %u: %s\n", i, guest->message), 1;
+    for (i = 2; i < 4; i++)
+        if (!pvgpu_emit_update_subresource(guest, 1, 0, 0, 0xA0 + i, i, 0, 0, 0, 0, 0, 0, offsets[i], sizes[i]))
+            return printf("record %u: %s\n", i, guest->message), 1;
+    if (pvgpu_heap_upload(guest, data[4], sizes[4], &offsets[4]) != PVGPU_OK)
+        return printf("upload 4: %s\n", guest->message), 1;
+    if (!pvgpu_emit_update_subresource(guest, 1, 0, 0, 0xA4, 4, 0, 0, 0, 0, 0, 0, offsets[4], sizes[4]))
+        return printf("record 4: %s\n", guest->message), 1;
+    if (pvgpu_guest_finish(guest) != PVGPU_OK)
+        return printf("finish: %s\n", guest->message), 1;
+    printf("offsets %llu %llu %llu %llu %llu checked_uploads=%llu failed=%d\n", (unsigned long long)offsets[0],
+           (unsigned long long)offsets[1], (unsigned long long)offsets[2], (unsigned long long)offsets[3],
+           (unsigned long long)offsets[4], (unsigned long long)host->checked_uploads, host->failed);
+    return host->failed;
+}
+
 static int run_errors(PvgpuGuest *guest, FakeHost *host)
 {
     char detail[PVGPU_ERROR_DETAIL_BYTES + 8];
@@ -319,6 +362,8 @@ int main(int argc, char **argv)
         rc = run_encoders(&guest);
     else if (strcmp(mode, "stress") == 0)
         rc = run_stress(&guest, &host);
+    else if (strcmp(mode, "unnamed") == 0)
+        rc = run_unnamed(&guest, &host);
     else if (strcmp(mode, "errors") == 0)
         rc = run_errors(&guest, &host);
     else if (strcmp(mode, "lost") == 0) {
