@@ -26,11 +26,14 @@
  * (0) or a negative PVGPU_E_* code and then leave a sentence in guest->message.
  *
  * Memory ordering (the host is another process, or another machine's CPU through a VM):
- * 64-bit control fields are read and written with single aligned volatile accesses; every
- * store that hands something to the host (ring_producer after the records, guest_state after
- * the hello fields) follows a release fence, and every load that takes something from the
- * host (ring_consumer, fence_completed before reading results from the heap, error_count
- * before the entries, device_status) is followed by an acquire fence. */
+ * every control-page field is read and written as a lock-free atomic of its size (C11
+ * atomic_load_explicit / atomic_store_explicit on volatile _Atomic lvalues; C++ std::atomic, see
+ * "control page access"): loads with acquire, stores with release semantics. So every store
+ * that hands something to the host (ring_producer after the records, guest_state after the
+ * hello fields) is a release, and every load that takes something from the host
+ * (ring_consumer, fence_completed before reading results from the heap, error_count before the
+ * entries, device_status) an acquire. Records, heap bytes and error entries are plain memory
+ * ordered by those fields. */
 #ifndef PVGPU_GUEST_H
 #define PVGPU_GUEST_H
 
@@ -44,15 +47,27 @@
 
 #ifdef __cplusplus
 #include <atomic>
+#include <chrono>
+static_assert(std::atomic<uint64_t>::is_always_lock_free && sizeof(std::atomic<uint64_t>) == 8
+                  && alignof(std::atomic<uint64_t>) == 8,
+              "pvgpu_guest.h needs lock-free 64-bit atomics laid out as plain 64-bit integers");
+static_assert(std::atomic<uint32_t>::is_always_lock_free && sizeof(std::atomic<uint32_t>) == 4,
+              "pvgpu_guest.h needs lock-free 32-bit atomics laid out as plain 32-bit integers");
+#define PVGPU_NULL nullptr
 #define PVGPU_FENCE_ACQUIRE() std::atomic_thread_fence(std::memory_order_acquire)
-#define PVGPU_FENCE_RELEASE() std::atomic_thread_fence(std::memory_order_release)
 #else
 #if defined(__STDC_NO_ATOMICS__)
-#error "pvgpu_guest.h needs C11 atomics (<stdatomic.h>) for its memory fences"
+#error "pvgpu_guest.h needs C11 atomics (<stdatomic.h>) for the control page's fields"
 #endif
 #include <stdatomic.h>
+#if ATOMIC_LLONG_LOCK_FREE != 2 || ATOMIC_LONG_LOCK_FREE != 2 || ATOMIC_INT_LOCK_FREE != 2
+#error "pvgpu_guest.h needs always-lock-free atomics (lock-free atomics are address-free: usable in shared memory)"
+#endif
+_Static_assert(sizeof(_Atomic uint64_t) == 8 && _Alignof(_Atomic uint64_t) == 8,
+               "pvgpu_guest.h needs _Atomic uint64_t laid out as a plain uint64_t");
+_Static_assert(sizeof(_Atomic uint32_t) == 4, "pvgpu_guest.h needs _Atomic uint32_t laid out as a plain uint32_t");
+#define PVGPU_NULL NULL
 #define PVGPU_FENCE_ACQUIRE() atomic_thread_fence(memory_order_acquire)
-#define PVGPU_FENCE_RELEASE() atomic_thread_fence(memory_order_release)
 #endif
 
 #if UINTPTR_MAX < 0xFFFFFFFFFFFFFFFFu
@@ -144,46 +159,64 @@ typedef struct PvgpuGuest {
 
 /* ---- control page access ---- */
 
-static inline volatile uint64_t *pvgpu_guest_u64(const PvgpuGuest *guest, uint32_t offset)
+/* Every control-page field is accessed as a lock-free atomic of its size: loads with acquire,
+ * stores with release semantics (the contract's "release" and "acquire"). In C these are
+ * atomic_load_explicit / atomic_store_explicit on `volatile _Atomic` lvalues at the fields'
+ * offsets; lock-free atomics are address-free, so they work between processes and across a
+ * VM's shared memory. C++17 has no atomic_ref: it views a field as std::atomic<uint64_t>
+ * (static_asserts above check that its layout is the plain integer's); this is what every
+ * mainstream compiler supports, though the C++17 standard does not promise it. C++20 uses
+ * std::atomic_ref. */
+#if defined(__cplusplus) && defined(__cpp_lib_atomic_ref)
+#define PVGPU_CTRL_LOAD(type, guest, offset, order) \
+    std::atomic_ref<type>(*static_cast<type *>(static_cast<void *>((guest)->base + (offset)))).load(order)
+#define PVGPU_CTRL_STORE(type, guest, offset, value, order) \
+    std::atomic_ref<type>(*static_cast<type *>(static_cast<void *>((guest)->base + (offset)))).store(value, order)
+#elif defined(__cplusplus)
+#define PVGPU_CTRL_LOAD(type, guest, offset, order) \
+    static_cast<std::atomic<type> *>(static_cast<void *>((guest)->base + (offset)))->load(order)
+#define PVGPU_CTRL_STORE(type, guest, offset, value, order) \
+    static_cast<std::atomic<type> *>(static_cast<void *>((guest)->base + (offset)))->store(value, order)
+#else
+#define PVGPU_CTRL_LOAD(type, guest, offset, order) \
+    atomic_load_explicit((volatile _Atomic type *)(void *)((guest)->base + (offset)), order)
+#define PVGPU_CTRL_STORE(type, guest, offset, value, order) \
+    atomic_store_explicit((volatile _Atomic type *)(void *)((guest)->base + (offset)), value, order)
+#endif
+#ifdef __cplusplus
+#define PVGPU_ACQUIRE std::memory_order_acquire
+#define PVGPU_RELEASE std::memory_order_release
+#define PVGPU_RELAXED std::memory_order_relaxed
+#else
+#define PVGPU_ACQUIRE memory_order_acquire
+#define PVGPU_RELEASE memory_order_release
+#define PVGPU_RELAXED memory_order_relaxed
+#endif
+
+static inline uint64_t pvgpu_ctrl_load_u64(const PvgpuGuest *guest, uint32_t offset)
 {
-    return (volatile uint64_t *)(void *)(guest->base + offset);
+    return PVGPU_CTRL_LOAD(uint64_t, guest, offset, PVGPU_ACQUIRE);
 }
 
-static inline volatile uint32_t *pvgpu_guest_u32(const PvgpuGuest *guest, uint32_t offset)
+static inline uint32_t pvgpu_ctrl_load_u32(const PvgpuGuest *guest, uint32_t offset)
 {
-    return (volatile uint32_t *)(void *)(guest->base + offset);
+    return PVGPU_CTRL_LOAD(uint32_t, guest, offset, PVGPU_ACQUIRE);
 }
 
-static inline uint64_t pvgpu_load_acquire_u64(const volatile uint64_t *field)
+static inline void pvgpu_ctrl_store_u64(PvgpuGuest *guest, uint32_t offset, uint64_t value)
 {
-    uint64_t value = *field;
-    PVGPU_FENCE_ACQUIRE();
-    return value;
+    PVGPU_CTRL_STORE(uint64_t, guest, offset, value, PVGPU_RELEASE);
 }
 
-static inline uint32_t pvgpu_load_acquire_u32(const volatile uint32_t *field)
+static inline void pvgpu_ctrl_store_u32(PvgpuGuest *guest, uint32_t offset, uint32_t value)
 {
-    uint32_t value = *field;
-    PVGPU_FENCE_ACQUIRE();
-    return value;
-}
-
-static inline void pvgpu_store_release_u64(volatile uint64_t *field, uint64_t value)
-{
-    PVGPU_FENCE_RELEASE();
-    *field = value;
-}
-
-static inline void pvgpu_store_release_u32(volatile uint32_t *field, uint32_t value)
-{
-    PVGPU_FENCE_RELEASE();
-    *field = value;
+    PVGPU_CTRL_STORE(uint32_t, guest, offset, value, PVGPU_RELEASE);
 }
 
 /* PVGPU_DEVICE_STATUS_*: INITIALIZING, READY, REFUSED or LOST. */
 static inline uint32_t pvgpu_guest_device_status(const PvgpuGuest *guest)
 {
-    return pvgpu_load_acquire_u32(pvgpu_guest_u32(guest, PVGPU_CTRL_DEVICE_STATUS_OFFSET));
+    return pvgpu_ctrl_load_u32(guest, PVGPU_CTRL_DEVICE_STATUS_OFFSET);
 }
 
 static inline int pvgpu_guest_device_lost(const PvgpuGuest *guest)
@@ -194,13 +227,39 @@ static inline int pvgpu_guest_device_lost(const PvgpuGuest *guest)
 /* The host's id of this guest's session (it names the session in logs and frame folders). */
 static inline uint32_t pvgpu_guest_session_id(const PvgpuGuest *guest)
 {
-    return *pvgpu_guest_u32(guest, PVGPU_CTRL_SESSION_ID_OFFSET);
+    return pvgpu_ctrl_load_u32(guest, PVGPU_CTRL_SESSION_ID_OFFSET);
 }
 
 /* The highest fence value whose work the host has finished. */
 static inline uint64_t pvgpu_guest_completed_fence(const PvgpuGuest *guest)
 {
-    return pvgpu_load_acquire_u64(pvgpu_guest_u64(guest, PVGPU_CTRL_FENCE_COMPLETED_OFFSET));
+    return pvgpu_ctrl_load_u64(guest, PVGPU_CTRL_FENCE_COMPLETED_OFFSET);
+}
+
+/* DXGI_FRAME_STATISTICS as the host keeps it (see pvgpu_guest_frame_stats). */
+typedef struct PvgpuFrameStats {
+    uint64_t presented_frames;      /* PresentCount */
+    uint64_t present_refresh_count; /* PresentRefreshCount */
+    uint64_t sync_refresh_count;    /* SyncRefreshCount */
+    uint64_t sync_time_ns;          /* SyncQPCTime: the host's CLOCK_MONOTONIC, not the guest's clock */
+} PvgpuFrameStats;
+
+/* A consistent copy of the frame statistics: the host writes them under frame_stats_sequence
+ * (odd while it writes), so read the sequence, the fields, then the sequence again, and retry
+ * while it was odd or changed. */
+static inline void pvgpu_guest_frame_stats(const PvgpuGuest *guest, PvgpuFrameStats *out)
+{
+    uint64_t s1, s2;
+    do {
+        s1 = pvgpu_ctrl_load_u64(guest, PVGPU_CTRL_FRAME_STATS_SEQUENCE_OFFSET);
+        out->presented_frames = PVGPU_CTRL_LOAD(uint64_t, guest, PVGPU_CTRL_PRESENTED_FRAMES_OFFSET, PVGPU_RELAXED);
+        out->present_refresh_count =
+            PVGPU_CTRL_LOAD(uint64_t, guest, PVGPU_CTRL_PRESENT_REFRESH_COUNT_OFFSET, PVGPU_RELAXED);
+        out->sync_refresh_count = PVGPU_CTRL_LOAD(uint64_t, guest, PVGPU_CTRL_SYNC_REFRESH_COUNT_OFFSET, PVGPU_RELAXED);
+        out->sync_time_ns = PVGPU_CTRL_LOAD(uint64_t, guest, PVGPU_CTRL_SYNC_TIME_NS_OFFSET, PVGPU_RELAXED);
+        PVGPU_FENCE_ACQUIRE(); /* the fields are read before the sequence is read again */
+        s2 = PVGPU_CTRL_LOAD(uint64_t, guest, PVGPU_CTRL_FRAME_STATS_SEQUENCE_OFFSET, PVGPU_RELAXED);
+    } while ((s1 & 1u) != 0 || s1 != s2);
 }
 
 static inline int pvgpu_guest_fail(PvgpuGuest *guest, int result, const char *what)
@@ -228,7 +287,7 @@ typedef int (*PvgpuGuestCondition)(PvgpuGuest *guest, uint64_t argument);
 /* Text of the log's newest entry (for device-lost and refusal messages). */
 static inline void pvgpu_guest_newest_error(PvgpuGuest *guest, char *out, size_t size)
 {
-    uint64_t count = pvgpu_load_acquire_u64(pvgpu_guest_u64(guest, PVGPU_CTRL_ERROR_COUNT_OFFSET));
+    uint64_t count = pvgpu_ctrl_load_u64(guest, PVGPU_CTRL_ERROR_COUNT_OFFSET);
     const unsigned char *entry;
     size_t n = 0;
     out[0] = '\0';
@@ -308,14 +367,14 @@ static inline int pvgpu_guest_attach(PvgpuGuest *guest, void *region, uint64_t r
 static inline int pvgpu_guest_magic_seen(PvgpuGuest *guest, uint64_t unused)
 {
     (void)unused;
-    return pvgpu_load_acquire_u64(pvgpu_guest_u64(guest, PVGPU_CTRL_MAGIC_OFFSET)) == PVGPU_MAGIC;
+    return pvgpu_ctrl_load_u64(guest, PVGPU_CTRL_MAGIC_OFFSET) == PVGPU_MAGIC;
 }
 
 static inline int pvgpu_guest_reset_done(PvgpuGuest *guest, uint64_t unused)
 {
     (void)unused;
     /* The host zeroes the page, then writes it, the magic last: read the magic last too. */
-    return pvgpu_load_acquire_u32(pvgpu_guest_u32(guest, PVGPU_CTRL_GUEST_STATE_OFFSET)) == PVGPU_GUEST_STATE_NONE
+    return pvgpu_ctrl_load_u32(guest, PVGPU_CTRL_GUEST_STATE_OFFSET) == PVGPU_GUEST_STATE_NONE
         && pvgpu_guest_device_status(guest) == PVGPU_DEVICE_STATUS_INITIALIZING
         && pvgpu_guest_magic_seen(guest, 0);
 }
@@ -329,10 +388,10 @@ static inline int pvgpu_guest_answered(PvgpuGuest *guest, uint64_t unused)
 /* Map the ring and the heap the control page describes, checking that they lie in the region. */
 static inline int pvgpu_guest_take_parts(PvgpuGuest *guest)
 {
-    uint64_t ring_offset = *pvgpu_guest_u64(guest, PVGPU_CTRL_RING_OFFSET_OFFSET);
-    uint64_t ring_size = *pvgpu_guest_u64(guest, PVGPU_CTRL_RING_SIZE_OFFSET);
-    uint64_t heap_offset = *pvgpu_guest_u64(guest, PVGPU_CTRL_HEAP_OFFSET_OFFSET);
-    uint64_t heap_size = *pvgpu_guest_u64(guest, PVGPU_CTRL_HEAP_SIZE_OFFSET);
+    uint64_t ring_offset = pvgpu_ctrl_load_u64(guest, PVGPU_CTRL_RING_OFFSET_OFFSET);
+    uint64_t ring_size = pvgpu_ctrl_load_u64(guest, PVGPU_CTRL_RING_SIZE_OFFSET);
+    uint64_t heap_offset = pvgpu_ctrl_load_u64(guest, PVGPU_CTRL_HEAP_OFFSET_OFFSET);
+    uint64_t heap_size = pvgpu_ctrl_load_u64(guest, PVGPU_CTRL_HEAP_SIZE_OFFSET);
     uint64_t size = guest->region_size;
     if (ring_offset < PVGPU_CONTROL_PAGE_SIZE || heap_offset < PVGPU_CONTROL_PAGE_SIZE || ring_offset > size
         || ring_size > size - ring_offset || heap_offset > size || heap_size > size - heap_offset
@@ -368,15 +427,15 @@ static inline int pvgpu_guest_handshake(PvgpuGuest *guest, uint64_t requested_fe
     if (rc == PVGPU_E_TIMEOUT)
         return pvgpu_guest_fail(guest, PVGPU_E_BAD_REGION, "the shared region has no pvgpu control page (bad magic)");
     if (pvgpu_guest_device_status(guest) != PVGPU_DEVICE_STATUS_INITIALIZING
-        || pvgpu_load_acquire_u32(pvgpu_guest_u32(guest, PVGPU_CTRL_GUEST_STATE_OFFSET)) != PVGPU_GUEST_STATE_NONE) {
-        pvgpu_store_release_u32(pvgpu_guest_u32(guest, PVGPU_CTRL_GUEST_STATE_OFFSET), PVGPU_GUEST_STATE_RESET);
+        || pvgpu_ctrl_load_u32(guest, PVGPU_CTRL_GUEST_STATE_OFFSET) != PVGPU_GUEST_STATE_NONE) {
+        pvgpu_ctrl_store_u32(guest, PVGPU_CTRL_GUEST_STATE_OFFSET, PVGPU_GUEST_STATE_RESET);
         guest->transport.doorbell(guest->transport.user);
         rc = pvgpu_guest_wait_until(guest, pvgpu_guest_reset_done, 0, guest->timeout_ns, 0,
                                     "the host to reset the device");
         if (rc != PVGPU_OK)
             return rc;
     }
-    host_major = *pvgpu_guest_u32(guest, PVGPU_CTRL_HOST_VERSION_MAJOR_OFFSET);
+    host_major = pvgpu_ctrl_load_u32(guest, PVGPU_CTRL_HOST_VERSION_MAJOR_OFFSET);
     if (host_major != PVGPU_PROTOCOL_MAJOR) {
         guest->result = PVGPU_E_VERSION;
         snprintf(guest->message, sizeof guest->message,
@@ -387,11 +446,11 @@ static inline int pvgpu_guest_handshake(PvgpuGuest *guest, uint64_t requested_fe
     rc = pvgpu_guest_take_parts(guest);
     if (rc != PVGPU_OK)
         return rc;
-    *pvgpu_guest_u32(guest, PVGPU_CTRL_GUEST_VERSION_MAJOR_OFFSET) = PVGPU_PROTOCOL_MAJOR;
-    *pvgpu_guest_u32(guest, PVGPU_CTRL_GUEST_VERSION_MINOR_OFFSET) = PVGPU_PROTOCOL_MINOR;
-    *pvgpu_guest_u64(guest, PVGPU_CTRL_REQUESTED_FEATURES_OFFSET) = requested_features;
-    *pvgpu_guest_u32(guest, PVGPU_CTRL_GUEST_PID_OFFSET) = guest_pid;
-    pvgpu_store_release_u32(pvgpu_guest_u32(guest, PVGPU_CTRL_GUEST_STATE_OFFSET), PVGPU_GUEST_STATE_HELLO);
+    pvgpu_ctrl_store_u32(guest, PVGPU_CTRL_GUEST_VERSION_MAJOR_OFFSET, PVGPU_PROTOCOL_MAJOR);
+    pvgpu_ctrl_store_u32(guest, PVGPU_CTRL_GUEST_VERSION_MINOR_OFFSET, PVGPU_PROTOCOL_MINOR);
+    pvgpu_ctrl_store_u64(guest, PVGPU_CTRL_REQUESTED_FEATURES_OFFSET, requested_features);
+    pvgpu_ctrl_store_u32(guest, PVGPU_CTRL_GUEST_PID_OFFSET, guest_pid);
+    pvgpu_ctrl_store_u32(guest, PVGPU_CTRL_GUEST_STATE_OFFSET, PVGPU_GUEST_STATE_HELLO);
     guest->transport.doorbell(guest->transport.user);
     rc = pvgpu_guest_wait_until(guest, pvgpu_guest_answered, 0, guest->timeout_ns, 0,
                                 "the host to accept this guest");
@@ -411,11 +470,11 @@ static inline int pvgpu_guest_handshake(PvgpuGuest *guest, uint64_t requested_fe
                  (unsigned)status);
         return PVGPU_E_PROTOCOL;
     }
-    guest->accepted_features = pvgpu_load_acquire_u64(pvgpu_guest_u64(guest, PVGPU_CTRL_ACCEPTED_FEATURES_OFFSET));
-    guest->cursor = pvgpu_load_acquire_u64(pvgpu_guest_u64(guest, PVGPU_CTRL_RING_PRODUCER_OFFSET));
-    guest->known_consumer = pvgpu_load_acquire_u64(pvgpu_guest_u64(guest, PVGPU_CTRL_RING_CONSUMER_OFFSET));
+    guest->accepted_features = pvgpu_ctrl_load_u64(guest, PVGPU_CTRL_ACCEPTED_FEATURES_OFFSET);
+    guest->cursor = pvgpu_ctrl_load_u64(guest, PVGPU_CTRL_RING_PRODUCER_OFFSET);
+    guest->known_consumer = pvgpu_ctrl_load_u64(guest, PVGPU_CTRL_RING_CONSUMER_OFFSET);
     guest->last_fence = pvgpu_guest_completed_fence(guest);
-    guest->errors_seen = pvgpu_load_acquire_u64(pvgpu_guest_u64(guest, PVGPU_CTRL_ERROR_COUNT_OFFSET));
+    guest->errors_seen = pvgpu_ctrl_load_u64(guest, PVGPU_CTRL_ERROR_COUNT_OFFSET);
     guest->sequence = 0;
     guest->heap_head = guest->heap_tail = guest->heap_untagged_end = 0;
     guest->heap_tag_first = guest->heap_tag_count = 0;
@@ -433,10 +492,9 @@ static inline int pvgpu_guest_handshake(PvgpuGuest *guest, uint64_t requested_fe
 /* Make the committed records visible to the host; returns 1 if there was anything new. */
 static inline int pvgpu_ring_publish(PvgpuGuest *guest)
 {
-    volatile uint64_t *producer = pvgpu_guest_u64(guest, PVGPU_CTRL_RING_PRODUCER_OFFSET);
-    if (*producer == guest->cursor)
+    if (pvgpu_ctrl_load_u64(guest, PVGPU_CTRL_RING_PRODUCER_OFFSET) == guest->cursor)
         return 0;
-    pvgpu_store_release_u64(producer, guest->cursor); /* after the records' bytes, never before */
+    pvgpu_ctrl_store_u64(guest, PVGPU_CTRL_RING_PRODUCER_OFFSET, guest->cursor); /* after the records' bytes */
     return 1;
 }
 
@@ -449,7 +507,7 @@ static inline void pvgpu_guest_kick(PvgpuGuest *guest)
 
 static inline int pvgpu_guest_consumer_reached(PvgpuGuest *guest, uint64_t target)
 {
-    return pvgpu_load_acquire_u64(pvgpu_guest_u64(guest, PVGPU_CTRL_RING_CONSUMER_OFFSET)) >= target;
+    return pvgpu_ctrl_load_u64(guest, PVGPU_CTRL_RING_CONSUMER_OFFSET) >= target;
 }
 
 /* Room for a record of nbytes (a multiple of 16, at most half the ring): *record points where
@@ -457,7 +515,6 @@ static inline int pvgpu_guest_consumer_reached(PvgpuGuest *guest, uint64_t targe
 static inline int pvgpu_ring_reserve(PvgpuGuest *guest, uint64_t nbytes, void **record)
 {
     uint64_t pos, off, to_end, need;
-    volatile uint64_t *consumer;
     if (!guest->ready)
         return pvgpu_guest_fail(guest, PVGPU_E_NOT_READY, "the guest has not completed the handshake");
     if (nbytes < PVGPU_RECORD_HEADER_SIZE || nbytes % PVGPU_RECORD_ALIGN != 0)
@@ -473,9 +530,8 @@ static inline int pvgpu_ring_reserve(PvgpuGuest *guest, uint64_t nbytes, void **
     off = pos % guest->ring_size;
     to_end = guest->ring_size - off;
     need = nbytes <= to_end ? nbytes : to_end + nbytes;
-    consumer = pvgpu_guest_u64(guest, PVGPU_CTRL_RING_CONSUMER_OFFSET);
     if (pos + need - guest->known_consumer > guest->ring_size) {
-        guest->known_consumer = pvgpu_load_acquire_u64(consumer);
+        guest->known_consumer = pvgpu_ctrl_load_u64(guest, PVGPU_CTRL_RING_CONSUMER_OFFSET);
         if (pos + need - guest->known_consumer > guest->ring_size) {
             int rc;
             pvgpu_guest_kick(guest);
@@ -483,7 +539,7 @@ static inline int pvgpu_ring_reserve(PvgpuGuest *guest, uint64_t nbytes, void **
                                         guest->timeout_ns, 1, "the host to make room in the full command ring");
             if (rc != PVGPU_OK)
                 return rc;
-            guest->known_consumer = pvgpu_load_acquire_u64(consumer);
+            guest->known_consumer = pvgpu_ctrl_load_u64(guest, PVGPU_CTRL_RING_CONSUMER_OFFSET);
         }
     }
     if (nbytes > to_end) {
@@ -556,7 +612,7 @@ static inline uint64_t pvgpu_guest_fence(PvgpuGuest *guest)
     if (pvgpu_emit_fence(guest, value) == 0)
         return 0;
     guest->last_fence = value;
-    *pvgpu_guest_u64(guest, PVGPU_CTRL_FENCE_SUBMITTED_OFFSET) = value;
+    pvgpu_ctrl_store_u64(guest, PVGPU_CTRL_FENCE_SUBMITTED_OFFSET, value);
     pvgpu_heap_tag(guest, value);
     pvgpu_guest_kick(guest);
     return value;
@@ -729,8 +785,7 @@ static inline int pvgpu_heap_upload(PvgpuGuest *guest, const void *data, uint64_
  * how many. *lost (may be NULL) gets how many were overwritten before they could be read. */
 static inline size_t pvgpu_guest_read_errors(PvgpuGuest *guest, PvgpuHostError *out, size_t max, uint64_t *lost)
 {
-    volatile uint64_t *count_field = pvgpu_guest_u64(guest, PVGPU_CTRL_ERROR_COUNT_OFFSET);
-    uint64_t count = pvgpu_load_acquire_u64(count_field);
+    uint64_t count = pvgpu_ctrl_load_u64(guest, PVGPU_CTRL_ERROR_COUNT_OFFSET);
     uint64_t first = guest->errors_seen, end, i, recount, valid_from;
     size_t n = 0, kept = 0, k;
     if (lost != NULL)
@@ -752,8 +807,11 @@ static inline size_t pvgpu_guest_read_errors(PvgpuGuest *guest, PvgpuHostError *
         memcpy(out[n].detail, copy.detail, PVGPU_ERROR_DETAIL_BYTES);
         out[n].detail[PVGPU_ERROR_DETAIL_BYTES] = '\0';
     }
-    PVGPU_FENCE_ACQUIRE(); /* the copies above are read before error_count is read again */
-    recount = *count_field;
+    /* The copies above are read before error_count is read again. (The entries are copied with
+     * memcpy: a seqlock reader's racing plain reads, as everywhere in practice; a torn copy is
+     * dropped below.) */
+    PVGPU_FENCE_ACQUIRE();
+    recount = PVGPU_CTRL_LOAD(uint64_t, guest, PVGPU_CTRL_ERROR_COUNT_OFFSET, PVGPU_RELAXED);
     valid_from = recount >= PVGPU_ERROR_LOG_ENTRIES ? recount - PVGPU_ERROR_LOG_ENTRIES + 1u : 0;
     for (k = 0; k < n; k++)
         if (out[k].index >= valid_from)

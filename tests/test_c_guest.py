@@ -59,6 +59,21 @@ def test_every_command_has_an_encoder() -> None:
     assert missing == []
 
 
+@pytest.mark.parametrize("compiler", [["gcc", "-std=c17"], ["g++", "-std=c++20", "-x", "c++"],
+                                      ["clang", "-std=c11"], ["clang++", "-std=c++17", "-x", "c++"],
+                                      ["clang++", "-std=c++20", "-x", "c++"]], ids=" ".join)
+def test_header_compiles_cleanly_with_other_compilers(compiler: list[str], tmp_path: Path) -> None:
+    """The atomics layer has three variants (C11 _Atomic, C++17 std::atomic, C++20
+    std::atomic_ref): each compiles warning-free."""
+    if shutil.which(compiler[0]) is None:
+        pytest.skip(f"{compiler[0]} is not installed")
+    source = tmp_path / "use.c"
+    source.write_text('#include "pvgpu_guest.h"\nint main(void) { PvgpuFrameStats s; (void)s; return 0; }\n')
+    cmd = [*compiler, *WARNINGS, f"-I{INCLUDE}", "-c", str(source), "-o", str(tmp_path / "use.o")]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    assert result.returncode == 0, f"{' '.join(cmd)} failed:\n{result.stderr}"
+
+
 # --- encoders, ring, heap and error log against a host simulated in C -------------------------
 
 def _value(seed: int, index: int, field: Field):
@@ -188,6 +203,11 @@ def test_heap_never_reclaims_what_no_record_names(fake_host: Path) -> None:
         "records that name them before allocating more (or give the guest a larger heap)",
         "offsets 0 0 40192 0 15104 checked_uploads=5 failed=0",
     ]
+
+
+@needs_compilers
+def test_frame_statistics_reader(fake_host: Path) -> None:
+    assert run_fake(fake_host, "frames").strip() == "frames 42 40 41 123456789012"
 
 
 @needs_compilers

@@ -10,6 +10,7 @@
  *     guest_fake_host stress OUT     thousands of uploads and records through a 4 KiB ring and a
  *                                    64 KiB heap
  *     guest_fake_host unnamed        uploads before the records naming them, the heap full
+ *     guest_fake_host frames         the frame statistics reader
  *     guest_fake_host errors         the error-log reader, including entries overwritten
  *     guest_fake_host lost           a fence wait ends with PVGPU_E_DEVICE_LOST
  *     guest_fake_host version        a host of another major version is refused
@@ -290,6 +291,23 @@ static int run_unnamed(PvgpuGuest *guest, FakeHost *host)
     return host->failed;
 }
 
+/* The frame statistics as the host wrote them under its sequence count. */
+static int run_frames(PvgpuGuest *guest, FakeHost *host)
+{
+    PvgpuFrameStats stats;
+    *u64_at(host, PVGPU_CTRL_FRAME_STATS_SEQUENCE_OFFSET) = 5u;
+    *u64_at(host, PVGPU_CTRL_PRESENTED_FRAMES_OFFSET) = 42u;
+    *u64_at(host, PVGPU_CTRL_PRESENT_REFRESH_COUNT_OFFSET) = 40u;
+    *u64_at(host, PVGPU_CTRL_SYNC_REFRESH_COUNT_OFFSET) = 41u;
+    *u64_at(host, PVGPU_CTRL_SYNC_TIME_NS_OFFSET) = 123456789012ull;
+    *u64_at(host, PVGPU_CTRL_FRAME_STATS_SEQUENCE_OFFSET) = 6u;
+    pvgpu_guest_frame_stats(guest, &stats);
+    printf("frames %llu %llu %llu %llu\n", (unsigned long long)stats.presented_frames,
+           (unsigned long long)stats.present_refresh_count, (unsigned long long)stats.sync_refresh_count,
+           (unsigned long long)stats.sync_time_ns);
+    return 0;
+}
+
 static int run_errors(PvgpuGuest *guest, FakeHost *host)
 {
     char detail[PVGPU_ERROR_DETAIL_BYTES + 8];
@@ -364,6 +382,8 @@ int main(int argc, char **argv)
         rc = run_stress(&guest, &host);
     else if (strcmp(mode, "unnamed") == 0)
         rc = run_unnamed(&guest, &host);
+    else if (strcmp(mode, "frames") == 0)
+        rc = run_frames(&guest, &host);
     else if (strcmp(mode, "errors") == 0)
         rc = run_errors(&guest, &host);
     else if (strcmp(mode, "lost") == 0) {
