@@ -23,7 +23,7 @@ from pvgpu.host.present.headless import FrameCallback  # noqa: E402
 from pvgpu.host.service import HostService  # noqa: E402
 from pvgpu.protocol import codec  # noqa: E402
 from pvgpu.protocol.enums import (  # noqa: E402
-    BindFlag, CpuAccessFlag, DeviceStatus, DxgiFormat, ErrorCode, ShaderStage, SrvDimension, Usage,
+    BindFlag, CpuAccessFlag, DeviceStatus, DsvFlag, DxgiFormat, ErrorCode, ShaderStage, SrvDimension, Usage,
 )
 
 WAIT = 30.0
@@ -356,3 +356,40 @@ def test_released_memory_caches_may_hold_is_capped(small_quota):
     assert len(drops) == 1
     assert renderer.memory.cached_dead == (count - CACHE_RETAIN_BYTES // size - 1) * size
     assert renderer.memory.total == 0
+
+
+def test_a_refused_view_does_not_keep_its_texture_charged(small_quota):
+    """A depth-stencil view refused after its checks began (READ_ONLY_STENCIL on a format
+    without stencil) holds nothing: once the texture is released its bytes are free again."""
+    guest = small_quota
+    memory = guest.session.renderer.memory
+    tex = guest.new_id()
+    guest.emit("CREATE_TEXTURE2D", texture=tex, width=TEX, height=TEX, mip_levels=1, array_size=1,
+               format=int(DxgiFormat.D32_FLOAT), sample_count=1, sample_quality=0, usage=Usage.DEFAULT,
+               bind_flags=BindFlag.DEPTH_STENCIL, cpu_access_flags=0, misc_flags=0, initial_data_offset=0,
+               initial_data_size=0)
+    guest.emit("CREATE_DEPTH_STENCIL_VIEW", view=guest.new_id(), resource=tex, format=0, mip_slice=0,
+               array_slice=0, flags=DsvFlag.READ_ONLY_STENCIL)
+    assert codes(guest.sync()) == [("INVALID_CALL", OP["CREATE_DEPTH_STENCIL_VIEW"])]
+    assert memory.total == TEX * TEX * 4
+    guest.destroy(tex)
+    guest.sync()
+    assert memory.total == 0 and not memory.orphans
+
+
+def test_destroying_many_held_textures_frees_each_once(small_quota):
+    """Textures released while views hold them are freed one by one as their views go (each
+    destroy checks its own resource, not every orphan)."""
+    guest = small_quota
+    memory = guest.session.renderer.memory
+    views = []
+    for _ in range(4):
+        tex = guest.texture(256)
+        views.append(guest.srv(tex))
+        guest.destroy(tex)
+    guest.sync()
+    assert len(memory.orphans) == 4 and memory.total == 4 * 256 * 256 * 4
+    for k, view in enumerate(views, 1):
+        guest.destroy(view)
+        guest.sync()
+        assert len(memory.orphans) == 4 - k and memory.total == (4 - k) * 256 * 256 * 4

@@ -149,13 +149,14 @@ class _StopSignals:
         if not self.signum:
             self.signum = signum
             return
-        print(f"{self.prog}: {signal.Signals(signum).name} again: stopping at once", file=sys.stderr)
+        # os.write, not print: the main thread may be inside a write to stderr (a reentrant
+        # print would raise before the exit)
+        os.write(2, f"{self.prog}: {signal.Signals(signum).name} again: stopping at once\n".encode())
         for service in list(self.services):
             try:
                 service.abort()
             except Exception as e:  # remove what can be removed; the exit comes regardless
-                print(f"{self.prog}: while stopping at once: {e}", file=sys.stderr)
-        sys.stderr.flush()
+                os.write(2, f"{self.prog}: while stopping at once: {e}\n".encode())
         os._exit(128 + signum)
 
     def sleep(self) -> None:

@@ -205,21 +205,12 @@ class HostService:
             region.close()
             raise
         name = self.name or f"session {session_id}"
-        if self.isolation == "process":
-            supervisor = WorkerSupervisor(session_id, link, self.plan, self.offered, self.presenters, self.watchdog_s,
-                                          share_dir=self.share_dir, window=self.window, title=name)
-            thread = threading.Thread(target=self._supervise, args=(session_id, supervisor),
-                                      name=f"pvgpu-supervisor-{session_id}", daemon=True)
-            record = SessionRecord(session_id, thread, supervisor=supervisor)
-        else:
-            device, features = gpu.open_device()
-            window = [] if self.window is None else [WindowPresenter(device, self.window, name)]
-            session = Session(session_id, link, Renderer(device, features, self.share_dir, session_id), self.offered,
-                              self.presenters,
-                              interrupt=link.interrupt.signal, plan=self.plan, gpu_presenters=window)
-            thread = threading.Thread(target=self._run_session, args=(session,), name=f"pvgpu-session-{session_id}",
-                                      daemon=True)
-            record = SessionRecord(session_id, thread, session=session)
+        try:
+            record = self._new_record(session_id, link, name)
+        except BaseException:  # the guest loses its connection; its region and eventfds go too
+            link.close()
+            raise
+        thread = record.thread
         with self._lock:
             self.sessions[session_id] = record
             self.sessions_served += 1
@@ -227,8 +218,26 @@ class HostService:
         for presenter in self.presenters:
             started = getattr(presenter, "session_started", None)
             if started is not None:
-                started(info)
+                try:
+                    started(info)
+                except Exception:  # that presenter misses this session; the guest is served
+                    log.exception("session %d: a presenter failed at the session's start", session_id)
         thread.start()
+
+    def _new_record(self, session_id: int, link, name: str) -> SessionRecord:
+        if self.isolation == "process":
+            supervisor = WorkerSupervisor(session_id, link, self.plan, self.offered, self.presenters, self.watchdog_s,
+                                          share_dir=self.share_dir, window=self.window, title=name)
+            thread = threading.Thread(target=self._supervise, args=(session_id, supervisor),
+                                      name=f"pvgpu-supervisor-{session_id}", daemon=True)
+            return SessionRecord(session_id, thread, supervisor=supervisor)
+        device, features = gpu.open_device()
+        window = [] if self.window is None else [WindowPresenter(device, self.window, name)]
+        session = Session(session_id, link, Renderer(device, features, self.share_dir, session_id), self.offered,
+                          self.presenters, interrupt=link.interrupt.signal, plan=self.plan, gpu_presenters=window)
+        thread = threading.Thread(target=self._run_session, args=(session,), name=f"pvgpu-session-{session_id}",
+                                  daemon=True)
+        return SessionRecord(session_id, thread, session=session)
 
     def _supervise(self, session_id: int, supervisor: WorkerSupervisor) -> None:
         # Workers inherit this thread's signal mask: with SIGINT blocked, a Ctrl-C sent to the
@@ -290,14 +299,6 @@ class HostService:
             self._ended_ids.append(session_id)
             while len(self._ended_ids) > ENDED_KEPT:
                 self.sessions.pop(self._ended_ids.popleft(), None)
-
-    def wait(self) -> None:
-        """Serve until stopped (Ctrl-C)."""
-        try:
-            while not self._stop.wait(0.5):
-                pass
-        finally:
-            self.stop()
 
     def stop(self, timeout: float = 15.0) -> None:
         """Stop serving: no new guests; each session's worker finishes what its guest had

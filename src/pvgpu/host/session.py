@@ -362,12 +362,16 @@ class Session:
         try:
             seq, cmd, size = codec.decode(chunk, off, available)
         except DecodeError as e:
-            self._report(e.code, e.opcode, e.seq, e.detail)
             if e.code in _FRAMING_CODES:
                 # Where the next record starts is unknown: nothing after this one can be
-                # executed (a FENCE among it would never complete), so the device is lost at once.
+                # executed (a FENCE among it would never complete), so the device is lost at once
+                # (its reason is the framing, even where this error is also the limit's last one).
+                self._log(e.code, e.opcode, e.seq, e.detail)
+                self.consecutive_errors += 1
+                self.total_errors += 1
                 self._lose_device(f"command stream framing lost: {e.detail}", e.opcode, e.seq)
                 return available
+            self._report(e.code, e.opcode, e.seq, e.detail)
             return codec.read_header(chunk, off)[2]
         if cmd is None:
             return size

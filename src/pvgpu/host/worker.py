@@ -193,6 +193,7 @@ class _FrameForwarder:
         self.link, self.fd, self.lock = link, fd, lock
         self.taken = 0  # frames given to the forwarder
         self.sent = 0  # frames copied into a slot and announced
+        self.failed = 0  # frames that could not be forwarded (they count as handed on)
         self.slot_size = 0
         self.slots = FRAME_SLOTS
         self.map: mmap.mmap | None = None
@@ -218,7 +219,7 @@ class _FrameForwarder:
         return self.taken
 
     def done(self, mark: int) -> bool:
-        return self.link.acks >= mark or not self.link.ctl_open
+        return self.link.acks + self.failed >= mark or not self.link.ctl_open
 
     def flush(self) -> None:
         """Return once the supervisor has taken every frame given so far (or is gone)."""
@@ -246,8 +247,11 @@ class _FrameForwarder:
                 pixels, index, presented_at, release = self._jobs.popleft()
             try:
                 self._send(pixels, index, presented_at)
-            except Exception:  # the supervisor went away mid-frame; the session ends soon
-                log.debug("a frame could not be forwarded", exc_info=True)
+            except Exception:  # the supervisor went away mid-frame, or no memory for the slots
+                with self._cond:
+                    self.failed += 1  # later fences must not wait for this frame's acknowledgement
+                log.log(logging.WARNING if self.link.ctl_open else logging.DEBUG,
+                        "a frame could not be forwarded", exc_info=True)
             finally:
                 del pixels
                 if release is not None:
@@ -397,8 +401,10 @@ class WorkerSupervisor:
                   "window": None if self.window is None else {"vsync": bool(self.window.vsync), "title": self.title},
                   "log_level": logging.getLogger("pvgpu").getEffectiveLevel()}
         self._busy[0] = 0.0
+        # A process group of its own: a terminal's Ctrl-C or a group-wide SIGTERM (systemd) reaches
+        # the service, which ends its workers in order, not the workers first.
         self.proc = subprocess.Popen([sys.executable, "-m", "pvgpu.host.worker", json.dumps(config)],
-                                     pass_fds=list(fds.values()), stdin=subprocess.DEVNULL)
+                                     pass_fds=list(fds.values()), stdin=subprocess.DEVNULL, process_group=0)
         child.close()
         self.ctl = parent
 

@@ -122,7 +122,6 @@ class MemoryTracking:
             self.readback.wait_idle(self._finish())  # renamed backings in flight are then freed
             m.completed(self.readback.completions)
         if not m.fits(nbytes):
-            # (the guest's log keeps ERROR_DETAIL_BYTES))
             raise CommandError(
                 ErrorCode.QUOTA,
                 f"quota {m.limit} B: {what} of {nbytes} B won't fit; {m.total} B held ({m.retained} B "
@@ -144,13 +143,20 @@ class MemoryTracking:
     def _let_go_by_guest_object(self, resource) -> None:
         resource.holders -= 1
         if resource.released:
-            self._sweep_orphans()
+            self._forget_if_unheld(resource)
 
     def _released(self, resource) -> None:
         """The guest released its id of `resource`; the memory goes with its last holder."""
         resource.released = True
         self.memory.orphans.add(resource)
-        self._sweep_orphans()
+        self._forget_if_unheld(resource)
+
+    def _forget_if_unheld(self, resource) -> None:
+        """One resource's check (a full sweep at every destroy would cost a guest holding many
+        orphans quadratic time; orphans let go by a binding change are swept by `_reserve`)."""
+        if resource.holders <= 0 and resource in self.memory.orphans and id(resource) not in self._bound_resources():
+            self.memory.orphans.discard(resource)
+            self._forget_memory(resource)
 
     def _sweep_orphans(self) -> None:
         m = self.memory

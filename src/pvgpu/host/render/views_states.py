@@ -67,9 +67,12 @@ class ViewStateCommands:
         w, h = resource.mip_size(mip_slice) if mip_slice < resource.mip_levels else (1, 1)
         self._reserve(w * h * resource.bytes_per_texel, "3D RTV stand-in")
         view = self._view(resource, format, mip_slice, 1, BindFlag.RENDER_TARGET, "render-target view", "3d")
-        w, h = view.size
-        stand_in = self.device.create_texture(size=(w, h, 1), format=view.wgpu_format, usage=(
-            wgpu.TextureUsage.RENDER_ATTACHMENT | wgpu.TextureUsage.COPY_SRC | wgpu.TextureUsage.COPY_DST))
+        try:
+            stand_in = self.device.create_texture(size=(w, h, 1), format=view.wgpu_format, usage=(
+                wgpu.TextureUsage.RENDER_ATTACHMENT | wgpu.TextureUsage.COPY_SRC | wgpu.TextureUsage.COPY_DST))
+        except Exception:
+            self._unmake_view(view)
+            raise
         view.view = stand_in.create_view()
         view.depth_slice = (stand_in, array_slice)
         self.memory.charge(view, w * h * resource.bytes_per_texel)
@@ -79,9 +82,15 @@ class ViewStateCommands:
         view = self._view(resource, format, mip_slice, 1, BindFlag.DEPTH_STENCIL, "depth-stencil view",
                           first_slice=array_slice)
         if flags & DsvFlag.READ_ONLY_STENCIL and view.format not in STENCIL_FORMATS:
+            self._unmake_view(view)
             raise invalid(f"READ_ONLY_STENCIL on a depth-stencil view of {view.format.name}, which has no stencil")
         view.read_only = flags
         return view
+
+    def _unmake_view(self, view: View) -> None:
+        """A view `_view` made is refused after all: its resource is no longer held by it."""
+        view.resource.view_count -= 1
+        self._let_go_by_guest_object(view.resource)
 
     def create_shader_resource_view(self, resource, format, view_dimension, most_detailed_mip, mip_levels,
                                     first_array_slice, array_size) -> View:
