@@ -81,7 +81,7 @@ extern "C" {
 /* ---- results ---- */
 
 #define PVGPU_OK 0
-#define PVGPU_E_INVALID_ARGUMENT (-1) /* a caller's mistake: NULL, zero size, misaligned record */
+#define PVGPU_E_INVALID_ARGUMENT (-1) /* a caller's mistake: PVGPU_NULL, zero size, misaligned record */
 #define PVGPU_E_BAD_REGION (-2)       /* no control page, or parts outside the mapped region */
 #define PVGPU_E_VERSION (-3)          /* the host speaks another protocol major version */
 #define PVGPU_E_REFUSED (-4)          /* the host answered the hello with REFUSED */
@@ -96,6 +96,8 @@ extern "C" {
 #define PVGPU_GUEST_SPINS 200u
 #define PVGPU_GUEST_MAX_SLEEP_NS 50000000ull
 #define PVGPU_GUEST_DEFAULT_TIMEOUT_NS 30000000000ull
+/* While waiting for the host to answer a RESET or a HELLO, the doorbell is rung again this often. */
+#define PVGPU_GUEST_RERING_NS 250000000ull
 /* Heap allocations are aligned to (and rounded up to) this many bytes. */
 #define PVGPU_HEAP_ALIGN 256u
 /* Fence tags the heap allocator keeps; more are merged into the newest (reclaimed later). */
@@ -107,7 +109,8 @@ typedef struct PvgpuTransport {
     /* Block until the host's interrupt or for at most max_ns (returning early is fine).
      * NULL: waits spin. */
     void (*wait)(void *user, uint64_t max_ns);
-    /* A monotonic clock in nanoseconds. NULL: timespec_get(TIME_UTC). */
+    /* A monotonic clock in nanoseconds. NULL: C++ steady_clock; C timespec_get(TIME_MONOTONIC)
+     * where defined (C23), else TIME_UTC (the wall clock). */
     uint64_t (*now_ns)(void *user);
     void *user;
 } PvgpuTransport;
@@ -151,6 +154,7 @@ typedef struct PvgpuGuest {
     PvgpuHeapTag heap_tags[PVGPU_HEAP_TAGS];
     uint32_t heap_tag_first;
     uint32_t heap_tag_count;
+    uint64_t fallback_clock_ns; /* the default clock's count when timespec_get fails */
     /* error log */
     uint64_t errors_seen;    /* entries below this index were read (or lost) */
     int result;              /* the last failure's PVGPU_E_* code */
@@ -271,14 +275,31 @@ static inline int pvgpu_guest_fail(PvgpuGuest *guest, int result, const char *wh
 
 /* ---- time and waiting ---- */
 
+/* The default clock: C++'s steady_clock; in C, timespec_get(TIME_MONOTONIC) where the library
+ * has it (C23), else TIME_UTC, the wall clock C11 guarantees (a clock that goes back restarts
+ * the current wait's count; one that jumps ahead ends it early). When the clock fails, each
+ * call counts as a full PVGPU_GUEST_MAX_SLEEP_NS, so timeouts still end the waits. */
 static inline uint64_t pvgpu_guest_now_ns(PvgpuGuest *guest)
 {
-    struct timespec ts;
-    if (guest->transport.now_ns != NULL)
+    if (guest->transport.now_ns != PVGPU_NULL)
         return guest->transport.now_ns(guest->transport.user);
-    if (timespec_get(&ts, TIME_UTC) != TIME_UTC)
-        return 0;
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+#ifdef __cplusplus
+    return (uint64_t)std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch()).count();
+#else
+    {
+        struct timespec ts;
+#ifdef TIME_MONOTONIC
+        const int base = TIME_MONOTONIC;
+#else
+        const int base = TIME_UTC;
+#endif
+        if (timespec_get(&ts, base) == base)
+            return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+        guest->fallback_clock_ns += PVGPU_GUEST_MAX_SLEEP_NS;
+        return guest->fallback_clock_ns;
+    }
+#endif
 }
 
 /* A condition a wait checks: done(guest, argument). */
@@ -290,8 +311,10 @@ static inline void pvgpu_guest_newest_error(PvgpuGuest *guest, char *out, size_t
     uint64_t count = pvgpu_ctrl_load_u64(guest, PVGPU_CTRL_ERROR_COUNT_OFFSET);
     const unsigned char *entry;
     size_t n = 0;
+    if (size == 0)
+        return;
     out[0] = '\0';
-    if (count == 0 || size == 0)
+    if (count == 0)
         return;
     entry = guest->base + PVGPU_CTRL_ERROR_LOG_OFFSET
             + ((count - 1) % PVGPU_ERROR_LOG_ENTRIES) * sizeof(PvgpuErrorEntry) + offsetof(PvgpuErrorEntry, detail);
@@ -302,29 +325,47 @@ static inline void pvgpu_guest_newest_error(PvgpuGuest *guest, char *out, size_t
     out[n] = '\0';
 }
 
-/* Wait until done(guest, argument) holds: a short spin, then the transport's wait callback.
- * With check_lost, a device that is lost meanwhile ends the wait with PVGPU_E_DEVICE_LOST. */
-static inline int pvgpu_guest_wait_until(PvgpuGuest *guest, PvgpuGuestCondition done, uint64_t argument,
-                                         uint64_t timeout_ns, int check_lost, const char *what)
+/* PVGPU_E_DEVICE_LOST with the newest log entry's detail (the host's reason). */
+static inline int pvgpu_guest_fail_lost(PvgpuGuest *guest, const char *when)
 {
-    uint64_t start, now;
+    char detail[PVGPU_ERROR_DETAIL_BYTES + 1];
+    uint32_t status = pvgpu_guest_device_status(guest);
+    pvgpu_guest_newest_error(guest, detail, sizeof detail);
+    guest->result = PVGPU_E_DEVICE_LOST;
+    if (status == PVGPU_DEVICE_STATUS_LOST)
+        snprintf(guest->message, sizeof guest->message, "device lost %s: %s", when, detail[0] ? detail : "no detail");
+    else
+        snprintf(guest->message, sizeof guest->message,
+                 "device lost %s: the control page was reset (device status %u); handshake again", when,
+                 (unsigned)status);
+    return PVGPU_E_DEVICE_LOST;
+}
+
+/* pvgpu_guest_wait_until's flags. */
+#define PVGPU_WAIT_CHECK_READY 1u /* a device_status other than READY ends the wait: PVGPU_E_DEVICE_LOST */
+#define PVGPU_WAIT_RERING 2u      /* ring the doorbell again every PVGPU_GUEST_RERING_NS */
+
+/* Wait until done(guest, argument) holds: a short spin, then the transport's wait callback. */
+static inline int pvgpu_guest_wait_until(PvgpuGuest *guest, PvgpuGuestCondition done, uint64_t argument,
+                                         uint64_t timeout_ns, unsigned flags, const char *what)
+{
+    uint64_t start, now, rung;
     unsigned i;
     for (i = 0; i < PVGPU_GUEST_SPINS; i++)
         if (done(guest, argument))
             return PVGPU_OK;
-    start = pvgpu_guest_now_ns(guest);
+    start = rung = pvgpu_guest_now_ns(guest);
     while (!done(guest, argument)) {
-        if (check_lost && pvgpu_guest_device_lost(guest)) {
-            char detail[PVGPU_ERROR_DETAIL_BYTES + 1];
-            pvgpu_guest_newest_error(guest, detail, sizeof detail);
-            guest->result = PVGPU_E_DEVICE_LOST;
-            snprintf(guest->message, sizeof guest->message, "device lost while waiting for %s: %s", what,
-                     detail[0] ? detail : "no detail");
-            return PVGPU_E_DEVICE_LOST;
+        uint32_t status = pvgpu_guest_device_status(guest);
+        if (((flags & PVGPU_WAIT_CHECK_READY) && status != PVGPU_DEVICE_STATUS_READY)
+) {
+            char when[96];
+            snprintf(when, sizeof when, "while waiting for %s", what);
+            return pvgpu_guest_fail_lost(guest, when);
         }
         now = pvgpu_guest_now_ns(guest);
-        if (now < start) /* a clock that went back (timespec_get's is the wall clock) */
-            start = now;
+        if (now < start) /* a clock that went back */
+            start = rung = now;
         if (now - start >= timeout_ns) {
             guest->result = PVGPU_E_TIMEOUT;
             snprintf(guest->message, sizeof guest->message,
@@ -332,7 +373,12 @@ static inline int pvgpu_guest_wait_until(PvgpuGuest *guest, PvgpuGuestCondition 
                      (double)timeout_ns / 1e9, what);
             return PVGPU_E_TIMEOUT;
         }
-        if (guest->transport.wait != NULL) {
+        if ((flags & PVGPU_WAIT_RERING) && now - rung >= PVGPU_GUEST_RERING_NS) {
+            /* a host whose renderer restarted notices the control page only at a doorbell */
+            guest->transport.doorbell(guest->transport.user);
+            rung = now;
+        }
+        if (guest->transport.wait != PVGPU_NULL) {
             uint64_t left = timeout_ns - (now - start);
             guest->transport.wait(guest->transport.user,
                                   left < PVGPU_GUEST_MAX_SLEEP_NS ? left : PVGPU_GUEST_MAX_SLEEP_NS);
@@ -348,11 +394,11 @@ static inline int pvgpu_guest_wait_until(PvgpuGuest *guest, PvgpuGuestCondition 
 static inline int pvgpu_guest_attach(PvgpuGuest *guest, void *region, uint64_t region_size,
                                      const PvgpuTransport *transport)
 {
-    if (guest == NULL)
+    if (guest == PVGPU_NULL)
         return PVGPU_E_INVALID_ARGUMENT;
     memset(guest, 0, sizeof *guest);
     guest->timeout_ns = PVGPU_GUEST_DEFAULT_TIMEOUT_NS;
-    if (region == NULL || transport == NULL || transport->doorbell == NULL)
+    if (region == PVGPU_NULL || transport == PVGPU_NULL || transport->doorbell == PVGPU_NULL)
         return pvgpu_guest_fail(guest, PVGPU_E_INVALID_ARGUMENT, "attach needs a region and a doorbell callback");
     if (((uintptr_t)region & 63u) != 0)
         return pvgpu_guest_fail(guest, PVGPU_E_INVALID_ARGUMENT, "the region must be mapped at a 64-byte boundary");
@@ -385,7 +431,8 @@ static inline int pvgpu_guest_answered(PvgpuGuest *guest, uint64_t unused)
     return pvgpu_guest_device_status(guest) != PVGPU_DEVICE_STATUS_INITIALIZING;
 }
 
-/* Map the ring and the heap the control page describes, checking that they lie in the region. */
+/* Map the ring and the heap the control page describes, checking that they lie in the region,
+ * are 16-byte aligned and do not overlap. */
 static inline int pvgpu_guest_take_parts(PvgpuGuest *guest)
 {
     uint64_t ring_offset = pvgpu_ctrl_load_u64(guest, PVGPU_CTRL_RING_OFFSET_OFFSET);
@@ -395,17 +442,20 @@ static inline int pvgpu_guest_take_parts(PvgpuGuest *guest)
     uint64_t size = guest->region_size;
     if (ring_offset < PVGPU_CONTROL_PAGE_SIZE || heap_offset < PVGPU_CONTROL_PAGE_SIZE || ring_offset > size
         || ring_size > size - ring_offset || heap_offset > size || heap_size > size - heap_offset
-        || ring_size < 4096u || (ring_size & (ring_size - 1u)) != 0 || heap_size == 0) {
+        || ring_size < 4096u || (ring_size & (ring_size - 1u)) != 0 || heap_size == 0
+        || ring_offset % 16u != 0 || heap_offset % 16u != 0
+        || (ring_offset < heap_offset + heap_size && heap_offset < ring_offset + ring_size)) {
         guest->result = PVGPU_E_BAD_REGION;
         snprintf(guest->message, sizeof guest->message,
-                 "the control page describes parts outside the %llu-byte region (ring %llu+%llu, heap %llu+%llu)",
+                 "the control page describes a bad layout for the %llu-byte region (ring %llu+%llu, heap %llu+%llu: "
+                 "each inside it, 16-byte aligned, not overlapping)",
                  (unsigned long long)size, (unsigned long long)ring_offset, (unsigned long long)ring_size,
                  (unsigned long long)heap_offset, (unsigned long long)heap_size);
         return PVGPU_E_BAD_REGION;
     }
     guest->ring = guest->base + ring_offset;
     guest->ring_size = ring_size;
-    guest->max_record = ring_size / 2u;
+    guest->max_record = ring_size / 2u < (uint64_t)(UINT32_MAX & ~15u) ? ring_size / 2u : (uint64_t)(UINT32_MAX & ~15u);
     guest->heap = guest->base + heap_offset;
     guest->heap_size = heap_size;
     return PVGPU_OK;
@@ -419,10 +469,10 @@ static inline int pvgpu_guest_handshake(PvgpuGuest *guest, uint64_t requested_fe
 {
     int rc;
     uint32_t status, host_major;
-    if (guest == NULL || guest->base == NULL)
+    if (guest == PVGPU_NULL || guest->base == PVGPU_NULL)
         return PVGPU_E_INVALID_ARGUMENT;
     guest->ready = 0;
-    rc = pvgpu_guest_wait_until(guest, pvgpu_guest_magic_seen, 0, guest->timeout_ns, 0,
+    rc = pvgpu_guest_wait_until(guest, pvgpu_guest_magic_seen, 0, guest->timeout_ns, 0u,
                                 "the host's control page (magic)");
     if (rc == PVGPU_E_TIMEOUT)
         return pvgpu_guest_fail(guest, PVGPU_E_BAD_REGION, "the shared region has no pvgpu control page (bad magic)");
@@ -430,7 +480,7 @@ static inline int pvgpu_guest_handshake(PvgpuGuest *guest, uint64_t requested_fe
         || pvgpu_ctrl_load_u32(guest, PVGPU_CTRL_GUEST_STATE_OFFSET) != PVGPU_GUEST_STATE_NONE) {
         pvgpu_ctrl_store_u32(guest, PVGPU_CTRL_GUEST_STATE_OFFSET, PVGPU_GUEST_STATE_RESET);
         guest->transport.doorbell(guest->transport.user);
-        rc = pvgpu_guest_wait_until(guest, pvgpu_guest_reset_done, 0, guest->timeout_ns, 0,
+        rc = pvgpu_guest_wait_until(guest, pvgpu_guest_reset_done, 0, guest->timeout_ns, PVGPU_WAIT_RERING,
                                     "the host to reset the device");
         if (rc != PVGPU_OK)
             return rc;
@@ -452,7 +502,7 @@ static inline int pvgpu_guest_handshake(PvgpuGuest *guest, uint64_t requested_fe
     pvgpu_ctrl_store_u32(guest, PVGPU_CTRL_GUEST_PID_OFFSET, guest_pid);
     pvgpu_ctrl_store_u32(guest, PVGPU_CTRL_GUEST_STATE_OFFSET, PVGPU_GUEST_STATE_HELLO);
     guest->transport.doorbell(guest->transport.user);
-    rc = pvgpu_guest_wait_until(guest, pvgpu_guest_answered, 0, guest->timeout_ns, 0,
+    rc = pvgpu_guest_wait_until(guest, pvgpu_guest_answered, 0, guest->timeout_ns, PVGPU_WAIT_RERING,
                                 "the host to accept this guest");
     if (rc != PVGPU_OK)
         return rc;
@@ -464,6 +514,8 @@ static inline int pvgpu_guest_handshake(PvgpuGuest *guest, uint64_t requested_fe
         snprintf(guest->message, sizeof guest->message, "the host refused this guest: %s", detail);
         return PVGPU_E_REFUSED;
     }
+    if (status == PVGPU_DEVICE_STATUS_LOST)
+        return pvgpu_guest_fail_lost(guest, "during the handshake");
     if (status != PVGPU_DEVICE_STATUS_READY) {
         guest->result = PVGPU_E_PROTOCOL;
         snprintf(guest->message, sizeof guest->message, "the host answered the handshake with device status %u",
@@ -536,7 +588,8 @@ static inline int pvgpu_ring_reserve(PvgpuGuest *guest, uint64_t nbytes, void **
             int rc;
             pvgpu_guest_kick(guest);
             rc = pvgpu_guest_wait_until(guest, pvgpu_guest_consumer_reached, pos + need - guest->ring_size,
-                                        guest->timeout_ns, 1, "the host to make room in the full command ring");
+                                        guest->timeout_ns, PVGPU_WAIT_CHECK_READY,
+                                        "the host to make room in the full command ring");
             if (rc != PVGPU_OK)
                 return rc;
             guest->known_consumer = pvgpu_ctrl_load_u64(guest, PVGPU_CTRL_RING_CONSUMER_OFFSET);
@@ -573,7 +626,7 @@ static inline uint64_t pvgpu_guest_emit_record(PvgpuGuest *guest, uint32_t opcod
     unsigned char *out;
     void *record;
     PvgpuRecordHeader header;
-    if (count != 0 && elements == NULL) {
+    if (count != 0 && elements == PVGPU_NULL) {
         pvgpu_guest_fail(guest, PVGPU_E_INVALID_ARGUMENT, "a count of elements without the elements");
         return 0;
     }
@@ -631,8 +684,18 @@ static inline int pvgpu_guest_wait_fence_timeout(PvgpuGuest *guest, uint64_t val
 {
     char what[48];
     int rc;
+    if (!guest->ready)
+        return pvgpu_guest_fail(guest, PVGPU_E_NOT_READY, "the guest has not completed the handshake");
+    if (value > guest->last_fence) {
+        guest->result = PVGPU_E_INVALID_ARGUMENT;
+        snprintf(guest->message, sizeof guest->message,
+                 "fence %llu was never put in the ring (the last is %llu): wait for a value pvgpu_guest_fence returned",
+                 (unsigned long long)value, (unsigned long long)guest->last_fence);
+        return PVGPU_E_INVALID_ARGUMENT;
+    }
+    pvgpu_guest_kick(guest); /* the host must see the fence to complete it */
     snprintf(what, sizeof what, "fence %llu", (unsigned long long)value);
-    rc = pvgpu_guest_wait_until(guest, pvgpu_guest_fence_reached, value, timeout_ns, 1, what);
+    rc = pvgpu_guest_wait_until(guest, pvgpu_guest_fence_reached, value, timeout_ns, PVGPU_WAIT_CHECK_READY, what);
     if (rc != PVGPU_OK)
         return rc;
     pvgpu_heap_release_completed(guest, pvgpu_guest_completed_fence(guest));
@@ -788,7 +851,7 @@ static inline size_t pvgpu_guest_read_errors(PvgpuGuest *guest, PvgpuHostError *
     uint64_t count = pvgpu_ctrl_load_u64(guest, PVGPU_CTRL_ERROR_COUNT_OFFSET);
     uint64_t first = guest->errors_seen, end, i, recount, valid_from;
     size_t n = 0, kept = 0, k;
-    if (lost != NULL)
+    if (lost != PVGPU_NULL)
         *lost = 0;
     if (count <= first)
         return 0;
@@ -816,7 +879,7 @@ static inline size_t pvgpu_guest_read_errors(PvgpuGuest *guest, PvgpuHostError *
     for (k = 0; k < n; k++)
         if (out[k].index >= valid_from)
             out[kept++] = out[k];
-    if (lost != NULL)
+    if (lost != PVGPU_NULL)
         *lost = (first - guest->errors_seen) + (uint64_t)(n - kept);
     guest->errors_seen = end;
     return kept;
@@ -948,7 +1011,7 @@ static inline const char *pvgpu_command_name(uint32_t opcode)
 /* PVGPU_OP_PAD: Fills the ring's tail so that no record wraps; the host skips it. */
 static inline uint64_t pvgpu_emit_pad(PvgpuGuest *guest)
 {
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_PAD, NULL, 0, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_PAD, PVGPU_NULL, 0, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_CREATE_BUFFER: ID3D11Device::CreateBuffer. Initial data, if any, is read from the heap. */
@@ -965,7 +1028,7 @@ static inline uint64_t pvgpu_emit_create_buffer(PvgpuGuest *guest, uint32_t buff
     cmd._pad0 = 0;
     cmd.initial_data_offset = initial_data_offset;
     cmd.initial_data_size = initial_data_size;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_CREATE_BUFFER, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_CREATE_BUFFER, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_CREATE_TEXTURE2D: ID3D11Device::CreateTexture2D. Initial data holds every subresource in D3D11's order (array slice by slice, mip 0 first within a slice), each with tightly packed rows. Subresource index = mip + slice * mip_levels. Needs PVGPU_FEATURE_TEXTURE2D. */
@@ -986,7 +1049,7 @@ static inline uint64_t pvgpu_emit_create_texture2d(PvgpuGuest *guest, uint32_t t
     cmd.misc_flags = misc_flags;
     cmd.initial_data_offset = initial_data_offset;
     cmd.initial_data_size = initial_data_size;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_CREATE_TEXTURE2D, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_CREATE_TEXTURE2D, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_DESTROY_OBJECT: Releases an object of any kind; its id may be reused afterwards. A swap chain takes its back buffer with it (that id is free too); the back buffer alone is refused (INVALID_CALL). Views keep their resource usable, as in D3D11, but a freed id names no object (DEAD_ID). */
@@ -994,7 +1057,7 @@ static inline uint64_t pvgpu_emit_destroy_object(PvgpuGuest *guest, uint32_t obj
 {
     PvgpuCmdDestroyObject cmd;
     cmd.object = object;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_DESTROY_OBJECT, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_DESTROY_OBJECT, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_UPDATE_SUBRESOURCE: ID3D11DeviceContext::UpdateSubresource. With has_box=0 the whole subresource is written. */
@@ -1015,7 +1078,7 @@ static inline uint64_t pvgpu_emit_update_subresource(PvgpuGuest *guest, uint32_t
     cmd._pad0 = 0;
     cmd.src_offset = src_offset;
     cmd.src_size = src_size;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_UPDATE_SUBRESOURCE, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_UPDATE_SUBRESOURCE, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_COPY_RESOURCE: ID3D11DeviceContext::CopyResource. */
@@ -1024,7 +1087,7 @@ static inline uint64_t pvgpu_emit_copy_resource(PvgpuGuest *guest, uint32_t dst,
     PvgpuCmdCopyResource cmd;
     cmd.dst = dst;
     cmd.src = src;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_COPY_RESOURCE, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_COPY_RESOURCE, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_CREATE_RENDER_TARGET_VIEW: ID3D11Device::CreateRenderTargetView (format 0: the resource's) of one mip and one array slice. */
@@ -1036,7 +1099,7 @@ static inline uint64_t pvgpu_emit_create_render_target_view(PvgpuGuest *guest, u
     cmd.format = format;
     cmd.mip_slice = mip_slice;
     cmd.array_slice = array_slice;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_CREATE_RENDER_TARGET_VIEW, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_CREATE_RENDER_TARGET_VIEW, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_CREATE_DEPTH_STENCIL_VIEW: ID3D11Device::CreateDepthStencilView (format 0: the resource's) of one mip and one array slice. */
@@ -1049,7 +1112,7 @@ static inline uint64_t pvgpu_emit_create_depth_stencil_view(PvgpuGuest *guest, u
     cmd.mip_slice = mip_slice;
     cmd.array_slice = array_slice;
     cmd.flags = flags;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_CREATE_DEPTH_STENCIL_VIEW, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_CREATE_DEPTH_STENCIL_VIEW, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_CREATE_SHADER_RESOURCE_VIEW: ID3D11Device::CreateShaderResourceView (format 0: the resource's; mip_levels 0xFFFFFFFF: all from most_detailed_mip; array_size counts 2D slices, 6 per cube; a 3D view has first_array_slice 0 and array_size 1). Buffer views: CREATE_BUFFER_SHADER_RESOURCE_VIEW. */
@@ -1064,7 +1127,7 @@ static inline uint64_t pvgpu_emit_create_shader_resource_view(PvgpuGuest *guest,
     cmd.mip_levels = mip_levels;
     cmd.first_array_slice = first_array_slice;
     cmd.array_size = array_size;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_CREATE_SHADER_RESOURCE_VIEW, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_CREATE_SHADER_RESOURCE_VIEW, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_CREATE_BLEND_STATE: ID3D11Device::CreateBlendState; one element per render target. */
@@ -1093,7 +1156,7 @@ static inline uint64_t pvgpu_emit_create_rasterizer_state(PvgpuGuest *guest, uin
     cmd.scissor_enable = scissor_enable;
     cmd.multisample_enable = multisample_enable;
     cmd.antialiased_line_enable = antialiased_line_enable;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_CREATE_RASTERIZER_STATE, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_CREATE_RASTERIZER_STATE, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_CREATE_DEPTH_STENCIL_STATE: ID3D11Device::CreateDepthStencilState. */
@@ -1115,7 +1178,7 @@ static inline uint64_t pvgpu_emit_create_depth_stencil_state(PvgpuGuest *guest, 
     cmd.back_depth_fail_op = back_depth_fail_op;
     cmd.back_pass_op = back_pass_op;
     cmd.back_func = back_func;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_CREATE_DEPTH_STENCIL_STATE, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_CREATE_DEPTH_STENCIL_STATE, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_CREATE_SAMPLER_STATE: ID3D11Device::CreateSamplerState. */
@@ -1136,7 +1199,7 @@ static inline uint64_t pvgpu_emit_create_sampler_state(PvgpuGuest *guest, uint32
     cmd.border_color_a = border_color_a;
     cmd.min_lod = min_lod;
     cmd.max_lod = max_lod;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_CREATE_SAMPLER_STATE, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_CREATE_SAMPLER_STATE, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_CREATE_INPUT_LAYOUT: ID3D11Device::CreateInputLayout. `semantic_names`: element i's name is the i-th NUL-terminated ASCII string (at most 63 characters). `shader_bytecode`: the DXBC vertex shader the layout is made for; its input signature is matched by semantic name (case-insensitive) and index, each element feeding the matching signature element's @location (its position in the signature); a signature element no layout element matches is refused, extra layout elements are allowed. Without bytecode (a WGSL vertex shader), element i feeds @location(i). */
@@ -1160,7 +1223,7 @@ static inline uint64_t pvgpu_emit_create_vertex_shader(PvgpuGuest *guest, uint32
     cmd.language = language;
     cmd.code_offset = code_offset;
     cmd.code_size = code_size;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_CREATE_VERTEX_SHADER, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_CREATE_VERTEX_SHADER, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_CREATE_PIXEL_SHADER: ID3D11Device::CreatePixelShader; the code is read from the heap. */
@@ -1171,7 +1234,7 @@ static inline uint64_t pvgpu_emit_create_pixel_shader(PvgpuGuest *guest, uint32_
     cmd.language = language;
     cmd.code_offset = code_offset;
     cmd.code_size = code_size;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_CREATE_PIXEL_SHADER, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_CREATE_PIXEL_SHADER, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_SET_RENDER_TARGETS: ID3D11DeviceContext::OMSetRenderTargets. */
@@ -1215,7 +1278,7 @@ static inline uint64_t pvgpu_emit_set_index_buffer(PvgpuGuest *guest, uint32_t b
     cmd.buffer = buffer;
     cmd.format = format;
     cmd.offset = offset;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_SET_INDEX_BUFFER, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_SET_INDEX_BUFFER, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_SET_PRIMITIVE_TOPOLOGY: ID3D11DeviceContext::IASetPrimitiveTopology. */
@@ -1223,7 +1286,7 @@ static inline uint64_t pvgpu_emit_set_primitive_topology(PvgpuGuest *guest, uint
 {
     PvgpuCmdSetPrimitiveTopology cmd;
     cmd.topology = topology;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_SET_PRIMITIVE_TOPOLOGY, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_SET_PRIMITIVE_TOPOLOGY, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_SET_INPUT_LAYOUT: ID3D11DeviceContext::IASetInputLayout. */
@@ -1231,7 +1294,7 @@ static inline uint64_t pvgpu_emit_set_input_layout(PvgpuGuest *guest, uint32_t l
 {
     PvgpuCmdSetInputLayout cmd;
     cmd.layout = layout;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_SET_INPUT_LAYOUT, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_SET_INPUT_LAYOUT, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_SET_VERTEX_SHADER: ID3D11DeviceContext::VSSetShader. */
@@ -1239,7 +1302,7 @@ static inline uint64_t pvgpu_emit_set_vertex_shader(PvgpuGuest *guest, uint32_t 
 {
     PvgpuCmdSetVertexShader cmd;
     cmd.shader = shader;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_SET_VERTEX_SHADER, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_SET_VERTEX_SHADER, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_SET_PIXEL_SHADER: ID3D11DeviceContext::PSSetShader. */
@@ -1247,7 +1310,7 @@ static inline uint64_t pvgpu_emit_set_pixel_shader(PvgpuGuest *guest, uint32_t s
 {
     PvgpuCmdSetPixelShader cmd;
     cmd.shader = shader;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_SET_PIXEL_SHADER, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_SET_PIXEL_SHADER, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_SET_CONSTANT_BUFFERS: VSSetConstantBuffers / PSSetConstantBuffers. */
@@ -1290,7 +1353,7 @@ static inline uint64_t pvgpu_emit_set_blend_state(PvgpuGuest *guest, uint32_t st
     cmd.blend_factor_b = blend_factor_b;
     cmd.blend_factor_a = blend_factor_a;
     cmd.sample_mask = sample_mask;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_SET_BLEND_STATE, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_SET_BLEND_STATE, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_SET_RASTERIZER_STATE: ID3D11DeviceContext::RSSetState. */
@@ -1298,7 +1361,7 @@ static inline uint64_t pvgpu_emit_set_rasterizer_state(PvgpuGuest *guest, uint32
 {
     PvgpuCmdSetRasterizerState cmd;
     cmd.state = state;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_SET_RASTERIZER_STATE, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_SET_RASTERIZER_STATE, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_SET_DEPTH_STENCIL_STATE: ID3D11DeviceContext::OMSetDepthStencilState. */
@@ -1307,7 +1370,7 @@ static inline uint64_t pvgpu_emit_set_depth_stencil_state(PvgpuGuest *guest, uin
     PvgpuCmdSetDepthStencilState cmd;
     cmd.state = state;
     cmd.stencil_ref = stencil_ref;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_SET_DEPTH_STENCIL_STATE, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_SET_DEPTH_STENCIL_STATE, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_DRAW: ID3D11DeviceContext::Draw. */
@@ -1316,7 +1379,7 @@ static inline uint64_t pvgpu_emit_draw(PvgpuGuest *guest, uint32_t vertex_count,
     PvgpuCmdDraw cmd;
     cmd.vertex_count = vertex_count;
     cmd.start_vertex_location = start_vertex_location;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_DRAW, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_DRAW, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_DRAW_INDEXED: ID3D11DeviceContext::DrawIndexed. */
@@ -1326,7 +1389,7 @@ static inline uint64_t pvgpu_emit_draw_indexed(PvgpuGuest *guest, uint32_t index
     cmd.index_count = index_count;
     cmd.start_index_location = start_index_location;
     cmd.base_vertex_location = base_vertex_location;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_DRAW_INDEXED, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_DRAW_INDEXED, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_DRAW_INSTANCED: ID3D11DeviceContext::DrawInstanced. Needs PVGPU_FEATURE_INSTANCING. */
@@ -1337,7 +1400,7 @@ static inline uint64_t pvgpu_emit_draw_instanced(PvgpuGuest *guest, uint32_t ver
     cmd.instance_count = instance_count;
     cmd.start_vertex_location = start_vertex_location;
     cmd.start_instance_location = start_instance_location;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_DRAW_INSTANCED, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_DRAW_INSTANCED, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_DRAW_INDEXED_INSTANCED: ID3D11DeviceContext::DrawIndexedInstanced. Needs PVGPU_FEATURE_INSTANCING. */
@@ -1349,7 +1412,7 @@ static inline uint64_t pvgpu_emit_draw_indexed_instanced(PvgpuGuest *guest, uint
     cmd.start_index_location = start_index_location;
     cmd.base_vertex_location = base_vertex_location;
     cmd.start_instance_location = start_instance_location;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_DRAW_INDEXED_INSTANCED, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_DRAW_INDEXED_INSTANCED, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_CLEAR_RENDER_TARGET_VIEW: ID3D11DeviceContext::ClearRenderTargetView. */
@@ -1361,7 +1424,7 @@ static inline uint64_t pvgpu_emit_clear_render_target_view(PvgpuGuest *guest, ui
     cmd.color_g = color_g;
     cmd.color_b = color_b;
     cmd.color_a = color_a;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_CLEAR_RENDER_TARGET_VIEW, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_CLEAR_RENDER_TARGET_VIEW, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_CLEAR_DEPTH_STENCIL_VIEW: ID3D11DeviceContext::ClearDepthStencilView. */
@@ -1372,7 +1435,7 @@ static inline uint64_t pvgpu_emit_clear_depth_stencil_view(PvgpuGuest *guest, ui
     cmd.clear_flags = clear_flags;
     cmd.depth = depth;
     cmd.stencil = stencil;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_CLEAR_DEPTH_STENCIL_VIEW, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_CLEAR_DEPTH_STENCIL_VIEW, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_MAP_READ: First half of Map(READ): the host copies the subresource into the heap range with the given pitches; the guest waits for a following FENCE before reading it. */
@@ -1385,7 +1448,7 @@ static inline uint64_t pvgpu_emit_map_read(PvgpuGuest *guest, uint32_t resource,
     cmd.dst_depth_pitch = dst_depth_pitch;
     cmd.dst_offset = dst_offset;
     cmd.dst_size = dst_size;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_MAP_READ, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_MAP_READ, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_MAP_WRITE_DISCARD: Unmap of a Map(WRITE_DISCARD): the host replaces the subresource's contents with the heap range the guest wrote. */
@@ -1398,21 +1461,21 @@ static inline uint64_t pvgpu_emit_map_write_discard(PvgpuGuest *guest, uint32_t 
     cmd._pad0 = 0;
     cmd.src_offset = src_offset;
     cmd.src_size = src_size;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_MAP_WRITE_DISCARD, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_MAP_WRITE_DISCARD, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
-/* PVGPU_OP_FENCE: Asks the host to write `value` to the control page once the GPU has finished all earlier work and the frames presented before it have been handed to the host's presenters, then interrupt the guest. The host may go on with later commands meanwhile; fences complete in order. */
+/* PVGPU_OP_FENCE: Asks the host to write `value` to the control page once the GPU has finished all earlier work and the frames presented before it have been handed to the host's presenters, then interrupt the guest. The host may go on with later commands meanwhile; fences complete in order. Low-level: use pvgpu_guest_fence, which picks the value and frees heap space. */
 static inline uint64_t pvgpu_emit_fence(PvgpuGuest *guest, uint64_t value)
 {
     PvgpuCmdFence cmd;
     cmd.value = value;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_FENCE, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_FENCE, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_FLUSH: ID3D11DeviceContext::Flush: submit recorded work to the GPU. */
 static inline uint64_t pvgpu_emit_flush(PvgpuGuest *guest)
 {
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_FLUSH, NULL, 0, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_FLUSH, PVGPU_NULL, 0, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_CREATE_SWAP_CHAIN: IDXGIFactory::CreateSwapChain; `buffer` is the id the guest gives the back buffer texture, which the swap chain owns: it lives as long as the swap chain and is freed with it. */
@@ -1425,7 +1488,7 @@ static inline uint64_t pvgpu_emit_create_swap_chain(PvgpuGuest *guest, uint32_t 
     cmd.height = height;
     cmd.format = format;
     cmd.buffer_count = buffer_count;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_CREATE_SWAP_CHAIN, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_CREATE_SWAP_CHAIN, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_PRESENT: IDXGISwapChain::Present: hand the back buffer to the host's presenters. The host paces it to a virtual vblank clock at the display mode's refresh rate: sync_interval 0 shows it at once, N shows it at the Nth vblank after the previous shown frame's (a late frame at the next one); the host then updates the frame statistics in the control page. */
@@ -1435,7 +1498,7 @@ static inline uint64_t pvgpu_emit_present(PvgpuGuest *guest, uint32_t swap_chain
     cmd.swap_chain = swap_chain;
     cmd.sync_interval = sync_interval;
     cmd.flags = flags;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_PRESENT, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_PRESENT, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_RESIZE_BUFFERS: IDXGISwapChain::ResizeBuffers; no view of the back buffer may be alive. The back buffer keeps its id. */
@@ -1447,7 +1510,7 @@ static inline uint64_t pvgpu_emit_resize_buffers(PvgpuGuest *guest, uint32_t swa
     cmd.width = width;
     cmd.height = height;
     cmd.format = format;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_RESIZE_BUFFERS, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_RESIZE_BUFFERS, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_DRAW_INSTANCED_INDIRECT: ID3D11DeviceContext::DrawInstancedIndirect: the four draw arguments are read by the GPU from `args` (a buffer with RESOURCE_MISC_DRAWINDIRECT_ARGS) at `aligned_byte_offset`. Needs PVGPU_FEATURE_INSTANCING. */
@@ -1456,7 +1519,7 @@ static inline uint64_t pvgpu_emit_draw_instanced_indirect(PvgpuGuest *guest, uin
     PvgpuCmdDrawInstancedIndirect cmd;
     cmd.args = args;
     cmd.aligned_byte_offset = aligned_byte_offset;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_DRAW_INSTANCED_INDIRECT, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_DRAW_INSTANCED_INDIRECT, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_DRAW_INDEXED_INSTANCED_INDIRECT: ID3D11DeviceContext::DrawIndexedInstancedIndirect: five arguments read by the GPU from `args`. Needs PVGPU_FEATURE_INSTANCING. */
@@ -1465,7 +1528,7 @@ static inline uint64_t pvgpu_emit_draw_indexed_instanced_indirect(PvgpuGuest *gu
     PvgpuCmdDrawIndexedInstancedIndirect cmd;
     cmd.args = args;
     cmd.aligned_byte_offset = aligned_byte_offset;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_DRAW_INDEXED_INSTANCED_INDIRECT, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_DRAW_INDEXED_INSTANCED_INDIRECT, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_RESOLVE_SUBRESOURCE: ID3D11DeviceContext::ResolveSubresource: average a multisampled subresource into a single-sampled one of the same size and format. */
@@ -1477,7 +1540,7 @@ static inline uint64_t pvgpu_emit_resolve_subresource(PvgpuGuest *guest, uint32_
     cmd.src = src;
     cmd.src_subresource = src_subresource;
     cmd.format = format;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_RESOLVE_SUBRESOURCE, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_RESOLVE_SUBRESOURCE, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_CREATE_QUERY: ID3D11Device::CreateQuery. */
@@ -1486,7 +1549,7 @@ static inline uint64_t pvgpu_emit_create_query(PvgpuGuest *guest, uint32_t query
     PvgpuCmdCreateQuery cmd;
     cmd.query = query;
     cmd.type = type;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_CREATE_QUERY, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_CREATE_QUERY, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_BEGIN_QUERY: ID3D11DeviceContext::Begin (occlusion, occlusion predicate, timestamp disjoint). */
@@ -1494,7 +1557,7 @@ static inline uint64_t pvgpu_emit_begin_query(PvgpuGuest *guest, uint32_t query)
 {
     PvgpuCmdBeginQuery cmd;
     cmd.query = query;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_BEGIN_QUERY, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_BEGIN_QUERY, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_END_QUERY: ID3D11DeviceContext::End: the host writes the query's result into `result` by the time a following FENCE completes (GetData polls that fence). */
@@ -1505,7 +1568,7 @@ static inline uint64_t pvgpu_emit_end_query(PvgpuGuest *guest, uint32_t query, u
     cmd._pad0 = 0;
     cmd.result_offset = result_offset;
     cmd.result_size = result_size;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_END_QUERY, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_END_QUERY, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_GENERATE_MIPS: ID3D11DeviceContext::GenerateMips: fill the view's lower mips from its most detailed one (the texture needs RESOURCE_MISC_GENERATE_MIPS, RENDER_TARGET and SHADER_RESOURCE). */
@@ -1513,7 +1576,7 @@ static inline uint64_t pvgpu_emit_generate_mips(PvgpuGuest *guest, uint32_t view
 {
     PvgpuCmdGenerateMips cmd;
     cmd.view = view;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_GENERATE_MIPS, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_GENERATE_MIPS, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_MAP_WRITE_NO_OVERWRITE: Unmap of a Map(WRITE_NO_OVERWRITE) of a DYNAMIC buffer: the bytes are written in place (the guest promised that work in flight does not read them). */
@@ -1524,7 +1587,7 @@ static inline uint64_t pvgpu_emit_map_write_no_overwrite(PvgpuGuest *guest, uint
     cmd.dst_offset = dst_offset;
     cmd.src_offset = src_offset;
     cmd.src_size = src_size;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_MAP_WRITE_NO_OVERWRITE, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_MAP_WRITE_NO_OVERWRITE, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_COPY_SUBRESOURCE_REGION: ID3D11DeviceContext::CopySubresourceRegion. With has_box=0 the whole source subresource is copied; for buffers the box's left/right are byte offsets and dst_x the destination offset. */
@@ -1545,7 +1608,7 @@ static inline uint64_t pvgpu_emit_copy_subresource_region(PvgpuGuest *guest, uin
     cmd.box_right = box_right;
     cmd.box_bottom = box_bottom;
     cmd.box_back = box_back;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_COPY_SUBRESOURCE_REGION, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_COPY_SUBRESOURCE_REGION, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_CREATE_TEXTURE1D: ID3D11Device::CreateTexture1D. Initial data: every subresource in D3D11's order, tightly packed. Needs PVGPU_FEATURE_TEXTURE1D. */
@@ -1564,7 +1627,7 @@ static inline uint64_t pvgpu_emit_create_texture1d(PvgpuGuest *guest, uint32_t t
     cmd._pad0 = 0;
     cmd.initial_data_offset = initial_data_offset;
     cmd.initial_data_size = initial_data_size;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_CREATE_TEXTURE1D, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_CREATE_TEXTURE1D, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_CREATE_TEXTURE3D: ID3D11Device::CreateTexture3D. Initial data: every mip in order, each depth slice after slice with tightly packed rows. Needs PVGPU_FEATURE_TEXTURE3D. */
@@ -1583,7 +1646,7 @@ static inline uint64_t pvgpu_emit_create_texture3d(PvgpuGuest *guest, uint32_t t
     cmd.misc_flags = misc_flags;
     cmd.initial_data_offset = initial_data_offset;
     cmd.initial_data_size = initial_data_size;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_CREATE_TEXTURE3D, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_CREATE_TEXTURE3D, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_CREATE_BUFFER_SHADER_RESOURCE_VIEW: ID3D11Device::CreateShaderResourceView of a buffer (D3D11_SRV_DIMENSION_BUFFER / BUFFEREX): structured (format UNKNOWN), raw (R32_TYPELESS with flag RAW) or typed 32-bit elements; shaders read it as a `var<storage, read>` array. */
@@ -1596,7 +1659,7 @@ static inline uint64_t pvgpu_emit_create_buffer_shader_resource_view(PvgpuGuest 
     cmd.first_element = first_element;
     cmd.num_elements = num_elements;
     cmd.flags = flags;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_CREATE_BUFFER_SHADER_RESOURCE_VIEW, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_CREATE_BUFFER_SHADER_RESOURCE_VIEW, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_CREATE_UNORDERED_ACCESS_VIEW: ID3D11Device::CreateUnorderedAccessView of a texture: one mip; array slices (first_array_slice, array_size), or for TEXTURE3D the depth slices (first W slice, W size; 0xFFFFFFFF: all). Needs PVGPU_FEATURE_COMPUTE_SHADERS. */
@@ -1610,7 +1673,7 @@ static inline uint64_t pvgpu_emit_create_unordered_access_view(PvgpuGuest *guest
     cmd.mip_slice = mip_slice;
     cmd.first_array_slice = first_array_slice;
     cmd.array_size = array_size;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_CREATE_UNORDERED_ACCESS_VIEW, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_CREATE_UNORDERED_ACCESS_VIEW, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_CREATE_BUFFER_UNORDERED_ACCESS_VIEW: ID3D11Device::CreateUnorderedAccessView of a buffer: structured, raw or typed 32-bit elements; shaders write it as a `var<storage, read_write>` array. Needs PVGPU_FEATURE_COMPUTE_SHADERS. */
@@ -1623,7 +1686,7 @@ static inline uint64_t pvgpu_emit_create_buffer_unordered_access_view(PvgpuGuest
     cmd.first_element = first_element;
     cmd.num_elements = num_elements;
     cmd.flags = flags;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_CREATE_BUFFER_UNORDERED_ACCESS_VIEW, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_CREATE_BUFFER_UNORDERED_ACCESS_VIEW, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_CREATE_COMPUTE_SHADER: ID3D11Device::CreateComputeShader; the code is read from the heap. Needs PVGPU_FEATURE_COMPUTE_SHADERS. */
@@ -1634,7 +1697,7 @@ static inline uint64_t pvgpu_emit_create_compute_shader(PvgpuGuest *guest, uint3
     cmd.language = language;
     cmd.code_offset = code_offset;
     cmd.code_size = code_size;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_CREATE_COMPUTE_SHADER, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_CREATE_COMPUTE_SHADER, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_SET_COMPUTE_SHADER: ID3D11DeviceContext::CSSetShader. Needs PVGPU_FEATURE_COMPUTE_SHADERS. */
@@ -1642,7 +1705,7 @@ static inline uint64_t pvgpu_emit_set_compute_shader(PvgpuGuest *guest, uint32_t
 {
     PvgpuCmdSetComputeShader cmd;
     cmd.shader = shader;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_SET_COMPUTE_SHADER, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_SET_COMPUTE_SHADER, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_SET_UNORDERED_ACCESS_VIEWS: ID3D11DeviceContext::CSSetUnorderedAccessViews. Needs PVGPU_FEATURE_COMPUTE_SHADERS. */
@@ -1661,7 +1724,7 @@ static inline uint64_t pvgpu_emit_dispatch(PvgpuGuest *guest, uint32_t thread_gr
     cmd.thread_group_count_x = thread_group_count_x;
     cmd.thread_group_count_y = thread_group_count_y;
     cmd.thread_group_count_z = thread_group_count_z;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_DISPATCH, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_DISPATCH, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_DISPATCH_INDIRECT: ID3D11DeviceContext::DispatchIndirect: three group counts read by the GPU from `args` (a buffer with RESOURCE_MISC_DRAWINDIRECT_ARGS) at `aligned_byte_offset`. Needs PVGPU_FEATURE_COMPUTE_SHADERS. */
@@ -1670,7 +1733,7 @@ static inline uint64_t pvgpu_emit_dispatch_indirect(PvgpuGuest *guest, uint32_t 
     PvgpuCmdDispatchIndirect cmd;
     cmd.args = args;
     cmd.aligned_byte_offset = aligned_byte_offset;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_DISPATCH_INDIRECT, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_DISPATCH_INDIRECT, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_CLEAR_UNORDERED_ACCESS_VIEW_FLOAT: ID3D11DeviceContext::ClearUnorderedAccessViewFloat. Needs PVGPU_FEATURE_COMPUTE_SHADERS. */
@@ -1682,7 +1745,7 @@ static inline uint64_t pvgpu_emit_clear_unordered_access_view_float(PvgpuGuest *
     cmd.value_g = value_g;
     cmd.value_b = value_b;
     cmd.value_a = value_a;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_CLEAR_UNORDERED_ACCESS_VIEW_FLOAT, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_CLEAR_UNORDERED_ACCESS_VIEW_FLOAT, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_CLEAR_UNORDERED_ACCESS_VIEW_UINT: ID3D11DeviceContext::ClearUnorderedAccessViewUint. Needs PVGPU_FEATURE_COMPUTE_SHADERS. */
@@ -1694,7 +1757,7 @@ static inline uint64_t pvgpu_emit_clear_unordered_access_view_uint(PvgpuGuest *g
     cmd.value_g = value_g;
     cmd.value_b = value_b;
     cmd.value_a = value_a;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_CLEAR_UNORDERED_ACCESS_VIEW_UINT, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_CLEAR_UNORDERED_ACCESS_VIEW_UINT, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_SET_PREDICATION: ID3D11DeviceContext::SetPredication: while set, draws, dispatches, clears and copies are skipped when the predicate's result equals `value`. The host waits for the predicate's result here. Needs PVGPU_FEATURE_PREDICATION. */
@@ -1703,7 +1766,7 @@ static inline uint64_t pvgpu_emit_set_predication(PvgpuGuest *guest, uint32_t pr
     PvgpuCmdSetPredication cmd;
     cmd.predicate = predicate;
     cmd.value = value;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_SET_PREDICATION, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_SET_PREDICATION, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_GET_SHARED_HANDLE: IDXGIResource::GetSharedHandle of a RESOURCE_MISC_SHARED texture: the host writes the u64 handle into `result` by the time a following FENCE completes. Needs PVGPU_FEATURE_SHARED_RESOURCES. */
@@ -1714,7 +1777,7 @@ static inline uint64_t pvgpu_emit_get_shared_handle(PvgpuGuest *guest, uint32_t 
     cmd._pad0 = 0;
     cmd.result_offset = result_offset;
     cmd.result_size = result_size;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_GET_SHARED_HANDLE, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_GET_SHARED_HANDLE, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_OPEN_SHARED_RESOURCE: ID3D11Device::OpenSharedResource: `texture` becomes this guest's id for the shared texture; the host writes its description (SharedTextureDesc) into `desc` by the time a following FENCE completes. Needs PVGPU_FEATURE_SHARED_RESOURCES. */
@@ -1726,7 +1789,7 @@ static inline uint64_t pvgpu_emit_open_shared_resource(PvgpuGuest *guest, uint32
     cmd.handle = handle;
     cmd.desc_offset = desc_offset;
     cmd.desc_size = desc_size;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_OPEN_SHARED_RESOURCE, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_OPEN_SHARED_RESOURCE, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_CREATE_GEOMETRY_SHADER: ID3D11Device::CreateGeometryShader. Not offered yet (WebGPU has no geometry stage): refused with UNSUPPORTED. */
@@ -1737,7 +1800,7 @@ static inline uint64_t pvgpu_emit_create_geometry_shader(PvgpuGuest *guest, uint
     cmd.language = language;
     cmd.code_offset = code_offset;
     cmd.code_size = code_size;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_CREATE_GEOMETRY_SHADER, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_CREATE_GEOMETRY_SHADER, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_CREATE_HULL_SHADER: ID3D11Device::CreateHullShader. Not offered yet (WebGPU has no tessellation): refused with UNSUPPORTED. */
@@ -1748,7 +1811,7 @@ static inline uint64_t pvgpu_emit_create_hull_shader(PvgpuGuest *guest, uint32_t
     cmd.language = language;
     cmd.code_offset = code_offset;
     cmd.code_size = code_size;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_CREATE_HULL_SHADER, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_CREATE_HULL_SHADER, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_CREATE_DOMAIN_SHADER: ID3D11Device::CreateDomainShader. Not offered yet (WebGPU has no tessellation): refused with UNSUPPORTED. */
@@ -1759,7 +1822,7 @@ static inline uint64_t pvgpu_emit_create_domain_shader(PvgpuGuest *guest, uint32
     cmd.language = language;
     cmd.code_offset = code_offset;
     cmd.code_size = code_size;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_CREATE_DOMAIN_SHADER, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_CREATE_DOMAIN_SHADER, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_COPY_STRUCTURE_COUNT: ID3D11DeviceContext::CopyStructureCount: the GPU copies the hidden counter of `src_view` (a buffer UAV created with APPEND or COUNTER) as a u32 into `dst_buffer` at `dst_aligned_byte_offset` (a multiple of 4). Needs PVGPU_FEATURE_COMPUTE_SHADERS. */
@@ -1769,7 +1832,7 @@ static inline uint64_t pvgpu_emit_copy_structure_count(PvgpuGuest *guest, uint32
     cmd.dst_buffer = dst_buffer;
     cmd.dst_aligned_byte_offset = dst_aligned_byte_offset;
     cmd.src_view = src_view;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_COPY_STRUCTURE_COUNT, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_COPY_STRUCTURE_COUNT, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* PVGPU_OP_SET_DISPLAY_MODE: IDXGISwapChain::ResizeTarget and SetFullscreenState together: the guest's output takes the offered display mode `mode_index` (an index into the control page's display_modes; refused with INVALID_CALL beyond display_mode_count) and goes fullscreen or windowed. Ordered with the frames: presents after it are paced to the chosen mode's refresh rate when fullscreen, to the desktop's (60 Hz) when windowed. The host writes display_mode_chosen, display_fullscreen and display_refresh. The back buffer keeps its size (RESIZE_BUFFERS changes it). */
@@ -1779,7 +1842,7 @@ static inline uint64_t pvgpu_emit_set_display_mode(PvgpuGuest *guest, uint32_t s
     cmd.swap_chain = swap_chain;
     cmd.mode_index = mode_index;
     cmd.fullscreen = fullscreen;
-    return pvgpu_guest_emit_record(guest, PVGPU_OP_SET_DISPLAY_MODE, &cmd, sizeof cmd, NULL, 0, 0);
+    return pvgpu_guest_emit_record(guest, PVGPU_OP_SET_DISPLAY_MODE, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);
 }
 
 /* ---- END GENERATED ---- */

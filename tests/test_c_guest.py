@@ -241,6 +241,23 @@ def test_lost_device_refused_version_and_timeout(fake_host: Path) -> None:
         "is the host still running?")
 
 
+@needs_compilers
+def test_handshake_rerings_and_lost_or_reset_devices(fake_host: Path) -> None:
+    """A host that notices the hello only at a later doorbell (a renderer restarted after a
+    crash) still answers: the guest rings again every 250 ms (a fake clock, no real waiting);
+    a host that answers the hello with LOST gives DEVICE_LOST with its reason; a page reset
+    while the guest waits on a fence is a lost device too; and a fence never submitted is the
+    caller's mistake, not a 30 s timeout."""
+    assert run_fake(fake_host, "rering").strip() == "handshake 0 doorbells 4 waited 0.76 s"
+    assert run_fake(fake_host, "lost_hello").strip() == (
+        "handshake -6: device lost during the handshake: the renderer crashed")
+    assert run_fake(fake_host, "reset").strip() == (
+        "wait -6: device lost while waiting for fence 1: the control page was reset (device status 0); "
+        "handshake again")
+    assert run_fake(fake_host, "badfence").strip() == (
+        "wait -1: fence 1 was never put in the ring (the last is 0): wait for a value pvgpu_guest_fence returned")
+
+
 # --- the example guest through a real `pvgpu serve --ivshmem` ---------------------------------
 
 WIDTH, HEIGHT = 128, 96

@@ -15,6 +15,10 @@
  *     guest_fake_host lost           a fence wait ends with PVGPU_E_DEVICE_LOST
  *     guest_fake_host version        a host of another major version is refused
  *     guest_fake_host timeout        a host that never answers: PVGPU_E_TIMEOUT
+ *     guest_fake_host rering         a host that notices the hello only at the fourth doorbell
+ *     guest_fake_host lost_hello     a host that answers the hello with LOST
+ *     guest_fake_host reset          the page reset (INITIALIZING) during a fence wait
+ *     guest_fake_host badfence       a wait for a fence never put in the ring
  *
  * Valid C11 and C++17. */
 #include <stdio.h>
@@ -32,6 +36,10 @@ typedef struct FakeHost {
     FILE *out;
     int answer_hello;
     int lose_device;       /* set LOST at the next wait */
+    int reset_device;      /* format the page again (INITIALIZING) at the next wait */
+    int lose_at_hello;     /* answer the hello with LOST */
+    int ignore_rings;      /* doorbells to ignore (a host that has not noticed yet) */
+    uint64_t doorbells, clock_ns;
     uint64_t records, pads, waits, max_outstanding, checked_uploads;
     int failed;
 } FakeHost;
@@ -78,13 +86,23 @@ static void log_error(FakeHost *host, uint32_t code, uint32_t opcode, uint64_t s
 static void host_doorbell(void *user)
 {
     FakeHost *host = (FakeHost *)user;
+    host->doorbells++;
     if (!host->answer_hello)
         return;
+    if (host->ignore_rings > 0) {
+        host->ignore_rings--;
+        return;
+    }
     if (*u32_at(host, PVGPU_CTRL_GUEST_STATE_OFFSET) == PVGPU_GUEST_STATE_HELLO
         && *u32_at(host, PVGPU_CTRL_DEVICE_STATUS_OFFSET) == PVGPU_DEVICE_STATUS_INITIALIZING) {
         if (*u32_at(host, PVGPU_CTRL_GUEST_VERSION_MAJOR_OFFSET) != *u32_at(host, PVGPU_CTRL_HOST_VERSION_MAJOR_OFFSET)) {
             log_error(host, PVGPU_ERROR_CODE_VERSION, 0, 0, "guest speaks another major version");
             *u32_at(host, PVGPU_CTRL_DEVICE_STATUS_OFFSET) = PVGPU_DEVICE_STATUS_REFUSED;
+            return;
+        }
+        if (host->lose_at_hello) {
+            log_error(host, PVGPU_ERROR_CODE_DEVICE_LOST, 0, 0, "the renderer crashed");
+            *u32_at(host, PVGPU_CTRL_DEVICE_STATUS_OFFSET) = PVGPU_DEVICE_STATUS_LOST;
             return;
         }
         *u64_at(host, PVGPU_CTRL_ACCEPTED_FEATURES_OFFSET) =
@@ -131,6 +149,10 @@ static void host_wait(void *user, uint64_t max_ns)
         *u32_at(host, PVGPU_CTRL_DEVICE_STATUS_OFFSET) = PVGPU_DEVICE_STATUS_LOST;
         return;
     }
+    if (host->reset_device) {
+        format_page(host, PVGPU_PROTOCOL_MAJOR);
+        return;
+    }
     if (producer - consumer > host->max_outstanding)
         host->max_outstanding = producer - consumer;
     while (consumer < producer) {
@@ -161,12 +183,20 @@ static void host_wait(void *user, uint64_t max_ns)
     *u64_at(host, PVGPU_CTRL_RING_CONSUMER_OFFSET) = consumer;
 }
 
+/* A clock that advances 10 ms each time it is read: long waits without sleeping. */
+static uint64_t fake_clock(void *user)
+{
+    FakeHost *host = (FakeHost *)user;
+    host->clock_ns += 10000000u;
+    return host->clock_ns;
+}
+
 static int connect_guest(PvgpuGuest *guest, FakeHost *host)
 {
     PvgpuTransport transport;
     transport.doorbell = host_doorbell;
     transport.wait = host_wait;
-    transport.now_ns = NULL;
+    transport.now_ns = fake_clock;
     transport.user = host;
     if (pvgpu_guest_attach(guest, host->region, REGION_SIZE, &transport) != PVGPU_OK)
         return guest->result;
@@ -361,8 +391,16 @@ int main(int argc, char **argv)
         printf("handshake %d: %s\n", rc, guest.message);
         return 0;
     }
+    if (strcmp(mode, "rering") == 0) {
+        host.ignore_rings = 3; /* the hello's doorbell and two more: answered at the fourth */
+        rc = connect_guest(&guest, &host);
+        printf("handshake %d doorbells %llu waited %.2f s\n", rc, (unsigned long long)host.doorbells,
+               (double)host.clock_ns / 1e9);
+        return 0;
+    }
+    host.lose_at_hello = strcmp(mode, "lost_hello") == 0;
     rc = connect_guest(&guest, &host);
-    if (strcmp(mode, "version") == 0) {
+    if (strcmp(mode, "version") == 0 || strcmp(mode, "lost_hello") == 0) {
         printf("handshake %d: %s\n", rc, guest.message);
         return 0;
     }
@@ -392,6 +430,17 @@ int main(int argc, char **argv)
         value = pvgpu_guest_fence(&guest);
         rc = pvgpu_guest_wait_fence(&guest, value);
         printf("wait %d lost %d: %s\n", rc, pvgpu_guest_device_lost(&guest), guest.message);
+        rc = 0;
+    } else if (strcmp(mode, "reset") == 0) {
+        uint64_t value;
+        host.reset_device = 1;
+        value = pvgpu_guest_fence(&guest);
+        rc = pvgpu_guest_wait_fence(&guest, value);
+        printf("wait %d: %s\n", rc, guest.message);
+        rc = 0;
+    } else if (strcmp(mode, "badfence") == 0) {
+        rc = pvgpu_guest_wait_fence(&guest, guest.last_fence + 1u);
+        printf("wait %d: %s\n", rc, guest.message);
         rc = 0;
     } else {
         printf("unknown mode %s\n", mode);

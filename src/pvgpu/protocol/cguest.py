@@ -55,17 +55,19 @@ def _encoder(cmd: CommandLayout) -> list[str]:
     params = "".join(f", {t}{'' if t.endswith('*') else ' '}{n}" for t, n in _params(cmd))
     feature = getattr(cmd.command, "feature", None)  # the bit the host needs accepted for this command
     needs = f" Needs PVGPU_FEATURE_{feature.name}." if feature is not None else ""
+    if cmd.name == "FENCE":  # the library's pvgpu_guest_fence also tags the heap and counts fences
+        needs += " Low-level: use pvgpu_guest_fence, which picks the value and frees heap space."
     lines = [f"/* PVGPU_OP_{cmd.name}: {_comment(cmd.command.doc)}{needs} */",
              f"static inline uint64_t {method}(PvgpuGuest *guest{params})", "{"]
     if not cmd.slots:
-        lines.append(f"    return pvgpu_guest_emit_record(guest, PVGPU_OP_{cmd.name}, NULL, 0, NULL, 0, 0);")
+        lines.append(f"    return pvgpu_guest_emit_record(guest, PVGPU_OP_{cmd.name}, PVGPU_NULL, 0, PVGPU_NULL, 0, 0);")
         return lines + ["}", ""]
     lines.append(f"    {c_command_name(cmd)} cmd;")
     for slot in cmd.slots:
         value = "0" if slot.field.meaning is Meaning.PAD else slot.field.name
         lines.append(f"    cmd.{slot.field.name} = {value};")
     if cmd.element is None:
-        lines.append(f"    return pvgpu_guest_emit_record(guest, PVGPU_OP_{cmd.name}, &cmd, sizeof cmd, NULL, 0, 0);")
+        lines.append(f"    return pvgpu_guest_emit_record(guest, PVGPU_OP_{cmd.name}, &cmd, sizeof cmd, PVGPU_NULL, 0, 0);")
     else:
         lines.append(f"    return pvgpu_guest_emit_record(guest, PVGPU_OP_{cmd.name}, &cmd, sizeof cmd, "
                      f"{array_attr(cmd.count_field)}, PVGPU_{cmd.name}_ELEMENT_SIZE, {cmd.count_field.name});")
