@@ -10,7 +10,8 @@
  * printed as "host error index=I code=C (NAME) opcode=O sequence=S: DETAIL"; the exit status
  * is 1 when there was any (2 for a failure of the guest itself), else 0.
  *
- * Valid C11 and C++17 with POSIX (sockets, mmap, poll). */
+ * Valid C11 and C++17 with POSIX (sockets, mmap, poll) and Linux's SOCK_CLOEXEC and
+ * MSG_CMSG_CLOEXEC (fds are not inherited by children). */
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
@@ -82,7 +83,8 @@ typedef struct Ivshmem {
     size_t region_size;
 } Ivshmem;
 
-/* One 8-byte little-endian message and the fd that may come with it (-1 if none). */
+/* One 8-byte little-endian message and the fd that may come with it (-1 if none). A message
+ * with more than one fd, or a cut message or control part, is refused (the fds are closed). */
 static int receive(int sock, long long *value, int *fd)
 {
     unsigned char data[8];
@@ -96,13 +98,16 @@ static int receive(int sock, long long *value, int *fd)
     struct pollfd pfd;
     ssize_t n;
     unsigned long long v = 0;
-    int i;
+    int i, rc, extra = 0;
 
     *fd = -1;
     pfd.fd = sock;
     pfd.events = POLLIN;
     pfd.revents = 0;
-    if (poll(&pfd, 1, 10000) != 1) {
+    do
+        rc = poll(&pfd, 1, 10000);
+    while (rc < 0 && errno == EINTR);
+    if (rc != 1) {
         fprintf(stderr, "c_guest: the ivshmem server sent nothing for 10 s\n");
         return -1;
     }
@@ -113,14 +118,35 @@ static int receive(int sock, long long *value, int *fd)
     msg.msg_iovlen = 1;
     msg.msg_control = control.buffer;
     msg.msg_controllen = sizeof control.buffer;
-    n = recvmsg(sock, &msg, 0);
-    if (n != (ssize_t)sizeof data) {
-        fprintf(stderr, "c_guest: the ivshmem server closed the connection or sent a short message (%d)\n", (int)n);
+    do
+        n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+    while (n < 0 && errno == EINTR);
+    if (n >= 0) {
+        for (cmsg = CMSG_FIRSTHDR(&msg); cmsg != NULL; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
+            size_t k, count;
+            if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS)
+                continue;
+            count = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            for (k = 0; k < count; k++) {
+                int got;
+                memcpy(&got, CMSG_DATA(cmsg) + k * sizeof(int), sizeof got);
+                if (*fd < 0) {
+                    *fd = got;
+                } else {
+                    close(got);
+                    extra = 1;
+                }
+            }
+        }
+    }
+    if (n != (ssize_t)sizeof data || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0 || extra) {
+        fprintf(stderr, "c_guest: the ivshmem server closed the connection or sent a malformed message (%d bytes%s)\n",
+                (int)n, (msg.msg_flags & MSG_CTRUNC) != 0 || extra ? ", too many fds" : "");
+        if (*fd >= 0)
+            close(*fd);
+        *fd = -1;
         return -1;
     }
-    for (cmsg = CMSG_FIRSTHDR(&msg); cmsg != NULL; cmsg = CMSG_NXTHDR(&msg, cmsg))
-        if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS)
-            memcpy(fd, CMSG_DATA(cmsg), sizeof(int));
     for (i = 7; i >= 0; i--)
         v = (v << 8) | data[i];
     *value = (long long)v;
@@ -135,11 +161,11 @@ static int ivshmem_connect(Ivshmem *iv, const char *path)
     struct sockaddr_un addr;
     struct stat st;
     long long value;
-    int fd, step = 0;
+    int fd, rc, step = 0;
 
     iv->memory_fd = iv->doorbell_fd = iv->interrupt_fd = -1;
     iv->region = NULL;
-    iv->sock = socket(AF_UNIX, SOCK_STREAM, 0);
+    iv->sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (iv->sock < 0 || strlen(path) >= sizeof addr.sun_path) {
         fprintf(stderr, "c_guest: cannot make a socket for %s\n", path);
         return -1;
@@ -147,7 +173,25 @@ static int ivshmem_connect(Ivshmem *iv, const char *path)
     memset(&addr, 0, sizeof addr);
     addr.sun_family = AF_UNIX;
     memcpy(addr.sun_path, path, strlen(path) + 1);
-    if (connect(iv->sock, (struct sockaddr *)&addr, sizeof addr) != 0) {
+    rc = connect(iv->sock, (struct sockaddr *)&addr, sizeof addr);
+    if (rc != 0 && errno == EINTR) { /* the connection goes on: wait until it is writable */
+        struct pollfd pfd;
+        int err = 0;
+        socklen_t len = sizeof err;
+        pfd.fd = iv->sock;
+        pfd.events = POLLOUT;
+        pfd.revents = 0;
+        do
+            rc = poll(&pfd, 1, 10000);
+        while (rc < 0 && errno == EINTR);
+        if (rc == 1 && getsockopt(iv->sock, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0) {
+            rc = 0;
+        } else {
+            errno = err != 0 ? err : ETIMEDOUT;
+            rc = -1;
+        }
+    }
+    if (rc != 0) {
         fprintf(stderr, "c_guest: no ivshmem server on %s (%s); start `pvgpu serve --ivshmem %s`\n", path,
                 strerror(errno), path);
         return -1;
@@ -158,11 +202,24 @@ static int ivshmem_connect(Ivshmem *iv, const char *path)
         if (step == 0) {
             if (value != 0 || fd >= 0) {
                 fprintf(stderr, "c_guest: ivshmem protocol version %lld, only 0 is known\n", value);
+                if (fd >= 0)
+                    close(fd);
                 return -1;
             }
         } else if (step == 1) {
+            if (fd >= 0)
+                close(fd);
+            if (value < 1 || value > 65535) {
+                fprintf(stderr, "c_guest: the ivshmem server gave peer id %lld (not in 1..65535)\n", value);
+                return -1;
+            }
             iv->own_id = value;
         } else if (value == -1 && fd >= 0) {
+            if (iv->memory_fd >= 0) {
+                close(fd);
+                fprintf(stderr, "c_guest: the ivshmem server sent a second memory fd\n");
+                return -1;
+            }
             iv->memory_fd = fd;
         } else if (value == iv->own_id && fd >= 0) {
             if (iv->interrupt_fd < 0)
@@ -213,7 +270,11 @@ static void doorbell(void *user)
 {
     const Ivshmem *iv = (const Ivshmem *)user;
     uint64_t one = 1;
-    if (write(iv->doorbell_fd, &one, sizeof one) < 0 && errno != EAGAIN)
+    ssize_t n;
+    do
+        n = write(iv->doorbell_fd, &one, sizeof one);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && errno != EAGAIN) /* EAGAIN: the counter is already non-zero, the host will look */
         perror("c_guest: doorbell");
 }
 
@@ -222,10 +283,13 @@ static void wait_interrupt(void *user, uint64_t max_ns)
     const Ivshmem *iv = (const Ivshmem *)user;
     struct pollfd pfd;
     uint64_t count;
+    uint64_t ms = (max_ns + 999999u) / 1000000u;
+    int rc;
     pfd.fd = iv->interrupt_fd;
     pfd.events = POLLIN;
     pfd.revents = 0;
-    if (poll(&pfd, 1, (int)((max_ns + 999999u) / 1000000u)) == 1 && read(iv->interrupt_fd, &count, sizeof count) < 0)
+    rc = poll(&pfd, 1, ms > 60000u ? 60000 : (int)ms); /* an early return (EINTR) is fine: the caller waits again */
+    if (rc == 1 && read(iv->interrupt_fd, &count, sizeof count) < 0 && errno != EAGAIN && errno != EINTR)
         perror("c_guest: interrupt");
 }
 
