@@ -8,8 +8,9 @@
  *
  * How the region is mapped and how the doorbell is rung are the caller's: PvgpuTransport
  * holds a doorbell callback (required), an optional wait callback (sleep until the host's
- * interrupt or at most max_ns; without it waits spin), an optional monotonic clock (default:
- * C11's timespec_get) and a user pointer for all three. examples/c_guest/ shows the ivshmem
+ * interrupt or at most max_ns; without it waits spin at full speed, so give one that sleeps,
+ * even a short nanosleep where there is no interrupt), an optional monotonic clock (default:
+ * steady_clock in C++, timespec_get in C) and a user pointer for all three. examples/c_guest/ shows the ivshmem
  * transport `pvgpu serve --ivshmem` speaks (QEMU's), with eventfds and poll().
  *
  * Use:
@@ -150,7 +151,7 @@ typedef struct PvgpuGuest {
     uint64_t heap_size;
     uint64_t heap_head;      /* monotonic: the next free byte */
     uint64_t heap_tail;      /* monotonic: the oldest byte still in use */
-    uint64_t heap_untagged_end;
+    uint64_t heap_untagged_end; /* heap_head when the last record was written: the next fence frees up to here */
     PvgpuHeapTag heap_tags[PVGPU_HEAP_TAGS];
     uint32_t heap_tag_first;
     uint32_t heap_tag_count;

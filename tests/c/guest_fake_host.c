@@ -389,6 +389,7 @@ int main(int argc, char **argv)
         guest.timeout_ns = 20000000ull;
         rc = pvgpu_guest_handshake(&guest, 0, 0);
         printf("handshake %d: %s\n", rc, guest.message);
+        free(host.region);
         return 0;
     }
     if (strcmp(mode, "rering") == 0) {
@@ -396,12 +397,14 @@ int main(int argc, char **argv)
         rc = connect_guest(&guest, &host);
         printf("handshake %d doorbells %llu waited %.2f s\n", rc, (unsigned long long)host.doorbells,
                (double)host.clock_ns / 1e9);
+        free(host.region);
         return 0;
     }
     host.lose_at_hello = strcmp(mode, "lost_hello") == 0;
     rc = connect_guest(&guest, &host);
     if (strcmp(mode, "version") == 0 || strcmp(mode, "lost_hello") == 0) {
         printf("handshake %d: %s\n", rc, guest.message);
+        free(host.region);
         return 0;
     }
     if (rc != PVGPU_OK) {
