@@ -9,7 +9,7 @@
  * How the region is mapped and how the doorbell is rung are the caller's: PvgpuTransport
  * holds a doorbell callback (required), an optional wait callback (sleep until the host's
  * interrupt or at most max_ns; without it waits spin at full speed, so give one that sleeps,
- * even a short nanosleep where there is no interrupt), an optional monotonic clock (default:
+ * even a short sleep where there is no interrupt), an optional monotonic clock (default:
  * steady_clock in C++, timespec_get in C) and a user pointer for all three. examples/c_guest/ shows the ivshmem
  * transport `pvgpu serve --ivshmem` speaks (QEMU's), with eventfds and poll().
  *
