@@ -36,14 +36,15 @@ ERROR_MEANINGS: dict[ErrorCode, str] = {
     ErrorCode.HEAP_RANGE: "A heap range does not lie inside the heap.",
     ErrorCode.WRONG_KIND: "An id names a live object of a kind the field does not accept.",
     ErrorCode.DEAD_ID: "An id names no live object.",
-    ErrorCode.BAD_ENUM: "An enum, flag or bool field holds a value outside its set.",
+    ErrorCode.BAD_ENUM: "An enum, flag or bool field holds a value outside its set, or the record header's `flags` are not 0.",
     ErrorCode.COUNT_LIMIT: "An element count is above its limit.",
     ErrorCode.ID_IN_USE: "A command that creates an object names an id that is already live.",
     ErrorCode.QUOTA: "The host's limit on this guest's objects or memory was reached.",
     ErrorCode.INVALID_CALL: "The command is well formed but breaks a Direct3D 11 usage rule.",
     ErrorCode.UNSUPPORTED: "The command asks for something this host does not support.",
     ErrorCode.HOST_GPU_ERROR: "The host's GPU API reported an error while executing the command.",
-    ErrorCode.BAD_FRAMING: f"The record's size is below {HEADER_SIZE} or not a multiple of {RECORD_ALIGN}.",
+    ErrorCode.BAD_FRAMING: (f"The record's size is below {HEADER_SIZE} or not a multiple of {RECORD_ALIGN}, or the ring "
+                            "positions are corrupt; the device is lost."),
     ErrorCode.VERSION: "The guest's protocol major version is not the host's.",
     ErrorCode.DEVICE_LOST: "The host has put the device in the lost state (`device_status` is `LOST`).",
 }
