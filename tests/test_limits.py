@@ -393,3 +393,32 @@ def test_destroying_many_held_textures_frees_each_once(small_quota):
         guest.destroy(view)
         guest.sync()
         assert len(memory.orphans) == 4 - k and memory.total == (4 - k) * 256 * 256 * 4
+
+
+# --- quotas chosen for the host --------------------------------------------------------------------
+def test_serve_quotas_reach_every_session_in_its_worker(tmp_path):
+    """`pvgpu serve --gpu-memory 8M --max-objects 6`: a session (in its worker process) refuses
+    what goes past them with QUOTA and goes on."""
+    from pvgpu.cli import build_parser
+    args = build_parser().parse_args(["serve", "--gpu-memory", "8M", "--max-objects", "6"])
+    assert (args.gpu_memory, args.max_objects) == (8 * MiB, 6)
+    service = HostService(str(tmp_path / "q.sock"), region_size=16 << 20, max_objects=args.max_objects,
+                          max_gpu_bytes=args.gpu_memory).start()
+    guest = Guest(service.socket_path)
+    try:
+        big = guest.texture(2048)  # 16 MiB
+        assert codes(guest.sync()) == [("QUOTA", OP["CREATE_TEXTURE2D"])]
+        small = [guest.texture(16) for _ in range(7)]
+        assert codes(guest.sync()) == [("QUOTA", OP["CREATE_TEXTURE2D"])]  # the 7th of 6
+        guest.destroy(*small[:6])
+        assert guest.sync() == []
+        assert big and guest.conn.region.get("device_status") == DeviceStatus.READY
+    finally:
+        guest.close()
+        service.stop()
+
+
+def test_quotas_below_one_are_refused(tmp_path):
+    from pvgpu.errors import PvgpuError
+    with pytest.raises(PvgpuError, match="max_gpu_bytes must be at least 1"):
+        HostService(str(tmp_path / "q.sock"), max_gpu_bytes=0)

@@ -187,7 +187,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             if stop.signum:
                 break
             service = HostService(path, region_size=args.region_size, transport=transport,
-                                  watchdog_s=args.watchdog, **options)
+                                  watchdog_s=args.watchdog, max_objects=args.max_objects,
+                                  max_gpu_bytes=args.gpu_memory, **options)
             services.append(service)
             service.start()
             print(f"pvgpu serve: {who} connect to {path}", file=sys.stderr)
@@ -346,6 +347,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--region-size", type=parse_bytes, default="256M", help="shared region per guest (default 256M)")
     s.add_argument("--watchdog", type=float, default=20.0,
                    help="seconds a guest's GPU work may run before its device is lost (default 20)")
+    s.add_argument("--gpu-memory", type=parse_bytes, default=None, metavar="SIZE",
+                   help="GPU memory each guest may keep alive, e.g. 512M (default 2G); beyond it: QUOTA")
+    s.add_argument("--max-objects", type=int, default=None, metavar="N",
+                   help="live objects each guest may hold (default 65536); beyond it: QUOTA")
     s.set_defaults(func=cmd_serve)
 
     v = sub.add_parser("vm", help="run a QEMU VM with the pvgpu device (see examples/vm-profile.toml)")

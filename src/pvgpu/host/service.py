@@ -85,14 +85,21 @@ class HostService:
                  on_session_end: Callable[[SessionRecord], None] | None = None, transport: str = "local",
                  isolation: str = "process", watchdog_s: float = DEFAULT_WATCHDOG_S, max_sessions: int = 64,
                  name: str | None = None, input_sink: Callable[[list[dict]], None] | None = None,
-                 window: WindowOptions | None = None):
+                 window: WindowOptions | None = None, max_objects: int | None = None,
+                 max_gpu_bytes: int | None = None):
         """`isolation`: "process" runs each session's renderer in a worker process a
         supervisor restarts (a crash or a hung GPU job becomes device-lost for that guest);
         "thread" runs it in a thread of this process (tests that look inside sessions).
         `name` names its sessions for presenters (a VM's name; else "session N"), and
         `input_sink` takes viewer input for them (QMP input-send-event events).
         `window` shows each session in a desktop window drawn by the session's own device
-        (raises PvgpuError at once when there is no display)."""
+        (raises PvgpuError at once when there is no display). `max_objects` and
+        `max_gpu_bytes` are every session's quotas (None: objects.DEFAULT_MAX_OBJECTS and
+        DEFAULT_MAX_BYTES)."""
+        for what, value in (("max_objects", max_objects), ("max_gpu_bytes", max_gpu_bytes)):
+            if value is not None and value < 1:
+                raise PvgpuError(f"{what} must be at least 1, not {value}")
+        self.quotas = {"max_objects": max_objects, "max_bytes": max_gpu_bytes}
         if window is not None:
             require_display()
         self.window = window
@@ -227,14 +234,16 @@ class HostService:
     def _new_record(self, session_id: int, link, name: str) -> SessionRecord:
         if self.isolation == "process":
             supervisor = WorkerSupervisor(session_id, link, self.plan, self.offered, self.presenters, self.watchdog_s,
-                                          share_dir=self.share_dir, window=self.window, title=name)
+                                          share_dir=self.share_dir, window=self.window, title=name,
+                                          quotas=self.quotas)
             thread = threading.Thread(target=self._supervise, args=(session_id, supervisor),
                                       name=f"pvgpu-supervisor-{session_id}", daemon=True)
             return SessionRecord(session_id, thread, supervisor=supervisor)
         device, features = gpu.open_device()
         window = [] if self.window is None else [WindowPresenter(device, self.window, name)]
         session = Session(session_id, link, Renderer(device, features, self.share_dir, session_id), self.offered,
-                          self.presenters, interrupt=link.interrupt.signal, plan=self.plan, gpu_presenters=window)
+                          self.presenters, interrupt=link.interrupt.signal, plan=self.plan, gpu_presenters=window,
+                          **self.quotas)
         thread = threading.Thread(target=self._run_session, args=(session,), name=f"pvgpu-session-{session_id}",
                                   daemon=True)
         return SessionRecord(session_id, thread, session=session)

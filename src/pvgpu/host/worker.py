@@ -325,7 +325,7 @@ def worker_main(config: dict) -> int:
                       interrupt=link.interrupt.signal, plan=plan,
                       initial_status=DeviceStatus(config["initial_status"]),
                       on_busy=lambda waiting: _bracket(busy, BUSY_GPU, waiting),
-                      gpu_presenters=gpu_presenters)
+                      gpu_presenters=gpu_presenters, **config.get("quotas", {}))
     session.renderer.readback.pump = link.pump  # frame buffers come back as the supervisor acknowledges
     session.renderer.on_compile = lambda compiling: _bracket(busy, BUSY_COMPILE, compiling)
 
@@ -367,7 +367,7 @@ class WorkerSupervisor:
 
     def __init__(self, session_id: int, link: HostLink, plan, offered: int, presenters: list,
                  watchdog_s: float = DEFAULT_WATCHDOG_S, share_dir: str | None = None, window=None,
-                 title: str = ""):
+                 title: str = "", quotas: dict | None = None):
         """`window` (present.window.WindowOptions or None): the worker shows the session in a
         window of its own, titled with `title`, drawn by its own device."""
         self.session_id = session_id
@@ -379,6 +379,7 @@ class WorkerSupervisor:
         self.presenters = list(presenters)
         self.watchdog_s = watchdog_s
         self.share_dir = share_dir
+        self.quotas = dict(quotas or {})  # Session's max_objects / max_bytes (None: its defaults)
         self.stats = SessionStats()
         self.proc: subprocess.Popen | None = None
         self.ctl: socket.socket | None = None
@@ -399,7 +400,7 @@ class WorkerSupervisor:
                   "plan": asdict(self.plan), "share_dir": self.share_dir,
                   "forward_frames": bool(self.presenters), "initial_status": int(initial_status),
                   "window": None if self.window is None else {"vsync": bool(self.window.vsync), "title": self.title},
-                  "log_level": logging.getLogger("pvgpu").getEffectiveLevel()}
+                  "log_level": logging.getLogger("pvgpu").getEffectiveLevel(), "quotas": self.quotas}
         self._busy[0] = 0.0
         # A process group of its own: a terminal's Ctrl-C or a group-wide SIGTERM (systemd) reaches
         # the service, which ends its workers in order, not the workers first.
